@@ -1,0 +1,520 @@
+"""Timer lateness with 10,000 pending timers through the real APScheduler path.
+
+The app runs as `scm-bot run` runs it (`scm_bot.app.running`: `ApsTimerScheduler` with its
+SQLAlchemy job store in the same database, `SystemClock`, the real `TimerRunner`). The only
+addition is a trivial timer kind, `bench.noop`, registered on the runner, whose handler
+records `now - due_at`; so this measures scheduling and firing, not paging. The job store's
+(synchronous) calls are timed, because they run on the event loop.
+
+1. Lateness: 10,000 timers are created through the real path (`Tx.schedule` in the
+   transaction, `ApsTimerScheduler.schedule` after commit, 250 per transaction), with due
+   times spread evenly over 20 seconds that start once scheduling is done (the lead is
+   calibrated on 200 timers first). Reported: lateness p50/p99/max, event-loop lag while
+   they fire, and the time the loop spent blocked in job-store calls.
+2. Restart: with the app stopped, 10,000 timer rows are inserted with due times in the
+   past; the app is started: `ApsTimerScheduler.start` reconciles the job store with the
+   rows and fires the overdue ones through `TimerRunner.run_due`. Reported: wall time
+   until all 10,000 handlers ran.
+
+    .venv/bin/python -m benchmarks.timer_lateness [--timers 10000] [--spread 20] [--postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import math
+import random
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from unittest import mock
+
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from sqlalchemy import text
+
+import scm_bot.app
+from benchmarks._common import (
+    LOG_COUNTS,
+    BenchTransport,
+    available_kinds,
+    database,
+    log_summary,
+    machine,
+    ms,
+    percentile,
+    quiet_logging,
+    region_yaml,
+    table,
+    update_readme,
+)
+from core.clock import SystemClock
+from core.model import Origin, Timer
+from core.region_file import parse_region
+from core.tx import Tx
+from scm_bot.app import App, running
+from storage.database import make_engine
+from storage.region import import_region
+from storage.uow import SqlUnitOfWorkFactory
+
+KIND = "bench.noop"
+CALIBRATE = "bench.calibrate"
+BATCH = 250
+STALL = 35.0  # seconds without a single firing: give up (a failed firing retries after 30 s)
+DRAIN = 45.0  # seconds after the last due time to wait for the rest
+
+
+class Fired:
+    """The trivial handler: records (ref, due, fired at) of every firing."""
+
+    def __init__(self) -> None:
+        self.firings: list[tuple[int, datetime, datetime]] = []
+        self.target = 0
+        self.done = asyncio.Event()
+
+    def expect(self, count: int) -> None:
+        self.firings.clear()
+        self.target = count
+        self.done.clear()
+
+    async def handler(self, tx: Tx, timer: Timer) -> None:
+        due = timer.due_at if timer.due_at.tzinfo else timer.due_at.replace(tzinfo=UTC)
+        self.firings.append((timer.ref, due, datetime.now(UTC)))
+        if len(self.firings) >= self.target:
+            self.done.set()
+
+
+class JobStoreClock:
+    """Times the job store's synchronous calls (they block the event loop)."""
+
+    METHODS = (
+        "add_job",
+        "update_job",
+        "remove_job",
+        "lookup_job",
+        "get_due_jobs",
+        "get_next_run_time",
+        "get_all_jobs",
+    )
+
+    def __init__(self) -> None:
+        self.calls: dict[str, int] = defaultdict(int)
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    def reset(self) -> None:
+        self.calls.clear()
+        self.seconds.clear()
+
+    def total(self) -> float:
+        return sum(self.seconds.values())
+
+    def summary(self) -> str:
+        return ", ".join(
+            f"{name} {self.calls[name]:,}x {self.seconds[name]:.1f} s"
+            for name in sorted(self.seconds, key=lambda n: -self.seconds[n])
+        )
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        with contextlib.ExitStack() as stack:
+            for name in self.METHODS:
+                stack.enter_context(
+                    mock.patch.object(
+                        SQLAlchemyJobStore,
+                        name,
+                        self._timed(name, getattr(SQLAlchemyJobStore, name)),
+                    )
+                )
+            yield
+
+    def _timed(self, name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(store: SQLAlchemyJobStore, *args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return method(store, *args, **kwargs)
+            finally:
+                self.calls[name] += 1
+                self.seconds[name] += time.perf_counter() - start
+
+        return timed
+
+
+@contextlib.asynccontextmanager
+async def app_running(url: str, fired: Fired, clock: JobStoreClock) -> AsyncIterator[App]:
+    """`scm_bot.app.running`, with `bench.noop` registered on the runner before start (so
+    the overdue timers fired during start find their handler), job store calls timed."""
+    original = scm_bot.app.build
+
+    def build(*args: Any, **kwargs: Any) -> App:
+        app = original(*args, **kwargs)
+        app.runner.handlers[KIND] = fired.handler
+        return app
+
+    with mock.patch.object(scm_bot.app, "build", build), clock.installed():
+        async with running(url, [BenchTransport()], SystemClock()) as app:
+            yield app
+
+
+async def schedule(
+    app: App, kind: str, dues: list[datetime], added: dict[int, datetime] | None = None
+) -> float:
+    """Create timers (ref = index in `dues`) through the real path; returns the wall time
+    it took. `added` gets, per ref, when its row and job existed (after commit + schedule)."""
+    start = time.perf_counter()
+    for offset in range(0, len(dues), BATCH):
+        refs = range(offset, min(offset + BATCH, len(dues)))
+        async with app.core.transaction(Origin.SYSTEM) as tx:
+            for ref in refs:
+                await tx.schedule(kind, ref, dues[ref])
+        if added is not None:
+            now = datetime.now(UTC)
+            added.update(dict.fromkeys(refs, now))
+    return time.perf_counter() - start
+
+
+async def calibrate(app: App, count: int = 200) -> float:
+    """Seconds per scheduled timer (row + job), on `count` far-future timers, cancelled
+    again afterwards."""
+    far = datetime.now(UTC) + timedelta(hours=1)
+    seconds = await schedule(app, CALIBRATE, [far] * count)
+    async with app.core.transaction(Origin.SYSTEM) as tx:
+        for ref in range(count):
+            await tx.cancel_timers(CALIBRATE, ref)
+    return seconds / count
+
+
+async def wait_fired(fired: Fired, deadline: float) -> bool:
+    """Wait until every expected timer fired; give up at `deadline` (perf_counter) or when
+    nothing fired for STALL seconds. True when all fired."""
+    count, since = len(fired.firings), time.perf_counter()
+    while not fired.done.is_set():
+        now = time.perf_counter()
+        if now >= deadline or now - since >= STALL:
+            return False
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(fired.done.wait(), 0.5)
+        if len(fired.firings) != count:
+            count, since = len(fired.firings), time.perf_counter()
+    return True
+
+
+class LoopLag:
+    """How late a 10 ms sleep wakes up: the event loop's responsiveness."""
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        while True:
+            start = time.perf_counter()
+            await asyncio.sleep(0.01)
+            self.samples.append(time.perf_counter() - start - 0.01)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+
+async def overdue_jobs(app: App) -> int:
+    """Jobs in the job store that are due now (the roster reminder job is not)."""
+    async with app.engine.connect() as conn:
+        result = await conn.execute(
+            text("SELECT count(*) FROM apscheduler_jobs WHERE next_run_time <= :now"),
+            {"now": time.time()},
+        )
+        return int(result.scalar_one())
+
+
+@dataclass
+class Result:
+    kind: str
+    timers: int
+    spread: float
+    per_schedule: float = 0.0  # seconds per timer, calibration
+    schedule_seconds: float = 0.0
+    lateness: list[float] = field(default_factory=list)  # fired - max(due, job added)
+    due_too_early: int = 0  # due before their job existed (the lead was too short)
+    fired: int = 0
+    stalled: bool = False
+    unfired_at_end: int = 0
+    loop_lag: list[float] = field(default_factory=list)
+    window: float = 0.0  # seconds from the first due time until the wait ended
+    jobstore_blocked: float = 0.0  # seconds in job-store calls during that window
+    jobstore_summary: str = ""
+    last_fired_after: float | None = None  # last due time -> all fired
+    # restart
+    start_seconds: float = 0.0  # entering running() -> it yielded
+    fired_during_start: int = 0
+    restart_all_fired: float | None = None
+    restart_fired: int = 0
+    restart_jobstore_blocked: float = 0.0
+    restart_jobstore_summary: str = ""
+    overdue_jobs_left: int | None = None
+
+    def lateness_p(self, p: float) -> float:
+        """Percentile over every timer; one that never fired counts as infinitely late."""
+        values = self.lateness + [math.inf] * self.unfired_at_end
+        return percentile(values, p) if values else math.nan
+
+
+async def lateness_phase(url: str, result: Result) -> None:
+    fired, clock = Fired(), JobStoreClock()
+    async with app_running(url, fired, clock) as app:
+        result.per_schedule = await calibrate(app)
+        lead = result.per_schedule * result.timers * 2 + 3.0
+        base = datetime.now(UTC) + timedelta(seconds=lead)
+        dues = [
+            base + timedelta(seconds=result.spread * i / result.timers)
+            for i in range(result.timers)
+        ]
+        random.Random(1).shuffle(dues)
+        fired.expect(result.timers)
+        added: dict[int, datetime] = {}
+        result.schedule_seconds = await schedule(app, KIND, dues, added)
+        await asyncio.sleep(max(0.0, (base - datetime.now(UTC)).total_seconds()))
+        lag = LoopLag()
+        lag.start()
+        clock.reset()
+        window_start = time.perf_counter()
+        last_due = base + timedelta(seconds=result.spread)
+        deadline = time.perf_counter() + (last_due - datetime.now(UTC)).total_seconds() + DRAIN
+        if await wait_fired(fired, deadline):
+            result.last_fired_after = (datetime.now(UTC) - last_due).total_seconds()
+        else:
+            result.stalled = True
+        result.window = time.perf_counter() - window_start
+        result.jobstore_blocked, result.jobstore_summary = clock.total(), clock.summary()
+        await lag.stop()
+        result.loop_lag = lag.samples
+        result.fired = len(fired.firings)
+        result.lateness = [
+            (at - max(due, added[ref])).total_seconds() for ref, due, at in fired.firings
+        ]
+        result.due_too_early = sum(1 for ref, due in enumerate(dues) if due < added[ref])
+        result.unfired_at_end = result.timers - len(result.lateness)
+        await asyncio.sleep(0.5)  # let the last firings commit before the app stops
+
+
+async def restart_phase(url: str, result: Result) -> None:
+    """While the app is stopped, insert the timer rows with due times in the past (as if
+    they fell due during the outage); then start the app and time until all fired."""
+    fired, clock = Fired(), JobStoreClock()
+    fired.expect(result.timers)
+    engine = make_engine(url)
+    uows = SqlUnitOfWorkFactory(engine)
+    now = datetime.now(UTC)
+    async with uows() as uow:
+        for ref in range(result.timers):
+            due = now - timedelta(seconds=60 * (result.timers - ref) / result.timers)
+            await uow.timers.add(KIND, ref, due)
+        await uow.commit()
+    await engine.dispose()
+    start = time.perf_counter()
+    async with app_running(url, fired, clock) as app:
+        result.start_seconds = time.perf_counter() - start
+        result.fired_during_start = len(fired.firings)
+        if await wait_fired(fired, time.perf_counter() + 90):
+            result.restart_all_fired = time.perf_counter() - start
+        result.restart_jobstore_blocked = clock.total()
+        result.restart_jobstore_summary = clock.summary()
+        result.restart_fired = len(fired.firings)
+        await asyncio.sleep(0.5)  # let the last firings commit
+        result.overdue_jobs_left = await overdue_jobs(app)
+
+
+async def load_region(url: str) -> None:
+    setup = make_engine(url)
+    await import_region(setup, parse_region(region_yaml(cacos=1)))
+    await setup.dispose()
+
+
+def fmt_s(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def measure(kind: str, timers: int, spread: float) -> Result:
+    """Both phases, each on a fresh database."""
+    result = Result(kind, timers, spread)
+    with database(kind) as url:
+        asyncio.run(load_region(url))
+        asyncio.run(lateness_phase(url, result))
+    print(
+        f"{kind:10} lateness: {result.fired}/{timers} fired"
+        f"{' (stalled)' if result.stalled else ''}, "
+        f"p50 {ms(result.lateness_p(50))} ms, p99 {ms(result.lateness_p(99))} ms; "
+        f"scheduling {result.schedule_seconds:.1f} s; job store blocked the loop "
+        f"{result.jobstore_blocked:.1f} s of {result.window:.1f} s ({result.jobstore_summary})"
+    )
+    with database(kind) as url:
+        asyncio.run(load_region(url))
+        asyncio.run(restart_phase(url, result))
+    print(
+        f"{kind:10} restart: start() {result.start_seconds:.1f} s, all fired after "
+        f"{fmt_s(result.restart_all_fired)} s; job store {result.restart_jobstore_summary}"
+    )
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--timers", type=int, default=10_000)
+    parser.add_argument(
+        "--spread", type=float, default=20.0, help="seconds the due times are spread over"
+    )
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="also PostgreSQL (adds ~3-5 minutes on a 2-core machine)",
+    )
+    parser.add_argument("--no-readme", action="store_true", help="only print")
+    args = parser.parse_args()
+    quiet_logging()
+    kinds = available_kinds() if args.postgres else ["sqlite"]
+    results = []
+    logs = {}
+    for kind in kinds:
+        LOG_COUNTS.clear()
+        results.append(measure(kind, args.timers, args.spread))
+        logs[kind] = log_summary()
+    body = readme_body(results, logs)
+    print()
+    print(body)
+    if not args.no_readme:
+        # One section per database, so a SQLite-only run keeps the PostgreSQL figures.
+        for result in results:
+            update_readme(
+                f"timer_lateness_{result.kind}",
+                f"Timer lateness ({result.kind})",
+                readme_body([result], {result.kind: logs[result.kind]}, comparison=results),
+            )
+
+
+def late_ms(seconds: float) -> str:
+    return "never" if math.isinf(seconds) else ms(seconds)
+
+
+def readme_body(
+    results: list[Result], logs: dict[str, str], comparison: list[Result] | None = None
+) -> str:
+    nan = math.nan
+    first = results[0]
+    lines = [
+        machine().markdown(),
+        "",
+        f"Lateness: {first.timers:,} timers created through `Tx.schedule` + "
+        f"`ApsTimerScheduler.schedule` ({BATCH} per transaction), due evenly over "
+        f"{first.spread:.0f} s starting after scheduling is expected to finish; lateness = "
+        "handler start - due_at (or - the time its job was added, if that was later), a "
+        "timer that never fired counts as infinitely late. Loop lag = how late a "
+        '10 ms sleep woke while they fired; "job store blocked" = time the event loop spent '
+        "inside APScheduler's synchronous job-store calls in that window.",
+        "",
+        table(
+            [
+                "DB",
+                "fired",
+                "p50 ms",
+                "p99 ms",
+                "max ms",
+                "fired ones: p50 / max ms",
+                "late > 1 s",
+                "scheduled/s",
+                "loop lag p99 / max ms",
+                "job store blocked",
+                "all fired, s after last due",
+            ],
+            [
+                [
+                    r.kind,
+                    f"{r.fired:,}/{r.timers:,}",
+                    f"**{late_ms(r.lateness_p(50))}**",
+                    f"**{late_ms(r.lateness_p(99))}**",
+                    late_ms(r.lateness_p(100)),
+                    f"{ms(percentile(r.lateness, 50))} / {ms(max(r.lateness, default=nan))}",
+                    f"{sum(1 for x in r.lateness if x > 1.0) + r.unfired_at_end:,}",
+                    f"{r.timers / r.schedule_seconds:.0f}" if r.schedule_seconds else "-",
+                    f"{ms(percentile(r.loop_lag, 99))} / {ms(max(r.loop_lag, default=nan))}",
+                    f"{r.jobstore_blocked:.1f} s of {r.window:.1f} s",
+                    f"stalled (nothing fired for {STALL:.0f} s)"
+                    if r.stalled and r.fired < r.timers
+                    else ("not all" if r.last_fired_after is None else f"{r.last_fired_after:.1f}"),
+                ]
+                for r in results
+            ],
+        ),
+        "",
+        f"Restart: with the app stopped, {first.timers:,} timer rows are inserted with due "
+        "times spread over the last minute (they fell due during the outage; the job store "
+        "does not hold them), then the app is started: `ApsTimerScheduler.start` adds their "
+        "jobs, fires them through `TimerRunner.run_due` and removes the jobs again. Times "
+        "from entering `running()`.",
+        "",
+        table(
+            [
+                "DB",
+                "start() returned after s",
+                "fired during start()",
+                "all fired after s",
+                "job store blocked s",
+                "overdue jobs left",
+                "fired total",
+            ],
+            [
+                [
+                    r.kind,
+                    f"{r.start_seconds:.1f}",
+                    f"{r.fired_during_start:,}",
+                    f"**{fmt_s(r.restart_all_fired)}**",
+                    f"{r.restart_jobstore_blocked:.1f}",
+                    r.overdue_jobs_left,
+                    f"{r.restart_fired:,}/{r.timers:,}",
+                ]
+                for r in results
+            ],
+        ),
+        "",
+        "Job-store calls (count, time on the event loop):",
+        "",
+    ]
+    lines += [
+        f"- {r.kind}, while firing: {r.jobstore_summary or 'none'}; restart: "
+        f"{r.restart_jobstore_summary or 'none'}"
+        for r in results
+    ]
+    lines += ["", "Logged (warnings and errors):", ""]
+    lines += [f"- {kind}: {summary}" for kind, summary in logs.items()]
+    for r in results:
+        p99 = r.lateness_p(99)
+        verdict = "met" if p99 <= 1.0 else "NOT met"
+        note = (
+            f"; {r.due_too_early:,} timers were due before their job was added"
+            if r.due_too_early
+            else ""
+        )
+        lines += [
+            "",
+            f"**Target p99 lateness <= 1 s, {r.kind}: {verdict}** "
+            f"(p99 {'never fired' if math.isinf(p99) else f'{p99:.2f} s'}, "
+            f"{r.fired:,}/{r.timers:,} fired{note}).",
+        ]
+    by = {r.kind: r for r in comparison or results}
+    if "sqlite" in by and "postgresql" in by:
+        s, p = by["sqlite"], by["postgresql"]
+        parts = [f"scheduling time {s.schedule_seconds / p.schedule_seconds:.2f}x"]
+        if s.restart_all_fired and p.restart_all_fired:
+            parts.append(f"restart all-fired {s.restart_all_fired / p.restart_all_fired:.2f}x")
+        lines += ["", "Ratios (same run), SQLite/PostgreSQL: " + "; ".join(parts) + "."]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,311 @@
+"""The Slack adapter: receives slash commands, DMs and button clicks through slack-bolt.
+
+Every interaction is acknowledged at once (Slack gives up after 3 seconds and retries
+events); the slow work, the router's transaction and any direct reply, runs after the
+acknowledgement in a task of our own, one at a time per user so a conversation keeps its
+order. Platform payloads become core events here, at the edge.
+
+Socket Mode (the default) needs no public URL; HTTP mode serves the Events API and
+interactivity on one path, with Slack's request signature checked by bolt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable
+from typing import Any, Literal, Protocol
+
+import structlog
+from aiohttp import web
+from pydantic import SecretStr
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bots.slack.render import from_slack_text, render_message
+from bots.slack.transport import DEFAULT_API_URL, SlackApi, call, secret
+from core.errors import DeliveryError, PermanentDeliveryError
+from core.events import ButtonEvent, CommandEvent, InboundEvent, Sender, parse_text
+from core.messages import Message
+from core.model import Origin
+
+log = structlog.get_logger(__name__)
+
+Mode = Literal["socket", "http"]
+ACTION_ID = re.compile(r"^scm:\d+$")  # the action_ids render.py gives our buttons
+Translate = Callable[[dict[str, Any]], InboundEvent | None]
+
+
+class InboundHandler(Protocol):
+    """The router: handles one event, returns direct replies for an unregistered sender."""
+
+    async def handle(self, event: InboundEvent) -> list[Message]: ...
+
+
+class Waker(Protocol):
+    def wake(self) -> None: ...
+
+
+def _is_dm(channel_id: str | None) -> bool:
+    # Slack ids: C... channels, G... private channels and group DMs, D... direct messages.
+    return bool(channel_id) and str(channel_id).startswith("D")
+
+
+def command_event(body: dict[str, Any]) -> InboundEvent:
+    """`/scm alarm Soest: gaslek` is `/alarm Soest: gaslek`; a bare `/scm` asks for help."""
+    channel = body.get("channel_id")
+    sender = Sender(
+        Origin.SLACK,
+        str(body["user_id"]),
+        # Slack does not retry slash commands, but a trigger id is unique per invocation.
+        event_id=f"command:{body['trigger_id']}" if body.get("trigger_id") else None,
+        chat_id=channel,
+        private=_is_dm(channel),
+    )
+    text = from_slack_text(str(body.get("text") or "")).strip().lstrip("/")
+    return parse_text(sender, f"/{text}") if text else CommandEvent(sender, "help")
+
+
+def action_event(body: dict[str, Any]) -> ButtonEvent:
+    """A click on one of our buttons: the button's value is the core's callback data."""
+    action = body["actions"][0]
+    user = str(body["user"]["id"])
+    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
+        "channel_id"
+    )
+    trigger = body.get("trigger_id")
+    event_id = f"action:{trigger}" if trigger else f"action:{user}:{action.get('action_ts')}"
+    sender = Sender(Origin.SLACK, user, event_id=event_id, chat_id=channel, private=_is_dm(channel))
+    return ButtonEvent(sender, str(action.get("value") or ""))
+
+
+def message_event(body: dict[str, Any]) -> InboundEvent | None:
+    """A person's DM to the bot; None for anything else (bots, edits, joins, channels)."""
+    event = body.get("event") or {}
+    if (
+        event.get("channel_type") != "im"
+        or event.get("subtype")
+        or event.get("bot_id")
+        or not event.get("user")
+    ):
+        return None
+    sender = Sender(
+        Origin.SLACK,
+        str(event["user"]),
+        # Slack retries an event with the same event_id (and X-Slack-Retry-Num); the core
+        # remembers ids, so a retry whose original did arrive has no second effect.
+        event_id=f"event:{body['event_id']}" if body.get("event_id") else None,
+        chat_id=event.get("channel"),
+        private=True,
+    )
+    return parse_text(sender, from_slack_text(str(event.get("text") or "")))
+
+
+class SlackBot:
+    """Receives from Slack and hands core events to the router."""
+
+    def __init__(
+        self,
+        router: InboundHandler,
+        deliverer: Waker,
+        *,
+        bot_token: SecretStr | str,
+        app_token: SecretStr | str | None = None,
+        signing_secret: SecretStr | str | None = None,
+        base_url: str = DEFAULT_API_URL,
+        mode: str = "socket",  # "socket" or "http", as in the settings
+        http_listen: str = "127.0.0.1",
+        http_port: int = 3000,
+        http_path: str = "/slack/events",
+        command: str = "/scm",
+        stop_timeout: float = 10.0,
+        connect_timeout: float = 30.0,
+    ) -> None:
+        if mode not in ("socket", "http"):
+            raise ValueError(f"unknown Slack mode {mode!r}: use 'socket' or 'http'")
+        if mode == "socket" and not app_token:
+            raise ValueError("Slack Socket Mode needs an app-level token (xapp-...)")
+        if mode == "http" and not signing_secret:
+            raise ValueError("Slack HTTP mode needs the signing secret")
+        self.router = router
+        self.deliverer = deliverer
+        self.mode: Mode = "http" if mode == "http" else "socket"
+        self.http_listen = http_listen
+        self.http_path = http_path
+        self.stop_timeout = stop_timeout
+        self.connect_timeout = connect_timeout
+        self._http_port = http_port
+        self._app_token = app_token
+        self.client = AsyncWebClient(token=secret(bot_token), base_url=base_url)
+        self.api = SlackApi(self.client)
+        self.app = AsyncApp(
+            client=self.client,
+            # "" rather than None: bolt would read SLACK_SIGNING_SECRET from the environment.
+            signing_secret=secret(signing_secret) if signing_secret else "",
+            # Run our listeners to completion before answering: they only ack and hand the
+            # work to a task we track, so nothing runs unsupervised in bolt.
+            process_before_response=True,
+        )
+        self.app.command(command)(self._on_command)
+        self.app.action({"type": "block_actions", "action_id": ACTION_ID})(self._on_action)
+        self.app.event("message")(self._on_message)
+        self._tasks: set[asyncio.Task[None]] = set()
+        # One lock per user, kept for the life of the process: a workspace has few users.
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._runner: web.AppRunner | None = None
+        self._socket: AsyncSocketModeHandler | None = None
+
+    def __repr__(self) -> str:  # never show a token or the signing secret
+        return f"SlackBot(mode={self.mode!r}, base_url={self.client.base_url!r})"
+
+    @property
+    def http_port(self) -> int:
+        """The port the HTTP server listens on (the real one when started with port 0)."""
+        if self._runner is not None and self._runner.addresses:
+            return int(self._runner.addresses[0][1])
+        return self._http_port
+
+    # -- listeners: acknowledge first, then hand over --------------------------------------
+
+    async def _on_command(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        self._accept(command_event, body)
+
+    async def _on_action(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        self._accept(action_event, body)
+
+    async def _on_message(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        self._accept(message_event, body)
+
+    def _accept(self, translate: Translate, body: dict[str, Any]) -> None:
+        try:
+            event = translate(body)
+        except (KeyError, IndexError, TypeError, AttributeError):
+            # Already acknowledged: a payload we do not understand must not make Slack retry.
+            log.warning("slack.unexpected_payload", type=body.get("type"))
+            return
+        if event is not None:
+            task = asyncio.create_task(self._process(event), name="slack-inbound")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _process(self, event: InboundEvent) -> None:
+        sender = event.sender
+        lock = self._locks.setdefault(sender.user_id, asyncio.Lock())
+        async with lock:
+            try:
+                direct = await self.router.handle(event)
+                await self._reply(sender, direct)
+            except Exception:  # the next event must still be handled
+                log.exception("slack.inbound_failed", event_id=sender.event_id)
+            finally:
+                self.deliverer.wake()
+
+    async def _reply(self, sender: Sender, messages: list[Message]) -> None:
+        """Send direct replies to whoever wrote: ephemeral in a channel, else in their DM."""
+        for message in messages:
+            for part in render_message(message):
+                try:
+                    if sender.chat_id and not sender.private:
+                        try:
+                            await self.api.post_ephemeral(sender.chat_id, sender.user_id, part)
+                            continue
+                        except PermanentDeliveryError:
+                            pass  # the bot is not in that channel: answer privately instead
+                    await self.api.post(await self.api.open_dm(sender.user_id), part)
+                except DeliveryError as error:
+                    log.warning("slack.reply_failed", error=str(error))
+                    return
+
+    async def wait_idle(self) -> None:
+        """Wait until every accepted event has been handled (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Check the token, then connect (Socket Mode) or listen (HTTP mode)."""
+        me = await call(self.client.auth_test())
+        log.info("slack.authenticated", team=me.get("team"), bot_user=me.get("user_id"))
+        if self.mode == "http":
+            await self._start_http()
+        else:
+            await self._start_socket()
+
+    async def _start_http(self) -> None:
+        web_app = web.Application()
+        web_app.router.add_post(self.http_path, self._http)
+        runner = web.AppRunner(web_app)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, self.http_listen, self._http_port).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        log.info("slack.http_listening", host=self.http_listen, port=self.http_port)
+
+    async def _http(self, request: web.Request) -> web.Response:
+        # bolt would answer a non-numeric timestamp with a 500; it is just unsigned.
+        if not request.headers.get("X-Slack-Request-Timestamp", "").isdigit():
+            return web.Response(status=401)
+        response = await self.app.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(response)
+
+    async def _start_socket(self) -> None:
+        assert self._app_token is not None
+        handler = AsyncSocketModeHandler(self.app, secret(self._app_token))
+        try:
+            # Ask for the WebSocket URL ourselves: a bad app token then fails here, instead
+            # of the client retrying the connection forever.
+            opened = await call(
+                self.client.apps_connections_open(app_token=secret(self._app_token))
+            )
+            handler.client.wss_uri = opened["url"]
+            # The client retries a failed connection forever; give up after a while, so a
+            # start-up problem is reported instead of hanging.
+            await asyncio.wait_for(
+                handler.connect_async(),  # type: ignore[no-untyped-call]
+                self.connect_timeout,
+            )
+        except BaseException:
+            await self._close_socket(handler)
+            raise
+        self._socket = handler
+        log.info("slack.socket_mode_connected")
+
+    @staticmethod
+    async def _close_socket(handler: AsyncSocketModeHandler) -> None:
+        await handler.close_async()  # type: ignore[no-untyped-call]
+        client = handler.client
+        # close() cancels its tasks without waiting for them; wait, so none outlives us.
+        tasks = [
+            t
+            for t in (
+                client.message_processor,
+                client.current_session_monitor,
+                client.message_receiver,
+            )
+            if t is not None
+        ]
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def stop(self) -> None:
+        """Stop receiving, let accepted work finish (up to `stop_timeout`), cancel the rest."""
+        if self._socket is not None:
+            await self._close_socket(self._socket)
+            self._socket = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=self.stop_timeout)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)

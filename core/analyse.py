@@ -1,0 +1,519 @@
+"""The strategische analyse: filled by the ROL and IM, published to the burgemeester(s) of
+the affected gemeenten, versioned, re-read, shared, and feeding the BT kernbeeld.
+
+Who may see what is decided here, in one place (`readable_versions`): editors and the Caco
+see every version; anyone else only the versions they received (as burgemeester of an
+affected gemeente, or as a copy shared from that gemeente's share list).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from core.analyse_form import Form, FormField
+from core.analyse_model import Analyse, AnalyseId, Copy, Editor, Version
+from core.analyse_render import Sheet, chat_text, markdown, pdf, title
+from core.callbacks import ANALYSE_START, CallbackData
+from core.errors import UserError
+from core.i18n import fmt_time, t
+from core.messages import Attachment, Button, Message
+from core.model import (
+    CACO,
+    IM,
+    ROL,
+    GemeenteId,
+    Incident,
+    IncidentStatus,
+    Language,
+    Person,
+    PersonId,
+    Timer,
+)
+from core.paging import tell_meldkamer
+from core.tx import Tx
+
+REMIND = "analyse.remind"
+NUDGE = "analyse.nudge"
+REMIND_BEFORE = timedelta(minutes=10)
+EDITOR_FUNCTIONS = frozenset({ROL, IM})
+
+# Button prefixes of the analyse.
+MAYOR = "ab"  # id "<analyse>.<version>", action read | call | share | bt
+SHARE = "ash"  # id "<analyse>.<version>", action = person id
+BT = "abt"  # id "<analyse>.<version>", action yes | no
+JOIN = "aj"  # id analyse, action yes | no
+START = ANALYSE_START
+
+
+def topic(analyse_id: AnalyseId) -> str:
+    return f"analyse:{analyse_id}"
+
+
+def version_ref(analyse_id: AnalyseId, number: int) -> str:
+    return f"{analyse_id}.{number}"
+
+
+def parse_version_ref(ref: str) -> tuple[AnalyseId, int] | None:
+    head, _, tail = ref.partition(".")
+    if not (head.isdigit() and tail.isdigit()):
+        return None
+    return AnalyseId(int(head)), int(tail)
+
+
+class AnalyseService:
+    def __init__(self, form: Form) -> None:
+        self.form = form
+
+    # --- who may do what -------------------------------------------------------------
+
+    async def is_editor(self, tx: Tx, analyse: Analyse, person: Person) -> bool:
+        return any(
+            e.person_id == person.id and e.joined for e in await tx.uow.analyses.editors(analyse.id)
+        )
+
+    async def _involved(self, tx: Tx, incident: Incident, person: Person) -> bool:
+        """Paged for the incident (or acknowledged it) with a function that fills analyses."""
+        for page in await tx.uow.pages.for_incident(incident.id):
+            if page.acknowledged_by == person.id:
+                return True
+            targets = await tx.uow.pages.targets(page.id)
+            if (
+                any(x.person_id == person.id for x in targets)
+                and person.functions & EDITOR_FUNCTIONS
+            ):
+                return True
+        return False
+
+    async def readable_versions(self, tx: Tx, analyse: Analyse, person: Person) -> set[int]:
+        everything = set(range(1, analyse.version + 1))
+        if CACO in person.functions or await self.is_editor(tx, analyse, person):
+            return everything
+        return {
+            c.number for c in await tx.uow.analyses.copies(analyse.id) if c.person_id == person.id
+        }
+
+    # --- filling ---------------------------------------------------------------------
+
+    async def start(self, tx: Tx, person: Person, incident: Incident) -> Analyse:
+        """Start the incident's analyse, or join it again; refuses the uninvolved."""
+        if incident.status is IncidentStatus.CLOSED:
+            raise UserError("analyse.incident_closed", id=incident.public_id)
+        analyse = await tx.uow.analyses.by_incident(incident.id)
+        if analyse is not None and await self.is_editor(tx, analyse, person):
+            return analyse
+        if not await self._involved(tx, incident, person):
+            await tx.audit(person, "analyse.start", incident.public_id, "denied")
+            raise UserError("analyse.not_editor", id=incident.public_id)
+        if analyse is None:
+            analyse = await tx.uow.analyses.create(incident.id, person.id, tx.now)
+            await self._prefill(tx, analyse, incident, person)
+            await tx.audit(person, "analyse.started", incident.public_id)
+        else:
+            await tx.uow.analyses.set_editor(Editor(analyse.id, person.id, None, True, tx.now))
+            await tx.audit(person, "analyse.joined", incident.public_id)
+        return analyse
+
+    async def _prefill(self, tx: Tx, analyse: Analyse, incident: Incident, person: Person) -> None:
+        for field in self.form.fields:
+            value: Any = None
+            if field.prefill == "gemeenten":
+                value = list(incident.gemeenten)
+            elif field.prefill == "opschaling" and incident.opschaling in self.form.choices_of(
+                field
+            ):
+                value = incident.opschaling
+            if value:
+                await tx.uow.analyses.set_field(analyse.id, field.key, value, person.id, tx.now)
+
+    async def require_editor(
+        self, tx: Tx, analyse: Analyse, person: Person, action: str
+    ) -> Incident:
+        incident = await tx.uow.incidents.get(analyse.incident_id)
+        assert incident is not None
+        if not await self.is_editor(tx, analyse, person):
+            await tx.audit(person, f"analyse.{action}", incident.public_id, "denied")
+            raise UserError("analyse.not_editor", id=incident.public_id)
+        if incident.status is IncidentStatus.CLOSED:
+            raise UserError("analyse.incident_closed", id=incident.public_id)
+        return incident
+
+    async def save(
+        self, tx: Tx, analyse: Analyse, person: Person, field: FormField, value: Any
+    ) -> None:
+        """Store one field (last write wins, its editor recorded)."""
+        incident = await self.require_editor(tx, analyse, person, "edit")
+        if value in (None, "", []):
+            await tx.uow.analyses.clear_field(analyse.id, field.key)
+        else:
+            await tx.uow.analyses.set_field(analyse.id, field.key, value, person.id, tx.now)
+        await tx.audit(person, "analyse.field", incident.public_id, field=field.key)
+
+    async def tell_editors(
+        self, tx: Tx, analyse: Analyse, person: Person, field: FormField
+    ) -> None:
+        """Co-editors see who changed what."""
+        for editor in await tx.uow.analyses.editors(analyse.id):
+            other = tx.directory.people.get(editor.person_id)
+            if other is None or other.id == person.id or not editor.joined:
+                continue
+            await tx.send(
+                other, "analyse.changed_by", name=person.name, field=field.label.get(other.language)
+            )
+
+    def missing(self, values: dict[str, Any]) -> list[FormField]:
+        return [f for f in self.form.fields if f.required and values.get(f.key) in (None, "", [])]
+
+    async def current_values(
+        self, tx: Tx, analyse: Analyse
+    ) -> tuple[dict[str, Any], dict[str, int]]:
+        fields = await tx.uow.analyses.fields(analyse.id)
+        return (
+            {k: v.value for k, v in fields.items()},
+            {k: int(v.editor_id) for k, v in fields.items()},
+        )
+
+    async def draft_version(self, tx: Tx, analyse: Analyse, person: Person) -> Version:
+        values, editors = await self.current_values(tx, analyse)
+        next_update = values.get("volgende_update")
+        return Version(
+            analyse.version + 1,
+            values,
+            editors,
+            person.id,
+            tx.now,
+            datetime.fromisoformat(next_update) if next_update else None,
+        )
+
+    # --- publishing ------------------------------------------------------------------
+
+    def recipients(self, tx: Tx, version: Version) -> list[Person]:
+        """The burgemeester of every affected gemeente, and the locoburgemeester when acting."""
+        ids: dict[PersonId, None] = {}
+        gemeenten = {GemeenteId(g) for g in version.values.get("gemeenten", [])}
+        for gemeente in tx.directory.gemeenten:
+            if gemeente.id not in gemeenten:
+                continue
+            if gemeente.burgemeester is not None:
+                ids[gemeente.burgemeester] = None
+            if gemeente.loco_acting and gemeente.locoburgemeester is not None:
+                ids[gemeente.locoburgemeester] = None
+        return [tx.directory.people[i] for i in ids if i in tx.directory.people]
+
+    def sheet(
+        self, tx: Tx, incident: Incident, version: Version, base: Version | None = None
+    ) -> Sheet:
+        return Sheet(incident, version, self.form, tx.directory, base)
+
+    def message(
+        self,
+        tx: Tx,
+        sheet: Sheet,
+        analyse_id: AnalyseId,
+        person: Person,
+        *,
+        buttons: bool,
+        kind: str = "published",
+    ) -> Message:
+        lang = person.language
+        ref = version_ref(analyse_id, sheet.version.number)
+        row: tuple[Button, ...] = ()
+        if buttons:
+            row = tuple(
+                Button(
+                    t(lang, f"analyse.button_{action}"), CallbackData(MAYOR, ref, action).encode()
+                )
+                for action in ("read", "call", "share", "bt")
+            )
+        elif kind == "shared":
+            row = (
+                Button(t(lang, "analyse.button_read"), CallbackData(MAYOR, ref, "read").encode()),
+            )
+        name = f"analyse-{sheet.incident.public_id}-v{sheet.version.number}.pdf"
+        return Message(
+            text=chat_text(sheet, lang),
+            title=title(sheet, lang),
+            buttons=row,
+            attachment=Attachment(name, "application/pdf", pdf(sheet, lang)),
+        )
+
+    async def last_seen(self, tx: Tx, analyse: Analyse, person: Person) -> Version | None:
+        """The version this person last read (or, never having read one, last received)."""
+        copies = [c for c in await tx.uow.analyses.copies(analyse.id) if c.person_id == person.id]
+        read = [c.number for c in copies if c.read_at is not None]
+        number = max(read) if read else max((c.number for c in copies), default=None)
+        return await tx.uow.analyses.version(analyse.id, number) if number else None
+
+    async def publish(self, tx: Tx, analyse: Analyse, person: Person) -> Version:
+        incident = await self.require_editor(tx, analyse, person, "publish")
+        analyse = await tx.uow.analyses.get(analyse.id, for_update=True) or analyse
+        version = await self.draft_version(tx, analyse, person)
+        missing = self.missing(version.values)
+        if missing:
+            labels = "\n".join(f"• {f.label.get(person.language)}" for f in missing)
+            raise UserError("analyse.missing", fields=labels)
+        if version.next_update_at is not None and version.next_update_at <= tx.now:
+            raise UserError("analyse.next_update_past")
+        previous = await tx.uow.analyses.version(analyse.id, analyse.version)
+        if previous is not None and previous.values == version.values:
+            raise UserError("analyse.nothing_changed", version=previous.number)
+        row_id = await tx.uow.analyses.publish(analyse.id, version)
+        recipients = self.recipients(tx, version)
+        for mayor in recipients:
+            base = await self.last_seen(tx, analyse, mayor)
+            sheet = self.sheet(tx, incident, version, base)
+            await tx.send_message(
+                mayor,
+                self.message(tx, sheet, analyse.id, mayor, buttons=True),
+                topic=topic(analyse.id),
+            )
+            await tx.uow.analyses.add_copy(
+                Copy(analyse.id, version.number, mayor.id, "published", None, tx.now)
+            )
+        await tx.audit(
+            person,
+            "analyse.published",
+            incident.public_id,
+            version=version.number,
+            to=[p.key for p in recipients],
+        )
+        names = ", ".join(p.name for p in recipients) or "—"
+        for editor in await tx.uow.analyses.editors(analyse.id):
+            other = tx.directory.people.get(editor.person_id)
+            if other is not None and editor.joined:
+                await tx.send(
+                    other,
+                    "analyse.published",
+                    id=incident.public_id,
+                    version=version.number,
+                    names=names,
+                )
+        await tell_meldkamer(
+            tx,
+            "analyse.published_meldkamer",
+            id=incident.public_id,
+            version=version.number,
+            names=names,
+        )
+        if version.next_update_at is not None:
+            if version.next_update_at - REMIND_BEFORE > tx.now:
+                await tx.schedule(REMIND, row_id, version.next_update_at - REMIND_BEFORE)
+            await tx.schedule(NUDGE, row_id, version.next_update_at)
+        return version
+
+    # --- the burgemeester's buttons --------------------------------------------------
+
+    async def _copy_of(self, tx: Tx, person: Person, ref: str) -> tuple[Analyse, Incident, Version]:
+        parsed = parse_version_ref(ref)
+        analyse = await tx.uow.analyses.get(parsed[0]) if parsed else None
+        if analyse is None or parsed is None:
+            raise UserError("button.stale")
+        if parsed[1] not in await self.readable_versions(tx, analyse, person):
+            await tx.audit(person, "analyse.button", ref, "denied")
+            raise UserError("analyse.not_yours")
+        incident = await tx.uow.incidents.get(analyse.incident_id)
+        version = await tx.uow.analyses.version(analyse.id, parsed[1])
+        assert incident is not None and version is not None
+        return analyse, incident, version
+
+    def _is_recipient(self, tx: Tx, person: Person, version: Version) -> bool:
+        return person in self.recipients(tx, version)
+
+    async def mayor_button(self, tx: Tx, person: Person, ref: str, action: str) -> None:
+        analyse, incident, version = await self._copy_of(tx, person, ref)
+        time = fmt_time(tx.now, tx.directory.region.timezone, Language.NL)
+        if action == "read":
+            if await tx.uow.analyses.mark_read(analyse.id, version.number, person.id, tx.now):
+                await tx.audit(person, "analyse.read", incident.public_id, version=version.number)
+                await self._tell_rol_and_caco(
+                    tx,
+                    analyse,
+                    "analyse.read_receipt",
+                    id=incident.public_id,
+                    name=person.name,
+                    version=version.number,
+                    time=time,
+                )
+            await tx.send(person, "analyse.read_thanks", version=version.number)
+            return
+        if not self._is_recipient(tx, person, version):  # shared copies only get "Gelezen"
+            raise UserError("analyse.not_yours")
+        if action == "call":
+            await tx.audit(person, "analyse.call_me", incident.public_id)
+            await self._tell_rol(
+                tx,
+                analyse,
+                "analyse.call_request",
+                title_key="analyse.call_title",
+                id=incident.public_id,
+                name=person.name,
+                time=time,
+            )
+            await tell_meldkamer(
+                tx, "analyse.call_meldkamer", id=incident.public_id, name=person.name, time=time
+            )
+            await tx.send(person, "analyse.call_sent")
+        elif action == "share":
+            people = self.share_list(tx, person, version)
+            if not people:
+                raise UserError("analyse.share_nobody")
+            buttons = tuple((p.name, CallbackData(SHARE, ref, str(p.id)).encode()) for p in people)
+            await tx.send(person, "analyse.share_pick", buttons=buttons, version=version.number)
+        elif action == "bt":
+            buttons = (
+                ("analyse.button_bt_yes", CallbackData(BT, ref, "yes").encode()),
+                ("analyse.button_bt_no", CallbackData(BT, ref, "no").encode()),
+            )
+            await tx.send(person, "analyse.bt_confirm", buttons=buttons, id=incident.public_id)
+        else:
+            raise UserError("button.stale")
+
+    def share_list(self, tx: Tx, person: Person, version: Version) -> list[Person]:
+        """The share lists of the affected gemeenten where this person is (acting) mayor."""
+        own = tx.directory.gemeenten_of_mayor(person.id)
+        affected = {GemeenteId(g) for g in version.values.get("gemeenten", [])}
+        ids: dict[PersonId, None] = {}
+        for gemeente in tx.directory.gemeenten:
+            if gemeente.id in own & affected:
+                ids.update(dict.fromkeys(gemeente.share_with))
+        return [tx.directory.people[i] for i in ids if i in tx.directory.people]
+
+    async def share(self, tx: Tx, person: Person, ref: str, target_id: str) -> None:
+        analyse, incident, version = await self._copy_of(tx, person, ref)
+        if not self._is_recipient(tx, person, version):
+            raise UserError("analyse.not_yours")
+        target = next(
+            (p for p in self.share_list(tx, person, version) if str(p.id) == target_id), None
+        )
+        if target is None:
+            await tx.audit(person, "analyse.share", incident.public_id, "denied", target=target_id)
+            raise UserError("analyse.share_not_allowed")
+        base = await self.last_seen(tx, analyse, target)
+        sheet = self.sheet(tx, incident, version, base)
+        await tx.send_message(
+            target,
+            self.message(tx, sheet, analyse.id, target, buttons=False, kind="shared"),
+            topic=topic(analyse.id),
+        )
+        await tx.uow.analyses.add_copy(
+            Copy(analyse.id, version.number, target.id, "shared", person.id, tx.now)
+        )
+        await tx.audit(
+            person, "analyse.shared", incident.public_id, version=version.number, to=target.key
+        )
+        await tx.send(target, "analyse.shared_note", name=person.name)
+        await tx.send(person, "analyse.shared_done", name=target.name)
+
+    async def convene_bt(self, tx: Tx, person: Person, ref: str) -> None:
+        analyse, incident, version = await self._copy_of(tx, person, ref)
+        if not self._is_recipient(tx, person, version):
+            raise UserError("analyse.not_yours")
+        if analyse.bt_convened_at is not None:
+            raise UserError("analyse.bt_already")
+        await tx.uow.analyses.convene_bt(analyse.id, person.id, tx.now)
+        await tx.audit(person, "analyse.bt_convened", incident.public_id, version=version.number)
+        time = fmt_time(tx.now, tx.directory.region.timezone, Language.NL)
+        await self._tell_rol_and_caco(
+            tx, analyse, "analyse.bt_convened", id=incident.public_id, name=person.name, time=time
+        )
+        await tx.send(person, "analyse.bt_recorded")
+
+    async def _tell_rol(self, tx: Tx, analyse: Analyse, key: str, **params: Any) -> None:
+        for editor in await tx.uow.analyses.editors(analyse.id):
+            person = tx.directory.people.get(editor.person_id)
+            if person is not None and editor.joined:
+                await tx.send(person, key, **params)
+
+    async def _tell_rol_and_caco(self, tx: Tx, analyse: Analyse, key: str, **params: Any) -> None:
+        await self._tell_rol(tx, analyse, key, **params)
+        await tell_meldkamer(tx, key, **params)
+
+    # --- re-reading and exports ------------------------------------------------------
+
+    async def show(self, tx: Tx, person: Person, analyse: Analyse, number: int | None) -> None:
+        readable = await self.readable_versions(tx, analyse, person)
+        incident = await tx.uow.incidents.get(analyse.incident_id)
+        assert incident is not None
+        if not readable:
+            await tx.audit(person, "analyse.show", incident.public_id, "denied")
+            raise UserError("analyse.nothing_to_show", id=incident.public_id)
+        number = number or max(readable)
+        if number not in readable:
+            raise UserError(
+                "analyse.no_such_version",
+                version=number,
+                versions=", ".join(map(str, sorted(readable))),
+            )
+        version = await tx.uow.analyses.version(analyse.id, number)
+        assert version is not None
+        base = await tx.uow.analyses.version(analyse.id, number - 1) if number > 1 else None
+        sheet = self.sheet(tx, incident, version, base)
+        message = self.message(tx, sheet, analyse.id, person, buttons=False)
+        await tx.send_message(person, replace(message, attachment=None), topic=topic(analyse.id))
+        await tx.audit(person, "analyse.shown", incident.public_id, version=number)
+
+    async def export(
+        self, tx: Tx, person: Person, analyse: Analyse, kind: str, number: int | None
+    ) -> None:
+        readable = await self.readable_versions(tx, analyse, person)
+        incident = await tx.uow.incidents.get(analyse.incident_id)
+        assert incident is not None
+        if not readable:
+            raise UserError("analyse.nothing_to_show", id=incident.public_id)
+        number = number or max(readable)
+        if number not in readable:
+            raise UserError(
+                "analyse.no_such_version",
+                version=number,
+                versions=", ".join(map(str, sorted(readable))),
+            )
+        version = await tx.uow.analyses.version(analyse.id, number)
+        assert version is not None
+        sheet = self.sheet(tx, incident, version)
+        lang = person.language
+        stem = f"{incident.public_id}-v{number}"
+        if kind == "md":
+            file = Attachment(f"analyse-{stem}.md", "text/markdown", markdown(sheet, lang).encode())
+        elif kind == "pdf":
+            file = Attachment(f"analyse-{stem}.pdf", "application/pdf", pdf(sheet, lang))
+        elif kind == "kernbeeld":
+            file = Attachment(
+                f"kernbeeld-{stem}.md",
+                "text/markdown",
+                markdown(sheet, lang, kernbeeld=True).encode(),
+            )
+        else:
+            raise UserError("analyse.export_usage")
+        await tx.send(person, "analyse.export_ready", attachment=file, name=file.filename)
+        await tx.audit(person, "analyse.exported", incident.public_id, version=number, kind=kind)
+
+    # --- reminders -------------------------------------------------------------------
+
+    async def on_timer(self, tx: Tx, timer: Timer) -> None:
+        found = await tx.uow.analyses.version_by_row(timer.ref)
+        if found is None:
+            return
+        analyse_id, version = found
+        analyse = await tx.uow.analyses.get(analyse_id)
+        if analyse is None or analyse.version > version.number:
+            return  # a newer version went out
+        incident = await tx.uow.incidents.get(analyse.incident_id)
+        if incident is None or incident.status is IncidentStatus.CLOSED:
+            return
+        assert version.next_update_at is not None
+        key = "analyse.remind" if timer.kind == REMIND else "analyse.nudge"
+        for editor in await tx.uow.analyses.editors(analyse.id):
+            person = tx.directory.people.get(editor.person_id)
+            if person is None or not editor.joined:
+                continue
+            await tx.send(
+                person,
+                key,
+                id=incident.public_id,
+                version=version.number + 1,
+                time=fmt_time(
+                    version.next_update_at, tx.directory.region.timezone, person.language
+                ),
+            )
+        await tx.audit("system", timer.kind, incident.public_id, version=version.number)

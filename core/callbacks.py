@@ -1,0 +1,40 @@
+"""Typed button payloads: `prefix:id:action`, checked against Telegram's 64-byte limit here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MAX_BYTES = 64
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackData:
+    prefix: str
+    id: str
+    action: str
+
+    def encode(self) -> str:
+        for part in (self.prefix, self.id, self.action):
+            if ":" in part:
+                raise ValueError(f"':' is not allowed in a callback part: {part!r}")
+        data = f"{self.prefix}:{self.id}:{self.action}"
+        if len(data.encode()) > MAX_BYTES:
+            raise ValueError(f"callback data longer than {MAX_BYTES} bytes: {data!r}")
+        return data
+
+    @classmethod
+    def decode(cls, data: str) -> CallbackData | None:
+        """Parse a payload; None for anything that is not ours (stale or forged buttons)."""
+        if len(data.encode()) > MAX_BYTES:
+            return None
+        parts = data.split(":")
+        if len(parts) != 3 or not all(parts):
+            return None
+        return cls(*parts)
+
+
+# Prefixes in use, one per kind of button.
+PAGE = "pg"  # id = page id; action = ack | decline | seen
+ALARM = "al"  # id = flow step; action = the chosen value
+CLOSE = "cl"  # id = incident id; action = yes | no
+ANALYSE_START = "ast"  # id = incident id; action = start (offered after acknowledging)

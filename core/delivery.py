@@ -1,0 +1,244 @@
+"""Delivering the outbox after commit: paced, retried, and idempotent per transport.
+
+Every outbox row is delivered to each transport that reaches the person. A successful
+delivery is recorded per (message, transport) before anything else happens, so a retry after
+a crash or an error only repeats what did not go out: a page is never sent twice.
+
+Messages to one person go out in order (a person's later messages wait while an earlier one
+waits for a retry); different people are served concurrently. Each transport's limits are
+kept per chat and overall; a rate limit (429) pauses only that chat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+import structlog
+
+from core.errors import PermanentDeliveryError, RateLimited, TransientDeliveryError
+from core.model import Directory, Person
+from core.ports import DeliveryLimits, OutboxItem, Transport
+from core.tx import Core
+
+log = structlog.get_logger(__name__)
+MAX_BACKOFF = timedelta(minutes=2)
+MIN_RETRY = timedelta(milliseconds=500)
+BATCH = 500
+CONCURRENCY = 64
+
+# Called when a person cannot be reached on any transport for an item (e.g. they blocked
+# the bot): the paging moves on instead of waiting out the timeout.
+UnreachableHandler = Callable[[OutboxItem, Person, str], Awaitable[None]]
+
+
+class Pacer:
+    """Spaces sends per chat and overall, on a monotonic clock.
+
+    A slot is reserved before sleeping, so concurrent senders never share one.
+    """
+
+    def __init__(
+        self,
+        limits: DeliveryLimits,
+        now: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.limits = limits
+        self.now = now
+        self.sleep = sleep
+        self._next_global = 0.0
+        self._next_chat: dict[int, float] = {}
+
+    def paused_for(self, chat: int) -> float:
+        return max(0.0, self._next_chat.get(chat, 0.0) - self.now())
+
+    def pause(self, chat: int, seconds: float) -> None:
+        self._next_chat[chat] = max(self._next_chat.get(chat, 0.0), self.now() + seconds)
+
+    async def wait(self, chat: int) -> None:
+        now = self.now()
+        slot = max(now, self._next_global, self._next_chat.get(chat, 0.0))
+        self._next_global = slot + 1.0 / self.limits.per_second
+        self._next_chat[chat] = slot + self.limits.per_chat_interval
+        if slot > now:
+            await self.sleep(slot - now)
+
+
+class Deliverer:
+    def __init__(
+        self,
+        core: Core,
+        transports: list[Transport],
+        on_unreachable: UnreachableHandler | None = None,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.core = core
+        self.transports = transports
+        self.on_unreachable = on_unreachable
+        self._monotonic = monotonic  # pacing time, injectable so tests need not wait
+        self._sleep = sleep
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._pacers: dict[str, Pacer] = {}
+
+    def wake(self) -> None:
+        """Called after a commit that queued messages."""
+        self._wake.set()
+
+    def _pacer(self, transport: Transport) -> Pacer | None:
+        limits = getattr(transport, "limits", None)
+        if limits is None:
+            return None
+        pacer = self._pacers.get(transport.name)
+        if pacer is None:
+            pacer = self._pacers[transport.name] = Pacer(limits, self._monotonic, self._sleep)
+        return pacer
+
+    async def deliver_pending(self) -> int:
+        """Deliver everything due now; returns how many outbox rows were finished."""
+        async with self._lock:
+            finished = 0
+            while True:
+                async with self.core.uow_factory() as uow:
+                    items = await uow.outbox.pending(self.core.clock.now(), BATCH)
+                    directory = await uow.directory.load()
+                if not items:
+                    return finished
+                by_person: dict[int, list[OutboxItem]] = {}
+                for item in items:
+                    by_person.setdefault(item.person_id, []).append(item)
+                gate = asyncio.Semaphore(CONCURRENCY)
+                done = sum(
+                    await asyncio.gather(
+                        *(self._serve(queue, directory, gate) for queue in by_person.values())
+                    )
+                )
+                finished += done
+                if done == 0:  # everything left waits for a retry
+                    return finished
+                # Go round again: delivering may have queued more (an unreachable page
+                # escalates at once), and a full batch may have left more behind.
+
+    async def _serve(
+        self, queue: list[OutboxItem], directory: Directory, gate: asyncio.Semaphore
+    ) -> int:
+        """One person's messages, in order; stops at the first that has to wait."""
+        async with gate:
+            done = 0
+            for item in queue:
+                if not await self._deliver(item, directory.people.get(item.person_id)):
+                    break
+                done += 1
+            return done
+
+    async def _deliver(self, item: OutboxItem, person: Person | None) -> bool:
+        """Deliver one row to every transport that reaches the person; True when finished."""
+        async with self.core.uow_factory() as uow:
+            done = await uow.outbox.delivered_to(item.id)
+        transports = [
+            t
+            for t in self.transports
+            if person is not None and t.reaches(person) and t.name not in person.unreachable
+        ]
+        retry_at: timedelta | None = None
+        last_error = ""
+        for transport in transports:
+            if transport.name in done:
+                continue
+            assert person is not None
+            try:
+                ref = await self._send(transport, person, item)
+            except RateLimited as error:
+                pacer = self._pacer(transport)
+                if pacer is not None:
+                    pacer.pause(person.id, error.retry_after)
+                delay = max(timedelta(seconds=error.retry_after), MIN_RETRY)
+                retry_at, last_error = min(retry_at or delay, delay), str(error)
+                continue
+            except TransientDeliveryError as error:
+                delay = min(timedelta(seconds=2 ** min(item.attempts, 7)), MAX_BACKOFF)
+                retry_at, last_error = min(retry_at or delay, delay), str(error)
+                continue
+            except PermanentDeliveryError as error:
+                log.warning(
+                    "delivery.permanent_failure",
+                    outbox_id=item.id,
+                    transport=transport.name,
+                    error=str(error),
+                )
+                await self._record(item, transport.name, None, failed=True)
+                done.add(transport.name)
+                await self._unreachable(item, person, transport.name)
+                continue
+            await self._record(item, transport.name, ref)
+            done.add(transport.name)
+        now = self.core.clock.now()
+        async with self.core.uow_factory() as uow:
+            if retry_at is not None:
+                log.info(
+                    "delivery.retry",
+                    outbox_id=item.id,
+                    in_seconds=retry_at.total_seconds(),
+                    error=last_error,
+                )
+                await uow.outbox.retry_later(item.id, now + retry_at, last_error)
+                await uow.commit()
+                return False
+            delivered = await uow.outbox.delivered_ok(item.id)
+            await uow.outbox.finish(item.id, "sent" if delivered else "unreachable", now)
+            await uow.commit()
+        if not delivered:
+            log.warning("delivery.unreachable", outbox_id=item.id, person_id=item.person_id)
+            if person is not None and not transports:
+                await self._unreachable(item, person, "")
+        return True
+
+    async def _send(self, transport: Transport, person: Person, item: OutboxItem) -> str | None:
+        pacer = self._pacer(transport)
+        refs: list[str] = []
+        if item.kind == "edit" and item.topic:
+            async with self.core.uow_factory() as uow:
+                refs = await uow.outbox.refs_for_topic(person.id, item.topic, transport.name)
+        if not refs:  # nothing to edit (never delivered there): send it as a new message
+            if pacer is not None:
+                await pacer.wait(person.id)
+            return await transport.send(person, item.message)
+        for ref in refs:
+            if pacer is not None:
+                await pacer.wait(person.id)
+            await transport.edit(person, ref, item.message)
+        return None
+
+    async def _record(
+        self, item: OutboxItem, transport: str, ref: str | None, *, failed: bool = False
+    ) -> None:
+        async with self.core.uow_factory() as uow:
+            await uow.outbox.record_delivery(
+                item.id, transport, ref, self.core.clock.now(), failed=failed
+            )
+            await uow.commit()
+
+    async def _unreachable(self, item: OutboxItem, person: Person, transport: str) -> None:
+        if self.on_unreachable is None:
+            return
+        try:
+            await self.on_unreachable(item, person, transport)
+        except Exception:  # never let bookkeeping stop delivery to everyone else
+            log.exception("delivery.unreachable_handler_failed", outbox_id=item.id)
+
+    async def run(self) -> None:
+        """Deliver whenever woken, and at least every second for retries that fell due."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+            self._wake.clear()
+            try:
+                await self.deliver_pending()
+            except Exception:  # keep delivering: one bad row must not stop every page
+                log.exception("delivery.loop_error")

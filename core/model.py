@@ -1,0 +1,277 @@
+"""Domain objects of the crisis organisation: who is who, incidents, pages and timers.
+
+Plain frozen dataclasses; storage maps its rows onto these and the core never sees a row.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import NewType
+from zoneinfo import ZoneInfo
+
+PersonId = NewType("PersonId", int)
+GemeenteId = NewType("GemeenteId", int)
+IncidentId = NewType("IncidentId", int)
+PageId = NewType("PageId", int)
+TimerId = NewType("TimerId", int)
+OutboxId = NewType("OutboxId", int)
+
+
+class Language(StrEnum):
+    NL = "nl"
+    EN = "en"
+
+
+class Origin(StrEnum):
+    """Where an action came from; recorded in every audit record."""
+
+    CONSOLE = "console"
+    TELEGRAM = "telegram"
+    SLACK = "slack"
+    SYSTEM = "system"
+    CLI = "cli"
+
+
+class AlertKind(StrEnum):
+    ALERTERING = "alertering"  # heads-up: be ready, confirm you saw it
+    ALARMERING = "alarmering"  # call-out: respond now, acknowledge or it escalates
+
+
+class IncidentStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class PageStatus(StrEnum):
+    ACTIVE = "active"  # waiting for someone to acknowledge; escalation timers run
+    ACKNOWLEDGED = "acknowledged"
+    INFORMED = "informed"  # an alertering: nothing to acknowledge, only "Gezien"
+    CANCELLED = "cancelled"  # the incident was closed before anyone acknowledged
+
+
+class TargetStatus(StrEnum):
+    PAGED = "paged"
+    SEEN = "seen"
+    DECLINED = "declined"
+    UNREACHABLE = "unreachable"  # the page could not be delivered (blocked the bot)
+    ACKNOWLEDGED = "acknowledged"
+
+
+class StepTarget(StrEnum):
+    ON_DUTY = "on_duty"  # whoever the function's rotation has on duty
+    BACKUP = "backup"  # the rotation's next member
+    FUNCTION = "function"  # everyone holding a function (e.g. the coordinators)
+    PERSON = "person"  # one named person
+
+
+class Capability(StrEnum):
+    """What a command needs; mapped onto functions in `core.access`."""
+
+    RAISE_ALERT = "raise_alert"
+    VIEW_ALL_INCIDENTS = "view_all_incidents"
+    CLOSE_INCIDENT = "close_incident"
+
+
+# Function keys the product itself gives meaning to. Regions name every other function freely.
+CACO = "caco"
+ROL = "rol"
+IM = "im"
+COORDINATOR = "coordinator"
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    id: PersonId
+    key: str
+    name: str
+    functions: frozenset[str]
+    language: Language = Language.NL
+    telegram_user_id: int | None = None
+    slack_user_id: str | None = None
+    unreachable: frozenset[str] = frozenset()  # transports that refused (blocked the bot)
+
+
+@dataclass(frozen=True, slots=True)
+class Gemeente:
+    id: GemeenteId
+    key: str
+    name: str
+    burgemeester: PersonId | None = None
+    locoburgemeester: PersonId | None = None
+    loco_acting: bool = False
+    share_with: tuple[PersonId, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationStep:
+    target: StepTarget
+    value: str | None = None  # function key or person key, for FUNCTION and PERSON
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationPolicy:
+    """Page, repeat `repeats` times every `repeat_after`, then move to the next step.
+
+    The last step keeps repeating until someone acknowledges or the incident is closed.
+    """
+
+    steps: tuple[EscalationStep, ...]
+    repeat_after: timedelta = timedelta(minutes=5)
+    repeats: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class PiketFunction:
+    key: str
+    name: str
+    policy: EscalationPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class Rotation:
+    """Members take turns of `shift_days` days, handing over at `start`'s wall-clock time.
+
+    Arithmetic runs on local wall time, so a week with a clock change still runs from
+    Monday 08:00 to Monday 08:00 local time.
+    """
+
+    function_key: str
+    members: tuple[PersonId, ...]
+    start: datetime  # naive, local wall time of the first handover
+    shift_days: int
+    timezone: ZoneInfo
+
+    def _turn(self, at: datetime) -> int | None:
+        if not self.members:
+            return None
+        local = at.astimezone(self.timezone).replace(tzinfo=None)
+        if local < self.start:
+            return None
+        return math.floor((local - self.start) / timedelta(days=self.shift_days))
+
+    def on_duty(self, at: datetime) -> PersonId | None:
+        turn = self._turn(at)
+        return None if turn is None else self.members[turn % len(self.members)]
+
+    def backup(self, at: datetime) -> PersonId | None:
+        turn = self._turn(at)
+        if turn is None or len(self.members) < 2:
+            return None
+        return self.members[(turn + 1) % len(self.members)]
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    code: str
+    name: str
+    timezone: ZoneInfo
+    alarm_functions: tuple[str, ...] = (ROL,)
+
+
+@dataclass(frozen=True)
+class Directory:
+    """Everything the region file defines, loaded once per transaction (cached by revision)."""
+
+    region: Region
+    people: dict[PersonId, Person]
+    gemeenten: tuple[Gemeente, ...]
+    functions: dict[str, PiketFunction]
+    rotations: tuple[Rotation, ...]
+    _by_key: dict[str, Person] = field(init=False, repr=False)
+    _by_telegram: dict[int, Person] = field(init=False, repr=False)
+    _by_slack: dict[str, Person] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        people = self.people.values()
+        object.__setattr__(self, "_by_key", {p.key: p for p in people})
+        object.__setattr__(
+            self,
+            "_by_telegram",
+            {p.telegram_user_id: p for p in people if p.telegram_user_id is not None},
+        )
+        object.__setattr__(
+            self, "_by_slack", {p.slack_user_id: p for p in people if p.slack_user_id}
+        )
+
+    def person(self, person_id: PersonId) -> Person:
+        return self.people[person_id]
+
+    def person_by_key(self, key: str) -> Person | None:
+        return self._by_key.get(key)
+
+    def person_by_telegram(self, user_id: int) -> Person | None:
+        return self._by_telegram.get(user_id)
+
+    def person_by_slack(self, user_id: str) -> Person | None:
+        return self._by_slack.get(user_id)
+
+    def with_function(self, function_key: str) -> list[Person]:
+        return sorted(
+            (p for p in self.people.values() if function_key in p.functions), key=lambda p: p.name
+        )
+
+    def gemeente(self, gemeente_id: GemeenteId) -> Gemeente:
+        return next(g for g in self.gemeenten if g.id == gemeente_id)
+
+    def rotation(self, function_key: str) -> Rotation | None:
+        return next((r for r in self.rotations if r.function_key == function_key), None)
+
+    def gemeenten_of_mayor(self, person_id: PersonId) -> set[GemeenteId]:
+        """The gemeenten where this person is burgemeester, or acting locoburgemeester."""
+        return {
+            g.id
+            for g in self.gemeenten
+            if g.burgemeester == person_id or (g.locoburgemeester == person_id and g.loco_acting)
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    id: IncidentId
+    public_id: str
+    kind: AlertKind
+    description: str
+    location: str
+    opschaling: str
+    gemeenten: tuple[GemeenteId, ...]
+    status: IncidentStatus
+    created_by: PersonId
+    created_at: datetime
+    closed_at: datetime | None = None
+    closed_by: PersonId | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """The paging of one piket function for one incident, with its escalation state."""
+
+    id: PageId
+    incident_id: IncidentId
+    function_key: str
+    status: PageStatus
+    step_index: int
+    attempt: int  # how many times the current step has been paged (1 = first page)
+    created_at: datetime
+    acknowledged_by: PersonId | None = None
+    acknowledged_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PageTarget:
+    page_id: PageId
+    person_id: PersonId
+    step_index: int
+    status: TargetStatus
+    paged_at: datetime
+    answered_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Timer:
+    id: TimerId
+    kind: str
+    ref: int
+    due_at: datetime

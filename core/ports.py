@@ -1,0 +1,290 @@
+"""The ports the core owns. Storage and the transports implement them; the core uses them."""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from core.analyse_model import Analyse, AnalyseId, Copy, Editor, FieldValue, Version
+from core.messages import Message
+from core.model import (
+    AlertKind,
+    Directory,
+    Incident,
+    IncidentId,
+    Origin,
+    OutboxId,
+    Page,
+    PageId,
+    PageStatus,
+    PageTarget,
+    Person,
+    PersonId,
+    TargetStatus,
+    Timer,
+    TimerId,
+)
+from core.roster import RosterRepo
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    at: datetime
+    actor: str  # a person key, "system" or "cli"
+    action: str
+    object: str
+    result: str
+    origin: Origin
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    id: OutboxId
+    person_id: PersonId
+    kind: str  # "send" or "edit"
+    topic: str | None  # edits replace every earlier message with the same topic
+    message: Message
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewIncident:
+    kind: AlertKind
+    description: str
+    location: str
+    opschaling: str
+    gemeenten: tuple[int, ...]
+    created_by: PersonId
+    created_at: datetime
+
+
+class DirectoryRepo(Protocol):
+    async def load(self) -> Directory: ...
+    async def set_language(self, person_id: PersonId, language: str) -> None: ...
+    async def set_unreachable(self, person_id: PersonId, transport: str, value: bool) -> None: ...
+    async def link(
+        self,
+        person_id: PersonId,
+        *,
+        telegram_user_id: int | None = None,
+        slack_user_id: str | None = None,
+    ) -> None: ...
+
+
+class IncidentRepo(Protocol):
+    async def add(self, new: NewIncident, prefix: str) -> Incident:
+        """Store a new incident numbered `prefix-0001`, `prefix-0002`, ... (per prefix)."""
+        ...
+
+    async def get(
+        self, incident_id: IncidentId, *, for_update: bool = False
+    ) -> Incident | None: ...
+    async def by_public_id(self, public_id: str) -> Incident | None: ...
+    async def open(self) -> list[Incident]: ...
+    async def close(self, incident_id: IncidentId, by: PersonId, at: datetime) -> None: ...
+
+
+class PageRepo(Protocol):
+    async def add(
+        self, incident_id: IncidentId, function_key: str, status: PageStatus, at: datetime
+    ) -> Page: ...
+    async def get(self, page_id: PageId, *, for_update: bool = False) -> Page | None: ...
+    async def for_incident(self, incident_id: IncidentId) -> list[Page]: ...
+    async def update(self, page: Page) -> None: ...
+    async def add_target(self, target: PageTarget) -> None: ...
+    async def targets(self, page_id: PageId) -> list[PageTarget]: ...
+    async def set_target_status(
+        self, page_id: PageId, person_id: PersonId, status: TargetStatus, at: datetime
+    ) -> None: ...
+
+
+class TimerRepo(Protocol):
+    async def add(self, kind: str, ref: int, due_at: datetime) -> TimerId: ...
+    async def cancel(self, kind: str, ref: int) -> list[TimerId]: ...
+    async def claim(self, timer_id: TimerId, now: datetime) -> Timer | None:
+        """Mark a pending, due timer fired and return it; None if it is not (any longer)."""
+        ...
+
+    async def due(self, now: datetime, limit: int) -> list[TimerId]: ...
+    async def pending(self) -> list[Timer]: ...
+
+
+class OutboxRepo(Protocol):
+    async def add(
+        self, person_id: PersonId, message: Message, *, kind: str, topic: str | None, at: datetime
+    ) -> OutboxId: ...
+    async def pending(self, now: datetime, limit: int) -> list[OutboxItem]: ...
+    async def delivered_to(self, outbox_id: OutboxId) -> set[str]: ...
+    async def record_delivery(
+        self,
+        outbox_id: OutboxId,
+        transport: str,
+        ref: str | None,
+        at: datetime,
+        *,
+        failed: bool = False,
+    ) -> None: ...
+    async def delivered_ok(self, outbox_id: OutboxId) -> bool:
+        """Whether at least one transport delivered it."""
+        ...
+
+    async def refs_for_topic(
+        self, person_id: PersonId, topic: str, transport: str
+    ) -> list[str]: ...
+    async def finish(self, outbox_id: OutboxId, status: str, at: datetime) -> None: ...
+    async def retry_later(self, outbox_id: OutboxId, at: datetime, error: str) -> None: ...
+
+
+class AuditRepo(Protocol):
+    async def append(self, record: AuditRecord) -> None: ...
+    async def all(self) -> list[AuditRecord]: ...
+
+
+class ConversationRepo(Protocol):
+    async def get(self, person_id: PersonId) -> dict[str, Any] | None: ...
+    async def set(
+        self, person_id: PersonId, state: dict[str, Any] | None, at: datetime
+    ) -> None: ...
+
+
+class InboundRepo(Protocol):
+    async def first_time(self, origin: Origin, event_id: str, at: datetime) -> bool:
+        """Record an inbound event id; False if it was recorded before (a redelivery)."""
+        ...
+
+
+class LinkRepo(Protocol):
+    async def add(
+        self, code_hash: str, person_id: PersonId, at: datetime, expires_at: datetime
+    ) -> None: ...
+    async def take(self, code_hash: str, now: datetime, used_by: str) -> PersonId | None:
+        """Use a code: the person it links, if it exists, is unused and has not expired."""
+        ...
+
+    async def record_failure(self, who: str, at: datetime) -> None: ...
+    async def failures_since(self, who: str, since: datetime) -> int: ...
+
+
+class AnalyseRepo(Protocol):
+    async def by_incident(self, incident_id: IncidentId) -> Analyse | None: ...
+    async def get(self, analyse_id: AnalyseId, *, for_update: bool = False) -> Analyse | None: ...
+    async def create(self, incident_id: IncidentId, by: PersonId, at: datetime) -> Analyse: ...
+    async def for_editor(self, person_id: PersonId) -> list[Analyse]: ...
+    async def editors(self, analyse_id: AnalyseId) -> list[Editor]: ...
+    async def set_editor(self, editor: Editor) -> None: ...
+    async def fields(self, analyse_id: AnalyseId) -> dict[str, FieldValue]: ...
+    async def set_field(
+        self, analyse_id: AnalyseId, key: str, value: Any, editor: PersonId, at: datetime
+    ) -> None: ...
+    async def clear_field(self, analyse_id: AnalyseId, key: str) -> None: ...
+    async def publish(self, analyse_id: AnalyseId, version: Version) -> int:
+        """Store a version; returns its row id (for timers)."""
+        ...
+
+    async def version(self, analyse_id: AnalyseId, number: int) -> Version | None: ...
+    async def version_by_row(self, row_id: int) -> tuple[AnalyseId, Version] | None: ...
+    async def add_copy(self, copy: Copy) -> None: ...
+    async def copies(self, analyse_id: AnalyseId) -> list[Copy]: ...
+    async def mark_read(
+        self, analyse_id: AnalyseId, number: int, person_id: PersonId, at: datetime
+    ) -> bool:
+        """Record "Gelezen"; False if it was recorded before."""
+        ...
+
+    async def convene_bt(self, analyse_id: AnalyseId, by: PersonId, at: datetime) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarFeed:
+    """A calendar subscription (core.roster_feeds): a person's own duties (kind "person"), or
+    a roster as /rooster selects it (kind "roster": function and scope, "" for all)."""
+
+    person_id: PersonId
+    kind: str
+    function_key: str
+    scope: str
+    created_at: datetime
+
+
+class CalendarFeedRepo(Protocol):
+    """Calendar subscriptions, found by the sha256 of their token (the token is not kept)."""
+
+    async def put(self, feed: CalendarFeed, token_hash: str) -> bool:
+        """Give the feed this token, replacing any earlier one; True if there was one."""
+        ...
+
+    async def by_token(self, token_hash: str) -> CalendarFeed | None: ...
+    async def of_person(self, person_id: PersonId) -> list[CalendarFeed]: ...
+    async def remove(self, person_id: PersonId, kind: str, function_key: str, scope: str) -> bool:
+        """Stop a subscription; False if there was none."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One database transaction. Leaving the context without `commit` rolls back."""
+
+    # Read-only members, so an implementation may hold more specific repositories.
+    @property
+    def directory(self) -> DirectoryRepo: ...
+    @property
+    def incidents(self) -> IncidentRepo: ...
+    @property
+    def pages(self) -> PageRepo: ...
+    @property
+    def timers(self) -> TimerRepo: ...
+    @property
+    def outbox(self) -> OutboxRepo: ...
+    @property
+    def audit(self) -> AuditRepo: ...
+    @property
+    def conversations(self) -> ConversationRepo: ...
+    @property
+    def inbound(self) -> InboundRepo: ...
+    @property
+    def links(self) -> LinkRepo: ...
+    @property
+    def analyses(self) -> AnalyseRepo: ...
+    @property
+    def roster(self) -> RosterRepo: ...
+    @property
+    def calendar_feeds(self) -> CalendarFeedRepo: ...
+
+    async def commit(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self) -> AbstractAsyncContextManager[UnitOfWork]: ...
+
+
+class TimerScheduler(Protocol):
+    """Triggers timers at their due time. The rows in the database stay the truth."""
+
+    def schedule(self, timer_id: TimerId, due_at: datetime) -> None: ...
+    def cancel(self, timer_id: TimerId) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryLimits:
+    """A platform's sending limits, kept by the deliverer's pacer."""
+
+    per_chat_interval: float  # seconds between two messages to one chat
+    per_second: float  # messages per second over all chats
+
+
+class Transport(Protocol):
+    """Delivers render-neutral messages to people on one platform.
+
+    A transport may declare `limits: DeliveryLimits`; without it nothing is paced.
+    """
+
+    name: str
+
+    def reaches(self, person: Person) -> bool: ...
+    async def send(self, person: Person, message: Message) -> str | None:
+        """Deliver; return the platform's reference for later edits. Raises DeliveryError."""
+        ...
+
+    async def edit(self, person: Person, ref: str, message: Message) -> None: ...

@@ -1,0 +1,114 @@
+"""One inbound event or timer, one transaction: state, audit and outbox commit together."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from core.clock import Clock
+from core.i18n import label_text, t
+from core.messages import Attachment, Button, Message
+from core.model import Directory, Origin, Person, TimerId
+from core.ports import AuditRecord, TimerScheduler, UnitOfWork, UnitOfWorkFactory
+
+
+@dataclass
+class Tx:
+    """What a core service needs inside one transaction."""
+
+    uow: UnitOfWork
+    directory: Directory
+    now: datetime
+    origin: Origin
+    scheduled: list[tuple[TimerId, datetime]] = field(default_factory=list)
+    cancelled: list[TimerId] = field(default_factory=list)
+    sent: int = 0
+
+    async def send(
+        self,
+        person: Person,
+        key: str,
+        *,
+        title_key: str | None = None,
+        buttons: tuple[tuple[str, str], ...] = (),
+        topic: str | None = None,
+        edit: bool = False,
+        attachment: Attachment | None = None,
+        **params: Any,
+    ) -> None:
+        """Queue a catalog message for `person`, in their language; delivered after commit.
+
+        A callable parameter is called with the person's language (for localized parts).
+        `edit=True` replaces the messages the person holds under `topic`.
+        """
+        lang = person.language
+        params = {k: v(lang) if callable(v) else v for k, v in params.items()}
+        message = Message(
+            text=t(lang, key, **params),
+            title=t(lang, title_key, **params) if title_key else None,
+            buttons=tuple(Button(label_text(lang, label), data) for label, data in buttons),
+            attachment=attachment,
+        )
+        await self.send_message(person, message, topic=topic, kind="edit" if edit else "send")
+
+    async def send_message(
+        self, person: Person, message: Message, *, topic: str | None = None, kind: str = "send"
+    ) -> None:
+        await self.uow.outbox.add(person.id, message, kind=kind, topic=topic, at=self.now)
+        self.sent += 1
+
+    async def audit(
+        self, actor: Person | str, action: str, obj: str, result: str = "ok", **detail: Any
+    ) -> None:
+        await self.uow.audit.append(
+            AuditRecord(
+                at=self.now,
+                actor=actor if isinstance(actor, str) else actor.key,
+                action=action,
+                object=obj,
+                result=result,
+                origin=self.origin,
+                detail=detail,
+            )
+        )
+
+    async def schedule(self, kind: str, ref: int, due_at: datetime) -> None:
+        timer_id = await self.uow.timers.add(kind, ref, due_at)
+        self.scheduled.append((timer_id, due_at))
+
+    async def cancel_timers(self, kind: str, ref: int) -> None:
+        self.cancelled.extend(await self.uow.timers.cancel(kind, ref))
+
+
+class Core:
+    """Opens transactions and, after each commit, hands new timers and messages onward."""
+
+    def __init__(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        clock: Clock,
+        scheduler: TimerScheduler,
+        on_outbox: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.uow_factory = uow_factory
+        self.clock = clock
+        self.scheduler = scheduler
+        self.on_outbox = on_outbox
+
+    @asynccontextmanager
+    async def transaction(self, origin: Origin) -> AsyncIterator[Tx]:
+        async with self.uow_factory() as uow:
+            directory = await uow.directory.load()
+            tx = Tx(uow, directory, self.clock.now(), origin)
+            yield tx
+            await uow.commit()
+        # Only after commit: a timer or message of a rolled-back transaction never leaks out.
+        for timer_id, due_at in tx.scheduled:
+            self.scheduler.schedule(timer_id, due_at)
+        for timer_id in tx.cancelled:
+            self.scheduler.cancel(timer_id)
+        if tx.sent:
+            self.on_outbox()

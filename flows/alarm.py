@@ -1,0 +1,322 @@
+"""The guided /alarm conversation, as an explicit state machine over persisted state.
+
+`step(state, inp, ctx)` is pure: it returns what to say, the next state (None ends the
+conversation) and at most one effect for the router to carry out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+from core.callbacks import ALARM, CallbackData
+from core.gemeenten import match, split_names
+from core.i18n import t
+from core.incidents import MAX_DESCRIPTION, OPSCHALING, AlertDraft
+from core.model import AlertKind, Directory, GemeenteId
+
+FLOW = "alarm"
+
+
+class Step(StrEnum):
+    GEMEENTE = "gemeente"
+    PICK = "pick"  # an ambiguous name is asked back
+    KIND = "kind"
+    DESCRIPTION = "description"
+    LOCATION = "location"
+    OPSCHALING = "opschaling"
+    CONFIRM = "confirm"
+
+
+ORDER = [Step.GEMEENTE, Step.KIND, Step.DESCRIPTION, Step.LOCATION, Step.OPSCHALING, Step.CONFIRM]
+_KIND_WORDS = {
+    "alarmering": AlertKind.ALARMERING,
+    "alarm": AlertKind.ALARMERING,
+    "call-out": AlertKind.ALARMERING,
+    "1": AlertKind.ALARMERING,
+    "alertering": AlertKind.ALERTERING,
+    "alert": AlertKind.ALERTERING,
+    "heads-up": AlertKind.ALERTERING,
+    "informeren": AlertKind.ALERTERING,
+    "2": AlertKind.ALERTERING,
+}
+
+
+@dataclass(frozen=True)
+class AlarmState:
+    step: Step = Step.GEMEENTE
+    gemeenten: tuple[int, ...] = ()
+    unresolved: tuple[str, ...] = ()  # names still to pick, the first one being asked
+    kind: AlertKind | None = None
+    description: str = ""
+    location: str = ""
+    opschaling: str = ""
+    history: tuple[Step, ...] = ()  # for /terug
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        return {"flow": FLOW, **data}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AlarmState:
+        return cls(
+            step=Step(data["step"]),
+            gemeenten=tuple(data["gemeenten"]),
+            unresolved=tuple(data["unresolved"]),
+            kind=AlertKind(data["kind"]) if data["kind"] else None,
+            description=data["description"],
+            location=data["location"],
+            opschaling=data["opschaling"],
+            history=tuple(Step(s) for s in data["history"]),
+        )
+
+
+@dataclass(frozen=True)
+class Say:
+    """A reply: a catalog key, its parameters and buttons ((label key or literal, data))."""
+
+    key: str
+    params: dict[str, Any] = field(default_factory=dict)
+    buttons: tuple[tuple[str, str], ...] = ()  # a label that is no catalog key is literal
+
+
+@dataclass(frozen=True)
+class Input:
+    text: str | None = None  # typed text
+    choice: tuple[str, str] | None = None  # (step, value) from a button
+    command: str | None = None  # "annuleer" | "terug" | "overslaan"
+
+
+@dataclass(frozen=True)
+class Result:
+    says: list[Say]
+    state: AlarmState | None
+    raise_alert: AlertDraft | None = None
+
+
+def _data(step: Step | str, value: str) -> str:
+    return CallbackData(ALARM, str(step), value).encode()
+
+
+def prompt(state: AlarmState, directory: Directory) -> Say:
+    """The question for the state's current step."""
+    match state.step:
+        case Step.GEMEENTE:
+            return Say("alarm.ask_gemeente")
+        case Step.PICK:
+            found = match(directory.gemeenten, state.unresolved[0])
+            buttons = tuple((g.name, _data(Step.PICK, str(g.id))) for g in found.candidates)
+            return Say("alarm.ask_pick", {"name": state.unresolved[0]}, buttons)
+        case Step.KIND:
+            return Say(
+                "alarm.ask_kind",
+                buttons=(
+                    ("alarm.button_alarmering", _data(Step.KIND, AlertKind.ALARMERING.value)),
+                    ("alarm.button_alertering", _data(Step.KIND, AlertKind.ALERTERING.value)),
+                ),
+            )
+        case Step.DESCRIPTION:
+            return Say("alarm.ask_description")
+        case Step.LOCATION:
+            return Say(
+                "alarm.ask_location",
+                buttons=(("common.button_skip", _data(Step.LOCATION, "skip")),),
+            )
+        case Step.OPSCHALING:
+            buttons = tuple(
+                (o, _data(Step.OPSCHALING, o.replace(" ", "").lower())) for o in OPSCHALING
+            )
+            return Say(
+                "alarm.ask_opschaling",
+                buttons=(*buttons, ("common.button_unknown", _data(Step.OPSCHALING, "unknown"))),
+            )
+        case Step.CONFIRM:
+            return Say(
+                "alarm.confirm",
+                summary_params(state, directory),
+                buttons=(
+                    ("alarm.button_confirm", _data(Step.CONFIRM, "yes")),
+                    ("alarm.button_toggle_kind", _data(Step.CONFIRM, "toggle")),
+                    ("alarm.button_cancel", _data(Step.CONFIRM, "no")),
+                ),
+            )
+
+
+def summary_params(state: AlarmState, directory: Directory) -> dict[str, Any]:
+    names = ", ".join(directory.gemeente(GemeenteId(g)).name for g in state.gemeenten)
+    kind = (state.kind or AlertKind.ALARMERING).value
+    return {
+        "gemeenten": names,
+        "kind": lambda lang: t(lang, f"kind.{kind}"),
+        "description": state.description,
+        "location": state.location or "-",
+        "opschaling": state.opschaling or "-",
+    }
+
+
+def _next(state: AlarmState) -> Step:
+    """The first step after the current one that still lacks an answer."""
+    i = ORDER.index(state.step) if state.step in ORDER else 0
+    for step in ORDER[i + 1 :]:
+        if step is Step.KIND and state.kind is not None:
+            continue
+        if step is Step.DESCRIPTION and state.description:
+            continue
+        return step
+    return Step.CONFIRM
+
+
+def _advance(
+    state: AlarmState, directory: Directory, says: list[Say] | None = None, to: Step | None = None
+) -> Result:
+    target = to or _next(state)
+    new = replace(state, step=target, history=(*state.history, state.step))
+    return Result([*(says or []), prompt(new, directory)], new)
+
+
+def _resolve_names(
+    state: AlarmState, names: list[str], directory: Directory
+) -> tuple[AlarmState, list[Say]]:
+    """Take every name that matches one gemeente; keep ambiguous ones to ask back; report
+    unknown ones."""
+    says: list[Say] = []
+    found = list(state.gemeenten)
+    unresolved = []
+    for name in names:
+        m = match(directory.gemeenten, name)
+        if m.found is not None:
+            if m.found.id not in found:
+                found.append(m.found.id)
+        elif m.candidates:
+            unresolved.append(name)
+        else:
+            says.append(Say("alarm.unknown_gemeente", {"name": name}))
+    return replace(state, gemeenten=tuple(found), unresolved=tuple(unresolved)), says
+
+
+def start(args: str, directory: Directory) -> Result:
+    """/alarm with or without a one-line alert ("Soest: gaslek Kerkstraat")."""
+    state = AlarmState()
+    text = args.strip()
+    if not text:
+        return Result([prompt(state, directory)], state)
+    first, _, rest = text.partition(" ")
+    kind = None
+    if first.lower().rstrip(":") in ("alertering", "alarmering"):
+        kind, text = _KIND_WORDS[first.lower().rstrip(":")], rest.strip()
+    where, colon, what = text.partition(":")
+    state = replace(state, kind=kind)
+    if colon:
+        description = what.strip()
+        if not description:
+            return Result([Say("alarm.empty_description"), Say("alarm.oneline_usage")], None)
+        state = replace(
+            state, description=description[:MAX_DESCRIPTION], kind=kind or AlertKind.ALARMERING
+        )
+    state, says = _resolve_names(state, split_names(where), directory)
+    if says and not state.gemeenten and not state.unresolved:
+        # Nothing recognisable: ask for the gemeente instead of guessing.
+        return Result([*says, prompt(state, directory)], state)
+    if state.unresolved:
+        return _advance(state, directory, says, Step.PICK)
+    if not state.gemeenten:
+        return Result([*says, prompt(state, directory)], state)
+    if colon:
+        return _advance(state, directory, says, Step.CONFIRM)
+    return _advance(state, directory, says)
+
+
+def step(state: AlarmState, inp: Input, directory: Directory) -> Result:
+    if inp.command == "annuleer":
+        return Result([Say("alarm.cancelled")], None)
+    if inp.command == "terug":
+        if not state.history:
+            return Result([Say("alarm.nothing_to_go_back"), prompt(state, directory)], state)
+        back = replace(state, step=state.history[-1], history=state.history[:-1])
+        if back.step is Step.GEMEENTE:
+            back = replace(back, gemeenten=(), unresolved=())
+        return Result([prompt(back, directory)], back)
+    if inp.choice is not None and inp.choice[0] != state.step.value:
+        return Result([Say("alarm.button_other_step"), prompt(state, directory)], state)
+
+    match state.step:
+        case Step.GEMEENTE:
+            if inp.command == "overslaan" or not (inp.text or "").strip():
+                return Result([Say("alarm.no_gemeente"), prompt(state, directory)], state)
+            new, says = _resolve_names(state, split_names(inp.text or ""), directory)
+            if new.unresolved:
+                return _advance(new, directory, says, Step.PICK)
+            if not new.gemeenten:
+                return Result([*says, prompt(state, directory)], state)
+            return _advance(new, directory, says)
+        case Step.PICK:
+            candidates = match(directory.gemeenten, state.unresolved[0]).candidates
+            chosen = None
+            if inp.choice is not None:
+                chosen = next((g for g in candidates if str(g.id) == inp.choice[1]), None)
+            elif inp.text:
+                m = match(candidates, inp.text)
+                chosen = m.found
+            if chosen is None:
+                return Result([Say("alarm.pick_again"), prompt(state, directory)], state)
+            gemeenten = (
+                state.gemeenten if chosen.id in state.gemeenten else (*state.gemeenten, chosen.id)
+            )
+            new = replace(state, gemeenten=gemeenten, unresolved=state.unresolved[1:])
+            if new.unresolved:
+                return Result([prompt(new, directory)], new)
+            if new.description:
+                return _advance(new, directory, to=Step.CONFIRM)
+            return _advance(replace(new, step=Step.GEMEENTE), directory)
+        case Step.KIND:
+            value = inp.choice[1] if inp.choice else (inp.text or "").strip().lower()
+            kind = _KIND_WORDS.get(value)
+            if kind is None:
+                return Result([Say("alarm.kind_again"), prompt(state, directory)], state)
+            return _advance(replace(state, kind=kind), directory)
+        case Step.DESCRIPTION:
+            text = (inp.text or "").strip()
+            if not text:
+                return Result([Say("alarm.empty_description"), prompt(state, directory)], state)
+            return _advance(replace(state, description=text[:MAX_DESCRIPTION]), directory)
+        case Step.LOCATION:
+            skip = inp.command == "overslaan" or (inp.choice and inp.choice[1] == "skip")
+            location = "" if skip else (inp.text or "").strip()
+            if not skip and not location:
+                return Result([prompt(state, directory)], state)
+            return _advance(replace(state, location=location[:200]), directory)
+        case Step.OPSCHALING:
+            value = inp.choice[1] if inp.choice else (inp.text or "")
+            norm = value.replace(" ", "").lower()
+            if inp.command == "overslaan" or norm in ("unknown", "onbekend", "?"):
+                return _advance(replace(state, opschaling=""), directory)
+            chosen_level = next((o for o in OPSCHALING if o.replace(" ", "").lower() == norm), None)
+            if chosen_level is None and norm in ("1", "2", "3", "4"):
+                chosen_level = f"GRIP {norm}"
+            if chosen_level is None:
+                return Result([Say("alarm.opschaling_again"), prompt(state, directory)], state)
+            return _advance(replace(state, opschaling=chosen_level), directory)
+        case Step.CONFIRM:
+            value = inp.choice[1] if inp.choice else (inp.text or "").strip().lower()
+            if value in ("yes", "ja", "bevestig", "bevestigen", "yes!"):
+                draft = AlertDraft(
+                    kind=state.kind or AlertKind.ALARMERING,
+                    gemeenten=tuple(GemeenteId(g) for g in state.gemeenten),
+                    description=state.description,
+                    location=state.location,
+                    opschaling=state.opschaling,
+                )
+                return Result([], None, raise_alert=draft)
+            if value == "toggle":
+                other = (
+                    AlertKind.ALERTERING
+                    if state.kind is not AlertKind.ALERTERING
+                    else AlertKind.ALARMERING
+                )
+                new = replace(state, kind=other)
+                return Result([prompt(new, directory)], new)
+            if value in ("no", "nee", "annuleer"):
+                return Result([Say("alarm.cancelled")], None)
+            return Result([Say("alarm.confirm_again"), prompt(state, directory)], state)
+    raise AssertionError(state.step)  # pragma: no cover

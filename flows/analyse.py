@@ -1,0 +1,549 @@
+"""The analyse feature: filling turn by turn, co-editing, preview, publishing, re-reading.
+
+Conversation state (one row per person) says which analyse and which field the person is
+on, so a crash, a restart or a switch of phone or platform resumes at the same field. Every
+answer is saved to the analyse before the next question is asked.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from core.analyse import (
+    BT,
+    JOIN,
+    MAYOR,
+    NUDGE,
+    REMIND,
+    SHARE,
+    START,
+    AnalyseService,
+)
+from core.analyse_form import FieldType, FormField
+from core.analyse_model import Analyse, AnalyseId, Editor
+from core.analyse_render import value_text
+from core.callbacks import CallbackData
+from core.errors import UserError
+from core.gemeenten import match, split_names
+from core.i18n import t
+from core.incidents import Incidents
+from core.model import IM, IncidentId, IncidentStatus
+from core.timers import TimerHandler
+from core.when import parse_moment
+from flows.registry import Command, Ctx, Flow, FlowInput, Registry
+
+FLOW = "analyse"
+FIELD = "af"  # buttons while filling: id = field index, action = choice index | keep | done | skip
+FLOW_COMMANDS = frozenset({"annuleer", "terug", "overslaan", "klaar", "wijzig", "overzicht"})
+_INCIDENT_ID = re.compile(r"^([a-z]{2,8}-\d{4}-)?\d{3,5}$", re.IGNORECASE)
+
+
+class AnalyseFeature:
+    def __init__(self, service: AnalyseService, incidents: Incidents) -> None:
+        self.service = service
+        self.form = service.form
+        self.incidents = incidents
+
+    def register(self, registry: Registry) -> None:
+        registry.add_command(
+            Command("analyse", self._analyse, aliases=("analysis",), help_key="help.analyse")
+        )
+        registry.add_command(
+            Command(
+                "deel",
+                self._publish,
+                aliases=("publish",),
+                help_key="help.deel",
+                shown_to=lambda p: bool(p.functions & {"rol", "im"}),
+            )
+        )
+        registry.add_command(Command("voorbeeld", self._preview, aliases=("preview",)))
+        # Outside the conversation these reopen it (inside, the flow handles them).
+        registry.add_command(Command("wijzig", self._edit, aliases=("edit",)))
+        registry.add_command(Command("overzicht", self._overview_command, aliases=("overview",)))
+        registry.add_flow(Flow(FLOW, self._flow, FLOW_COMMANDS))
+        registry.add_button(FIELD, self._field_button)
+        registry.add_button(START, self._start_button)
+        registry.add_button(JOIN, self._join_button)
+        registry.add_button(MAYOR, self._mayor_button)
+        registry.add_button(SHARE, self._share_button)
+        registry.add_button(BT, self._bt_button)
+
+    def timer_handlers(self) -> dict[str, TimerHandler]:
+        return {REMIND: self.service.on_timer, NUDGE: self.service.on_timer}
+
+    # --- finding the analyse ---------------------------------------------------------
+
+    async def _incident(self, ctx: Ctx, ident: str) -> IncidentId:
+        if ident:
+            return (await self.incidents.find(ctx.tx, ctx.person, ident)).id
+        for analyse in await ctx.tx.uow.analyses.for_editor(ctx.person.id):
+            incident = await ctx.tx.uow.incidents.get(analyse.incident_id)
+            if incident and incident.status is IncidentStatus.OPEN:
+                return incident.id
+        for incident in reversed(await ctx.tx.uow.incidents.open()):
+            for page in await ctx.tx.uow.pages.for_incident(incident.id):
+                if page.acknowledged_by == ctx.person.id:
+                    return incident.id
+        raise UserError("analyse.which_incident")
+
+    async def _current(self, ctx: Ctx) -> Analyse:
+        """The analyse of the conversation, else the newest one this person edits."""
+        if ctx.flow == FLOW and ctx.state:
+            found = await ctx.tx.uow.analyses.get(AnalyseId(ctx.state["analyse_id"]))
+            if found is not None:
+                return found
+        for analyse in await ctx.tx.uow.analyses.for_editor(ctx.person.id):
+            return analyse
+        raise UserError("analyse.none_yet")
+
+    async def _readable(self, ctx: Ctx, ident: str) -> Analyse:
+        """For re-reading: by incident, or the newest analyse this person may read."""
+        if ident:
+            wanted = ident.upper()
+            found = await ctx.tx.uow.incidents.by_public_id(wanted)
+            if found is None:  # "0001": the open incident with that number
+                found = next(
+                    (
+                        i
+                        for i in await ctx.tx.uow.incidents.open()
+                        if i.public_id.endswith("-" + wanted)
+                    ),
+                    None,
+                )
+            analyse = await ctx.tx.uow.analyses.by_incident(found.id) if found else None
+            if analyse is None:
+                raise UserError("analyse.nothing_to_show", id=wanted)
+            return analyse
+        candidates: list[Analyse] = []
+        for incident in reversed(await ctx.tx.uow.incidents.open()):
+            analyse = await ctx.tx.uow.analyses.by_incident(incident.id)
+            if analyse is not None and await self.service.readable_versions(
+                ctx.tx, analyse, ctx.person
+            ):
+                candidates.append(analyse)
+        if not candidates:
+            raise UserError("analyse.nothing_readable")
+        return candidates[0]
+
+    # --- commands --------------------------------------------------------------------
+
+    async def _analyse(self, ctx: Ctx, args: str) -> None:
+        words = args.split()
+        head = words[0].lower() if words else ""
+        rest = words[1:]
+        if head in ("toon", "show"):
+            ident, number = _ident_and_version(rest)
+            await self.service.show(ctx.tx, ctx.person, await self._readable(ctx, ident), number)
+        elif head == "export":
+            kind = rest[0].lower() if rest else ""
+            ident, number = _ident_and_version(rest[1:])
+            if kind not in ("md", "pdf", "kernbeeld"):
+                raise UserError("analyse.export_usage")
+            await self.service.export(
+                ctx.tx, ctx.person, await self._readable(ctx, ident), kind, number
+            )
+        elif head in ("uitnodigen", "invite"):
+            await self._invite(ctx, " ".join(rest))
+        else:
+            if ctx.flow is not None and ctx.flow != FLOW:
+                raise UserError("flow.other_busy")
+            incident_id = await self._incident(ctx, args.strip())
+            incident = await ctx.tx.uow.incidents.get(incident_id)
+            assert incident is not None
+            analyse = await self.service.start(ctx.tx, ctx.person, incident)
+            await self._resume(ctx, analyse)
+
+    async def _resume(self, ctx: Ctx, analyse: Analyse, key: str | None = None) -> None:
+        values, _ = await self.service.current_values(ctx.tx, analyse)
+        if key is None:
+            # Resume where this person was, else at the first empty field.
+            if ctx.flow == FLOW and ctx.state and ctx.state.get("analyse_id") == analyse.id:
+                key = ctx.state["field"]
+            else:
+                empty = [f for f in self.form.fields if values.get(f.key) in (None, "", [])]
+                key = (empty[0] if empty else self.form.fields[0]).key
+        incident = await ctx.tx.uow.incidents.get(analyse.incident_id)
+        assert incident is not None
+        await ctx.say("analyse.started", id=incident.public_id, version=analyse.version + 1)
+        await self._ask(ctx, analyse, key)
+
+    async def _ask(
+        self, ctx: Ctx, analyse: Analyse, key: str, picked: list[str] | None = None
+    ) -> None:
+        field = self.form.field(key)
+        assert field is not None
+        index = self.form.index(key)
+        fields = await ctx.tx.uow.analyses.fields(analyse.id)
+        current = fields.get(key)
+        lang = ctx.person.language
+        if picked is None:
+            picked = list(current.value) if current and field.type is FieldType.MULTI else []
+        await ctx.set_state(
+            {"flow": FLOW, "analyse_id": analyse.id, "field": key, "fresh": True, "picked": picked}
+        )
+        lines = [field.prompt.get(lang)]
+        if field.help:
+            lines.append(t(lang, "analyse.help_line", help=field.help.get(lang)))
+        if current is not None:
+            editor = ctx.tx.directory.people.get(current.editor_id)
+            lines.append(
+                t(
+                    lang,
+                    "analyse.current_value",
+                    value=value_text(field, current.value, ctx.tx.directory, lang),
+                    name=editor.name if editor else "?",
+                )
+            )
+        buttons: list[tuple[str, str]] = []
+
+        def data(action: str) -> str:
+            return CallbackData(FIELD, str(index), action).encode()
+
+        choices = self.form.choices_of(field)
+        if field.type is FieldType.CHOICE:
+            buttons += [(c, data(str(i))) for i, c in enumerate(choices)]
+        elif field.type is FieldType.MULTI:
+            buttons += [
+                (("✓ " if c in picked else "") + c, data(str(i))) for i, c in enumerate(choices)
+            ]
+            buttons.append(("analyse.button_done", data("done")))
+        elif field.type is FieldType.GEMEENTEN:
+            incident = await ctx.tx.uow.incidents.get(analyse.incident_id)
+            assert incident is not None
+            if current is None:
+                buttons += [
+                    (ctx.tx.directory.gemeente(g).name, data(f"g{g}")) for g in incident.gemeenten
+                ]
+        if current is not None and field.type is not FieldType.MULTI:
+            buttons.append(("analyse.button_keep", data("keep")))
+        buttons.append(("analyse.button_skip", data("skip")))
+        required = t(lang, "analyse.required" if field.required else "analyse.optional")
+        await ctx.tx.send(
+            ctx.person,
+            "analyse.question",
+            buttons=tuple(buttons),
+            title_key="analyse.question_title",
+            number=index + 1,
+            total=len(self.form.fields),
+            label=field.label.get(lang),
+            required=required,
+            body="\n".join(lines),
+        )
+
+    async def _next(self, ctx: Ctx, analyse: Analyse, field: FormField) -> None:
+        index = self.form.index(field.key)
+        if index + 1 < len(self.form.fields):
+            await self._ask(ctx, analyse, self.form.fields[index + 1].key)
+            return
+        await ctx.set_state(None)
+        await self._overview(ctx, analyse, finished=True)
+
+    async def _overview(self, ctx: Ctx, analyse: Analyse, *, finished: bool = False) -> None:
+        fields = await ctx.tx.uow.analyses.fields(analyse.id)
+        lang = ctx.person.language
+        lines = []
+        for field in self.form.fields:
+            current = fields.get(field.key)
+            if current is not None:
+                editor = ctx.tx.directory.people.get(current.editor_id)
+                lines.append(
+                    t(
+                        lang,
+                        "analyse.overview_filled",
+                        label=field.label.get(lang),
+                        name=editor.name if editor else "?",
+                    )
+                )
+            elif field.required:
+                lines.append(t(lang, "analyse.overview_missing", label=field.label.get(lang)))
+            else:
+                lines.append(t(lang, "analyse.overview_optional", label=field.label.get(lang)))
+        key = "analyse.overview_done" if finished else "analyse.overview"
+        await ctx.say(key, lines="\n".join(lines))
+
+    # --- the conversation ------------------------------------------------------------
+
+    async def _flow(self, ctx: Ctx, inp: FlowInput) -> None:
+        assert ctx.state is not None
+        analyse = await ctx.tx.uow.analyses.get(AnalyseId(ctx.state["analyse_id"]))
+        if analyse is None:
+            await ctx.set_state(None)
+            raise UserError("button.stale")
+        field = self.form.field(ctx.state["field"])
+        if field is None:  # the form changed under a running conversation
+            await self._ask(ctx, analyse, self.form.fields[0].key)
+            return
+        match inp.command:
+            case "annuleer":
+                await ctx.set_state(None)
+                await ctx.say("analyse.paused")
+            case "terug":
+                index = self.form.index(field.key)
+                await self._ask(ctx, analyse, self.form.fields[max(index - 1, 0)].key)
+            case "overslaan":
+                await self._next(ctx, analyse, field)
+            case "klaar":
+                if field.type is FieldType.MULTI:
+                    await self._save_multi(ctx, analyse, field)
+                else:
+                    await self._done(ctx, analyse, field)
+            case "overzicht":
+                await self._overview(ctx, analyse)
+            case "wijzig":
+                target = self.form.find(inp.args, ctx.person.language)
+                if target is None:
+                    keys = ", ".join(f.key for f in self.form.fields)
+                    raise UserError("analyse.unknown_field", name=inp.args.strip(), keys=keys)
+                await self._ask(ctx, analyse, target.key)
+            case None:
+                await self._answer(ctx, analyse, field, inp.text or "")
+
+    async def _done(self, ctx: Ctx, analyse: Analyse, field: FormField) -> None:
+        """The person finished a field: co-editors hear about it, on to the next."""
+        if not ctx.state or not ctx.state.get("fresh", True):
+            await self.service.tell_editors(ctx.tx, analyse, ctx.person, field)
+        await self._next(ctx, analyse, field)
+
+    async def _answer(self, ctx: Ctx, analyse: Analyse, field: FormField, text: str) -> None:
+        text = text.strip()
+        assert ctx.state is not None
+        tz = ctx.tx.directory.region.timezone
+        if not text:
+            raise UserError("analyse.empty_answer")
+        match field.type:
+            case FieldType.TEXT:
+                fields = await ctx.tx.uow.analyses.fields(analyse.id)
+                current = fields.get(field.key)
+                # The first message of a turn replaces the field; more messages add to it.
+                value = (
+                    text
+                    if ctx.state.get("fresh", True) or current is None
+                    else f"{current.value}\n\n{text}"
+                )
+                await self.service.save(ctx.tx, analyse, ctx.person, field, value)
+                await ctx.set_state({**ctx.state, "fresh": False})
+                index = self.form.index(field.key)
+                done = CallbackData(FIELD, str(index), "done").encode()
+                await ctx.tx.send(
+                    ctx.person, "analyse.saved_text", buttons=(("analyse.button_done", done),)
+                )
+            case FieldType.CHOICE:
+                choices = self.form.choices_of(field)
+                chosen = next((c for c in choices if c.casefold() == text.casefold()), None)
+                if chosen is None and text.isdigit() and 1 <= int(text) <= len(choices):
+                    chosen = choices[int(text) - 1]
+                if chosen is None:
+                    raise UserError("analyse.choice_again", options=", ".join(choices))
+                await self._save_and_next(ctx, analyse, field, chosen)
+            case FieldType.MULTI:
+                choices = self.form.choices_of(field)
+                chosen = next((c for c in choices if c.casefold() == text.casefold()), None)
+                if chosen is None:
+                    raise UserError("analyse.choice_again", options=", ".join(choices))
+                await self._toggle(ctx, analyse, field, chosen)
+            case FieldType.GEMEENTEN:
+                ids: list[int] = []
+                for name in split_names(text):
+                    found = match(ctx.tx.directory.gemeenten, name)
+                    if found.found is None:
+                        options = ", ".join(g.name for g in found.candidates) or "—"
+                        raise UserError("analyse.gemeente_unknown", name=name, options=options)
+                    ids.append(found.found.id)
+                await self._save_and_next(ctx, analyse, field, sorted(set(ids)))
+            case FieldType.TIME:
+                at = parse_moment(text, ctx.tx.now, tz)
+                await self._save_and_next(ctx, analyse, field, at.isoformat())
+
+    async def _save_and_next(
+        self, ctx: Ctx, analyse: Analyse, field: FormField, value: Any
+    ) -> None:
+        await self.service.save(ctx.tx, analyse, ctx.person, field, value)
+        await self.service.tell_editors(ctx.tx, analyse, ctx.person, field)
+        await self._next(ctx, analyse, field)
+
+    async def _toggle(self, ctx: Ctx, analyse: Analyse, field: FormField, choice: str) -> None:
+        assert ctx.state is not None
+        picked = list(ctx.state.get("picked", []))
+        picked = [p for p in picked if p != choice] if choice in picked else [*picked, choice]
+        await self._ask(ctx, analyse, field.key, picked)
+
+    async def _save_multi(self, ctx: Ctx, analyse: Analyse, field: FormField) -> None:
+        assert ctx.state is not None
+        order = self.form.choices_of(field)
+        picked = [c for c in order if c in ctx.state.get("picked", [])]
+        await self._save_and_next(ctx, analyse, field, picked)
+
+    async def _field_button(self, ctx: Ctx, data: CallbackData) -> None:
+        if ctx.flow != FLOW or ctx.state is None:
+            raise UserError("analyse.button_no_flow")
+        analyse = await ctx.tx.uow.analyses.get(AnalyseId(ctx.state["analyse_id"]))
+        field = self.form.field(ctx.state["field"])
+        if analyse is None or field is None:
+            raise UserError("button.stale")
+        if data.id != str(self.form.index(field.key)):
+            raise UserError("analyse.button_other_field")
+        choices = self.form.choices_of(field)
+        action = data.action
+        if action == "skip" or action == "keep":
+            await self._next(ctx, analyse, field)
+        elif action == "done":
+            if field.type is FieldType.MULTI:
+                await self._save_multi(ctx, analyse, field)
+            else:
+                await self._done(ctx, analyse, field)
+        elif action.startswith("g") and action[1:].isdigit() and field.type is FieldType.GEMEENTEN:
+            await self._save_and_next(ctx, analyse, field, [int(action[1:])])
+        elif action.isdigit() and int(action) < len(choices):
+            if field.type is FieldType.MULTI:
+                await self._toggle(ctx, analyse, field, choices[int(action)])
+            else:
+                await self._save_and_next(ctx, analyse, field, choices[int(action)])
+        else:
+            raise UserError("button.stale")
+
+    async def _edit(self, ctx: Ctx, args: str) -> None:
+        if ctx.flow is not None and ctx.flow != FLOW:
+            raise UserError("flow.other_busy")
+        analyse = await self._current(ctx)
+        await self.service.require_editor(ctx.tx, analyse, ctx.person, "edit")
+        target = self.form.find(args, ctx.person.language)
+        if target is None:
+            keys = ", ".join(f.key for f in self.form.fields)
+            raise UserError("analyse.unknown_field", name=args.strip(), keys=keys)
+        await self._ask(ctx, analyse, target.key)
+
+    async def _overview_command(self, ctx: Ctx, _args: str) -> None:
+        analyse = await self._current(ctx)
+        await self.service.require_editor(ctx.tx, analyse, ctx.person, "overview")
+        await self._overview(ctx, analyse)
+
+    # --- co-editing ------------------------------------------------------------------
+
+    async def _invite(self, ctx: Ctx, query: str) -> None:
+        analyse = await self._current(ctx)
+        incident = await self.service.require_editor(ctx.tx, analyse, ctx.person, "invite")
+        directory = ctx.tx.directory
+        if query.strip():
+            q = query.strip().casefold()
+            hits = [p for p in directory.people.values() if p.key == q or q in p.name.casefold()]
+        else:  # the IM on duty
+            rotation = directory.rotation(IM)
+            on_duty = rotation.on_duty(ctx.tx.now) if rotation else None
+            hits = [directory.person(on_duty)] if on_duty is not None else []
+        if len(hits) != 1:
+            raise UserError("analyse.invite_who", name=query.strip() or "IM")
+        invitee = hits[0]
+        if not invitee.functions & {"rol", "im"}:
+            raise UserError("analyse.invite_function", name=invitee.name)
+        if await self.service.is_editor(ctx.tx, analyse, invitee):
+            raise UserError("analyse.invite_already", name=invitee.name)
+        await ctx.tx.uow.analyses.set_editor(
+            Editor(analyse.id, invitee.id, ctx.person.id, False, ctx.tx.now)
+        )
+        await ctx.tx.audit(ctx.person, "analyse.invited", incident.public_id, who=invitee.key)
+        buttons = (
+            ("analyse.button_join", CallbackData(JOIN, str(analyse.id), "yes").encode()),
+            ("analyse.button_decline", CallbackData(JOIN, str(analyse.id), "no").encode()),
+        )
+        await ctx.tx.send(
+            invitee,
+            "analyse.invitation",
+            buttons=buttons,
+            name=ctx.person.name,
+            id=incident.public_id,
+        )
+        await ctx.say("analyse.invite_sent", name=invitee.name)
+
+    async def _join_button(self, ctx: Ctx, data: CallbackData) -> None:
+        analyse = (
+            await ctx.tx.uow.analyses.get(AnalyseId(int(data.id))) if data.id.isdigit() else None
+        )
+        if analyse is None:
+            raise UserError("button.stale")
+        editors = {e.person_id: e for e in await ctx.tx.uow.analyses.editors(analyse.id)}
+        mine = editors.get(ctx.person.id)
+        if mine is None:
+            raise UserError("analyse.not_invited")
+        incident = await ctx.tx.uow.incidents.get(analyse.incident_id)
+        assert incident is not None
+        inviter = ctx.tx.directory.people.get(mine.invited_by) if mine.invited_by else None
+        if data.action == "no":
+            await ctx.tx.audit(ctx.person, "analyse.invite_declined", incident.public_id)
+            if inviter:
+                await ctx.tx.send(inviter, "analyse.invite_declined", name=ctx.person.name)
+            await ctx.say("analyse.invite_declined_you")
+            return
+        if ctx.flow is not None and ctx.flow != FLOW:
+            raise UserError("flow.other_busy")
+        await ctx.tx.uow.analyses.set_editor(
+            Editor(analyse.id, ctx.person.id, mine.invited_by, True, ctx.tx.now)
+        )
+        await ctx.tx.audit(ctx.person, "analyse.joined", incident.public_id)
+        if inviter:
+            await ctx.tx.send(inviter, "analyse.invite_accepted", name=ctx.person.name)
+        await self._resume(ctx, analyse)
+
+    async def _start_button(self, ctx: Ctx, data: CallbackData) -> None:
+        if not data.id.isdigit():
+            raise UserError("button.stale")
+        if ctx.flow is not None and ctx.flow != FLOW:
+            raise UserError("flow.other_busy")
+        incident = await ctx.tx.uow.incidents.get(IncidentId(int(data.id)))
+        if incident is None:
+            raise UserError("button.stale")
+        analyse = await self.service.start(ctx.tx, ctx.person, incident)
+        await self._resume(ctx, analyse)
+
+    # --- preview and publishing ------------------------------------------------------
+
+    async def _preview(self, ctx: Ctx, _args: str) -> None:
+        analyse = await self._current(ctx)
+        incident = await self.service.require_editor(ctx.tx, analyse, ctx.person, "preview")
+        draft = await self.service.draft_version(ctx.tx, analyse, ctx.person)
+        recipients = self.service.recipients(ctx.tx, draft)
+        mayor = recipients[0] if recipients else ctx.person
+        base = await self.service.last_seen(ctx.tx, analyse, mayor)
+        sheet = self.service.sheet(ctx.tx, incident, draft, base)
+        message = self.service.message(ctx.tx, sheet, analyse.id, ctx.person, buttons=False)
+        names = ", ".join(p.name for p in recipients) or "—"
+        await ctx.say("analyse.preview_intro", names=names)
+        await ctx.tx.send_message(ctx.person, message)
+        missing = self.service.missing(draft.values)
+        if missing:
+            labels = "\n".join(f"• {f.label.get(ctx.person.language)}" for f in missing)
+            await ctx.say("analyse.preview_missing", fields=labels)
+
+    async def _publish(self, ctx: Ctx, _args: str) -> None:
+        analyse = await self._current(ctx)
+        await self.service.publish(ctx.tx, analyse, ctx.person)
+        if ctx.flow == FLOW:
+            await ctx.set_state(None)
+
+    # --- the burgemeester's buttons --------------------------------------------------
+
+    async def _mayor_button(self, ctx: Ctx, data: CallbackData) -> None:
+        await self.service.mayor_button(ctx.tx, ctx.person, data.id, data.action)
+
+    async def _share_button(self, ctx: Ctx, data: CallbackData) -> None:
+        await self.service.share(ctx.tx, ctx.person, data.id, data.action)
+
+    async def _bt_button(self, ctx: Ctx, data: CallbackData) -> None:
+        if data.action == "yes":
+            await self.service.convene_bt(ctx.tx, ctx.person, data.id)
+        else:
+            await ctx.say("analyse.bt_not")
+
+
+def _ident_and_version(words: list[str]) -> tuple[str, int | None]:
+    """["VRU-2026-0001", "2"] → ("VRU-2026-0001", 2); a short number is a version."""
+    ident, number = "", None
+    for word in words:
+        if _INCIDENT_ID.match(word):
+            ident = word
+        elif word.isdigit():
+            number = int(word)
+        else:
+            raise UserError("analyse.show_usage")
+    return ident, number

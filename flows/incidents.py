@@ -1,0 +1,101 @@
+"""The incidents feature: /alarm (guided or one line), /status, /sluit and the page buttons."""
+
+from __future__ import annotations
+
+from core.access import can
+from core.callbacks import ALARM, CLOSE, PAGE, CallbackData
+from core.errors import UserError
+from core.incidents import Incidents
+from core.model import Capability, PageId
+from core.paging import ESCALATE, Paging
+from core.timers import TimerHandler
+from flows import alarm
+from flows.registry import Command, Ctx, Flow, FlowInput, Registry
+
+FLOW_COMMANDS = frozenset({"annuleer", "terug", "overslaan"})
+
+
+class IncidentsFeature:
+    def __init__(self, paging: Paging, incidents: Incidents) -> None:
+        self.paging = paging
+        self.incidents = incidents
+
+    def register(self, registry: Registry) -> None:
+        registry.add_command(
+            Command(
+                "alarm",
+                self._alarm,
+                help_key="help.alarm",
+                shown_to=lambda p: can(p, Capability.RAISE_ALERT),
+            )
+        )
+        registry.add_command(Command("status", self._status, help_key="help.status"))
+        registry.add_command(
+            Command(
+                "sluit",
+                self._close,
+                aliases=("close",),
+                help_key="help.close",
+                shown_to=lambda p: can(p, Capability.CLOSE_INCIDENT),
+            )
+        )
+        registry.add_flow(Flow(alarm.FLOW, self._flow, FLOW_COMMANDS))
+        registry.add_button(PAGE, self._page_button)
+        registry.add_button(ALARM, self._alarm_button)
+        registry.add_button(CLOSE, self._close_button)
+
+    def timer_handlers(self) -> dict[str, TimerHandler]:
+        return {ESCALATE: self.paging.on_timer}
+
+    async def _alarm(self, ctx: Ctx, args: str) -> None:
+        if not can(ctx.person, Capability.RAISE_ALERT):
+            await ctx.tx.audit(ctx.person, "incident.raise", "alarm", "denied")
+            raise UserError("access.denied_alarm")
+        if ctx.flow == alarm.FLOW:
+            raise UserError("alarm.already_busy")
+        if ctx.flow is not None:
+            raise UserError("flow.other_busy")
+        await self._apply(ctx, alarm.start(args, ctx.tx.directory))
+
+    async def _status(self, ctx: Ctx, _args: str) -> None:
+        await self.incidents.status(ctx.tx, ctx.person)
+
+    async def _close(self, ctx: Ctx, args: str) -> None:
+        await self.incidents.ask_close(ctx.tx, ctx.person, args)
+
+    async def _flow(self, ctx: Ctx, inp: FlowInput) -> None:
+        assert ctx.state is not None
+        state = alarm.AlarmState.from_json(ctx.state)
+        step_input = alarm.Input(text=inp.text, choice=inp.choice, command=inp.command)
+        await self._apply(ctx, alarm.step(state, step_input, ctx.tx.directory))
+
+    async def _apply(self, ctx: Ctx, result: alarm.Result) -> None:
+        if result.raise_alert is not None:
+            # Raise first: a refused alert (UserError) keeps the draft for another try.
+            await self.incidents.raise_alert(ctx.tx, ctx.person, result.raise_alert)
+        for say in result.says:
+            await ctx.tx.send(ctx.person, say.key, buttons=say.buttons, **say.params)
+        await ctx.set_state(result.state.to_json() if result.state else None)
+
+    async def _page_button(self, ctx: Ctx, data: CallbackData) -> None:
+        page = (
+            await ctx.tx.uow.pages.get(PageId(int(data.id)), for_update=True)
+            if data.id.isdigit()
+            else None
+        )
+        if page is None:
+            raise UserError("button.stale")
+        await self.paging.answer(ctx.tx, ctx.person, page, data.action)
+
+    async def _alarm_button(self, ctx: Ctx, data: CallbackData) -> None:
+        if ctx.flow != alarm.FLOW:
+            raise UserError("alarm.button_no_flow")
+        await self._flow(ctx, FlowInput(choice=(data.id, data.action)))
+
+    async def _close_button(self, ctx: Ctx, data: CallbackData) -> None:
+        if not data.id.isdigit():
+            raise UserError("button.stale")
+        if data.action == "yes":
+            await self.incidents.close(ctx.tx, ctx.person, int(data.id))
+        else:
+            await ctx.say("close.kept")

@@ -1,0 +1,79 @@
+"""What a feature contributes to the router: commands, buttons, a conversation flow.
+
+Each feature (incidents, the analyse, rosters, ...) registers its own parts, so features
+grow side by side without editing one central table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from core.callbacks import CallbackData
+from core.model import Person
+from core.timers import TimerHandler
+from core.tx import Tx
+
+
+@dataclass(frozen=True, slots=True)
+class FlowInput:
+    """What a person gave an active conversation: typed text, a button, or a flow command."""
+
+    text: str | None = None
+    choice: tuple[str, str] | None = None  # (step, value) from a button
+    command: str | None = None  # canonical name, e.g. "annuleer"
+    args: str = ""
+
+
+@dataclass
+class Ctx:
+    """One person's turn inside one transaction."""
+
+    tx: Tx
+    person: Person
+    state: dict[str, Any] | None  # the active conversation, if any
+
+    @property
+    def flow(self) -> str | None:
+        return self.state.get("flow") if self.state else None
+
+    async def say(self, key: str, **params: Any) -> None:
+        await self.tx.send(self.person, key, **params)
+
+    async def set_state(self, state: dict[str, Any] | None) -> None:
+        self.state = state
+        await self.tx.uow.conversations.set(self.person.id, state, self.tx.now)
+
+
+CommandHandler = Callable[[Ctx, str], Awaitable[None]]
+ButtonHandler = Callable[[Ctx, CallbackData], Awaitable[None]]
+FlowHandler = Callable[[Ctx, FlowInput], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str  # the Dutch name, without slash
+    handler: CommandHandler
+    aliases: tuple[str, ...] = ()  # English and other spellings
+    help_key: str | None = None  # catalog key of its line in /help
+    shown_to: Callable[[Person], bool] = lambda _person: True
+
+
+@dataclass(frozen=True)
+class Flow:
+    name: str
+    handler: FlowHandler
+    # Commands that belong to the conversation while it is active (e.g. annuleer, terug).
+    commands: frozenset[str] = field(default_factory=frozenset)
+
+
+class Registry(Protocol):
+    def add_command(self, command: Command) -> None: ...
+    def add_button(self, prefix: str, handler: ButtonHandler) -> None: ...
+    def add_flow(self, flow: Flow) -> None: ...
+
+
+class Feature(Protocol):
+    def register(self, registry: Registry) -> None: ...
+    def timer_handlers(self) -> dict[str, TimerHandler]: ...

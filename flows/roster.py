@@ -1,0 +1,92 @@
+"""The rosters feature: /wie, /rooster, /mijnpiket, /vervang, /dienst, /rotatie, /ruil, their
+confirmation and swap buttons, the daily check and reminder timers, and the calendars behind
+subscription URLs (/rooster abonneer)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from core.callbacks import CallbackData
+from core.errors import UserError
+from core.model import COORDINATOR, Origin, Person
+from core.roster_commands import CHANGE, SWAP, RosterCommands
+from core.roster_feeds import WORDS, RosterFeeds
+from core.roster_reminders import DAILY, NOTICE, RosterReminders
+from core.timers import TimerHandler
+from core.tx import Core, Tx
+from flows.registry import Command, Ctx, Registry
+
+Handler = Callable[[Tx, Person, str], Awaitable[None]]
+
+
+def _coordinator(person: Person) -> bool:
+    return COORDINATOR in person.functions
+
+
+class RosterFeature:
+    def __init__(self, feed_url: str | None = None) -> None:
+        """`feed_url`: the public base URL of the calendar server (None: not running)."""
+        self.reminders = RosterReminders()
+        self.commands = RosterCommands(on_change=self.reminders.on_changed)
+        self.feeds = RosterFeeds(feed_url)
+
+    def register(self, registry: Registry) -> None:
+        c = self.commands
+        for name, handler, aliases, shown_to in (
+            ("wie", c.who, ("who",), None),
+            ("rooster", self._rooster, ("roster",), None),
+            ("mijnpiket", c.mine, ("myduty", "mijndienst"), None),
+            ("ruil", c.ask_swap, ("swap",), None),
+            ("vervang", c.ask_replace, ("replace",), _coordinator),
+            ("dienst", c.ask_shift, ("shift",), _coordinator),
+            ("rotatie", c.rotation, ("rotation",), None),
+        ):
+
+            async def run(ctx: Ctx, args: str, handler: Handler = handler) -> None:
+                await handler(ctx.tx, ctx.person, args)
+
+            registry.add_command(
+                Command(
+                    name,
+                    run,
+                    aliases=aliases,
+                    help_key=f"roster.help.{name}",
+                    shown_to=shown_to or (lambda _p: True),
+                )
+            )
+        registry.add_button(CHANGE, self._change_button)
+        registry.add_button(SWAP, self._swap_button)
+
+    async def _rooster(self, tx: Tx, person: Person, args: str) -> None:
+        """/rooster …, or /rooster abonneer|opzeggen|abonnementen … (calendar subscriptions)."""
+        word, *rest = args.split(maxsplit=1) or [""]
+        if word.lower() in WORDS:
+            await self.feeds.command(tx, person, word.lower(), " ".join(rest))
+        else:
+            await self.commands.rooster(tx, person, args)
+
+    def timer_handlers(self) -> dict[str, TimerHandler]:
+        return {DAILY: self.reminders.on_daily, NOTICE: self.reminders.on_notice}
+
+    async def _change_button(self, ctx: Ctx, data: CallbackData) -> None:
+        if not data.id.isdigit():
+            raise UserError("button.stale")
+        await self.commands.answer_change(ctx.tx, ctx.person, int(data.id), data.action)
+
+    async def _swap_button(self, ctx: Ctx, data: CallbackData) -> None:
+        if not data.id.isdigit():
+            raise UserError("button.stale")
+        await self.commands.answer_swap(ctx.tx, ctx.person, int(data.id), data.action)
+
+
+class RosterCalendars:
+    """The calendar behind a subscription URL, each fetch in a transaction of its own; what
+    the HTTP server (bots.ical_server) asks."""
+
+    def __init__(self, core: Core, feeds: RosterFeeds | None = None) -> None:
+        self.core = core
+        self.feeds = feeds or RosterFeeds()
+
+    async def calendar(self, token: str) -> bytes | None:
+        async with self.core.transaction(Origin.SYSTEM) as tx:
+            return await self.feeds.calendar(tx, token)

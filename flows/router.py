@@ -1,0 +1,172 @@
+"""Routes every inbound event: who is it, which command, flow or button, in one transaction.
+
+Features register their commands, buttons and conversation flows (see `flows.registry`).
+Bad input raises `UserError`: the transaction is rolled back and the explanation is sent in a
+fresh one, so a rejected command never changes anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+
+import structlog
+
+from core.callbacks import CallbackData
+from core.errors import UserError
+from core.events import ButtonEvent, CommandEvent, InboundEvent, Sender, TextEvent
+from core.i18n import t
+from core.linking import LINK_COMMANDS, try_link
+from core.messages import Message
+from core.model import Directory, Language, Origin, Person
+from core.tx import Core, Tx
+from flows.registry import ButtonHandler, Command, Ctx, Feature, Flow, FlowInput
+
+log = structlog.get_logger(__name__)
+# English spellings of the commands that belong to conversations.
+FLOW_ALIASES = {
+    "cancel": "annuleer",
+    "stop": "annuleer",
+    "back": "terug",
+    "skip": "overslaan",
+    "done": "klaar",
+    "edit": "wijzig",
+    "overview": "overzicht",
+    "preview": "voorbeeld",
+}
+LANGUAGES = {
+    "nl": Language.NL,
+    "nederlands": Language.NL,
+    "en": Language.EN,
+    "english": Language.EN,
+    "engels": Language.EN,
+}
+
+
+def _link_code(event: InboundEvent) -> str:
+    if isinstance(event, CommandEvent) and event.name in LINK_COMMANDS:
+        return event.args.strip()
+    return ""
+
+
+def resolve(directory: Directory, sender: Sender) -> Person | None:
+    """The registered person behind a platform identity; None for strangers."""
+    if sender.origin is Origin.TELEGRAM:
+        if not sender.user_id.lstrip("-").isdigit():
+            return None
+        return directory.person_by_telegram(int(sender.user_id))
+    if sender.origin is Origin.SLACK:
+        return directory.person_by_slack(sender.user_id)
+    return directory.person_by_key(sender.user_id)
+
+
+class Router:
+    def __init__(self, core: Core, features: Iterable[Feature] = ()) -> None:
+        self.core = core
+        self._commands: dict[str, Command] = {}
+        self._order: list[Command] = []
+        self._buttons: dict[str, ButtonHandler] = {}
+        self._flows: dict[str, Flow] = {}
+        self.add_command(
+            Command(
+                "help",
+                self._help,
+                aliases=("hulp", "start", "koppel", "link"),
+                help_key="help.help",
+            )
+        )
+        self.add_command(
+            Command("taal", self._language, aliases=("language",), help_key="help.taal")
+        )
+        for feature in features:
+            feature.register(self)
+
+    def add_command(self, command: Command) -> None:
+        for name in (command.name, *command.aliases):
+            if name in self._commands:
+                raise ValueError(f"command /{name} registered twice")
+            self._commands[name] = command
+        self._order.append(command)
+
+    def add_button(self, prefix: str, handler: ButtonHandler) -> None:
+        if prefix in self._buttons:
+            raise ValueError(f"button prefix {prefix!r} registered twice")
+        self._buttons[prefix] = handler
+
+    def add_flow(self, flow: Flow) -> None:
+        self._flows[flow.name] = flow
+
+    async def handle(self, event: InboundEvent) -> list[Message]:
+        """Handle one event. Returns replies for a sender who is not registered (who gets
+        nothing else); everything for registered people goes through the outbox."""
+        origin = event.sender.origin
+        event_id = event.sender.event_id
+        try:
+            async with self.core.transaction(origin) as tx:
+                if event_id and not await tx.uow.inbound.first_time(origin, event_id, tx.now):
+                    log.info("inbound.duplicate", origin=origin.value, event_id=event_id)
+                    return []
+                person = resolve(tx.directory, event.sender)
+                if person is None and _link_code(event):
+                    return await try_link(tx, event.sender, _link_code(event))
+                if person is None:
+                    who = f"{origin.value}:{event.sender.user_id}"
+                    await tx.audit(who, "access", "bot", "denied: not registered")
+                    if not event.sender.private:
+                        return []  # answering every stranger in a group would spam it
+                    return [Message(t(Language.NL, "access.not_registered"))]
+                if origin.value in person.unreachable:  # they are back: reachable again
+                    await tx.uow.directory.set_unreachable(person.id, origin.value, False)
+                if not event.sender.private:
+                    # Incident data never goes to a group: answer in private only.
+                    await tx.audit(person, "access", "group chat", "denied: not private")
+                    return [Message(t(person.language, "access.private_only"))]
+                await self._route(tx, person, event)
+        except UserError as error:
+            async with self.core.transaction(origin) as tx:
+                if event_id:
+                    await tx.uow.inbound.first_time(origin, event_id, tx.now)
+                person = resolve(tx.directory, event.sender)
+                assert person is not None
+                await tx.audit(person, "input.rejected", error.key, "rejected")
+                await tx.send(person, error.key, **error.params)
+        return []
+
+    async def _route(self, tx: Tx, person: Person, event: InboundEvent) -> None:
+        ctx = Ctx(tx, person, await tx.uow.conversations.get(person.id))
+        flow = self._flows.get(ctx.flow or "")
+        match event:
+            case CommandEvent(name=name, args=args):
+                name = FLOW_ALIASES.get(name, name)
+                if flow is not None and name in flow.commands:
+                    await flow.handler(ctx, FlowInput(command=name, args=args))
+                    return
+                command = self._commands.get(name)
+                if command is None:
+                    if any(name in f.commands for f in self._flows.values()):
+                        raise UserError("command.no_flow", name=name)
+                    raise UserError("command.unknown", name=name)
+                await command.handler(ctx, args)
+            case TextEvent(text=text):
+                if flow is None:
+                    raise UserError("text.unexpected")
+                await flow.handler(ctx, FlowInput(text=text))
+            case ButtonEvent(data=data):
+                callback = CallbackData.decode(data)
+                handler = self._buttons.get(callback.prefix) if callback else None
+                if callback is None or handler is None:
+                    raise UserError("button.stale")
+                await handler(ctx, callback)
+
+    async def _help(self, ctx: Ctx, _args: str) -> None:
+        lang = ctx.person.language
+        lines = [t(lang, c.help_key) for c in self._order if c.help_key and c.shown_to(ctx.person)]
+        await ctx.say("help.text", name=ctx.person.name, commands="\n".join(lines))
+
+    async def _language(self, ctx: Ctx, args: str) -> None:
+        language = LANGUAGES.get(args.strip().lower())
+        if language is None:
+            raise UserError("language.usage")
+        await ctx.tx.uow.directory.set_language(ctx.person.id, language.value)
+        await ctx.tx.audit(ctx.person, "person.language", ctx.person.key, language=language.value)
+        await ctx.tx.send(replace(ctx.person, language=language), "language.set")

@@ -1,0 +1,180 @@
+"""The composition root: builds storage, core, flows and transports, and runs them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import structlog
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from core.analyse import AnalyseService
+from core.analyse_form import Form, load_form
+from core.clock import Clock, SystemClock
+from core.delivery import Deliverer
+from core.incidents import Incidents
+from core.model import Directory, Timer
+from core.paging import Paging, unreachable_handler
+from core.ports import TimerScheduler, Transport
+from core.roster_reminders import RosterReminders
+from core.timers import ManualTimerScheduler, TimerHandler, TimerRunner
+from core.tx import Core
+from flows.analyse import AnalyseFeature
+from flows.incidents import IncidentsFeature
+from flows.registry import Feature
+from flows.roster import RosterFeature
+from flows.router import Router
+from scm_bot.scheduling import ApsTimerScheduler
+from storage.database import is_sqlite, make_engine, sync_url
+from storage.uow import SqlUnitOfWorkFactory
+
+log = structlog.get_logger(__name__)
+
+
+class AlreadyRunning(RuntimeError):
+    """Another scm-bot process holds this database (two schedulers or pollers must never
+    share one job store or bot token)."""
+
+
+@dataclass
+class App:
+    engine: AsyncEngine
+    uows: SqlUnitOfWorkFactory
+    core: Core
+    router: Router
+    runner: TimerRunner
+    deliverer: Deliverer
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def directory(self) -> Directory:
+        async with self.uows() as uow:
+            return await uow.directory.load()
+
+    async def settle(self) -> None:
+        """Fire due timers and deliver everything queued (tests and the demo)."""
+        await self.runner.run_due()
+        await self.deliverer.deliver_pending()
+
+
+def build(
+    engine: AsyncEngine,
+    clock: Clock,
+    transports: list[Transport],
+    scheduler: TimerScheduler | None = None,
+    form: Form | None = None,
+    *,
+    monotonic: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    feed_url: str | None = None,
+) -> App:
+    """Assemble the bot; `monotonic` and `sleep` pace deliveries (tests pass fakes);
+    `feed_url` is where the calendar server is reached (None: no subscription URLs)."""
+    uows = SqlUnitOfWorkFactory(engine)
+    core = Core(uows, clock, scheduler or ManualTimerScheduler())
+    paging = Paging()
+    incidents = Incidents(paging)
+    features: list[Feature] = [
+        IncidentsFeature(paging, incidents),
+        AnalyseFeature(AnalyseService(form or load_form()), incidents),
+        RosterFeature(feed_url),
+    ]
+    router = Router(core, features)
+    timers: dict[str, TimerHandler] = {}
+    for feature in features:
+        timers.update(feature.timer_handlers())
+    runner = TimerRunner(core, timers)
+    deliverer = Deliverer(
+        core, transports, unreachable_handler(core, paging), monotonic=monotonic, sleep=sleep
+    )
+    core.on_outbox = deliverer.wake
+    return App(engine, uows, core, router, runner, deliverer)
+
+
+class InstanceLock:
+    """One running bot per database: a file lock for SQLite, an advisory lock for
+    PostgreSQL (held on its own connection for the life of the process)."""
+
+    KEY = 0x5C3B07  # advisory lock id for "scm-bot"
+
+    def __init__(self, db_url: str, engine: AsyncEngine) -> None:
+        self.db_url = db_url
+        self.engine = engine
+        self._file: IO[str] | None = None
+        self._conn: AsyncConnection | None = None
+
+    async def acquire(self) -> None:
+        if is_sqlite(self.db_url):
+            path = Path(make_url(self.db_url).database or "scm-bot").with_suffix(".lock")
+            handle = path.open("w")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                raise AlreadyRunning(str(path)) from None
+            self._file = handle
+            return
+        conn = await self.engine.connect()
+        got = (
+            await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.KEY})
+        ).scalar_one()
+        if not got:
+            await conn.close()
+            raise AlreadyRunning("PostgreSQL advisory lock")
+        await conn.commit()
+        self._conn = conn
+
+    async def release(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+
+@contextlib.asynccontextmanager
+async def running(
+    db_url: str,
+    transports: list[Transport],
+    clock: Clock | None = None,
+    form: Form | None = None,
+    feed_url: str | None = None,
+) -> AsyncIterator[App]:
+    """Start the whole bot: lock, scheduler rebuilt from the timer rows, delivery loop."""
+    engine = make_engine(db_url)
+    lock = InstanceLock(db_url, engine)
+    try:
+        await lock.acquire()
+    except AlreadyRunning:
+        await engine.dispose()
+        raise
+    app = build(engine, clock or SystemClock(), transports, form=form, feed_url=feed_url)
+    aps = ApsTimerScheduler(sync_url(db_url), app.runner)
+    app.core.scheduler = aps
+    try:
+
+        async def load_pending() -> list[Timer]:
+            async with app.uows() as uow:
+                return await uow.timers.pending()
+
+        fired = await aps.start(load_pending)
+        await RosterReminders().ensure(app.core)  # the daily roster check, if not planned
+        log.info("scheduler.started", fired_overdue=fired)
+        app.tasks.append(asyncio.create_task(app.deliverer.run(), name="delivery"))
+        app.deliverer.wake()
+        yield app
+    finally:
+        for task in app.tasks:
+            task.cancel()
+        await asyncio.gather(*app.tasks, return_exceptions=True)
+        aps.shutdown()
+        await lock.release()
+        await engine.dispose()

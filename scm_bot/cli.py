@@ -1,0 +1,250 @@
+"""The `scm-bot` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import structlog
+import typer
+
+from core.errors import RegionFileError
+from core.region_file import dump_region, parse_region
+from scm_bot.roster_cli import roster_app
+from scm_bot.settings import Settings
+
+app = typer.Typer(
+    help="scm-bot: on-call alerting for Dutch safety regions.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+region_app = typer.Typer(
+    help="Import, export and validate the region file.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(region_app, name="region")
+person_app = typer.Typer(
+    help="People: link their chat accounts.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(person_app, name="person")
+app.add_typer(roster_app, name="roster")
+
+
+# Libraries chat at INFO about every job and request, and at DEBUG about every statement:
+# httpx would log request URLs (with the bot token), aiosqlite every statement's parameters
+# (message texts, calendar subscription URLs). Only their warnings are worth a line.
+QUIET_LOGGERS = (
+    "apscheduler",
+    "httpx",
+    "httpcore",
+    "telegram",
+    "slack_bolt",
+    "slack_sdk",
+    "aiohttp.access",
+    "aiosqlite",
+)
+
+
+def _setup_logging(settings: Settings) -> None:
+    level = getattr(logging, settings.log_level.upper(), logging.INFO)
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(message)s")
+    for noisy in QUIET_LOGGERS:
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    )
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    _setup_logging(settings)
+    return settings
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema."""
+    from storage.database import migrate as do_migrate
+
+    do_migrate(_settings().db_url)
+
+
+@app.command()
+def run() -> None:
+    """Run the bot. Without Telegram or Slack settings: the interactive console."""
+    from scm_bot.runtime import run_bot
+
+    settings = _settings()
+    sys.exit(asyncio.run(run_bot(settings)))
+
+
+@app.command()
+def demo() -> None:
+    """Play the whole alarm scenario on a throwaway database and print the transcript."""
+    from scm_bot.demo import play
+
+    _setup_logging(Settings(log_level="WARNING"))
+    asyncio.run(play(sys.stdout))
+
+
+def _read(file: Path) -> str:
+    try:
+        return file.read_text("utf-8")
+    except OSError as error:
+        typer.echo(f"Kan {file} niet lezen: {error.strerror}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _parse_or_exit(file: Path):  # type: ignore[no-untyped-def]
+    try:
+        return parse_region(_read(file))
+    except RegionFileError as error:
+        typer.echo(
+            f"{file}: {len(error.problems)} probleem/problemen, er is niets geïmporteerd:", err=True
+        )
+        for problem in error.problems:
+            typer.echo(f"  - {problem}", err=True)
+        raise typer.Exit(1) from None
+
+
+@region_app.command("validate")
+def region_validate(file: Annotated[Path, typer.Argument(help="The region YAML file.")]) -> None:
+    """Check a region file without importing it."""
+    doc = _parse_or_exit(file)
+    typer.echo(f"{file}: in orde ({len(doc.gemeenten)} gemeenten, {len(doc.people)} personen).")
+
+
+@region_app.command("import")
+def region_import(file: Annotated[Path, typer.Argument(help="The region YAML file.")]) -> None:
+    """Import (upsert) the region file: all or nothing; importing twice changes nothing."""
+    from storage.database import make_engine
+    from storage.database import migrate as do_migrate
+    from storage.region import import_region
+
+    settings = _settings()
+    doc = _parse_or_exit(file)
+    do_migrate(settings.db_url)
+
+    async def go() -> None:
+        engine = make_engine(settings.db_url)
+        try:
+            report = await import_region(engine, doc)
+        finally:
+            await engine.dispose()
+        if not report.changed:
+            typer.echo("Geen wijzigingen: de database kwam al overeen met het bestand.")
+            return
+        typer.echo(
+            f"Geïmporteerd: {len(report.created)} nieuw, {len(report.updated)} "
+            f"gewijzigd, {len(report.deactivated)} gedeactiveerd."
+        )
+        for line in report.created + report.updated + report.deactivated:
+            typer.echo(f"  {line}")
+
+    try:
+        asyncio.run(go())
+    except ValueError as error:
+        typer.echo(f"Niet geïmporteerd: {error}", err=True)
+        raise typer.Exit(1) from None
+
+
+@region_app.command("export")
+def region_export(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
+    ] = None,
+) -> None:
+    """Write the current region back as a region file."""
+    from storage.database import make_engine
+    from storage.database import migrate as do_migrate
+    from storage.region import export_region
+
+    settings = _settings()
+    do_migrate(settings.db_url)
+
+    async def go() -> str | None:
+        engine = make_engine(settings.db_url)
+        try:
+            doc = await export_region(engine)
+        finally:
+            await engine.dispose()
+        return dump_region(doc) if doc else None
+
+    text = asyncio.run(go())
+    if text is None:
+        typer.echo("Er is nog geen regio geïmporteerd.", err=True)
+        raise typer.Exit(1)
+    if output:
+        output.write_text(text, "utf-8")
+    else:
+        typer.echo(text, nl=False)
+
+
+@person_app.command("invite")
+def person_invite(
+    person: Annotated[str, typer.Argument(help="The person's key from the region file.")],
+) -> None:
+    """Print a one-time link code, a Telegram deep link and the Slack instruction."""
+    from datetime import timedelta
+
+    from core.clock import SystemClock
+    from core.linking import create_invite
+    from core.model import Origin
+    from core.timers import ManualTimerScheduler
+    from core.tx import Core
+    from storage.database import make_engine
+    from storage.database import migrate as do_migrate
+    from storage.uow import SqlUnitOfWorkFactory
+
+    settings = _settings()
+    do_migrate(settings.db_url)
+
+    async def go() -> str | None:
+        engine = make_engine(settings.db_url)
+        try:
+            core = Core(SqlUnitOfWorkFactory(engine), SystemClock(), ManualTimerScheduler())
+            async with core.transaction(Origin.CLI) as tx:
+                found = tx.directory.person_by_key(person)
+                if found is None:
+                    return None
+                invite = await create_invite(tx, found, timedelta(hours=settings.link_code_hours))
+            username = settings.telegram_bot_username or await _telegram_username(settings)
+            link = f"https://t.me/{username}?start={invite.code}" if username else None
+            lines = [
+                f"Koppelcode voor {found.name} ({found.key}): {invite.code}",
+                f"Geldig tot {invite.expires_at:%Y-%m-%d %H:%M} UTC, eenmalig te gebruiken.",
+                f"Telegram: {link}" if link else "Telegram: stuur de bot /start " + invite.code,
+                f"Slack: /scm koppel {invite.code}",
+            ]
+            return "\n".join(lines)
+        finally:
+            await engine.dispose()
+
+    text = asyncio.run(go())
+    if text is None:
+        typer.echo(f"Onbekende persoon {person!r}.", err=True)
+        raise typer.Exit(1)
+    typer.echo(text)
+
+
+async def _telegram_username(settings: Settings) -> str | None:
+    """Ask Telegram for the bot's username when a token is configured."""
+    if settings.telegram_bot_token is None:
+        return None
+    from telegram import Bot
+
+    bot = Bot(settings.telegram_bot_token.get_secret_value(), base_url=settings.telegram_base_url)
+    async with bot:
+        return bot.username
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,83 @@
+"""`scm-bot roster …`: importing piket rosters from an .ics or CSV file."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+roster_app = typer.Typer(
+    help="Piket rosters: import explicit shifts from an .ics or CSV file.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+
+
+@roster_app.command("import")
+def roster_import(
+    file: Annotated[Path, typer.Argument(help="An .ics or CSV roster file.")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only report what would change.")
+    ] = False,
+) -> None:
+    """Import shifts: all or nothing; shifts already there are left alone.
+
+    CSV columns: functie,scope,persoon,backup,van,tot (local times like 2026-12-07 08:00;
+    scope and backup may be empty). An .ics as `/rooster ical` writes it, or with SUMMARY
+    "<functie>: <persoon>".
+    """
+    from core.clock import SystemClock
+    from core.model import Origin
+    from core.roster_ical import ImportReport, import_shifts, parse_roster_file
+    from core.timers import ManualTimerScheduler
+    from core.tx import Core
+    from scm_bot.settings import Settings
+    from storage.database import make_engine, migrate
+    from storage.uow import SqlUnitOfWorkFactory
+
+    try:
+        text = file.read_text("utf-8-sig")
+    except OSError as error:
+        typer.echo(f"Kan {file} niet lezen: {error.strerror}", err=True)
+        raise typer.Exit(2) from None
+    settings = Settings()
+    migrate(settings.db_url)
+
+    class Refused(Exception):
+        def __init__(self, problems: list[str]) -> None:
+            self.problems = problems
+
+    async def go() -> ImportReport:
+        engine = make_engine(settings.db_url)
+        try:
+            core = Core(SqlUnitOfWorkFactory(engine), SystemClock(), ManualTimerScheduler())
+            async with core.transaction(Origin.CLI) as tx:
+                if not tx.directory.people:
+                    raise Refused(["er is nog geen regio geïmporteerd (scm-bot region import)"])
+                parsed = parse_roster_file(
+                    file.name, text, tx.directory, await tx.uow.roster.settings()
+                )
+                if parsed.problems:
+                    raise Refused(parsed.problems)
+                report = await import_shifts(tx, parsed.shifts, dry_run=dry_run)
+                if report.problems:
+                    raise Refused(report.problems)  # rolls back: nothing is imported
+                return report
+        finally:
+            await engine.dispose()
+
+    try:
+        report = asyncio.run(go())
+    except Refused as refused:
+        typer.echo(f"{file}: {len(refused.problems)} probleem/problemen, er is niets geïmporteerd:")
+        for problem in refused.problems:
+            typer.echo(f"  - {problem}")
+        raise typer.Exit(1) from None
+    verb = "Zou toevoegen" if dry_run else "Toegevoegd"
+    typer.echo(f"{verb}: {len(report.added)} dienst(en); al aanwezig: {len(report.unchanged)}.")
+    for line in report.added:
+        typer.echo(f"  + {line}")
+    if dry_run:
+        typer.echo("Proefdraai (--dry-run): er is niets gewijzigd.")

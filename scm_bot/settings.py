@@ -1,0 +1,86 @@
+"""All configuration, read once from the environment and `.env` in the composition root."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    data_dir: Path = Field(default=Path("data"), description="Where SQLite and locks live.")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default SQLite in DATA_DIR. PostgreSQL: "
+        "postgresql://user@host:5432/db",
+    )
+    log_level: str = "INFO"
+    telegram_bot_token: SecretStr | None = None
+    telegram_base_url: str = Field(
+        default="https://api.telegram.org/bot",
+        description="Bot API base URL; point it at a self-hosted Bot API server.",
+    )
+    telegram_bot_username: str | None = Field(
+        default=None, description="For invite deep links; asked from getMe when empty."
+    )
+    telegram_webhook_url: str | None = Field(
+        default=None, description="Public HTTPS URL; empty means long polling."
+    )
+    telegram_webhook_secret: SecretStr | None = None
+    telegram_webhook_listen: str = "127.0.0.1"
+    telegram_webhook_port: int = 8443
+    slack_bot_token: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_mode: str = Field(default="socket", pattern="^(socket|http)$")
+    slack_api_url: str = Field(default="https://slack.com/api/")
+    slack_http_listen: str = "127.0.0.1"
+    slack_http_port: int = 3000
+    scm_console: bool | None = Field(
+        default=None,
+        description="Run the console too. Default: only when no chat transport is set.",
+    )
+    analyse_form: Path | None = Field(
+        default=None, description="The region's own analyse form (YAML); default built in."
+    )
+    link_code_hours: int = Field(default=24, ge=1, le=24 * 14)
+    ical_http_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Serve calendar subscriptions (/rooster abonneer) on this port; empty: off.",
+    )
+    ical_http_listen: str = "127.0.0.1"
+    public_base_url: str | None = Field(
+        default=None,
+        description="Where people reach the calendar server (https://piket.example.nl); "
+        "empty: http://ICAL_HTTP_LISTEN:ICAL_HTTP_PORT.",
+    )
+
+    @field_validator("ical_http_port", mode="before")
+    @classmethod
+    def _empty_is_off(cls, value: object) -> object:
+        """`ICAL_HTTP_PORT=` (as in .env.example) means off."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'scm-bot.sqlite').resolve()}"
+
+    @property
+    def ical_feed_url(self) -> str | None:
+        """The base of calendar subscription URLs; None when the calendar server is off."""
+        if self.ical_http_port is None:
+            return None
+        if self.public_base_url:
+            return self.public_base_url.rstrip("/")
+        return f"http://{self.ical_http_listen}:{self.ical_http_port}"
+
+    @property
+    def has_chat_transport(self) -> bool:
+        return bool(self.telegram_bot_token or self.slack_bot_token)

@@ -1,0 +1,215 @@
+"""Importing the region file into the database (all or nothing) and exporting it back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from core.region_file import (
+    EscalationSpec,
+    FunctionSpec,
+    GemeenteSpec,
+    PersonSpec,
+    RegionFile,
+    RegionInfo,
+    RotationSpec,
+    Settings,
+)
+from storage.uow import FUNCTION, GEMEENTE, PERSON, REGION, ROTATION
+
+
+@dataclass
+class ImportReport:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    deactivated: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated or self.deactivated)
+
+
+async def _upsert(
+    conn: AsyncConnection,
+    tbl: Table,
+    key_col: str,
+    key: str,
+    values: dict[str, Any],
+    report: ImportReport,
+    label: str,
+    also_keyed_by: dict[str, Any] | None = None,
+) -> int:
+    keys = {key_col: key, **(also_keyed_by or {})}
+    stmt = select(tbl).where(*(tbl.c[col] == value for col, value in keys.items()))
+    row = (await conn.execute(stmt)).mappings().first()
+    if row is None:
+        result = await conn.execute(tbl.insert().values({**keys, **values}).returning(tbl.c.id))
+        report.created.append(" ".join([label, *(str(v) for v in keys.values())]))
+        return int(result.scalar_one())
+    if any(row[k] != v for k, v in values.items()):
+        await conn.execute(update(tbl).where(tbl.c.id == row["id"]).values(**values))
+        report.updated.append(f"{label} {key}")
+    return int(row["id"])
+
+
+async def import_region(engine: AsyncEngine, doc: RegionFile) -> ImportReport:
+    """Upsert everything in `doc` in one transaction; importing the same file twice is a
+    no-op. People missing from the file are deactivated (kept for the audit trail)."""
+    report = ImportReport()
+    async with engine.begin() as conn:
+        existing = (await conn.execute(select(REGION))).mappings().first()
+        region_values = {
+            "name": doc.region.name,
+            "timezone": doc.region.timezone,
+            "settings": doc.settings.model_dump(mode="json"),
+        }
+        if existing is not None and existing["code"] != doc.region.code:
+            raise ValueError(
+                f"database holds region {existing['code']}, the file is {doc.region.code}"
+            )
+        await _upsert(conn, REGION, "code", doc.region.code, region_values, report, "region")
+
+        ids: dict[str, int] = {}
+        for p in doc.people:
+            values: dict[str, Any] = {
+                "name": p.name,
+                "functions": list(p.functions),
+                "language": p.language.value,
+                "active": True,
+            }
+            # Ids linked later through the bot stay when the file does not name them.
+            if p.telegram_user_id is not None:
+                values["telegram_user_id"] = p.telegram_user_id
+            if p.slack_user_id is not None:
+                values["slack_user_id"] = p.slack_user_id
+            ids[p.key] = await _upsert(conn, PERSON, "key", p.key, values, report, "person")
+        stale = (
+            await conn.execute(
+                select(PERSON.c.id, PERSON.c.key).where(
+                    PERSON.c.active.is_(True), PERSON.c.key.not_in(list(ids))
+                )
+            )
+        ).all()
+        for person_id, key in stale:
+            await conn.execute(update(PERSON).where(PERSON.c.id == person_id).values(active=False))
+            report.deactivated.append(f"person {key}")
+
+        for f in doc.functions:
+            await _upsert(
+                conn,
+                FUNCTION,
+                "key",
+                f.key,
+                {"name": f.name, "escalation": f.escalation.model_dump(mode="json")},
+                report,
+                "function",
+            )
+        for g in doc.gemeenten:
+            await _upsert(
+                conn,
+                GEMEENTE,
+                "key",
+                g.key,
+                {
+                    "name": g.name,
+                    "burgemeester_id": ids.get(g.burgemeester or ""),
+                    "locoburgemeester_id": ids.get(g.locoburgemeester or ""),
+                    "loco_acting": g.loco_acting,
+                    "share_with": [ids[k] for k in g.share_with],
+                },
+                report,
+                "gemeente",
+            )
+        for r in doc.rotations:
+            await _upsert(
+                conn,
+                ROTATION,
+                "function_key",
+                r.function,
+                {
+                    "members": [ids[k] for k in r.members],
+                    "start_local": r.start.isoformat(timespec="minutes"),
+                    "shift_days": r.shift_days,
+                },
+                report,
+                "rotation",
+                also_keyed_by={"scope": r.scope or "regio"},
+            )
+        if report.changed:
+            await conn.execute(update(REGION).values(revision=REGION.c.revision + 1))
+    return report
+
+
+async def region_exists(engine: AsyncEngine) -> bool:
+    async with engine.connect() as conn:
+        return (await conn.execute(select(REGION.c.id))).first() is not None
+
+
+async def export_region(engine: AsyncEngine) -> RegionFile | None:
+    async with engine.connect() as conn:
+        region = (await conn.execute(select(REGION))).mappings().first()
+        if region is None:
+            return None
+        people_rows = (
+            (
+                await conn.execute(
+                    select(PERSON).where(PERSON.c.active.is_(True)).order_by(PERSON.c.id)
+                )
+            )
+            .mappings()
+            .all()
+        )
+        keys = {p["id"]: p["key"] for p in people_rows}
+        functions = (await conn.execute(select(FUNCTION).order_by(FUNCTION.c.id))).mappings()
+        gemeenten = (await conn.execute(select(GEMEENTE).order_by(GEMEENTE.c.id))).mappings()
+        rotations = (await conn.execute(select(ROTATION).order_by(ROTATION.c.id))).mappings()
+        return RegionFile(
+            region=RegionInfo(
+                code=region["code"], name=region["name"], timezone=region["timezone"]
+            ),
+            settings=Settings.model_validate(region["settings"]),
+            functions=[
+                FunctionSpec(
+                    key=f["key"],
+                    name=f["name"],
+                    escalation=EscalationSpec.model_validate(f["escalation"]),
+                )
+                for f in functions
+            ],
+            people=[
+                PersonSpec(
+                    key=p["key"],
+                    name=p["name"],
+                    functions=p["functions"],
+                    language=p["language"],
+                    telegram_user_id=p["telegram_user_id"],
+                    slack_user_id=p["slack_user_id"],
+                )
+                for p in people_rows
+            ],
+            gemeenten=[
+                GemeenteSpec(
+                    key=g["key"],
+                    name=g["name"],
+                    burgemeester=keys.get(g["burgemeester_id"]),
+                    locoburgemeester=keys.get(g["locoburgemeester_id"]),
+                    loco_acting=g["loco_acting"],
+                    share_with=[keys[i] for i in g["share_with"] if i in keys],
+                )
+                for g in gemeenten
+            ],
+            rotations=[
+                RotationSpec(
+                    function=r["function_key"],
+                    scope=None if r["scope"] == "regio" else r["scope"],
+                    members=[keys[i] for i in r["members"] if i in keys],
+                    start=datetime.fromisoformat(r["start_local"]),
+                    shift_days=r["shift_days"],
+                )
+                for r in rotations
+            ],
+        )

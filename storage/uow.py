@@ -1,0 +1,913 @@
+"""The SQL unit of work: one connection, one transaction, the core's repositories on top."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from core.analyse_model import Analyse, AnalyseId, Copy, Editor, FieldValue, Version
+from core.messages import Message
+from core.model import (
+    AlertKind,
+    Directory,
+    EscalationPolicy,
+    EscalationStep,
+    Gemeente,
+    GemeenteId,
+    Incident,
+    IncidentId,
+    IncidentStatus,
+    Language,
+    Origin,
+    OutboxId,
+    Page,
+    PageId,
+    PageStatus,
+    PageTarget,
+    Person,
+    PersonId,
+    PiketFunction,
+    Region,
+    Rotation,
+    StepTarget,
+    TargetStatus,
+    Timer,
+    TimerId,
+)
+from core.ports import AuditRecord, NewIncident, OutboxItem
+from storage.database import is_sqlite, table
+from storage.roster_repo import SqlCalendarFeedRepo, SqlRosterRepo
+from storage.tables import (
+    AnalyseCopyRow,
+    AnalyseEditorRow,
+    AnalyseFieldRow,
+    AnalyseRow,
+    AnalyseVersionRow,
+    AuditRow,
+    ConversationRow,
+    CounterRow,
+    DeliveryRow,
+    FunctionRow,
+    GemeenteRow,
+    InboundEventRow,
+    IncidentRow,
+    LinkAttemptRow,
+    LinkCodeRow,
+    OutboxRow,
+    PageRow,
+    PageTargetRow,
+    PersonRow,
+    RegionRow,
+    RotationRow,
+    TimerRow,
+)
+
+REGION = table(RegionRow)
+PERSON = table(PersonRow)
+GEMEENTE = table(GemeenteRow)
+FUNCTION = table(FunctionRow)
+ROTATION = table(RotationRow)
+COUNTER = table(CounterRow)
+INCIDENT = table(IncidentRow)
+PAGE = table(PageRow)
+TARGET = table(PageTargetRow)
+TIMER = table(TimerRow)
+OUTBOX = table(OutboxRow)
+DELIVERY = table(DeliveryRow)
+AUDIT = table(AuditRow)
+CONVERSATION = table(ConversationRow)
+INBOUND = table(InboundEventRow)
+LINK_CODE = table(LinkCodeRow)
+LINK_ATTEMPT = table(LinkAttemptRow)
+ANALYSE = table(AnalyseRow)
+ANALYSE_EDITOR = table(AnalyseEditorRow)
+ANALYSE_FIELD = table(AnalyseFieldRow)
+ANALYSE_VERSION = table(AnalyseVersionRow)
+ANALYSE_COPY = table(AnalyseCopyRow)
+
+
+def policy_from_json(data: dict[str, Any]) -> EscalationPolicy:
+    steps = tuple(
+        EscalationStep(StepTarget(s["target"]), s.get("value")) for s in data.get("steps", [])
+    ) or (EscalationStep(StepTarget.ON_DUTY),)
+    return EscalationPolicy(
+        steps=steps,
+        repeat_after=timedelta(minutes=data.get("repeat_after_minutes", 5)),
+        repeats=data.get("repeats", 1),
+    )
+
+
+class _DirectoryCache:
+    """The loaded directory and the region revision it belongs to, shared per factory."""
+
+    def __init__(self) -> None:
+        self.revision: int | None = None
+        self.directory: Directory | None = None
+
+
+class SqlDirectoryRepo:
+    def __init__(self, conn: AsyncConnection, cache: _DirectoryCache) -> None:
+        self.conn = conn
+        self.cache = cache
+
+    async def load(self) -> Directory:
+        row = (await self.conn.execute(select(REGION).limit(1))).mappings().first()
+        if row is None:
+            return _empty_directory()
+        if self.cache.directory is not None and self.cache.revision == row["revision"]:
+            return self.cache.directory
+        tz = ZoneInfo(row["timezone"])
+        region = Region(
+            code=row["code"],
+            name=row["name"],
+            timezone=tz,
+            alarm_functions=tuple(row["settings"].get("alarm_functions", ["rol"])),
+        )
+        people = {
+            PersonId(p["id"]): Person(
+                id=PersonId(p["id"]),
+                key=p["key"],
+                name=p["name"],
+                functions=frozenset(p["functions"]),
+                language=Language(p["language"]),
+                telegram_user_id=p["telegram_user_id"],
+                slack_user_id=p["slack_user_id"],
+                unreachable=frozenset(p["unreachable"]),
+            )
+            for p in (
+                await self.conn.execute(select(PERSON).where(PERSON.c.active.is_(True)))
+            ).mappings()
+        }
+        gemeenten = tuple(
+            Gemeente(
+                id=GemeenteId(g["id"]),
+                key=g["key"],
+                name=g["name"],
+                burgemeester=g["burgemeester_id"],
+                locoburgemeester=g["locoburgemeester_id"],
+                loco_acting=g["loco_acting"],
+                share_with=tuple(PersonId(i) for i in g["share_with"]),
+            )
+            for g in (
+                await self.conn.execute(select(GEMEENTE).order_by(GEMEENTE.c.name))
+            ).mappings()
+        )
+        functions = {
+            f["key"]: PiketFunction(f["key"], f["name"], policy_from_json(f["escalation"]))
+            for f in (await self.conn.execute(select(FUNCTION))).mappings()
+        }
+        rotations = tuple(
+            Rotation(
+                function_key=r["function_key"],
+                members=tuple(PersonId(i) for i in r["members"] if PersonId(i) in people),
+                start=datetime.fromisoformat(r["start_local"]),
+                shift_days=r["shift_days"],
+                timezone=tz,
+            )
+            # Region-wide rotations only: the rest is scoped (see core.roster).
+            for r in (
+                await self.conn.execute(select(ROTATION).where(ROTATION.c.scope == "regio"))
+            ).mappings()
+        )
+        directory = Directory(region, people, gemeenten, functions, rotations)
+        self.cache.revision, self.cache.directory = row["revision"], directory
+        return directory
+
+    async def set_unreachable(self, person_id: PersonId, transport: str, value: bool) -> None:
+        """Remember that a transport cannot reach a person (or no longer cannot)."""
+        stmt = select(PERSON.c.unreachable).where(PERSON.c.id == person_id)
+        current = set((await self.conn.execute(stmt)).scalar_one_or_none() or [])
+        wanted = current | {transport} if value else current - {transport}
+        if wanted != current:
+            await self.conn.execute(
+                update(PERSON).where(PERSON.c.id == person_id).values(unreachable=sorted(wanted))
+            )
+            await self.conn.execute(update(REGION).values(revision=REGION.c.revision + 1))
+
+    async def link(
+        self,
+        person_id: PersonId,
+        *,
+        telegram_user_id: int | None = None,
+        slack_user_id: str | None = None,
+    ) -> None:
+        """Link a chat account to a person (taking it from anyone who had it before)."""
+        if telegram_user_id is not None:
+            await self.conn.execute(
+                update(PERSON)
+                .where(PERSON.c.telegram_user_id == telegram_user_id)
+                .values(telegram_user_id=None)
+            )
+            await self.conn.execute(
+                update(PERSON)
+                .where(PERSON.c.id == person_id)
+                .values(telegram_user_id=telegram_user_id)
+            )
+        if slack_user_id is not None:
+            await self.conn.execute(
+                update(PERSON)
+                .where(PERSON.c.slack_user_id == slack_user_id)
+                .values(slack_user_id=None)
+            )
+            await self.conn.execute(
+                update(PERSON).where(PERSON.c.id == person_id).values(slack_user_id=slack_user_id)
+            )
+        await self.conn.execute(update(REGION).values(revision=REGION.c.revision + 1))
+
+    async def set_language(self, person_id: PersonId, language: str) -> None:
+        await self.conn.execute(
+            update(PERSON).where(PERSON.c.id == person_id).values(language=language)
+        )
+        await self.conn.execute(update(REGION).values(revision=REGION.c.revision + 1))
+
+
+def _empty_directory() -> Directory:
+    return Directory(Region("VR", "", ZoneInfo("Europe/Amsterdam")), {}, (), {}, ())
+
+
+def _incident(row: Any) -> Incident:
+    return Incident(
+        id=IncidentId(row["id"]),
+        public_id=row["public_id"],
+        kind=AlertKind(row["kind"]),
+        description=row["description"],
+        location=row["location"],
+        opschaling=row["opschaling"],
+        gemeenten=tuple(GemeenteId(g) for g in row["gemeenten"]),
+        status=IncidentStatus(row["status"]),
+        created_by=PersonId(row["created_by"]),
+        created_at=row["created_at"],
+        closed_at=row["closed_at"],
+        closed_by=row["closed_by"],
+    )
+
+
+class SqlIncidentRepo:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def _next_number(self, prefix: str) -> int:
+        insert = sqlite_insert if self.conn.dialect.name == "sqlite" else pg_insert
+        upsert = insert(COUNTER).values(name=f"incident:{prefix}", value=1)
+        stmt = upsert.on_conflict_do_update(
+            index_elements=[COUNTER.c.name], set_={"value": COUNTER.c.value + 1}
+        ).returning(COUNTER.c.value)
+        return int((await self.conn.execute(stmt)).scalar_one())
+
+    async def add(self, new: NewIncident, prefix: str) -> Incident:
+        number = await self._next_number(prefix)
+        values: dict[str, Any] = {
+            "public_id": f"{prefix}-{number:04d}",
+            "kind": new.kind.value,
+            "description": new.description,
+            "location": new.location,
+            "opschaling": new.opschaling,
+            "gemeenten": list(new.gemeenten),
+            "status": IncidentStatus.OPEN.value,
+            "created_by": new.created_by,
+            "created_at": new.created_at,
+        }
+        result = await self.conn.execute(
+            INCIDENT.insert().values(**values).returning(INCIDENT.c.id)
+        )
+        return _incident(
+            {**values, "id": result.scalar_one(), "closed_at": None, "closed_by": None}
+        )
+
+    async def get(self, incident_id: IncidentId, *, for_update: bool = False) -> Incident | None:
+        stmt = select(INCIDENT).where(INCIDENT.c.id == incident_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        row = (await self.conn.execute(stmt)).mappings().first()
+        return _incident(row) if row else None
+
+    async def by_public_id(self, public_id: str) -> Incident | None:
+        stmt = select(INCIDENT).where(INCIDENT.c.public_id == public_id)
+        row = (await self.conn.execute(stmt)).mappings().first()
+        return _incident(row) if row else None
+
+    async def open(self) -> list[Incident]:
+        stmt = select(INCIDENT).where(INCIDENT.c.status == IncidentStatus.OPEN.value)
+        return [
+            _incident(r) for r in (await self.conn.execute(stmt.order_by(INCIDENT.c.id))).mappings()
+        ]
+
+    async def close(self, incident_id: IncidentId, by: PersonId, at: datetime) -> None:
+        await self.conn.execute(
+            update(INCIDENT)
+            .where(INCIDENT.c.id == incident_id)
+            .values(status=IncidentStatus.CLOSED.value, closed_by=by, closed_at=at)
+        )
+
+
+def _page(row: Any) -> Page:
+    return Page(
+        id=PageId(row["id"]),
+        incident_id=IncidentId(row["incident_id"]),
+        function_key=row["function_key"],
+        status=PageStatus(row["status"]),
+        step_index=row["step_index"],
+        attempt=row["attempt"],
+        created_at=row["created_at"],
+        acknowledged_by=row["acknowledged_by"],
+        acknowledged_at=row["acknowledged_at"],
+    )
+
+
+class SqlPageRepo:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def add(
+        self, incident_id: IncidentId, function_key: str, status: PageStatus, at: datetime
+    ) -> Page:
+        values: dict[str, Any] = {
+            "incident_id": incident_id,
+            "function_key": function_key,
+            "status": status.value,
+            "step_index": 0,
+            "attempt": 0,
+            "created_at": at,
+        }
+        result = await self.conn.execute(PAGE.insert().values(**values).returning(PAGE.c.id))
+        return _page(
+            {**values, "id": result.scalar_one(), "acknowledged_by": None, "acknowledged_at": None}
+        )
+
+    async def get(self, page_id: PageId, *, for_update: bool = False) -> Page | None:
+        stmt = select(PAGE).where(PAGE.c.id == page_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        row = (await self.conn.execute(stmt)).mappings().first()
+        return _page(row) if row else None
+
+    async def for_incident(self, incident_id: IncidentId) -> list[Page]:
+        stmt = select(PAGE).where(PAGE.c.incident_id == incident_id).order_by(PAGE.c.id)
+        return [_page(r) for r in (await self.conn.execute(stmt)).mappings()]
+
+    async def update(self, page: Page) -> None:
+        await self.conn.execute(
+            update(PAGE)
+            .where(PAGE.c.id == page.id)
+            .values(
+                status=page.status.value,
+                step_index=page.step_index,
+                attempt=page.attempt,
+                acknowledged_by=page.acknowledged_by,
+                acknowledged_at=page.acknowledged_at,
+            )
+        )
+
+    async def add_target(self, target: PageTarget) -> None:
+        await self.conn.execute(
+            TARGET.insert().values(
+                page_id=target.page_id,
+                person_id=target.person_id,
+                step_index=target.step_index,
+                status=target.status.value,
+                paged_at=target.paged_at,
+                answered_at=target.answered_at,
+            )
+        )
+
+    async def targets(self, page_id: PageId) -> list[PageTarget]:
+        stmt = select(TARGET).where(TARGET.c.page_id == page_id).order_by(TARGET.c.paged_at)
+        return [
+            PageTarget(
+                PageId(r["page_id"]),
+                PersonId(r["person_id"]),
+                r["step_index"],
+                TargetStatus(r["status"]),
+                r["paged_at"],
+                r["answered_at"],
+            )
+            for r in (await self.conn.execute(stmt)).mappings()
+        ]
+
+    async def set_target_status(
+        self, page_id: PageId, person_id: PersonId, status: TargetStatus, at: datetime
+    ) -> None:
+        values: dict[str, Any] = {"status": status.value}
+        if status is TargetStatus.PAGED:
+            values["paged_at"] = at
+        else:
+            values["answered_at"] = at
+        await self.conn.execute(
+            update(TARGET)
+            .where(and_(TARGET.c.page_id == page_id, TARGET.c.person_id == person_id))
+            .values(**values)
+        )
+
+
+class SqlTimerRepo:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def add(self, kind: str, ref: int, due_at: datetime) -> TimerId:
+        result = await self.conn.execute(
+            TIMER.insert()
+            .values(
+                kind=kind,
+                ref=ref,
+                due_at=due_at,
+                status="pending",
+                created_at=datetime.now(due_at.tzinfo),
+            )
+            .returning(TIMER.c.id)
+        )
+        return TimerId(result.scalar_one())
+
+    async def cancel(self, kind: str, ref: int) -> list[TimerId]:
+        stmt = (
+            update(TIMER)
+            .where(and_(TIMER.c.kind == kind, TIMER.c.ref == ref, TIMER.c.status == "pending"))
+            .values(status="cancelled")
+            .returning(TIMER.c.id)
+        )
+        return [TimerId(i) for i in (await self.conn.execute(stmt)).scalars()]
+
+    async def claim(self, timer_id: TimerId, now: datetime) -> Timer | None:
+        stmt = (
+            update(TIMER)
+            .where(and_(TIMER.c.id == timer_id, TIMER.c.status == "pending", TIMER.c.due_at <= now))
+            .values(status="fired", fired_at=now)
+            .returning(TIMER.c.id, TIMER.c.kind, TIMER.c.ref, TIMER.c.due_at)
+        )
+        row = (await self.conn.execute(stmt)).mappings().first()
+        return Timer(TimerId(row["id"]), row["kind"], row["ref"], row["due_at"]) if row else None
+
+    async def due(self, now: datetime, limit: int) -> list[TimerId]:
+        stmt = (
+            select(TIMER.c.id)
+            .where(and_(TIMER.c.status == "pending", TIMER.c.due_at <= now))
+            .order_by(TIMER.c.due_at, TIMER.c.id)
+            .limit(limit)
+        )
+        return [TimerId(i) for i in (await self.conn.execute(stmt)).scalars()]
+
+    async def pending(self) -> list[Timer]:
+        stmt = select(TIMER).where(TIMER.c.status == "pending").order_by(TIMER.c.due_at)
+        return [
+            Timer(TimerId(r["id"]), r["kind"], r["ref"], r["due_at"])
+            for r in (await self.conn.execute(stmt)).mappings()
+        ]
+
+
+class SqlOutboxRepo:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def add(
+        self, person_id: PersonId, message: Message, *, kind: str, topic: str | None, at: datetime
+    ) -> OutboxId:
+        result = await self.conn.execute(
+            OUTBOX.insert()
+            .values(
+                person_id=person_id,
+                kind=kind,
+                topic=topic,
+                payload=message.to_json(),
+                status="pending",
+                attempts=0,
+                next_attempt_at=at,
+                created_at=at,
+            )
+            .returning(OUTBOX.c.id)
+        )
+        return OutboxId(result.scalar_one())
+
+    async def pending(self, now: datetime, limit: int) -> list[OutboxItem]:
+        earlier = OUTBOX.alias("earlier")
+        waiting = (
+            select(earlier.c.id)
+            .where(
+                earlier.c.person_id == OUTBOX.c.person_id,
+                earlier.c.status == "pending",
+                earlier.c.id < OUTBOX.c.id,
+                earlier.c.next_attempt_at > now,
+            )
+            .exists()
+        )
+        # Per person, first in first out: nothing overtakes a message waiting for a retry.
+        stmt = (
+            select(OUTBOX)
+            .where(OUTBOX.c.status == "pending", OUTBOX.c.next_attempt_at <= now, ~waiting)
+            .order_by(OUTBOX.c.id)
+            .limit(limit)
+        )
+        return [
+            OutboxItem(
+                OutboxId(r["id"]),
+                PersonId(r["person_id"]),
+                r["kind"],
+                r["topic"],
+                Message.from_json(r["payload"]),
+                r["attempts"],
+            )
+            for r in (await self.conn.execute(stmt)).mappings()
+        ]
+
+    async def delivered_to(self, outbox_id: OutboxId) -> set[str]:
+        stmt = select(DELIVERY.c.transport).where(DELIVERY.c.outbox_id == outbox_id)
+        return set((await self.conn.execute(stmt)).scalars())
+
+    async def record_delivery(
+        self,
+        outbox_id: OutboxId,
+        transport: str,
+        ref: str | None,
+        at: datetime,
+        *,
+        failed: bool = False,
+    ) -> None:
+        await self.conn.execute(
+            DELIVERY.insert().values(
+                outbox_id=outbox_id, transport=transport, ref=ref, failed=failed, at=at
+            )
+        )
+
+    async def delivered_ok(self, outbox_id: OutboxId) -> bool:
+        stmt = select(DELIVERY.c.id).where(
+            DELIVERY.c.outbox_id == outbox_id, DELIVERY.c.failed.is_(False)
+        )
+        return (await self.conn.execute(stmt.limit(1))).first() is not None
+
+    async def refs_for_topic(self, person_id: PersonId, topic: str, transport: str) -> list[str]:
+        stmt = (
+            select(DELIVERY.c.ref)
+            .join(OUTBOX, OUTBOX.c.id == DELIVERY.c.outbox_id)
+            .where(
+                and_(
+                    OUTBOX.c.person_id == person_id,
+                    OUTBOX.c.topic == topic,
+                    OUTBOX.c.kind == "send",
+                    DELIVERY.c.transport == transport,
+                    DELIVERY.c.ref.is_not(None),
+                )
+            )
+            .order_by(DELIVERY.c.id)
+        )
+        return [r for r in (await self.conn.execute(stmt)).scalars() if r]
+
+    async def finish(self, outbox_id: OutboxId, status: str, at: datetime) -> None:
+        await self.conn.execute(
+            update(OUTBOX).where(OUTBOX.c.id == outbox_id).values(status=status, finished_at=at)
+        )
+
+    async def retry_later(self, outbox_id: OutboxId, at: datetime, error: str) -> None:
+        await self.conn.execute(
+            update(OUTBOX)
+            .where(OUTBOX.c.id == outbox_id)
+            .values(attempts=OUTBOX.c.attempts + 1, next_attempt_at=at, last_error=error[:500])
+        )
+
+    async def count_pending(self) -> int:
+        stmt = select(func.count()).select_from(OUTBOX).where(OUTBOX.c.status == "pending")
+        return int((await self.conn.execute(stmt)).scalar_one())
+
+
+class SqlAuditRepo:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def append(self, record: AuditRecord) -> None:
+        await self.conn.execute(
+            AUDIT.insert().values(
+                at=record.at,
+                actor=record.actor,
+                action=record.action,
+                object=record.object,
+                result=record.result,
+                origin=record.origin.value,
+                detail=record.detail,
+            )
+        )
+
+    async def all(self) -> list[AuditRecord]:
+        rows = (await self.conn.execute(select(AUDIT).order_by(AUDIT.c.id))).mappings()
+        return [
+            AuditRecord(
+                r["at"],
+                r["actor"],
+                r["action"],
+                r["object"],
+                r["result"],
+                Origin(r["origin"]),
+                r["detail"],
+            )
+            for r in rows
+        ]
+
+
+class SqlConversationRepo:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def get(self, person_id: PersonId) -> dict[str, Any] | None:
+        stmt = select(CONVERSATION.c.state).where(CONVERSATION.c.person_id == person_id)
+        state: dict[str, Any] | None = (await self.conn.execute(stmt)).scalar_one_or_none()
+        return state
+
+    async def set(self, person_id: PersonId, state: dict[str, Any] | None, at: datetime) -> None:
+        await self.conn.execute(CONVERSATION.delete().where(CONVERSATION.c.person_id == person_id))
+        if state is not None:
+            await self.conn.execute(
+                CONVERSATION.insert().values(person_id=person_id, state=state, updated_at=at)
+            )
+
+
+class SqlInboundRepo:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def first_time(self, origin: Origin, event_id: str, at: datetime) -> bool:
+        insert = sqlite_insert if self.conn.dialect.name == "sqlite" else pg_insert
+        stmt = (
+            insert(INBOUND)
+            .values(origin=origin.value, event_id=event_id, at=at)
+            .on_conflict_do_nothing(index_elements=[INBOUND.c.origin, INBOUND.c.event_id])
+        )
+        return (await self.conn.execute(stmt)).rowcount == 1
+
+
+class SqlLinkRepo:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def add(
+        self, code_hash: str, person_id: PersonId, at: datetime, expires_at: datetime
+    ) -> None:
+        await self.conn.execute(
+            LINK_CODE.insert().values(
+                code_hash=code_hash, person_id=person_id, created_at=at, expires_at=expires_at
+            )
+        )
+
+    async def take(self, code_hash: str, now: datetime, used_by: str) -> PersonId | None:
+        stmt = (
+            update(LINK_CODE)
+            .where(
+                LINK_CODE.c.code_hash == code_hash,
+                LINK_CODE.c.used_at.is_(None),
+                LINK_CODE.c.expires_at > now,
+            )
+            .values(used_at=now, used_by=used_by)
+            .returning(LINK_CODE.c.person_id)
+        )
+        person_id = (await self.conn.execute(stmt)).scalar_one_or_none()
+        return PersonId(person_id) if person_id is not None else None
+
+    async def record_failure(self, who: str, at: datetime) -> None:
+        await self.conn.execute(LINK_ATTEMPT.insert().values(who=who, at=at))
+
+    async def failures_since(self, who: str, since: datetime) -> int:
+        stmt = (
+            select(func.count())
+            .select_from(LINK_ATTEMPT)
+            .where(LINK_ATTEMPT.c.who == who, LINK_ATTEMPT.c.at >= since)
+        )
+        return int((await self.conn.execute(stmt)).scalar_one())
+
+
+def _analyse(row: Any) -> Analyse:
+    return Analyse(
+        id=AnalyseId(row["id"]),
+        incident_id=IncidentId(row["incident_id"]),
+        created_by=PersonId(row["created_by"]),
+        created_at=row["created_at"],
+        version=row["version"],
+        bt_convened_by=row["bt_convened_by"],
+        bt_convened_at=row["bt_convened_at"],
+    )
+
+
+def _version(row: Any) -> Version:
+    return Version(
+        number=row["number"],
+        values=row["values"],
+        editors=row["editors"],
+        published_by=PersonId(row["published_by"]),
+        published_at=row["published_at"],
+        next_update_at=row["next_update_at"],
+    )
+
+
+def _copy(row: Any) -> Copy:
+    return Copy(
+        analyse_id=AnalyseId(row["analyse_id"]),
+        number=row["number"],
+        person_id=PersonId(row["person_id"]),
+        kind=row["kind"],
+        shared_by=row["shared_by"],
+        at=row["at"],
+        read_at=row["read_at"],
+    )
+
+
+class SqlAnalyseRepo:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def by_incident(self, incident_id: IncidentId) -> Analyse | None:
+        stmt = select(ANALYSE).where(ANALYSE.c.incident_id == incident_id)
+        row = (await self.conn.execute(stmt)).mappings().first()
+        return _analyse(row) if row else None
+
+    async def get(self, analyse_id: AnalyseId, *, for_update: bool = False) -> Analyse | None:
+        stmt = select(ANALYSE).where(ANALYSE.c.id == analyse_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        row = (await self.conn.execute(stmt)).mappings().first()
+        return _analyse(row) if row else None
+
+    async def create(self, incident_id: IncidentId, by: PersonId, at: datetime) -> Analyse:
+        result = await self.conn.execute(
+            ANALYSE.insert()
+            .values(incident_id=incident_id, created_by=by, created_at=at, version=0)
+            .returning(ANALYSE.c.id)
+        )
+        analyse_id = AnalyseId(result.scalar_one())
+        await self.set_editor(Editor(analyse_id, by, None, True, at))
+        return Analyse(analyse_id, incident_id, by, at, 0)
+
+    async def for_editor(self, person_id: PersonId) -> list[Analyse]:
+        stmt = (
+            select(ANALYSE)
+            .join(ANALYSE_EDITOR, ANALYSE_EDITOR.c.analyse_id == ANALYSE.c.id)
+            .where(ANALYSE_EDITOR.c.person_id == person_id, ANALYSE_EDITOR.c.joined.is_(True))
+            .order_by(ANALYSE.c.id.desc())
+        )
+        return [_analyse(r) for r in (await self.conn.execute(stmt)).mappings()]
+
+    async def editors(self, analyse_id: AnalyseId) -> list[Editor]:
+        stmt = select(ANALYSE_EDITOR).where(ANALYSE_EDITOR.c.analyse_id == analyse_id)
+        return [
+            Editor(
+                AnalyseId(r["analyse_id"]),
+                PersonId(r["person_id"]),
+                r["invited_by"],
+                r["joined"],
+                r["at"],
+            )
+            for r in (await self.conn.execute(stmt.order_by(ANALYSE_EDITOR.c.at))).mappings()
+        ]
+
+    async def set_editor(self, editor: Editor) -> None:
+        await self.conn.execute(
+            ANALYSE_EDITOR.delete().where(
+                ANALYSE_EDITOR.c.analyse_id == editor.analyse_id,
+                ANALYSE_EDITOR.c.person_id == editor.person_id,
+            )
+        )
+        await self.conn.execute(
+            ANALYSE_EDITOR.insert().values(
+                analyse_id=editor.analyse_id,
+                person_id=editor.person_id,
+                invited_by=editor.invited_by,
+                joined=editor.joined,
+                at=editor.at,
+            )
+        )
+
+    async def fields(self, analyse_id: AnalyseId) -> dict[str, FieldValue]:
+        stmt = select(ANALYSE_FIELD).where(ANALYSE_FIELD.c.analyse_id == analyse_id)
+        return {
+            r["key"]: FieldValue(r["value"], PersonId(r["editor_id"]), r["updated_at"])
+            for r in (await self.conn.execute(stmt)).mappings()
+        }
+
+    async def set_field(
+        self, analyse_id: AnalyseId, key: str, value: Any, editor: PersonId, at: datetime
+    ) -> None:
+        await self.clear_field(analyse_id, key)
+        await self.conn.execute(
+            ANALYSE_FIELD.insert().values(
+                analyse_id=analyse_id, key=key, value=value, editor_id=editor, updated_at=at
+            )
+        )
+
+    async def clear_field(self, analyse_id: AnalyseId, key: str) -> None:
+        await self.conn.execute(
+            ANALYSE_FIELD.delete().where(
+                ANALYSE_FIELD.c.analyse_id == analyse_id, ANALYSE_FIELD.c.key == key
+            )
+        )
+
+    async def publish(self, analyse_id: AnalyseId, version: Version) -> int:
+        result = await self.conn.execute(
+            ANALYSE_VERSION.insert()
+            .values(
+                analyse_id=analyse_id,
+                number=version.number,
+                values=version.values,
+                editors=version.editors,
+                published_by=version.published_by,
+                published_at=version.published_at,
+                next_update_at=version.next_update_at,
+            )
+            .returning(ANALYSE_VERSION.c.id)
+        )
+        await self.conn.execute(
+            update(ANALYSE).where(ANALYSE.c.id == analyse_id).values(version=version.number)
+        )
+        return int(result.scalar_one())
+
+    async def version(self, analyse_id: AnalyseId, number: int) -> Version | None:
+        stmt = select(ANALYSE_VERSION).where(
+            ANALYSE_VERSION.c.analyse_id == analyse_id, ANALYSE_VERSION.c.number == number
+        )
+        row = (await self.conn.execute(stmt)).mappings().first()
+        return _version(row) if row else None
+
+    async def version_by_row(self, row_id: int) -> tuple[AnalyseId, Version] | None:
+        stmt = select(ANALYSE_VERSION).where(ANALYSE_VERSION.c.id == row_id)
+        row = (await self.conn.execute(stmt)).mappings().first()
+        return (AnalyseId(row["analyse_id"]), _version(row)) if row else None
+
+    async def add_copy(self, copy: Copy) -> None:
+        await self.conn.execute(
+            ANALYSE_COPY.insert().values(
+                analyse_id=copy.analyse_id,
+                number=copy.number,
+                person_id=copy.person_id,
+                kind=copy.kind,
+                shared_by=copy.shared_by,
+                at=copy.at,
+                read_at=copy.read_at,
+            )
+        )
+
+    async def copies(self, analyse_id: AnalyseId) -> list[Copy]:
+        stmt = select(ANALYSE_COPY).where(ANALYSE_COPY.c.analyse_id == analyse_id)
+        return [
+            _copy(r) for r in (await self.conn.execute(stmt.order_by(ANALYSE_COPY.c.id))).mappings()
+        ]
+
+    async def mark_read(
+        self, analyse_id: AnalyseId, number: int, person_id: PersonId, at: datetime
+    ) -> bool:
+        stmt = (
+            update(ANALYSE_COPY)
+            .where(
+                ANALYSE_COPY.c.analyse_id == analyse_id,
+                ANALYSE_COPY.c.number == number,
+                ANALYSE_COPY.c.person_id == person_id,
+                ANALYSE_COPY.c.read_at.is_(None),
+            )
+            .values(read_at=at)
+        )
+        return (await self.conn.execute(stmt)).rowcount > 0
+
+    async def convene_bt(self, analyse_id: AnalyseId, by: PersonId, at: datetime) -> None:
+        await self.conn.execute(
+            update(ANALYSE)
+            .where(ANALYSE.c.id == analyse_id)
+            .values(bt_convened_by=by, bt_convened_at=at)
+        )
+
+
+class SqlUnitOfWork:
+    def __init__(self, conn: AsyncConnection, cache: _DirectoryCache) -> None:
+        self.conn = conn
+        self.directory = SqlDirectoryRepo(conn, cache)
+        self.incidents = SqlIncidentRepo(conn)
+        self.pages = SqlPageRepo(conn)
+        self.timers = SqlTimerRepo(conn)
+        self.outbox = SqlOutboxRepo(conn)
+        self.audit = SqlAuditRepo(conn)
+        self.conversations = SqlConversationRepo(conn)
+        self.inbound = SqlInboundRepo(conn)
+        self.links = SqlLinkRepo(conn)
+        self.analyses = SqlAnalyseRepo(conn)
+        self.roster = SqlRosterRepo(conn)
+        self.calendar_feeds = SqlCalendarFeedRepo(conn)
+
+    async def commit(self) -> None:
+        await self.conn.commit()
+
+
+class SqlUnitOfWorkFactory:
+    """Hands out units of work. On SQLite, writers take turns (one process, one writer)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._cache = _DirectoryCache()
+        self._lock = asyncio.Lock() if is_sqlite(str(engine.url)) else None
+
+    @asynccontextmanager
+    async def __call__(self) -> AsyncIterator[SqlUnitOfWork]:
+        if self._lock is None:
+            async with self.engine.connect() as conn:
+                yield SqlUnitOfWork(conn, self._cache)
+            return
+        async with self._lock, self.engine.connect() as conn:
+            yield SqlUnitOfWork(conn, self._cache)

@@ -1,0 +1,87 @@
+"""The scm-bot command line: demo, migrate and the region commands."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import structlog
+from typer.testing import CliRunner
+
+from scm_bot.cli import app
+from tests.helpers import REGION_FILE
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """The CLI configures logging to the runner's stderr, which is closed afterwards."""
+    yield
+    structlog.reset_defaults()
+    for handler in logging.getLogger().handlers[:]:
+        logging.getLogger().removeHandler(handler)
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    return tmp_path
+
+
+def test_help_everywhere() -> None:
+    for args in ([], ["region"], ["region", "import"], ["run"], ["demo"]):
+        result = runner.invoke(app, [*args, "--help"])
+        assert result.exit_code == 0, result.output
+        assert "Usage" in result.output
+
+
+def test_demo_prints_the_whole_scenario(env: Path) -> None:
+    result = runner.invoke(app, ["demo"])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    steps = [
+        "/alarm Soest",
+        "Controleer het alarm",
+        "ROL gepaged",
+        "opnieuw gepaged",
+        "geëscaleerd naar backup ROL",
+        "drukt [8] Ik pak het op",
+        "✅ opgepakt door",
+        "Open incidenten (1)",
+        "VRU-2026-0001 is gesloten",
+        "einde demo",
+    ]
+    positions = [out.index(step) for step in steps]
+    assert positions == sorted(positions), "the steps appear in order"
+
+
+def test_region_import_validate_export(env: Path) -> None:
+    result = runner.invoke(app, ["region", "validate", str(REGION_FILE)])
+    assert result.exit_code == 0 and "in orde (6 gemeenten, 9 personen)" in result.output
+    result = runner.invoke(app, ["region", "import", str(REGION_FILE)])
+    assert result.exit_code == 0, result.output
+    assert "Geïmporteerd: " in result.output
+    result = runner.invoke(app, ["region", "import", str(REGION_FILE)])
+    assert "Geen wijzigingen" in result.output
+    out = env / "export.yaml"
+    result = runner.invoke(app, ["region", "export", "-o", str(out)])
+    assert result.exit_code == 0
+    assert "Rol Bert" in out.read_text()
+
+
+def test_bad_region_file_imports_nothing(env: Path) -> None:
+    bad = env / "bad.yaml"
+    bad.write_text(REGION_FILE.read_text().replace("burgemeester: bgm-soest", "burgemeester: x"))
+    result = runner.invoke(app, ["region", "import", str(bad)])
+    assert result.exit_code == 1
+    assert "gemeenten[0].burgemeester (regel 28): onbekende persoon 'x'" in result.output
+    assert "er is niets geïmporteerd" in result.output
+    result = runner.invoke(app, ["region", "export"])
+    assert result.exit_code == 1 and "nog geen regio" in result.output
+    result = runner.invoke(app, ["region", "import", str(env / "missing.yaml")])
+    assert result.exit_code == 2 and "Kan" in result.output

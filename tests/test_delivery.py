@@ -1,0 +1,106 @@
+"""Delivery after commit: retried on transient errors, never twice, nothing lost."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from core.errors import PermanentDeliveryError, RateLimited, TransientDeliveryError
+from tests.conftest import count
+from tests.helpers import Harness, RecordingTransport
+
+
+async def test_transient_failure_is_retried_with_backoff(harness: Harness) -> None:
+    harness.transport.failures = [TransientDeliveryError("timeout")] * 2
+    await harness.say("caco", "/help")
+    assert harness.inbox("caco") == []  # failed once: retried after 1 s
+    harness.clock.advance(timedelta(seconds=1))
+    await harness.app.deliverer.deliver_pending()  # failed again: retried after 2 s
+    harness.clock.advance(timedelta(seconds=1))
+    await harness.app.deliverer.deliver_pending()
+    assert harness.inbox("caco") == []
+    harness.clock.advance(timedelta(seconds=1))
+    await harness.app.deliverer.deliver_pending()
+    assert "Hallo Caco Test" in harness.last("caco")
+
+
+async def test_rate_limit_waits_retry_after(harness: Harness) -> None:
+    harness.transport.failures = [RateLimited(retry_after=7)]
+    await harness.say("caco", "/help")
+    harness.clock.advance(timedelta(seconds=6))
+    await harness.app.deliverer.deliver_pending()
+    assert harness.inbox("caco") == []
+    harness.clock.advance(timedelta(seconds=1))
+    await harness.app.deliverer.deliver_pending()
+    assert len(harness.inbox("caco")) == 1
+
+
+async def test_a_retry_never_pages_twice(harness: Harness) -> None:
+    """With two transports, one failing: the retry only repeats the failed one."""
+    second = RecordingTransport(name="second")
+    harness.app.deliverer.transports.append(second)
+    second.failures = [TransientDeliveryError("5xx")]
+    await harness.raise_alarm()
+    assert len(harness.inbox("rol-b")) == 1
+    assert second.inbox("rol-b") == [] or len(second.inbox("rol-b")) == 1
+    for _ in range(5):
+        harness.clock.advance(timedelta(seconds=30))
+        await harness.app.deliverer.deliver_pending()
+    assert len(harness.inbox("rol-b")) == 1, "the working transport paged once"
+    assert len(second.inbox("rol-b")) == 1, "the failing one paged once it recovered"
+    assert await count(harness.app.engine, "outbox WHERE status = 'pending'") == 0
+
+
+async def test_permanent_failure_is_not_retried_forever(harness: Harness) -> None:
+    harness.transport.failures = [PermanentDeliveryError("blocked")]
+    await harness.say("caco", "/help")
+    harness.clock.advance(timedelta(minutes=5))
+    await harness.app.deliverer.deliver_pending()
+    assert harness.inbox("caco") == []
+    assert await count(harness.app.engine, "outbox WHERE status = 'pending'") == 0
+    assert await count(harness.app.engine, "delivery WHERE failed") == 1
+
+
+async def test_rejected_input_commits_nothing_but_the_answer(harness: Harness) -> None:
+    await harness.say("rol-a", "/alarm Soest: gaslek")
+    assert await count(harness.app.engine, "outbox") == 1
+    assert await count(harness.app.engine, "incident") == 0
+
+
+async def test_blocked_person_escalates_at_once_and_the_caco_is_told(harness: Harness) -> None:
+    harness.transport.name = "console"  # so that writing from the console clears it
+    await harness.say("caco", "/alarm Soest: gaslek")
+    harness.transport.failures_for["rol-b"] = [PermanentDeliveryError("Forbidden: blocked")]
+    await harness.press("caco", "Bevestigen en pagen")
+    # Bert (on duty) blocked the bot: Cees (backup) is paged without waiting 10 minutes.
+    assert harness.inbox("rol-c"), "the backup was paged at once"
+    assert "Rol Bert is onbereikbaar (console) als ROL" in harness.texts("caco")
+    async with harness.app.uows() as uow:
+        bert = (await uow.directory.load()).person_by_key("rol-b")
+    assert bert is not None and bert.unreachable == frozenset({"console"})
+    # When Bert writes again, he is reachable again.
+    await harness.say("rol-b", "/status")
+    assert harness.inbox("rol-b")
+
+
+async def test_a_rate_limited_chat_does_not_hold_up_others(harness: Harness) -> None:
+    transport = harness.transport
+    transport.failures_for["rol-b"] = [RateLimited(retry_after=30)]
+    await harness.raise_alarm()
+    assert transport.inbox("rol-b") == []  # paused for 30 s
+    assert "ROL gepaged" in harness.texts("caco"), "the caco's messages kept flowing"
+    await harness.say("caco", "/status")
+    assert "Open incidenten" in (harness.inbox("caco")[-1].title or "")
+    harness.clock.advance(timedelta(seconds=30))
+    await harness.app.deliverer.deliver_pending()
+    assert len(transport.inbox("rol-b")) == 1
+
+
+async def test_a_persons_messages_keep_their_order_across_a_retry(harness: Harness) -> None:
+    harness.transport.failures = [TransientDeliveryError("timeout")]
+    await harness.say("caco", "/help")
+    await harness.say("caco", "/status")
+    assert harness.inbox("caco") == [], "the second waits for the first"
+    harness.clock.advance(timedelta(seconds=1))
+    await harness.app.deliverer.deliver_pending()
+    texts = [m.text for m in harness.inbox("caco")]
+    assert texts[0].startswith("Hallo") and texts[1] == "Er zijn geen open incidenten."

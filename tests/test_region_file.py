@@ -1,0 +1,112 @@
+"""The region file: validated as a whole, imported all-or-nothing and idempotently."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.errors import RegionFileError
+from core.region_file import dump_region, parse_region
+from scm_bot.demo import demo_region_text
+from storage.region import export_region, import_region
+from tests.conftest import count
+from tests.helpers import REGION_FILE
+
+
+def _problems(text: str) -> list[str]:
+    with pytest.raises(RegionFileError) as info:
+        parse_region(text)
+    return [str(p) for p in info.value.problems]
+
+
+def test_demo_region_is_valid_and_has_26_gemeenten() -> None:
+    doc = parse_region(demo_region_text())
+    assert doc.region.code == "VRU"
+    assert len(doc.gemeenten) == 26
+    assert all("(demo)" in p.name for p in doc.people)
+    assert all(g.burgemeester and g.share_with for g in doc.gemeenten)
+
+
+def test_every_problem_is_reported_with_its_location() -> None:
+    text = REGION_FILE.read_text().replace("burgemeester: bgm-soest", "burgemeester: bgm-x")
+    text = text.replace("members: [rol-a, rol-b, rol-c]", "members: [rol-a, rol-z]")
+    text = text.replace("shift_days: 7}", "shift_days: 0}")
+    problems = _problems(text)
+    assert len(problems) == 1, "field errors come first; the rest after they are fixed"
+    assert problems[0].startswith("rotations[0].shift_days (regel ")
+
+    text = text.replace("shift_days: 0}", "shift_days: 7}")
+    problems = _problems(text)
+    assert "gemeenten[0].burgemeester (regel 28): onbekende persoon 'bgm-x'" in problems
+    assert any(p.startswith("rotations[0].members[1]") and "rol-z" in p for p in problems)
+    assert len(problems) == 2
+
+
+def test_structural_errors() -> None:
+    assert _problems("region: [")[0].startswith("regel ")
+    assert _problems("- a\n- b") == ["(bestand): verwacht een YAML-mapping"]
+    problems = _problems("region: {code: vru, name: X}\npeople: [{key: A B, name: ''}]\n")
+    assert any(p.startswith("region.code") for p in problems)
+    assert any(p.startswith("people[0].key") for p in problems)
+    assert any(p.startswith("people[0].name") for p in problems)
+    problems = _problems("region: {code: VRU, name: X, timezone: Mars/Olympus}\n")
+    assert any("onbekende tijdzone" in p for p in problems)
+    problems = _problems("region: {code: VRU, name: X}\nextra: 1\n")
+    assert any(p.startswith("extra") for p in problems)
+
+
+def test_duplicates_are_refused() -> None:
+    text = REGION_FILE.read_text().replace(
+        "{key: rol-c, name: Rol Cees", "{key: rol-a, name: Rol Cees"
+    )
+    problems = _problems(text)
+    assert any("dubbele key 'rol-a'" in p for p in problems)
+
+
+async def test_import_twice_changes_nothing(engine: AsyncEngine) -> None:
+    doc = parse_region(REGION_FILE.read_text())
+    first = await import_region(engine, doc)
+    assert first.changed and "gemeente soest" in first.created
+    second = await import_region(engine, doc)
+    assert not second.changed
+    assert await count(engine, "person") == 9
+
+
+async def test_export_round_trips(engine: AsyncEngine) -> None:
+    doc = parse_region(demo_region_text())
+    await import_region(engine, doc)
+    exported = await export_region(engine)
+    assert exported is not None
+    again = parse_region(dump_region(exported))
+    assert again == doc
+    assert not (await import_region(engine, again)).changed
+
+
+async def test_changes_and_removals(engine: AsyncEngine) -> None:
+    await import_region(engine, parse_region(REGION_FILE.read_text()))
+    text = REGION_FILE.read_text().replace("Rol Anna", "Rol Anna-Maria")
+    text = text.replace("  - {key: im, name: Info Ineke, functions: [im]}\n", "")
+    report = await import_region(engine, parse_region(text))
+    assert report.updated == ["person rol-a"]
+    assert report.deactivated == ["person im"]
+
+
+async def test_another_region_is_refused_and_nothing_changes(engine: AsyncEngine) -> None:
+    await import_region(engine, parse_region(REGION_FILE.read_text()))
+    other = (
+        REGION_FILE.read_text()
+        .replace("code: VRU", "code: VRBN")
+        .replace("Rol Anna", "Iemand Anders")
+    )
+    with pytest.raises(ValueError, match="VRU"):
+        await import_region(engine, parse_region(other))
+    exported = await export_region(engine)
+    assert exported is not None and exported.people[1].name == "Rol Anna"
+
+
+def test_the_readme_example_is_a_valid_region_file() -> None:
+    readme = (REGION_FILE.parent.parent.parent / "README.md").read_text("utf-8")
+    block = readme.split("```yaml\n", 1)[1].split("```", 1)[0]
+    doc = parse_region(block)
+    assert [g.key for g in doc.gemeenten] == ["soest"]
+    assert doc.people[0].telegram_user_id == 123456789

@@ -1,0 +1,120 @@
+"""A crash in the middle of an escalation loses nothing: timers are rows, the APScheduler
+job store is persistent, and overdue escalations fire at once after a restart."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import text
+
+from core.clock import FakeClock
+from core.events import ButtonEvent, Sender, parse_text
+from core.model import Origin
+from core.paging import ESCALATE
+from scm_bot.app import AlreadyRunning, running
+from storage.database import make_engine
+from tests.helpers import START, RecordingTransport, load_region
+
+
+async def _handle(app, who: str, text_or_data: str, *, button: bool = False) -> None:
+    sender = Sender(Origin.CONSOLE, who)
+    event = ButtonEvent(sender, text_or_data) if button else parse_text(sender, text_or_data)
+    await app.router.handle(event)
+    await app.deliverer.deliver_pending()
+
+
+async def _jobs_and_escalations(app) -> tuple[set[str], set[str]]:
+    """The scheduler's job ids, and the job ids the pending escalation rows should have."""
+    async with app.uows() as uow:
+        pending = await uow.timers.pending()
+    jobs = {job.id for job in app.core.scheduler.scheduler.get_jobs()}
+    assert jobs == {f"timer-{t.id}" for t in pending}, "the job store mirrors the rows"
+    return jobs, {f"timer-{t.id}" for t in pending if t.kind == ESCALATE}
+
+
+def _button(transport: RecordingTransport, who: str, label: str) -> str:
+    return next(
+        b.data for m in reversed(transport.inbox(who)) for b in m.buttons if b.label == label
+    )
+
+
+async def test_escalation_that_fell_due_while_down_fires_at_start(db_url: str) -> None:
+    engine = make_engine(db_url)
+    await load_region(engine)
+    await engine.dispose()
+    clock = FakeClock(START)
+    transport = RecordingTransport()
+
+    async with running(db_url, [transport], clock) as app:
+        await _handle(app, "caco", "/alarm Soest: gaslek Kerkstraat")
+        await _handle(app, "caco", _button(transport, "caco", "Bevestigen en pagen"), button=True)
+        assert len(transport.inbox("rol-b")) == 1
+        _, escalations = await _jobs_and_escalations(app)
+        (first,) = escalations
+        job = app.core.scheduler.scheduler.get_job(first)  # type: ignore[attr-defined]
+        assert job.misfire_grace_time is None
+    # The process is gone; twelve minutes pass.
+    clock.advance(timedelta(minutes=12))
+
+    async with running(db_url, [transport], clock) as app:
+        await app.deliverer.deliver_pending()
+        # The overdue repeat fired at start, once, and its successor is scheduled.
+        assert len(transport.inbox("rol-b")) == 2
+        assert transport.inbox("rol-b")[-1].title == "REPEAT – nobody has responded yet"
+        assert transport.inbox("rol-c") == []
+        jobs, escalations = await _jobs_and_escalations(app)
+        assert first not in jobs, "the fired timer's job is gone"
+        (second,) = escalations
+        async with app.uows() as uow:
+            pending = {f"timer-{t.id}": t for t in await uow.timers.pending()}
+        assert pending[second].due_at == clock.now() + timedelta(minutes=5)
+        fired_again = await app.runner.run_due()
+        assert fired_again == 0, "a timer never fires twice"
+
+
+async def test_acknowledged_before_the_crash_stays_acknowledged(db_url: str) -> None:
+    engine = make_engine(db_url)
+    await load_region(engine)
+    await engine.dispose()
+    clock = FakeClock(START)
+    transport = RecordingTransport()
+    async with running(db_url, [transport], clock) as app:
+        await _handle(app, "caco", "/alarm Soest: gaslek")
+        await _handle(app, "caco", _button(transport, "caco", "Bevestigen en pagen"), button=True)
+        await _handle(app, "rol-b", _button(transport, "rol-b", "I'll take it"), button=True)
+    clock.advance(timedelta(hours=1))
+    async with running(db_url, [transport], clock) as app:
+        await app.deliverer.deliver_pending()
+        assert len(transport.inbox("rol-b")) == 2  # the page and "you took it"
+        _, escalations = await _jobs_and_escalations(app)
+        assert escalations == set()
+
+
+async def test_undelivered_messages_go_out_after_a_restart(db_url: str) -> None:
+    engine = make_engine(db_url)
+    await load_region(engine)
+    await engine.dispose()
+    clock = FakeClock(START)
+    silent = RecordingTransport()
+    silent.unreachable = {"rol-b", "caco"}
+    async with running(db_url, [silent], clock) as app:
+        await _handle(app, "caco", "/alarm Soest: gaslek")
+    # Crash before the page went out: the outbox row is committed, delivery was not.
+    engine = make_engine(db_url)
+    async with engine.connect() as conn:
+        await conn.execute(text("UPDATE outbox SET status = 'pending'"))
+        await conn.commit()
+    await engine.dispose()
+    transport = RecordingTransport()
+    async with running(db_url, [transport], clock) as app:
+        await app.deliverer.deliver_pending()
+    assert "Controleer het alarm" in transport.inbox("caco")[-1].text
+
+
+async def test_a_second_instance_on_the_same_database_refuses_to_start(db_url: str) -> None:
+    clock = FakeClock(START)
+    async with running(db_url, [RecordingTransport()], clock):
+        with pytest.raises(AlreadyRunning):
+            async with running(db_url, [RecordingTransport()], clock):
+                pass  # pragma: no cover

@@ -1,0 +1,77 @@
+"""`scm-bot run` starts what is configured, and a region form replaces the default."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from pydantic import SecretStr
+
+from bots.slack.bot import SlackBot
+from bots.telegram.bot import TelegramBot
+from core.analyse_form import load_form
+from core.clock import FakeClock
+from scm_bot.app import build
+from scm_bot.runtime import _bots
+from scm_bot.settings import Settings
+from storage.database import make_engine
+from tests.helpers import START
+
+
+async def test_each_configured_transport_gets_a_bot(sqlite_url: str) -> None:
+    settings = Settings(
+        database_url=sqlite_url,
+        telegram_bot_token=SecretStr("123:abc"),
+        slack_bot_token=SecretStr("xoxb-1"),
+        slack_app_token=SecretStr("xapp-1"),
+    )
+    engine = make_engine(sqlite_url)
+    try:
+        app = build(engine, FakeClock(START), [])
+        bots = _bots(settings, app, None)
+        assert [type(b) for b in bots] == [TelegramBot, SlackBot]
+        assert _bots(Settings(database_url=sqlite_url), app, None) == []
+    finally:
+        await engine.dispose()
+
+
+def test_secrets_never_show_in_the_settings_repr() -> None:
+    settings = Settings(
+        telegram_bot_token=SecretStr("123:very-secret"),
+        slack_signing_secret=SecretStr("signing-secret"),
+    )
+    assert "very-secret" not in repr(settings) and "signing-secret" not in str(settings)
+
+
+def test_a_region_form_replaces_the_default(tmp_path: Path) -> None:
+    form = {
+        "families": [],
+        "fields": [
+            {"key": "beeld", "label": {"nl": "Beeld"}, "prompt": {"nl": "Wat is er?"}},
+            {
+                "key": "advies",
+                "label": {"nl": "Advies"},
+                "prompt": {"nl": "Advies?"},
+                "type": "choice",
+                "choices": ["Ja", "Nee"],
+                "required": False,
+                "kernbeeld": False,
+            },
+        ],
+    }
+    path = tmp_path / "form.yaml"
+    path.write_text(yaml.safe_dump(form))
+    loaded = load_form(path)
+    assert [f.key for f in loaded.fields] == ["beeld", "advies"]
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "fields": [
+                    {"key": "x", "label": {"nl": "X"}, "prompt": {"nl": "X?"}, "type": "choice"}
+                ]
+            }
+        )
+    )
+    with pytest.raises(ValueError, match="keuzeveld heeft keuzes nodig"):
+        load_form(path)

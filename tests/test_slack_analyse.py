@@ -1,0 +1,311 @@
+"""The strategische analyse through the real Slack stack, and files on Slack.
+
+Bolt receives signed requests on loopback (the `World` of tests.test_slack); the transport
+posts to the fake Slack, which also takes the analyse PDF through Slack's external upload
+(files.getUploadURLExternal, a POST of the bytes, files.completeUploadExternal). The core
+and storage are real, on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+import tests.test_slack
+from bots.slack import SlackTransport
+from bots.slack.render import escape_mrkdwn
+from bots.slack.transport import decode_ref
+from core.errors import PermanentDeliveryError, RateLimited, TransientDeliveryError
+from core.messages import Attachment, Button, Message
+from core.model import Person, PersonId
+from tests.fake_slack import BOT_TOKEN, FakeSlack, Posted, Uploaded
+from tests.test_slack import BERT, CACO, World, make_world, unpaced
+
+BGM_SOEST, BGM_DEBILT, GS_SOEST = "UBGMSOEST", "UBGMDBILT", "UGSSOEST1"
+HEADER = "Strategische analyse VRU-2026-0001 – versie 1"
+TYPED = "Gaslek <b>&*_ in de Kerkstraat"  # markup and mrkdwn characters, shown as typed
+TEXT_FIELDS = (
+    "feitelijk_beeld",
+    "inzet",
+    "onzekerheden",
+    "duiding",
+    "scenarios",
+    "vraagstukken",
+    "communicatie",
+)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeSlack]:
+    async with FakeSlack() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def world(
+    engine: AsyncEngine, fake: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[World]:
+    """tests.test_slack's world, with the burgemeesters and the secretaris on Slack too."""
+    ids = {"bgm-soest": BGM_SOEST, "bgm-debilt": BGM_DEBILT, "gs-soest": GS_SOEST}
+    for key, slack_id in ids.items():
+        monkeypatch.setitem(tests.test_slack.SLACK_IDS, key, slack_id)
+    async for w in make_world(engine, fake):
+        yield w
+
+
+class Chat:
+    """Typing and clicking as people do in Slack."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.fake = world.fake
+        self._n = itertools.count(1)
+
+    async def say(self, user: str, text: str) -> None:
+        """A DM to the bot (a command is typed there as "/wijzig inzet" too)."""
+        status, _ = await self.world.dm(user, text, f"ANALYSE{next(self._n)}")
+        assert status == 200
+
+    async def scm(self, user: str, text: str) -> None:
+        """The same as the slash command `/scm <text>`."""
+        assert await self.world.command(user, text) == 200
+
+    def with_button(self, user: str, label: str) -> Posted:
+        for posted in reversed(self.fake.dm(user)):
+            if posted.button_value(label) is not None:
+                return posted
+        raise AssertionError(
+            f"no button {label!r} in DM of {user}: {[p.body() for p in self.fake.dm(user)]}"
+        )
+
+    async def press(self, user: str, label: str) -> None:
+        """Click the newest button called `label` in the user's DM."""
+        assert await self.world.click(user, self.with_button(user, label), label) == 200
+
+    def texts(self, user: str) -> str:
+        return "\n---\n".join(p.body() for p in self.fake.dm(user))
+
+
+async def _fill_required(chat: Chat) -> None:
+    """Every required field, the quick way, half as DMs and half as /scm commands."""
+    for n, key in enumerate(TEXT_FIELDS):
+        value = TYPED if key == "feitelijk_beeld" else f"{key} tekst"
+        if n % 2:
+            await chat.scm(BERT, f"wijzig {key}")
+        else:
+            await chat.say(BERT, f"/wijzig {key}")
+        await chat.say(BERT, value)
+    await chat.say(BERT, "/wijzig teams")
+    await chat.press(BERT, "ROT")
+    await chat.press(BERT, "Done")
+    await chat.scm(BERT, "wijzig families")
+    await chat.press(BERT, "Veiligheid en gezondheid")
+    await chat.press(BERT, "Done")
+    await chat.say(BERT, "/wijzig opschaling")
+    await chat.press(BERT, "GRIP 2")
+    await chat.say(BERT, "/wijzig advies")
+    await chat.press(BERT, "BT nu bijeenroepen")
+    await chat.say(BERT, "/wijzig volgende_update")
+    await chat.say(BERT, "over 45 min")
+
+
+def _analyse_message(chat: Chat, user: str) -> list[Posted]:
+    """The Slack messages of the analyse in a user's DM: from its header to its buttons."""
+    posted = chat.fake.dm(user)
+    start = next(i for i, p in enumerate(posted) if p.blocks[0]["type"] == "header")
+    end = next(i for i in range(start, len(posted)) if posted[i].buttons())
+    assert posted[start].blocks[0]["text"]["text"] == HEADER
+    return posted[start : end + 1]
+
+
+def _the_pdf(chat: Chat, user: str, after: Posted) -> Uploaded:
+    (file,) = chat.fake.uploads(user)
+    assert file.filename == "analyse-VRU-2026-0001-v1.pdf"
+    assert file.content.startswith(b"%PDF")
+    assert float(file.ts) > float(after.ts), "the file comes after the text introducing it"
+    return file
+
+
+async def test_analyse_filled_published_read_and_shared_through_slack(world: World) -> None:
+    chat, fake = Chat(world), world.fake
+    await chat.scm(CACO, "alarm Soest: gaslek Kerkstraat")
+    await chat.press(CACO, "Bevestigen en pagen")
+    await chat.press(BERT, "I'll take it")
+    await chat.press(BERT, "Start strategic analysis")
+    fake.find(BERT, "Question 2/16: Scale-up (required)")
+
+    await _fill_required(chat)
+    await chat.scm(BERT, "voorbeeld")
+    preview = fake.find(BERT, "Strategic analysis VRU-2026-0001 – version 1")
+    (preview_pdf,) = fake.uploads(BERT)  # exactly what the burgemeester will get
+    assert preview_pdf.content.startswith(b"%PDF") and float(preview_pdf.ts) > float(preview.ts)
+    assert fake.dm(BGM_SOEST) == [] and fake.uploads(BGM_SOEST) == []
+
+    await chat.say(BERT, "/deel")
+
+    # The burgemeester of Soest: the analyse, its buttons, its PDF.
+    parts = _analyse_message(chat, BGM_SOEST)
+    body = "\n".join(p.body() for p in parts)
+    assert "inzet tekst" in body and "communicatie tekst" in body
+    assert [b["text"]["text"] for b in parts[-1].buttons()] == [
+        "Gelezen",
+        "Bel mij",
+        "Deel met…",
+        "BT bijeenroepen",
+    ]
+    pdf = _the_pdf(chat, BGM_SOEST, after=parts[-1])
+    assert pdf.title == pdf.filename
+    complete = fake.calls_of("files.completeUploadExternal")[-1]
+    assert complete.params["channel_id"] == FakeSlack.dm_channel(BGM_SOEST)
+
+    # What Bert typed is shown as typed: plain_text blocks, the fallback escaped.
+    typed = [s for p in parts for s in p.section_texts() if TYPED in s]
+    assert typed, body
+    for part in parts:
+        for block in part.blocks:
+            if block["type"] in ("section", "header"):
+                assert block["text"]["type"] == "plain_text"
+    fallback = "\n".join(p.text for p in parts)
+    assert escape_mrkdwn(TYPED) in fallback and "<b>" not in fallback
+
+    # Only the burgemeester of the gemeente; the share list only when shared.
+    assert fake.dm(BGM_DEBILT) == [] and fake.uploads(BGM_DEBILT) == []
+    assert fake.dm(GS_SOEST) == [] and fake.uploads(GS_SOEST) == []
+    fake.find(CACO, "versie 1 verstuurd aan Burgemeester Soest")
+
+    await chat.press(BGM_SOEST, "Gelezen")
+    fake.find(BERT, "Burgemeester Soest read version 1")
+    fake.find(CACO, "Burgemeester Soest heeft versie 1 gelezen")
+    fake.find(BGM_SOEST, "Versie 1 is gemarkeerd als gelezen.")
+
+    await chat.press(BGM_SOEST, "Deel met…")
+    choice = chat.with_button(BGM_SOEST, "Secretaris Soest")
+    assert [b["text"]["text"] for b in choice.buttons()] == ["Secretaris Soest"]
+    await chat.press(BGM_SOEST, "Secretaris Soest")
+    fake.find(BGM_SOEST, "Gedeeld met Secretaris Soest.")
+
+    copy = _analyse_message(chat, GS_SOEST)
+    assert any(TYPED in s for p in copy for s in p.section_texts())
+    assert [b["text"]["text"] for b in copy[-1].buttons()] == ["Gelezen"]
+    shared = _the_pdf(chat, GS_SOEST, after=copy[-1])
+    assert shared.content.startswith(b"%PDF")
+    fake.find(GS_SOEST, "Gedeeld door Burgemeester Soest.")
+
+    # Still nothing for De Bilt; a file only with the preview and the two copies.
+    assert fake.dm(BGM_DEBILT) == []
+    assert set(fake.files) == {FakeSlack.dm_channel(u) for u in (BERT, BGM_SOEST, GS_SOEST)}
+    assert len(fake.calls_of("files.getUploadURLExternal")) == 3
+
+
+async def test_an_export_arrives_as_a_file_in_the_dm(world: World) -> None:
+    chat, fake = Chat(world), world.fake
+    await chat.scm(CACO, "alarm Soest: gaslek Kerkstraat")
+    await chat.press(CACO, "Bevestigen en pagen")
+    await chat.press(BERT, "I'll take it")
+    await chat.scm(BERT, "analyse")
+    await _fill_required(chat)
+    await chat.scm(BERT, "deel")
+    await chat.scm(BERT, "analyse export md")
+    note = fake.find(BERT, "Here is analyse-VRU-2026-0001-v1.md.")
+    (md,) = fake.uploads(BERT)
+    assert md.filename == "analyse-VRU-2026-0001-v1.md" and float(md.ts) > float(note.ts)
+    assert md.content.startswith(b"# Strategic analysis VRU") and b"Kerkstraat" in md.content
+
+
+# -- the transport's file delivery -----------------------------------------------------------
+
+
+PERSON = Person(PersonId(1), "p", "P", frozenset(), slack_user_id="UPERSON01")
+PDF = Attachment("verslag.pdf", "application/pdf", b"%PDF-1.4\n" + bytes(range(256)) * 40)
+WITH_FILE = Message("Het verslag.", title="Verslag", buttons=(Button("Ok", "x"),), attachment=PDF)
+
+
+async def test_a_file_is_uploaded_unseen_then_shared_after_its_message(fake: FakeSlack) -> None:
+    transport = unpaced(fake)
+    ref = await transport.send(PERSON, WITH_FILE)
+
+    assert fake.methods() == [
+        "conversations.open",
+        "files.getUploadURLExternal",  # nothing is visible yet
+        "upload",
+        "chat.postMessage",
+        "files.completeUploadExternal",  # the file appears, after the text
+    ]
+    (url,) = fake.calls_of("files.getUploadURLExternal")
+    assert url.params["filename"] == "verslag.pdf" and int(url.params["length"]) == 10249
+    assert url.token == BOT_TOKEN
+    assert fake.calls_of("upload")[0].token is None  # the upload URL takes no token
+    (message,) = fake.dm(PERSON.slack_user_id or "")
+    (file,) = fake.uploads(PERSON.slack_user_id or "")
+    assert (file.filename, file.content) == (PDF.filename, PDF.content)
+    assert float(file.ts) > float(message.ts)
+    assert decode_ref(ref) == (message.channel, [message.ts])  # the file is not edited
+
+    await transport.edit(PERSON, ref, Message("Bijgewerkt."))
+    assert fake.dm(PERSON.slack_user_id or "")[0].body() == "Bijgewerkt."
+    assert len(fake.calls_of("files.getUploadURLExternal")) == 1
+
+
+async def test_a_long_message_gets_its_file_after_the_last_part(fake: FakeSlack) -> None:
+    text = "\n\n".join(f"Alinea {i}: " + "x" * 2500 for i in range(60))
+    ref = await unpaced(fake).send(PERSON, Message(text, attachment=PDF))
+    _, timestamps = decode_ref(ref)
+    (file,) = fake.uploads(PERSON.slack_user_id or "")
+    assert len(timestamps) == 2 and float(file.ts) > max(map(float, timestamps))
+
+
+@pytest.mark.parametrize(
+    ("method", "status", "error", "expected"),
+    [
+        ("files.getUploadURLExternal", 429, None, RateLimited),
+        ("files.getUploadURLExternal", 503, None, TransientDeliveryError),
+        ("files.getUploadURLExternal", 200, "invalid_auth", TransientDeliveryError),
+        ("upload", 429, None, RateLimited),
+        ("upload", 500, None, TransientDeliveryError),
+        ("upload", 404, None, TransientDeliveryError),  # an expired URL: the retry gets one
+        ("upload", 413, None, PermanentDeliveryError),
+    ],
+)
+async def test_a_failed_upload_shows_nothing_and_the_retry_sends_it_once(
+    fake: FakeSlack,
+    method: str,
+    status: int,
+    error: str | None,
+    expected: type[Exception],
+) -> None:
+    transport = unpaced(fake)
+    fake.fail(method, status=status, error=error, retry_after=3)
+    with pytest.raises(expected) as caught:
+        await transport.send(PERSON, WITH_FILE)
+    assert type(caught.value) is expected
+    if isinstance(caught.value, RateLimited):
+        assert caught.value.retry_after == 3.0
+    assert fake.calls_of("chat.postMessage") == [] and fake.files == {}
+
+    await transport.send(PERSON, WITH_FILE)
+    assert len(fake.dm(PERSON.slack_user_id or "")) == 1
+    assert len(fake.uploads(PERSON.slack_user_id or "")) == 1
+
+
+async def test_sharing_errors_are_mapped_like_every_other_call(fake: FakeSlack) -> None:
+    transport = unpaced(fake)
+    fake.fail("files.completeUploadExternal", error="channel_not_found")
+    with pytest.raises(PermanentDeliveryError):
+        await transport.send(PERSON, WITH_FILE)
+    opened = len(fake.calls_of("conversations.open"))
+    fake.fail("files.completeUploadExternal", status=502)
+    with pytest.raises(TransientDeliveryError):
+        await transport.send(PERSON, WITH_FILE)
+    assert len(fake.calls_of("conversations.open")) == opened + 1  # the DM was opened afresh
+    assert fake.files == {}
+
+
+async def test_a_hanging_upload_times_out_as_transient(fake: FakeSlack) -> None:
+    fake.hang("upload")
+    slow = SlackTransport(BOT_TOKEN, base_url=fake.base_url, timeout=0.2)
+    with pytest.raises(TransientDeliveryError):
+        await slow.send(PERSON, WITH_FILE)
+    assert fake.calls_of("chat.postMessage") == []

@@ -1,0 +1,189 @@
+"""One contract for every storage: the same assertions on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.messages import Button, Message
+from core.model import (
+    AlertKind,
+    GemeenteId,
+    IncidentStatus,
+    Origin,
+    PageStatus,
+    PageTarget,
+    PersonId,
+    TargetStatus,
+)
+from core.ports import AuditRecord, NewIncident
+from storage.uow import SqlUnitOfWorkFactory
+from tests.helpers import load_region
+
+NOW = datetime(2026, 11, 24, 2, 7, tzinfo=UTC)
+
+
+@pytest.fixture
+async def uows(engine: AsyncEngine) -> SqlUnitOfWorkFactory:
+    await load_region(engine)
+    return SqlUnitOfWorkFactory(engine)
+
+
+def _new(person: int = 1) -> NewIncident:
+    return NewIncident(
+        AlertKind.ALARMERING,
+        "gaslek",
+        "Kerkstraat",
+        "GRIP 1",
+        (GemeenteId(1),),
+        PersonId(person),
+        NOW,
+    )
+
+
+async def test_directory_loads_the_region(uows: SqlUnitOfWorkFactory) -> None:
+    async with uows() as uow:
+        d = await uow.directory.load()
+    assert d.region.code == "VRU" and len(d.gemeenten) == 6
+    assert d.person_by_key("rol-b") is not None
+    assert [p.key for p in d.with_function("rol")] == ["rol-a", "rol-b", "rol-c"]
+    assert d.functions["rol"].policy.repeat_after == timedelta(minutes=5)
+
+
+async def test_language_change_is_seen_by_the_next_transaction(
+    uows: SqlUnitOfWorkFactory,
+) -> None:
+    async with uows() as uow:
+        d = await uow.directory.load()
+        person = d.person_by_key("caco")
+        assert person is not None
+        await uow.directory.set_language(person.id, "en")
+        await uow.commit()
+    async with uows() as uow:
+        again = (await uow.directory.load()).person_by_key("caco")
+    assert again is not None and again.language.value == "en"
+
+
+async def test_incident_numbers_count_per_prefix(uows: SqlUnitOfWorkFactory) -> None:
+    async with uows() as uow:
+        a = await uow.incidents.add(_new(), "VRU-2026")
+        b = await uow.incidents.add(_new(), "VRU-2026")
+        c = await uow.incidents.add(_new(), "VRU-2027")
+        await uow.commit()
+    assert (a.public_id, b.public_id, c.public_id) == (
+        "VRU-2026-0001",
+        "VRU-2026-0002",
+        "VRU-2027-0001",
+    )
+    async with uows() as uow:
+        found = await uow.incidents.by_public_id("VRU-2026-0002")
+        assert found == b
+        await uow.incidents.close(a.id, PersonId(1), NOW)
+        await uow.commit()
+    async with uows() as uow:
+        assert [i.public_id for i in await uow.incidents.open()] == [
+            "VRU-2026-0002",
+            "VRU-2027-0001",
+        ]
+        closed = await uow.incidents.get(a.id)
+    assert closed is not None and closed.status is IncidentStatus.CLOSED
+    assert closed.closed_at == NOW
+
+
+async def test_rollback_without_commit(uows: SqlUnitOfWorkFactory) -> None:
+    async with uows() as uow:
+        await uow.incidents.add(_new(), "VRU-2026")
+    async with uows() as uow:
+        assert await uow.incidents.open() == []
+
+
+async def test_pages_and_targets(uows: SqlUnitOfWorkFactory) -> None:
+    async with uows() as uow:
+        incident = await uow.incidents.add(_new(), "VRU-2026")
+        page = await uow.pages.add(incident.id, "rol", PageStatus.ACTIVE, NOW)
+        await uow.pages.add_target(PageTarget(page.id, PersonId(2), 0, TargetStatus.PAGED, NOW))
+        await uow.pages.set_target_status(
+            page.id, PersonId(2), TargetStatus.DECLINED, NOW + timedelta(minutes=1)
+        )
+        await uow.commit()
+    async with uows() as uow:
+        (target,) = await uow.pages.targets(page.id)
+        assert target.status is TargetStatus.DECLINED
+        assert target.answered_at == NOW + timedelta(minutes=1)
+        assert await uow.pages.for_incident(incident.id) == [page]
+
+
+async def test_timers_claim_once_and_cancel(uows: SqlUnitOfWorkFactory) -> None:
+    async with uows() as uow:
+        t1 = await uow.timers.add("k", 1, NOW)
+        t2 = await uow.timers.add("k", 2, NOW + timedelta(minutes=5))
+        await uow.commit()
+    async with uows() as uow:
+        assert await uow.timers.due(NOW, 10) == [t1]
+        assert await uow.timers.claim(t2, NOW) is None, "not due yet"
+        claimed = await uow.timers.claim(t1, NOW)
+        assert claimed is not None and claimed.ref == 1 and claimed.due_at == NOW
+        assert await uow.timers.claim(t1, NOW) is None, "never twice"
+        assert await uow.timers.cancel("k", 2) == [t2]
+        await uow.commit()
+    async with uows() as uow:
+        assert await uow.timers.pending() == []
+
+
+async def test_outbox_delivery_bookkeeping(uows: SqlUnitOfWorkFactory) -> None:
+    message = Message("tekst <b>", "titel", (Button("Ja", "pg:1:ack"),))
+    async with uows() as uow:
+        first = await uow.outbox.add(PersonId(2), message, kind="send", topic="page:1", at=NOW)
+        await uow.outbox.add(PersonId(2), message, kind="edit", topic="page:1", at=NOW)
+        await uow.commit()
+    async with uows() as uow:
+        items = await uow.outbox.pending(NOW, 10)
+        assert [i.message for i in items] == [message, message]
+        await uow.outbox.record_delivery(first, "telegram", "42", NOW)
+        await uow.outbox.finish(first, "sent", NOW)
+        await uow.outbox.retry_later(items[1].id, NOW + timedelta(seconds=4), "boom")
+        await uow.commit()
+    async with uows() as uow:
+        assert await uow.outbox.delivered_to(first) == {"telegram"}
+        assert await uow.outbox.refs_for_topic(PersonId(2), "page:1", "telegram") == ["42"]
+        assert await uow.outbox.pending(NOW, 10) == []
+        (later,) = await uow.outbox.pending(NOW + timedelta(seconds=4), 10)
+        assert later.attempts == 1
+
+
+async def test_audit_is_append_only(uows: SqlUnitOfWorkFactory, engine: AsyncEngine) -> None:
+    record = AuditRecord(
+        NOW,
+        "caco",
+        "incident.raised",
+        "VRU-2026-0001",
+        "ok",
+        Origin.CONSOLE,
+        {"gemeenten": ["soest"]},
+    )
+    async with uows() as uow:
+        await uow.audit.append(record)
+        await uow.commit()
+    async with uows() as uow:
+        assert await uow.audit.all() == [record]
+    for statement in ("UPDATE audit SET result = 'forged'", "DELETE FROM audit"):
+        async with engine.connect() as conn:
+            with pytest.raises(DBAPIError, match="append-only"):
+                await conn.execute(text(statement))
+
+
+async def test_conversation_state_round_trips(uows: SqlUnitOfWorkFactory) -> None:
+    state = {"flow": "alarm", "step": "kind", "gemeenten": [1, 2]}
+    async with uows() as uow:
+        await uow.conversations.set(PersonId(1), state, NOW)
+        await uow.commit()
+    async with uows() as uow:
+        assert await uow.conversations.get(PersonId(1)) == state
+        await uow.conversations.set(PersonId(1), None, NOW)
+        await uow.commit()
+    async with uows() as uow:
+        assert await uow.conversations.get(PersonId(1)) is None
