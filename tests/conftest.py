@@ -7,6 +7,7 @@ Unreachable PostgreSQL skips those tests locally and fails them when `CI` is set
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import uuid
@@ -20,8 +21,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
 import storage.tables  # noqa: F401  (registers every table on the metadata)
+from scm_bot.cli import QUIET_LOGGERS
 from storage.database import make_engine, migrate
 from tests.helpers import Harness, make_harness
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """CLI tests set logger levels the way `scm-bot` does; later tests get the defaults back."""
+    loggers = [logging.getLogger(), *map(logging.getLogger, QUIET_LOGGERS)]
+    levels = [logger.level for logger in loggers]
+    yield
+    for logger, level in zip(loggers, levels, strict=True):
+        logger.setLevel(level)
+
 
 PG_ADMIN_URL = os.environ.get("SCM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 

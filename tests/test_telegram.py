@@ -64,7 +64,7 @@ def region_with_telegram_ids() -> str:
 
 async def until(condition: Callable[[], bool], what: str) -> None:
     """Wait for I/O (an update travelling through HTTP), bounded; never for timers."""
-    for _ in range(500):
+    for _ in range(3000):  # 30 s: generous for a loaded CI machine
         if condition():
             return
         await asyncio.sleep(0.01)
@@ -501,6 +501,10 @@ async def test_a_registered_person_in_a_group_is_answered_there_only(w: World) -
 async def test_polling_receives_updates_through_get_updates(
     sqlite_engine: AsyncEngine, fake: FakeTelegram, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # Everything at DEBUG, even httpx (whose request URLs carry the token), but aiosqlite:
+    # its line per statement says nothing about tokens and slows this test to a crawl.
+    caplog.set_level(logging.WARNING, logger="aiosqlite")
+    caplog.set_level(logging.DEBUG, logger="httpx")  # `scm-bot run` may have quieted it before
     caplog.set_level(logging.DEBUG)
     async with world(sqlite_engine, fake) as w:
         assert fake.calls_to("deleteWebhook")  # polling clears any webhook first
