@@ -21,7 +21,7 @@ import structlog
 
 from core.errors import PermanentDeliveryError, RateLimited, TransientDeliveryError
 from core.model import Directory, Person
-from core.ports import DeliveryLimits, OutboxItem, Transport
+from core.ports import DeliveryLimits, OutboxItem, Transport, UnitOfWork
 from core.tx import Core
 
 log = structlog.get_logger(__name__)
@@ -30,9 +30,10 @@ MIN_RETRY = timedelta(milliseconds=500)
 BATCH = 500
 CONCURRENCY = 64
 
-# Called when a person cannot be reached on any transport for an item (e.g. they blocked
-# the bot): the paging moves on instead of waiting out the timeout.
-UnreachableHandler = Callable[[OutboxItem, Person, str], Awaitable[None]]
+# Called when a transport refused a person for good (they blocked the bot), or no transport
+# reaches them at all (transport ""); `reached` tells whether another transport delivered
+# the item. Unless it did, the paging moves on instead of waiting out the timeout.
+UnreachableHandler = Callable[[OutboxItem, Person, str, bool], Awaitable[None]]
 
 
 class Pacer:
@@ -86,9 +87,11 @@ class Deliverer:
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._pacers: dict[str, Pacer] = {}
+        self._woken = 0  # commits that queued messages, so far
 
     def wake(self) -> None:
         """Called after a commit that queued messages."""
+        self._woken += 1
         self._wake.set()
 
     def _pacer(self, transport: Transport) -> Pacer | None:
@@ -105,6 +108,7 @@ class Deliverer:
         async with self._lock:
             finished = 0
             while True:
+                woken = self._woken
                 async with self.core.uow_factory() as uow:
                     items = await uow.outbox.pending(self.core.clock.now(), BATCH)
                     directory = await uow.directory.load()
@@ -122,8 +126,10 @@ class Deliverer:
                 finished += done
                 if done == 0:  # everything left waits for a retry
                     return finished
-                # Go round again: delivering may have queued more (an unreachable page
-                # escalates at once), and a full batch may have left more behind.
+                # Go round again if a commit queued more meanwhile (an unreachable page
+                # escalates at once) or a full batch may have left more behind.
+                if self._woken == woken and len(items) < BATCH:
+                    return finished
 
     async def _serve(
         self, queue: list[OutboxItem], directory: Directory, gate: asyncio.Semaphore
@@ -138,48 +144,60 @@ class Deliverer:
             return done
 
     async def _deliver(self, item: OutboxItem, person: Person | None) -> bool:
-        """Deliver one row to every transport that reaches the person; True when finished."""
-        async with self.core.uow_factory() as uow:
-            done = await uow.outbox.delivered_to(item.id)
+        """Deliver one row to every transport that reaches the person; True when finished.
+
+        What each transport did is committed in one unit of work with the row's new state;
+        should something unexpected break off the row, what already went out is still
+        recorded, so a retry never sends it twice.
+        """
         transports = [
             t
             for t in self.transports
             if person is not None and t.reaches(person) and t.name not in person.unreachable
         ]
+        records: list[tuple[str, str | None, bool]] = []  # transport, message ref, failed
+        blocked: list[str] = []  # transports that refused the person for good
         retry_at: timedelta | None = None
         last_error = ""
-        for transport in transports:
-            if transport.name in done:
-                continue
-            assert person is not None
-            try:
-                ref = await self._send(transport, person, item)
-            except RateLimited as error:
-                pacer = self._pacer(transport)
-                if pacer is not None:
-                    pacer.pause(person.id, error.retry_after)
-                delay = max(timedelta(seconds=error.retry_after), MIN_RETRY)
-                retry_at, last_error = min(retry_at or delay, delay), str(error)
-                continue
-            except TransientDeliveryError as error:
-                delay = min(timedelta(seconds=2 ** min(item.attempts, 7)), MAX_BACKOFF)
-                retry_at, last_error = min(retry_at or delay, delay), str(error)
-                continue
-            except PermanentDeliveryError as error:
-                log.warning(
-                    "delivery.permanent_failure",
-                    outbox_id=item.id,
-                    transport=transport.name,
-                    error=str(error),
-                )
-                await self._record(item, transport.name, None, failed=True)
-                done.add(transport.name)
-                await self._unreachable(item, person, transport.name)
-                continue
-            await self._record(item, transport.name, ref)
-            done.add(transport.name)
+        try:
+            for transport in transports:
+                if transport.name in item.done:
+                    continue
+                assert person is not None
+                try:
+                    ref = await self._send(transport, person, item)
+                except RateLimited as error:
+                    pacer = self._pacer(transport)
+                    if pacer is not None:
+                        pacer.pause(person.id, error.retry_after)
+                    delay = max(timedelta(seconds=error.retry_after), MIN_RETRY)
+                    retry_at, last_error = min(retry_at or delay, delay), str(error)
+                    continue
+                except TransientDeliveryError as error:
+                    delay = min(timedelta(seconds=2 ** min(item.attempts, 7)), MAX_BACKOFF)
+                    retry_at, last_error = min(retry_at or delay, delay), str(error)
+                    continue
+                except PermanentDeliveryError as error:
+                    log.warning(
+                        "delivery.permanent_failure",
+                        outbox_id=item.id,
+                        transport=transport.name,
+                        error=str(error),
+                    )
+                    records.append((transport.name, None, True))
+                    blocked.append(transport.name)
+                    continue
+                records.append((transport.name, ref, False))
+        except BaseException:
+            if records:
+                async with self.core.uow_factory() as uow:
+                    await self._record(uow, item, records)
+                    await uow.commit()
+            raise
+        delivered = item.delivered or any(not failed for _, _, failed in records)
         now = self.core.clock.now()
         async with self.core.uow_factory() as uow:
+            await self._record(uow, item, records)
             if retry_at is not None:
                 log.info(
                     "delivery.retry",
@@ -188,15 +206,18 @@ class Deliverer:
                     error=last_error,
                 )
                 await uow.outbox.retry_later(item.id, now + retry_at, last_error)
-                await uow.commit()
-                return False
-            delivered = await uow.outbox.delivered_ok(item.id)
-            await uow.outbox.finish(item.id, "sent" if delivered else "unreachable", now)
+            else:
+                await uow.outbox.finish(item.id, "sent" if delivered else "unreachable", now)
             await uow.commit()
+        for transport_name in blocked:  # after the commit: the handler opens its own
+            assert person is not None
+            await self._unreachable(item, person, transport_name, reached=delivered)
+        if retry_at is not None:
+            return False
         if not delivered:
             log.warning("delivery.unreachable", outbox_id=item.id, person_id=item.person_id)
             if person is not None and not transports:
-                await self._unreachable(item, person, "")
+                await self._unreachable(item, person, "", reached=False)
         return True
 
     async def _send(self, transport: Transport, person: Person, item: OutboxItem) -> str | None:
@@ -216,19 +237,19 @@ class Deliverer:
         return None
 
     async def _record(
-        self, item: OutboxItem, transport: str, ref: str | None, *, failed: bool = False
+        self, uow: UnitOfWork, item: OutboxItem, records: list[tuple[str, str | None, bool]]
     ) -> None:
-        async with self.core.uow_factory() as uow:
-            await uow.outbox.record_delivery(
-                item.id, transport, ref, self.core.clock.now(), failed=failed
-            )
-            await uow.commit()
+        at = self.core.clock.now()
+        for transport, ref, failed in records:
+            await uow.outbox.record_delivery(item.id, transport, ref, at, failed=failed)
 
-    async def _unreachable(self, item: OutboxItem, person: Person, transport: str) -> None:
+    async def _unreachable(
+        self, item: OutboxItem, person: Person, transport: str, *, reached: bool
+    ) -> None:
         if self.on_unreachable is None:
             return
         try:
-            await self.on_unreachable(item, person, transport)
+            await self.on_unreachable(item, person, transport, reached)
         except Exception:  # never let bookkeeping stop delivery to everyone else
             log.exception("delivery.unreachable_handler_failed", outbox_id=item.id)
 

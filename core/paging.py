@@ -480,12 +480,16 @@ class Paging:
 
 def unreachable_handler(core: Core, paging: Paging) -> UnreachableHandler:
     """What the deliverer does when a person cannot be reached on a transport: remember it,
-    and if the message was a page, let the page move on at once."""
+    and if the message was a page that reached them nowhere else, let the page move on at
+    once (someone who blocked the bot on Telegram but got the page on Slack still has it)."""
 
-    async def handle(item: OutboxItem, person: Person, transport: str) -> None:
+    async def handle(item: OutboxItem, person: Person, transport: str, reached: bool) -> None:
         async with core.transaction(Origin.SYSTEM) as tx:
             if transport:
                 await tx.uow.directory.set_unreachable(person.id, transport, True)
+            if reached:
+                await tx.audit(person, "delivery.unreachable", transport, "reached elsewhere")
+                return
             if item.kind == "send" and item.topic and item.topic.startswith("page:"):
                 await paging.unreachable(tx, person, PageId(int(item.topic[5:])), transport)
 

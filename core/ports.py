@@ -48,6 +48,10 @@ class OutboxItem:
     topic: str | None  # edits replace every earlier message with the same topic
     message: Message
     attempts: int
+    # Transports that already hold it (a crash or a retry came between) and whether any of
+    # them delivered it: a retry only repeats what did not go out.
+    done: frozenset[str] = frozenset()
+    delivered: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,8 +120,11 @@ class OutboxRepo(Protocol):
     async def add(
         self, person_id: PersonId, message: Message, *, kind: str, topic: str | None, at: datetime
     ) -> OutboxId: ...
-    async def pending(self, now: datetime, limit: int) -> list[OutboxItem]: ...
-    async def delivered_to(self, outbox_id: OutboxId) -> set[str]: ...
+    async def pending(self, now: datetime, limit: int) -> list[OutboxItem]:
+        """Due rows, oldest first, none behind an earlier row of the same person that waits
+        for a retry; each with the transports that already hold it."""
+        ...
+
     async def record_delivery(
         self,
         outbox_id: OutboxId,
@@ -127,10 +134,6 @@ class OutboxRepo(Protocol):
         *,
         failed: bool = False,
     ) -> None: ...
-    async def delivered_ok(self, outbox_id: OutboxId) -> bool:
-        """Whether at least one transport delivered it."""
-        ...
-
     async def refs_for_topic(
         self, person_id: PersonId, topic: str, transport: str
     ) -> list[str]: ...

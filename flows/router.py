@@ -49,6 +49,16 @@ def _link_code(event: InboundEvent) -> str:
     return ""
 
 
+def _describe(event: InboundEvent) -> str:
+    """What an event asked for, for the audit trail (a command without its free text)."""
+    match event:
+        case CommandEvent(name=name):
+            return f"/{name}"
+        case ButtonEvent(data=data):
+            return f"button {data}"
+    return "text"
+
+
 def resolve(directory: Directory, sender: Sender) -> Person | None:
     """The registered person behind a platform identity; None for strangers."""
     if sender.origin is Origin.TELEGRAM:
@@ -128,7 +138,16 @@ class Router:
                     await tx.uow.inbound.first_time(origin, event_id, tx.now)
                 person = resolve(tx.directory, event.sender)
                 assert person is not None
-                await tx.audit(person, "input.rejected", error.key, "rejected")
+                # The refusal's own audit row went with the rollback: this one says what was
+                # asked and why it was refused.
+                await tx.audit(
+                    person,
+                    "input.rejected",
+                    error.key,
+                    "rejected",
+                    request=_describe(event),
+                    **{k: v for k, v in error.params.items() if isinstance(v, str | int)},
+                )
                 await tx.send(person, error.key, **error.params)
         return []
 

@@ -3,20 +3,33 @@
 The `timer` rows are the truth; APScheduler only wakes us at their due time. Its jobs live
 in a persistent SQLAlchemy job store with stable ids (`timer-<id>`) and
 `misfire_grace_time=None`, so a job that fell due while the process was down still runs.
-At start the job store is reconciled with the rows, and everything overdue is fired at once.
+At start everything overdue is fired straight from the rows, then the job store is
+reconciled with the rows that are still pending.
+
+The job store talks to the database synchronously, so none of it runs on the event loop: the
+scheduler runs in its own thread (`BackgroundScheduler`), jobs are added and removed by one
+worker thread in the order the loop asked, and a job that falls due hands its timer back
+to the loop. On SQLite this also means the loop never waits for a lock held by the job
+store, nor the job store for one held by a coroutine that needs the loop to finish.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import structlog
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import STATE_STOPPED
 
+from core.clock import SystemClock
 from core.model import Timer, TimerId
 from core.timers import TimerRunner
 
@@ -28,10 +41,22 @@ RETRY_AFTER_ERROR = timedelta(seconds=30)
 _INSTANCES: dict[str, ApsTimerScheduler] = {}
 
 
-async def fire_timer(instance: str, timer_id: int) -> None:
+def fire_timer(instance: str, timer_id: int) -> None:
+    """The job: runs in APScheduler's thread and hands the timer to the event loop."""
     scheduler = _INSTANCES.get(instance)
     if scheduler is not None:
-        await scheduler.fire(TimerId(timer_id))
+        scheduler.fire_from_thread(TimerId(timer_id))
+
+
+class _Scheduler(BackgroundScheduler):  # type: ignore[misc]
+    def _process_jobs(self) -> float | None:
+        # BackgroundScheduler's thread runs one more round after shutdown; a job due then
+        # would go to the stopped executor and be lost to the job store. Leave it there:
+        # the row is still pending and fires at the next start.
+        if self.state == STATE_STOPPED:
+            return None
+        wait: float | None = super()._process_jobs()
+        return wait
 
 
 def job_id(timer_id: TimerId) -> str:
@@ -41,16 +66,44 @@ def job_id(timer_id: TimerId) -> str:
 class ApsTimerScheduler:
     def __init__(self, sync_db_url: str, runner: TimerRunner, instance: str = "main") -> None:
         self.runner = runner
+        self.clock = runner.core.clock
         self.instance = instance
-        self.scheduler = AsyncIOScheduler(
+        self.scheduler = _Scheduler(
             jobstores={
                 "default": SQLAlchemyJobStore(url=sync_db_url, tablename="apscheduler_jobs")
             },
+            # A job only hands its timer to the loop: one thread is plenty.
+            executors={"default": ThreadPoolExecutor(max_workers=1)},
             job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
             timezone=UTC,
         )
+        # Adds and removes, in the order the loop asked for them, off the loop.
+        self._io = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="scm-jobstore")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._firing: set[asyncio.Task[None]] = set()
+        self._closing = False
 
     def schedule(self, timer_id: TimerId, due_at: datetime) -> None:
+        self._submit(self._add_job, timer_id, self._wall_time(due_at))
+
+    def cancel(self, timer_id: TimerId) -> None:
+        self._submit(self._remove_job, timer_id)
+
+    def _wall_time(self, due_at: datetime) -> datetime:
+        """APScheduler waits on the wall clock. Under a test's fake clock a timer's wall
+        time keeps its distance from now, so the fake clock alone decides when it is due."""
+        if isinstance(self.clock, SystemClock):
+            return due_at
+        return datetime.now(UTC) + (due_at - self.clock.now())
+
+    async def settled(self) -> None:
+        """Wait until every add and remove asked for so far reached the job store."""
+        await asyncio.get_running_loop().run_in_executor(self._io, lambda: None)
+
+    def _submit(self, fn: Callable[..., None], *args: Any) -> None:
+        self._io.submit(fn, *args).add_done_callback(_log_failure)
+
+    def _add_job(self, timer_id: TimerId, due_at: datetime) -> None:
         self.scheduler.add_job(
             fire_timer,
             "date",
@@ -61,9 +114,20 @@ class ApsTimerScheduler:
             misfire_grace_time=None,
         )
 
-    def cancel(self, timer_id: TimerId) -> None:
+    def _remove_job(self, timer_id: TimerId) -> None:
         with contextlib.suppress(JobLookupError):  # already fired or never scheduled
             self.scheduler.remove_job(job_id(timer_id))
+
+    def fire_from_thread(self, timer_id: TimerId) -> None:
+        loop = self._loop
+        if self._closing or loop is None or loop.is_closed():
+            return  # shutting down: the row stays pending and fires at the next start
+        loop.call_soon_threadsafe(self._start_firing, timer_id)
+
+    def _start_firing(self, timer_id: TimerId) -> None:
+        task = asyncio.get_running_loop().create_task(self.fire(timer_id))
+        self._firing.add(task)
+        task.add_done_callback(self._firing.discard)
 
     async def fire(self, timer_id: TimerId) -> None:
         try:
@@ -71,32 +135,64 @@ class ApsTimerScheduler:
         except Exception:
             # The row stays pending; try again rather than lose an escalation.
             log.exception("timer.failed", timer_id=timer_id)
-            self.schedule(timer_id, datetime.now(UTC) + RETRY_AFTER_ERROR)
+            if not self._closing:
+                self.schedule(timer_id, self.clock.now() + RETRY_AFTER_ERROR)
 
     async def start(self, load_pending: Callable[[], Awaitable[list[Timer]]]) -> int:
-        """Start, reconcile the job store with the pending rows, fire what is overdue.
-
-        Returns how many overdue timers fired.
-        """
+        """Fire what fell due while we were down, then start the scheduler with a job for
+        every pending row (and none for anything else). Returns how many overdue fired."""
+        self._loop = asyncio.get_running_loop()
         _INSTANCES[self.instance] = self
-        self.scheduler.start(paused=True)
-        self._reconcile(await load_pending())
         fired = await self.runner.run_due()
-        self._reconcile(await load_pending())  # drop jobs of timers that just fired
-        self.scheduler.resume()
+        pending = await load_pending()
+        await self._loop.run_in_executor(self._io, self._start_reconciled, pending)
         return fired
 
-    def _reconcile(self, pending: list[Timer]) -> None:
+    def _start_reconciled(self, pending: list[Timer]) -> None:
+        self.scheduler.start(paused=True)
         wanted = {job_id(t.id): t for t in pending}
-        for job in self.scheduler.get_jobs():
-            if job.id not in wanted:
-                job.remove()
-        existing = {job.id for job in self.scheduler.get_jobs()}
+        store = self.scheduler._lookup_jobstore("default")
+        existing = set()
+        for job in store.get_all_jobs():
+            if job.id in wanted:
+                existing.add(job.id)
+            else:
+                store.remove_job(job.id)
         for jid, timer in wanted.items():
             if jid not in existing:
-                self.schedule(timer.id, timer.due_at)
+                self._add_job(timer.id, self._wall_time(timer.due_at))
+        self.scheduler.resume()
+
+    async def shutdown_async(self) -> None:
+        """Stop taking due jobs, let the timers already firing finish, then stop."""
+        self._closing = True
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self._pause)
+        await asyncio.gather(*self._firing, return_exceptions=True)
+        await loop.run_in_executor(None, self.shutdown)
+
+    def _pause(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.pause()
+            # Wait out a round of job processing that is under way: APScheduler marks itself
+            # stopped before it takes this lock, and a round that then removes a fired job
+            # looks for it among the not-yet-started jobs and fails.
+            with self.scheduler._jobstores_lock:
+                pass
 
     def shutdown(self) -> None:
+        self._closing = True
+        self._io.shutdown(wait=True)
+        self._pause()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        # Its thread may have taken a connection while the store was being shut down.
+        self.scheduler._lookup_jobstore("default").engine.dispose()
         _INSTANCES.pop(self.instance, None)
+        self._loop = None
+
+
+def _log_failure(future: concurrent.futures.Future[None]) -> None:
+    error = future.exception()
+    if error is not None:  # the row is still the truth: the next start schedules it again
+        log.error("scheduler.job_store_failed", error=f"{type(error).__name__}: {error}")

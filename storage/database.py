@@ -12,6 +12,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import SQLModel
 
+from storage.sqlite_inline import inline_creator
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -53,7 +55,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def make_engine(url: str) -> AsyncEngine:
     if is_sqlite(url):
-        engine = create_async_engine(async_url(url), pool_size=1, max_overflow=4)
+        # One connection, statements run inline on the loop (see storage.sqlite_inline):
+        # units of work queue for the connection, never for SQLite's write lock.
+        engine = create_async_engine(
+            async_url(url),
+            async_creator=inline_creator(make_url(url).database or ":memory:"),
+            pool_size=1,
+            max_overflow=0,
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(async_url(url), pool_size=10, max_overflow=10, pool_pre_ping=True)

@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.model import PersonId
 from core.ports import CalendarFeed
@@ -24,6 +23,7 @@ from core.roster import (
     RotationDef,
     Shift,
 )
+from storage.connection import Conn
 from storage.database import table
 from storage.tables import (
     IcalTokenRow,
@@ -64,7 +64,7 @@ def settings_from_json(data: dict[str, Any]) -> RosterSettings:
 
 
 class SqlRosterRepo:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: Conn) -> None:
         self.conn = conn
         self.changed = False  # whether this unit of work changed roster data
 
@@ -287,7 +287,7 @@ class SqlCalendarFeedRepo:
     """Calendar subscriptions (`core.ports.CalendarFeedRepo`): one row per person and
     calendar, holding the sha256 of its current token."""
 
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: Conn) -> None:
         self.conn = conn
 
     @staticmethod

@@ -9,10 +9,10 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import Select, and_, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.analyse_model import Analyse, AnalyseId, Copy, Editor, FieldValue, Version
 from core.messages import Message
@@ -44,6 +44,7 @@ from core.model import (
     TimerId,
 )
 from core.ports import AuditRecord, NewIncident, OutboxItem
+from storage.connection import Conn, InlineSqliteEngine
 from storage.database import is_sqlite, table
 from storage.roster_repo import SqlCalendarFeedRepo, SqlRosterRepo
 from storage.tables import (
@@ -83,6 +84,31 @@ TARGET = table(PageTargetRow)
 TIMER = table(TimerRow)
 OUTBOX = table(OutboxRow)
 DELIVERY = table(DeliveryRow)
+
+
+def _pending_outbox() -> Select[Any]:
+    """Due outbox rows; built once, as the delivery loop runs it after every commit."""
+    now = bindparam("now", type_=OUTBOX.c.next_attempt_at.type)
+    earlier = OUTBOX.alias("earlier")
+    waiting = (
+        select(earlier.c.id)
+        .where(
+            earlier.c.person_id == OUTBOX.c.person_id,
+            earlier.c.status == "pending",
+            earlier.c.id < OUTBOX.c.id,
+            earlier.c.next_attempt_at > now,
+        )
+        .exists()
+    )
+    # Per person, first in first out: nothing overtakes a message waiting for a retry.
+    return (
+        select(OUTBOX)
+        .where(OUTBOX.c.status == "pending", OUTBOX.c.next_attempt_at <= now, ~waiting)
+        .order_by(OUTBOX.c.id)
+    )
+
+
+_PENDING = _pending_outbox()
 AUDIT = table(AuditRow)
 CONVERSATION = table(ConversationRow)
 INBOUND = table(InboundEventRow)
@@ -115,7 +141,7 @@ class _DirectoryCache:
 
 
 class SqlDirectoryRepo:
-    def __init__(self, conn: AsyncConnection, cache: _DirectoryCache) -> None:
+    def __init__(self, conn: Conn, cache: _DirectoryCache) -> None:
         self.conn = conn
         self.cache = cache
 
@@ -252,7 +278,7 @@ def _incident(row: Any) -> Incident:
 
 
 class SqlIncidentRepo:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: Conn) -> None:
         self.conn = conn
 
     async def _next_number(self, prefix: str) -> int:
@@ -324,7 +350,7 @@ def _page(row: Any) -> Page:
 
 
 class SqlPageRepo:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: Conn) -> None:
         self.conn = conn
 
     async def add(
@@ -409,7 +435,7 @@ class SqlPageRepo:
 
 
 class SqlTimerRepo:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: Conn) -> None:
         self.conn = conn
 
     async def add(self, kind: str, ref: int, due_at: datetime) -> TimerId:
@@ -463,7 +489,7 @@ class SqlTimerRepo:
 
 
 class SqlOutboxRepo:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: Conn) -> None:
         self.conn = conn
 
     async def add(
@@ -486,24 +512,19 @@ class SqlOutboxRepo:
         return OutboxId(result.scalar_one())
 
     async def pending(self, now: datetime, limit: int) -> list[OutboxItem]:
-        earlier = OUTBOX.alias("earlier")
-        waiting = (
-            select(earlier.c.id)
-            .where(
-                earlier.c.person_id == OUTBOX.c.person_id,
-                earlier.c.status == "pending",
-                earlier.c.id < OUTBOX.c.id,
-                earlier.c.next_attempt_at > now,
+        stmt = _PENDING.limit(limit)
+        rows = list((await self.conn.execute(stmt, {"now": now})).mappings())
+        done: dict[int, set[str]] = {}
+        delivered: set[int] = set()
+        if rows:  # what a crash or a retry left half done: one query for the whole batch
+            recorded = select(DELIVERY.c.outbox_id, DELIVERY.c.transport, DELIVERY.c.failed)
+            result = await self.conn.execute(
+                recorded.where(DELIVERY.c.outbox_id.in_([r["id"] for r in rows]))
             )
-            .exists()
-        )
-        # Per person, first in first out: nothing overtakes a message waiting for a retry.
-        stmt = (
-            select(OUTBOX)
-            .where(OUTBOX.c.status == "pending", OUTBOX.c.next_attempt_at <= now, ~waiting)
-            .order_by(OUTBOX.c.id)
-            .limit(limit)
-        )
+            for row in result:
+                done.setdefault(row.outbox_id, set()).add(row.transport)
+                if not row.failed:
+                    delivered.add(row.outbox_id)
         return [
             OutboxItem(
                 OutboxId(r["id"]),
@@ -512,13 +533,11 @@ class SqlOutboxRepo:
                 r["topic"],
                 Message.from_json(r["payload"]),
                 r["attempts"],
+                frozenset(done.get(r["id"], ())),
+                r["id"] in delivered,
             )
-            for r in (await self.conn.execute(stmt)).mappings()
+            for r in rows
         ]
-
-    async def delivered_to(self, outbox_id: OutboxId) -> set[str]:
-        stmt = select(DELIVERY.c.transport).where(DELIVERY.c.outbox_id == outbox_id)
-        return set((await self.conn.execute(stmt)).scalars())
 
     async def record_delivery(
         self,
@@ -534,12 +553,6 @@ class SqlOutboxRepo:
                 outbox_id=outbox_id, transport=transport, ref=ref, failed=failed, at=at
             )
         )
-
-    async def delivered_ok(self, outbox_id: OutboxId) -> bool:
-        stmt = select(DELIVERY.c.id).where(
-            DELIVERY.c.outbox_id == outbox_id, DELIVERY.c.failed.is_(False)
-        )
-        return (await self.conn.execute(stmt.limit(1))).first() is not None
 
     async def refs_for_topic(self, person_id: PersonId, topic: str, transport: str) -> list[str]:
         stmt = (
@@ -576,7 +589,7 @@ class SqlOutboxRepo:
 
 
 class SqlAuditRepo:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: Conn) -> None:
         self.conn = conn
 
     async def append(self, record: AuditRecord) -> None:
@@ -609,7 +622,7 @@ class SqlAuditRepo:
 
 
 class SqlConversationRepo:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: Conn) -> None:
         self.conn = conn
 
     async def get(self, person_id: PersonId) -> dict[str, Any] | None:
@@ -626,7 +639,7 @@ class SqlConversationRepo:
 
 
 class SqlInboundRepo:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: Conn) -> None:
         self.conn = conn
 
     async def first_time(self, origin: Origin, event_id: str, at: datetime) -> bool:
@@ -640,7 +653,7 @@ class SqlInboundRepo:
 
 
 class SqlLinkRepo:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: Conn) -> None:
         self.conn = conn
 
     async def add(
@@ -714,7 +727,7 @@ def _copy(row: Any) -> Copy:
 
 
 class SqlAnalyseRepo:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: Conn) -> None:
         self.conn = conn
 
     async def by_incident(self, incident_id: IncidentId) -> Analyse | None:
@@ -876,7 +889,7 @@ class SqlAnalyseRepo:
 
 
 class SqlUnitOfWork:
-    def __init__(self, conn: AsyncConnection, cache: _DirectoryCache) -> None:
+    def __init__(self, conn: Conn, cache: _DirectoryCache) -> None:
         self.conn = conn
         self.directory = SqlDirectoryRepo(conn, cache)
         self.incidents = SqlIncidentRepo(conn)
@@ -902,12 +915,14 @@ class SqlUnitOfWorkFactory:
         self.engine = engine
         self._cache = _DirectoryCache()
         self._lock = asyncio.Lock() if is_sqlite(str(engine.url)) else None
+        self._inline = InlineSqliteEngine(engine) if self._lock else None
 
     @asynccontextmanager
     async def __call__(self) -> AsyncIterator[SqlUnitOfWork]:
-        if self._lock is None:
+        if self._lock is None or self._inline is None:
             async with self.engine.connect() as conn:
                 yield SqlUnitOfWork(conn, self._cache)
             return
-        async with self._lock, self.engine.connect() as conn:
-            yield SqlUnitOfWork(conn, self._cache)
+        # Units of work queue here, without the pool's checkout timeout.
+        async with self._lock, self._inline.connect() as inline:
+            yield SqlUnitOfWork(inline, self._cache)

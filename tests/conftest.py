@@ -25,6 +25,7 @@ from scm_bot.cli import QUIET_LOGGERS
 from storage.database import make_engine, migrate
 from tests.helpers import Harness, make_harness
 
+
 @pytest.fixture(autouse=True)
 def _restore_logging() -> Iterator[None]:
     """CLI tests set logger levels the way `scm-bot` does; later tests get the defaults back."""

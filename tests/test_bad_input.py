@@ -117,6 +117,14 @@ async def test_only_the_caco_raises_alerts(harness: Harness) -> None:
     await harness.say("bgm-soest", "/sluit VRU-2026-0001")
     assert "Je mag geen incidenten sluiten" in harness.last("bgm-soest")
     assert await count(harness.app.engine, "incident") == 0
+    # Each denial is audited: who, what they asked and why it was refused.
+    async with harness.app.uows() as uow:
+        denied = [
+            (r.actor, r.detail["request"], r.result)
+            for r in await uow.audit.all()
+            if r.action == "input.rejected"
+        ]
+    assert denied == [("rol-a", "/alarm", "rejected"), ("bgm-soest", "/sluit", "rejected")]
 
 
 async def test_unexpected_text_and_bad_choices(harness: Harness) -> None:

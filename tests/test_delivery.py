@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from core.errors import PermanentDeliveryError, RateLimited, TransientDeliveryError
 from tests.conftest import count
 from tests.helpers import Harness, RecordingTransport
@@ -50,6 +52,21 @@ async def test_a_retry_never_pages_twice(harness: Harness) -> None:
     assert await count(harness.app.engine, "outbox WHERE status = 'pending'") == 0
 
 
+async def test_a_crash_mid_message_keeps_what_already_went_out(harness: Harness) -> None:
+    """Something unexpected breaks off a row after one transport delivered it: that delivery
+    is still recorded, so the next round sends only what is missing."""
+    second = RecordingTransport(name="second")
+    harness.app.deliverer.transports.append(second)
+    second.failures_for["caco"] = [RuntimeError("bug")]  # type: ignore[list-item]
+    with pytest.raises(RuntimeError):
+        await harness.say("caco", "/help")
+    assert len(harness.inbox("caco")) == 1 and second.inbox("caco") == []
+    await harness.app.deliverer.deliver_pending()
+    assert len(harness.inbox("caco")) == 1, "not sent twice"
+    assert len(second.inbox("caco")) == 1
+    assert await count(harness.app.engine, "outbox WHERE status = 'pending'") == 0
+
+
 async def test_permanent_failure_is_not_retried_forever(harness: Harness) -> None:
     harness.transport.failures = [PermanentDeliveryError("blocked")]
     await harness.say("caco", "/help")
@@ -80,6 +97,24 @@ async def test_blocked_person_escalates_at_once_and_the_caco_is_told(harness: Ha
     # When Bert writes again, he is reachable again.
     await harness.say("rol-b", "/status")
     assert harness.inbox("rol-b")
+
+
+async def test_blocked_on_one_platform_but_paged_on_the_other_does_not_escalate(
+    harness: Harness,
+) -> None:
+    """Bert blocked the bot on one platform but got the page on the other: he has it, so
+    the page waits for his answer instead of moving on to the backup."""
+    slack = RecordingTransport(name="slack")
+    harness.app.deliverer.transports.append(slack)
+    await harness.say("caco", "/alarm Soest: gaslek")
+    harness.transport.failures_for["rol-b"] = [PermanentDeliveryError("Forbidden: blocked")]
+    await harness.press("caco", "Bevestigen en pagen")
+    assert len(slack.inbox("rol-b")) == 1, "paged on the other platform"
+    assert harness.inbox("rol-c") == [] and slack.inbox("rol-c") == [], "no escalation"
+    assert not any("onbereikbaar" in text for text in harness.texts("caco"))
+    async with harness.app.uows() as uow:
+        bert = (await uow.directory.load()).person_by_key("rol-b")
+    assert bert is not None and bert.unreachable == frozenset({"fake"})
 
 
 async def test_a_rate_limited_chat_does_not_hold_up_others(harness: Harness) -> None:

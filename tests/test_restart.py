@@ -28,6 +28,7 @@ async def _jobs_and_escalations(app) -> tuple[set[str], set[str]]:
     """The scheduler's job ids, and the job ids the pending escalation rows should have."""
     async with app.uows() as uow:
         pending = await uow.timers.pending()
+    await app.core.scheduler.settled()  # the job store is written off the event loop
     jobs = {job.id for job in app.core.scheduler.scheduler.get_jobs()}
     assert jobs == {f"timer-{t.id}" for t in pending}, "the job store mirrors the rows"
     return jobs, {f"timer-{t.id}" for t in pending if t.kind == ESCALATE}

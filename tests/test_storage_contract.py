@@ -143,16 +143,20 @@ async def test_outbox_delivery_bookkeeping(uows: SqlUnitOfWorkFactory) -> None:
     async with uows() as uow:
         items = await uow.outbox.pending(NOW, 10)
         assert [i.message for i in items] == [message, message]
+        assert [(i.done, i.delivered) for i in items] == [(frozenset(), False)] * 2
         await uow.outbox.record_delivery(first, "telegram", "42", NOW)
         await uow.outbox.finish(first, "sent", NOW)
+        await uow.outbox.record_delivery(items[1].id, "telegram", "43", NOW)
+        await uow.outbox.record_delivery(items[1].id, "slack", None, NOW, failed=True)
         await uow.outbox.retry_later(items[1].id, NOW + timedelta(seconds=4), "boom")
         await uow.commit()
     async with uows() as uow:
-        assert await uow.outbox.delivered_to(first) == {"telegram"}
         assert await uow.outbox.refs_for_topic(PersonId(2), "page:1", "telegram") == ["42"]
         assert await uow.outbox.pending(NOW, 10) == []
         (later,) = await uow.outbox.pending(NOW + timedelta(seconds=4), 10)
         assert later.attempts == 1
+        # A retry knows what already went out: a page is never sent twice.
+        assert later.done == {"telegram", "slack"} and later.delivered
 
 
 async def test_audit_is_append_only(uows: SqlUnitOfWorkFactory, engine: AsyncEngine) -> None:
