@@ -14,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import structlog
 
 from core.errors import PermanentDeliveryError, RateLimited, TransientDeliveryError
-from core.model import Directory, Person
+from core.model import OutboxId, Person, PersonId
 from core.ports import DeliveryLimits, OutboxItem, Transport, UnitOfWork
 from core.tx import Core
 
@@ -34,6 +35,11 @@ CONCURRENCY = 64
 # reaches them at all (transport ""); `reached` tells whether another transport delivered
 # the item. Unless it did, the paging moves on instead of waiting out the timeout.
 UnreachableHandler = Callable[[OutboxItem, Person, str, bool], Awaitable[None]]
+
+
+def _log_crash(worker: asyncio.Task[int]) -> None:
+    if not worker.cancelled() and worker.exception() is not None:
+        log.error("delivery.worker_failed", error=repr(worker.exception()))
 
 
 class Pacer:
@@ -88,6 +94,10 @@ class Deliverer:
         self._lock = asyncio.Lock()
         self._pacers: dict[str, Pacer] = {}
         self._woken = 0  # commits that queued messages, so far
+        self._inflight: set[OutboxId] = set()  # handed to a worker, not finished yet
+        self._queues: dict[PersonId, deque[tuple[OutboxItem, Person | None]]] = {}
+        self._workers: dict[PersonId, asyncio.Task[int]] = {}
+        self._gate = asyncio.Semaphore(CONCURRENCY)  # sends under way at once
 
     def wake(self) -> None:
         """Called after a commit that queued messages."""
@@ -104,44 +114,76 @@ class Deliverer:
         return pacer
 
     async def deliver_pending(self) -> int:
-        """Deliver everything due now; returns how many outbox rows were finished."""
-        async with self._lock:
-            finished = 0
-            while True:
-                woken = self._woken
-                async with self.core.uow_factory() as uow:
-                    items = await uow.outbox.pending(self.core.clock.now(), BATCH)
-                    directory = await uow.directory.load()
-                if not items:
-                    return finished
-                by_person: dict[int, list[OutboxItem]] = {}
-                for item in items:
-                    by_person.setdefault(item.person_id, []).append(item)
-                gate = asyncio.Semaphore(CONCURRENCY)
-                done = sum(
-                    await asyncio.gather(
-                        *(self._serve(queue, directory, gate) for queue in by_person.values())
-                    )
-                )
-                finished += done
-                if done == 0:  # everything left waits for a retry
-                    return finished
-                # Go round again if a commit queued more meanwhile (an unreachable page
-                # escalates at once) or a full batch may have left more behind.
-                if self._woken == woken and len(items) < BATCH:
-                    return finished
+        """Deliver everything due now and wait until it is done; returns how many outbox
+        rows were finished. (The delivery loop only dispatches and does not wait.)"""
+        finished = 0
+        while True:
+            woken = self._woken
+            started = await self.dispatch()
+            if not started and not self._workers:
+                return finished
+            finished += sum(await asyncio.gather(*self._workers.values()))
+            if self._woken == woken and started < BATCH:
+                return finished
 
-    async def _serve(
-        self, queue: list[OutboxItem], directory: Directory, gate: asyncio.Semaphore
-    ) -> int:
+    async def dispatch(self) -> int:
+        """Hand every due row that is not under way yet to its person's worker; returns how
+        many were handed over. A slow person (paced, or waiting out a 429) never holds up
+        anyone else's messages."""
+        async with self._lock:
+            async with self.core.uow_factory() as uow:
+                items = await uow.outbox.pending(self.core.clock.now(), BATCH)
+                fresh = [item for item in items if item.id not in self._inflight]
+                directory = await uow.directory.load() if fresh else None
+            for item in fresh:
+                assert directory is not None
+                self._inflight.add(item.id)
+                person = directory.people.get(item.person_id)
+                self._queues.setdefault(item.person_id, deque()).append((item, person))
+                if item.person_id not in self._workers:
+                    worker = asyncio.create_task(self._work(item.person_id))
+                    worker.add_done_callback(_log_crash)
+                    self._workers[item.person_id] = worker
+            return len(fresh)
+
+    async def _work(self, person_id: PersonId) -> int:
         """One person's messages, in order; stops at the first that has to wait."""
-        async with gate:
-            done = 0
-            for item in queue:
-                if not await self._deliver(item, directory.people.get(item.person_id)):
+        queue = self._queues[person_id]
+        done = 0
+        try:
+            while queue:
+                item, person = queue[0]
+                try:
+                    async with self._gate:
+                        finished = await self._deliver(item, person)
+                finally:
+                    queue.popleft()
+                    await self._settled(item)
+                if not finished:
+                    # The rest waits behind it; the pending query hands it out again later.
+                    while queue:
+                        await self._settled(queue.popleft()[0])
                     break
                 done += 1
-            return done
+        finally:
+            del self._workers[person_id]
+            del self._queues[person_id]
+            for item, _ in queue:  # broken off: the rest is handed out again later
+                await self._settled(item)
+        return done
+
+    async def _settled(self, item: OutboxItem) -> None:
+        # Under the dispatch lock: a dispatch that read the row before it was finished
+        # still sees it under way, so it is never handed out twice.
+        async with self._lock:
+            self._inflight.discard(item.id)
+
+    async def close(self) -> None:
+        """Stop the workers (at shutdown); what they did not finish stays pending."""
+        workers = list(self._workers.values())
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
 
     async def _deliver(self, item: OutboxItem, person: Person | None) -> bool:
         """Deliver one row to every transport that reaches the person; True when finished.
@@ -260,6 +302,6 @@ class Deliverer:
                 await asyncio.wait_for(self._wake.wait(), timeout=1.0)
             self._wake.clear()
             try:
-                await self.deliver_pending()
+                await self.dispatch()
             except Exception:  # keep delivering: one bad row must not stop every page
                 log.exception("delivery.loop_error")

@@ -506,9 +506,15 @@ class AnalyseFeature:
         mayor = recipients[0] if recipients else ctx.person
         base = await self.service.last_seen(ctx.tx, analyse, mayor)
         sheet = self.service.sheet(ctx.tx, incident, draft, base)
-        message = self.service.message(ctx.tx, sheet, analyse.id, ctx.person, buttons=False)
+        # Exactly what the (first) burgemeester gets, in their language; the buttons are
+        # listed, not live, because this version does not exist yet.
+        message = self.service.message(ctx.tx, sheet, analyse.id, mayor, buttons=False)
         names = ", ".join(p.name for p in recipients) or "—"
-        await ctx.say("analyse.preview_intro", names=names)
+        buttons = " · ".join(
+            t(mayor.language, f"analyse.button_{action}")
+            for action in ("read", "call", "share", "bt")
+        )
+        await ctx.say("analyse.preview_intro", names=names, labels=buttons)
         await ctx.tx.send_message(ctx.person, message)
         missing = self.service.missing(draft.values)
         if missing:

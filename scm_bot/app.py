@@ -175,6 +175,7 @@ async def running(
         for task in app.tasks:
             task.cancel()
         await asyncio.gather(*app.tasks, return_exceptions=True)
+        await app.deliverer.close()
         await aps.shutdown_async()
         await lock.release()
         await engine.dispose()

@@ -139,7 +139,7 @@ async def test_analyse_filled_published_read_and_shared_through_slack(world: Wor
 
     await _fill_required(chat)
     await chat.scm(BERT, "voorbeeld")
-    preview = fake.find(BERT, "Strategic analysis VRU-2026-0001 – version 1")
+    preview = fake.find(BERT, "Strategische analyse VRU-2026-0001 – versie 1")  # as sent
     (preview_pdf,) = fake.uploads(BERT)  # exactly what the burgemeester will get
     assert preview_pdf.content.startswith(b"%PDF") and float(preview_pdf.ts) > float(preview.ts)
     assert fake.dm(BGM_SOEST) == [] and fake.uploads(BGM_SOEST) == []
