@@ -31,7 +31,6 @@ from contextlib import AsyncExitStack, ExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 
 from sqlalchemy import event, text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from benchmarks._common import (
     BenchTransport,
@@ -188,8 +187,10 @@ class Subject:
             self.run.checkouts += diff.get("checkout", 0)
 
 
-def count_round_trips(engine: AsyncEngine, counts: dict[str, int]) -> None:
-    """Count what the app's engine sends to the database (not the job store's engine)."""
+def count_round_trips(app: App, counts: dict[str, int]) -> None:
+    """Count what the app's units of work send to the database (not the job store's). On
+    SQLite their statements run on a synchronous engine over the async engine's one
+    connection (`storage.connection`); call this after the first unit of work."""
 
     def counter(name: str) -> Callable[..., None]:
         def seen(*_args: object) -> None:
@@ -197,12 +198,13 @@ def count_round_trips(engine: AsyncEngine, counts: dict[str, int]) -> None:
 
         return seen
 
-    sync = engine.sync_engine
-    event.listen(sync, "before_cursor_execute", counter("statement"))
-    event.listen(sync, "commit", counter("commit"))
-    event.listen(sync, "rollback", counter("rollback"))
-    event.listen(sync.pool, "reset", counter("reset"))
-    event.listen(sync.pool, "checkout", counter("checkout"))
+    statements = app.uows.statement_engine
+    assert statements is not None, "count after the first unit of work"
+    event.listen(statements, "before_cursor_execute", counter("statement"))
+    event.listen(statements, "commit", counter("commit"))
+    event.listen(statements, "rollback", counter("rollback"))
+    event.listen(statements.pool, "reset", counter("reset"))
+    event.listen(app.engine.sync_engine.pool, "checkout", counter("checkout"))
 
 
 async def throughput(urls: dict[tuple[str, bool], str], incidents: int, rounds: int) -> list[Run]:
@@ -212,11 +214,10 @@ async def throughput(urls: dict[tuple[str, bool], str], incidents: int, rounds: 
         for (kind, with_jobstore), url in urls.items():
             app, transport = await stack.enter_async_context(started(url, with_jobstore))
             run = Run(kind, "APScheduler job store" if with_jobstore else "ManualTimerScheduler")
-            subject = Subject(run, app, transport, Driver(app, transport))
-            count_round_trips(app.engine, subject.counts)
-            subjects.append(subject)
+            subjects.append(Subject(run, app, transport, Driver(app, transport)))
         for subject in subjects:
             await subject.chunk(WARMUP_INCIDENTS, measured=False)
+            count_round_trips(subject.app, subject.counts)
         per_round = max(1, incidents // rounds)
         for _ in range(rounds):
             for subject in subjects:

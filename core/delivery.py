@@ -12,7 +12,6 @@ kept per chat and overall; a rate limit (429) pauses only that chat.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -94,6 +93,7 @@ class Deliverer:
         self._lock = asyncio.Lock()
         self._pacers: dict[str, Pacer] = {}
         self._woken = 0  # commits that queued messages, so far
+        self._dispatched = -1  # the value of _woken when the last dispatch began
         self._inflight: set[OutboxId] = set()  # handed to a worker, not finished yet
         self._queues: dict[PersonId, deque[tuple[OutboxItem, Person | None]]] = {}
         self._workers: dict[PersonId, asyncio.Task[int]] = {}
@@ -131,6 +131,7 @@ class Deliverer:
         many were handed over. A slow person (paced, or waiting out a 429) never holds up
         anyone else's messages."""
         async with self._lock:
+            self._dispatched = self._woken  # every commit up to here is visible below
             async with self.core.uow_factory() as uow:
                 items = await uow.outbox.pending(self.core.clock.now(), BATCH)
                 fresh = [item for item in items if item.id not in self._inflight]
@@ -298,9 +299,14 @@ class Deliverer:
     async def run(self) -> None:
         """Deliver whenever woken, and at least every second for retries that fell due."""
         while True:
-            with contextlib.suppress(TimeoutError):
+            woken = True
+            try:
                 await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+            except TimeoutError:
+                woken = False  # once a second: retries that fell due
             self._wake.clear()
+            if woken and self._woken == self._dispatched:
+                continue  # someone dispatched since that commit (deliver_pending)
             try:
                 await self.dispatch()
             except Exception:  # keep delivering: one bad row must not stop every page

@@ -55,6 +55,16 @@ class OutboxItem:
 
 
 @dataclass(frozen=True, slots=True)
+class NewMessage:
+    """An outbox row to be: for whom, what, and how (see `Tx.send_message`)."""
+
+    person_id: PersonId
+    message: Message
+    kind: str
+    topic: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class NewIncident:
     kind: AlertKind
     description: str
@@ -120,6 +130,10 @@ class OutboxRepo(Protocol):
     async def add(
         self, person_id: PersonId, message: Message, *, kind: str, topic: str | None, at: datetime
     ) -> OutboxId: ...
+    async def add_many(self, rows: list[NewMessage], at: datetime) -> None:
+        """Queue several messages at once, in this order."""
+        ...
+
     async def pending(self, now: datetime, limit: int) -> list[OutboxItem]:
         """Due rows, oldest first, none behind an earlier row of the same person that waits
         for a retry; each with the transports that already hold it."""
@@ -143,6 +157,7 @@ class OutboxRepo(Protocol):
 
 class AuditRepo(Protocol):
     async def append(self, record: AuditRecord) -> None: ...
+    async def append_many(self, records: list[AuditRecord]) -> None: ...
     async def all(self) -> list[AuditRecord]: ...
 
 

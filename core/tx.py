@@ -12,7 +12,7 @@ from core.clock import Clock
 from core.i18n import label_text, t
 from core.messages import Attachment, Button, Message
 from core.model import Directory, Origin, Person, TimerId
-from core.ports import AuditRecord, TimerScheduler, UnitOfWork, UnitOfWorkFactory
+from core.ports import AuditRecord, NewMessage, TimerScheduler, UnitOfWork, UnitOfWorkFactory
 
 
 @dataclass
@@ -25,7 +25,13 @@ class Tx:
     origin: Origin
     scheduled: list[tuple[TimerId, datetime]] = field(default_factory=list)
     cancelled: list[TimerId] = field(default_factory=list)
-    sent: int = 0
+    # Written in one statement each just before the commit (see Core.transaction).
+    outbox: list[NewMessage] = field(default_factory=list)
+    audited: list[AuditRecord] = field(default_factory=list)
+
+    @property
+    def sent(self) -> int:
+        return len(self.outbox)
 
     async def send(
         self,
@@ -57,13 +63,12 @@ class Tx:
     async def send_message(
         self, person: Person, message: Message, *, topic: str | None = None, kind: str = "send"
     ) -> None:
-        await self.uow.outbox.add(person.id, message, kind=kind, topic=topic, at=self.now)
-        self.sent += 1
+        self.outbox.append(NewMessage(person.id, message, kind, topic))
 
     async def audit(
         self, actor: Person | str, action: str, obj: str, result: str = "ok", **detail: Any
     ) -> None:
-        await self.uow.audit.append(
+        self.audited.append(
             AuditRecord(
                 at=self.now,
                 actor=actor if isinstance(actor, str) else actor.key,
@@ -104,6 +109,8 @@ class Core:
             directory = await uow.directory.load()
             tx = Tx(uow, directory, self.clock.now(), origin)
             yield tx
+            await uow.outbox.add_many(tx.outbox, tx.now)
+            await uow.audit.append_many(tx.audited)
             await uow.commit()
         # Only after commit: a timer or message of a rolled-back transaction never leaks out.
         for timer_id, due_at in tx.scheduled:

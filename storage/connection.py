@@ -69,6 +69,11 @@ class InlineSqliteEngine:
         self._sync: Engine | None = None
         self._raw: sqlite3.Connection | None = None
 
+    @property
+    def engine(self) -> Engine | None:
+        """The synchronous engine the statements go through (None before the first use)."""
+        return self._sync
+
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[InlineConn]:
         async with self._engine.connect() as pooled:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, bindparam, func, select, update
+from sqlalchemy import Engine, Select, and_, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -43,7 +43,7 @@ from core.model import (
     Timer,
     TimerId,
 )
-from core.ports import AuditRecord, NewIncident, OutboxItem
+from core.ports import AuditRecord, NewIncident, NewMessage, OutboxItem
 from storage.connection import Conn, InlineSqliteEngine
 from storage.database import is_sqlite, table
 from storage.roster_repo import SqlCalendarFeedRepo, SqlRosterRepo
@@ -85,6 +85,17 @@ TIMER = table(TimerRow)
 OUTBOX = table(OutboxRow)
 DELIVERY = table(DeliveryRow)
 
+AUDIT = table(AuditRow)
+CONVERSATION = table(ConversationRow)
+INBOUND = table(InboundEventRow)
+LINK_CODE = table(LinkCodeRow)
+LINK_ATTEMPT = table(LinkAttemptRow)
+ANALYSE = table(AnalyseRow)
+ANALYSE_EDITOR = table(AnalyseEditorRow)
+ANALYSE_FIELD = table(AnalyseFieldRow)
+ANALYSE_VERSION = table(AnalyseVersionRow)
+ANALYSE_COPY = table(AnalyseCopyRow)
+
 
 def _pending_outbox() -> Select[Any]:
     """Due outbox rows; built once, as the delivery loop runs it after every commit."""
@@ -108,17 +119,27 @@ def _pending_outbox() -> Select[Any]:
     )
 
 
+# The statements every event runs, built once: building a statement costs more than running
+# it on SQLite (benchmarks/inbound_throughput.py).
 _PENDING = _pending_outbox()
-AUDIT = table(AuditRow)
-CONVERSATION = table(ConversationRow)
-INBOUND = table(InboundEventRow)
-LINK_CODE = table(LinkCodeRow)
-LINK_ATTEMPT = table(LinkAttemptRow)
-ANALYSE = table(AnalyseRow)
-ANALYSE_EDITOR = table(AnalyseEditorRow)
-ANALYSE_FIELD = table(AnalyseFieldRow)
-ANALYSE_VERSION = table(AnalyseVersionRow)
-ANALYSE_COPY = table(AnalyseCopyRow)
+_PENDING_BATCHES: dict[int, Select[Any]] = {}
+_DELIVERIES = select(DELIVERY.c.outbox_id, DELIVERY.c.transport, DELIVERY.c.failed).where(
+    DELIVERY.c.outbox_id.in_(bindparam("ids", expanding=True))
+)
+_ADD_OUTBOX = OUTBOX.insert().returning(OUTBOX.c.id)
+_ADD_OUTBOX_ROWS = OUTBOX.insert()
+_ADD_DELIVERY = DELIVERY.insert()
+_FINISH_OUTBOX = (
+    update(OUTBOX)
+    .where(OUTBOX.c.id == bindparam("outbox_id"))
+    .values(status=bindparam("new_status"), finished_at=bindparam("at"))
+)
+_REVISION = select(REGION.c.revision).limit(1)
+_REGION = select(REGION).limit(1)
+_CONVERSATION = select(CONVERSATION.c.state).where(CONVERSATION.c.person_id == bindparam("pid"))
+_END_CONVERSATION = CONVERSATION.delete().where(CONVERSATION.c.person_id == bindparam("pid"))
+_ADD_CONVERSATION = CONVERSATION.insert()
+_ADD_AUDIT = AUDIT.insert()
 
 
 def policy_from_json(data: dict[str, Any]) -> EscalationPolicy:
@@ -146,11 +167,12 @@ class SqlDirectoryRepo:
         self.cache = cache
 
     async def load(self) -> Directory:
-        row = (await self.conn.execute(select(REGION).limit(1))).mappings().first()
-        if row is None:
+        revision = (await self.conn.execute(_REVISION)).scalar_one_or_none()
+        if revision is None:
             return _empty_directory()
-        if self.cache.directory is not None and self.cache.revision == row["revision"]:
+        if self.cache.directory is not None and self.cache.revision == revision:
             return self.cache.directory
+        row = (await self.conn.execute(_REGION)).mappings().one()
         tz = ZoneInfo(row["timezone"])
         region = Region(
             code=row["code"],
@@ -488,6 +510,31 @@ class SqlTimerRepo:
         ]
 
 
+def _outbox_values(row: NewMessage, at: datetime) -> dict[str, Any]:
+    return {
+        "person_id": row.person_id,
+        "kind": row.kind,
+        "topic": row.topic,
+        "payload": row.message.to_json(),
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": at,
+        "created_at": at,
+    }
+
+
+def _audit_values(record: AuditRecord) -> dict[str, Any]:
+    return {
+        "at": record.at,
+        "actor": record.actor,
+        "action": record.action,
+        "object": record.object,
+        "result": record.result,
+        "origin": record.origin.value,
+        "detail": record.detail,
+    }
+
+
 class SqlOutboxRepo:
     def __init__(self, conn: Conn) -> None:
         self.conn = conn
@@ -495,32 +542,23 @@ class SqlOutboxRepo:
     async def add(
         self, person_id: PersonId, message: Message, *, kind: str, topic: str | None, at: datetime
     ) -> OutboxId:
-        result = await self.conn.execute(
-            OUTBOX.insert()
-            .values(
-                person_id=person_id,
-                kind=kind,
-                topic=topic,
-                payload=message.to_json(),
-                status="pending",
-                attempts=0,
-                next_attempt_at=at,
-                created_at=at,
-            )
-            .returning(OUTBOX.c.id)
-        )
-        return OutboxId(result.scalar_one())
+        row = _outbox_values(NewMessage(person_id, message, kind, topic), at)
+        return OutboxId((await self.conn.execute(_ADD_OUTBOX, row)).scalar_one())
+
+    async def add_many(self, rows: list[NewMessage], at: datetime) -> None:
+        values = [_outbox_values(row, at) for row in rows]
+        if values:
+            await self.conn.execute(_ADD_OUTBOX_ROWS, values)
 
     async def pending(self, now: datetime, limit: int) -> list[OutboxItem]:
-        stmt = _PENDING.limit(limit)
+        stmt = _PENDING_BATCHES.get(limit)
+        if stmt is None:
+            stmt = _PENDING_BATCHES[limit] = _PENDING.limit(limit)
         rows = list((await self.conn.execute(stmt, {"now": now})).mappings())
         done: dict[int, set[str]] = {}
         delivered: set[int] = set()
         if rows:  # what a crash or a retry left half done: one query for the whole batch
-            recorded = select(DELIVERY.c.outbox_id, DELIVERY.c.transport, DELIVERY.c.failed)
-            result = await self.conn.execute(
-                recorded.where(DELIVERY.c.outbox_id.in_([r["id"] for r in rows]))
-            )
+            result = await self.conn.execute(_DELIVERIES, {"ids": [r["id"] for r in rows]})
             for row in result:
                 done.setdefault(row.outbox_id, set()).add(row.transport)
                 if not row.failed:
@@ -548,11 +586,8 @@ class SqlOutboxRepo:
         *,
         failed: bool = False,
     ) -> None:
-        await self.conn.execute(
-            DELIVERY.insert().values(
-                outbox_id=outbox_id, transport=transport, ref=ref, failed=failed, at=at
-            )
-        )
+        row = {"outbox_id": outbox_id, "transport": transport, "ref": ref, "failed": failed}
+        await self.conn.execute(_ADD_DELIVERY, {**row, "at": at})
 
     async def refs_for_topic(self, person_id: PersonId, topic: str, transport: str) -> list[str]:
         stmt = (
@@ -572,9 +607,8 @@ class SqlOutboxRepo:
         return [r for r in (await self.conn.execute(stmt)).scalars() if r]
 
     async def finish(self, outbox_id: OutboxId, status: str, at: datetime) -> None:
-        await self.conn.execute(
-            update(OUTBOX).where(OUTBOX.c.id == outbox_id).values(status=status, finished_at=at)
-        )
+        values = {"outbox_id": outbox_id, "new_status": status, "at": at}
+        await self.conn.execute(_FINISH_OUTBOX, values)
 
     async def retry_later(self, outbox_id: OutboxId, at: datetime, error: str) -> None:
         await self.conn.execute(
@@ -593,17 +627,13 @@ class SqlAuditRepo:
         self.conn = conn
 
     async def append(self, record: AuditRecord) -> None:
-        await self.conn.execute(
-            AUDIT.insert().values(
-                at=record.at,
-                actor=record.actor,
-                action=record.action,
-                object=record.object,
-                result=record.result,
-                origin=record.origin.value,
-                detail=record.detail,
-            )
-        )
+        row = _audit_values(record)
+        await self.conn.execute(_ADD_AUDIT, row)
+
+    async def append_many(self, records: list[AuditRecord]) -> None:
+        rows = [_audit_values(record) for record in records]
+        if rows:
+            await self.conn.execute(_ADD_AUDIT, rows)
 
     async def all(self) -> list[AuditRecord]:
         rows = (await self.conn.execute(select(AUDIT).order_by(AUDIT.c.id))).mappings()
@@ -626,16 +656,15 @@ class SqlConversationRepo:
         self.conn = conn
 
     async def get(self, person_id: PersonId) -> dict[str, Any] | None:
-        stmt = select(CONVERSATION.c.state).where(CONVERSATION.c.person_id == person_id)
-        state: dict[str, Any] | None = (await self.conn.execute(stmt)).scalar_one_or_none()
+        result = await self.conn.execute(_CONVERSATION, {"pid": person_id})
+        state: dict[str, Any] | None = result.scalar_one_or_none()
         return state
 
     async def set(self, person_id: PersonId, state: dict[str, Any] | None, at: datetime) -> None:
-        await self.conn.execute(CONVERSATION.delete().where(CONVERSATION.c.person_id == person_id))
+        await self.conn.execute(_END_CONVERSATION, {"pid": person_id})
         if state is not None:
-            await self.conn.execute(
-                CONVERSATION.insert().values(person_id=person_id, state=state, updated_at=at)
-            )
+            row = {"person_id": person_id, "state": state, "updated_at": at}
+            await self.conn.execute(_ADD_CONVERSATION, row)
 
 
 class SqlInboundRepo:
@@ -916,6 +945,11 @@ class SqlUnitOfWorkFactory:
         self._cache = _DirectoryCache()
         self._lock = asyncio.Lock() if is_sqlite(str(engine.url)) else None
         self._inline = InlineSqliteEngine(engine) if self._lock else None
+
+    @property
+    def statement_engine(self) -> Engine | None:
+        """The engine that runs the units of work's statements (for instrumentation)."""
+        return self._inline.engine if self._inline else self.engine.sync_engine
 
     @asynccontextmanager
     async def __call__(self) -> AsyncIterator[SqlUnitOfWork]:
