@@ -36,6 +36,10 @@ CONCURRENCY = 64
 UnreachableHandler = Callable[[OutboxItem, Person, str, bool], Awaitable[None]]
 
 
+def is_page(item: OutboxItem) -> bool:
+    return item.kind == "send" and (item.topic or "").startswith("page:")
+
+
 def _log_crash(worker: asyncio.Task[int]) -> None:
     if not worker.cancelled() and worker.exception() is not None:
         log.error("delivery.worker_failed", error=repr(worker.exception()))
@@ -141,11 +145,17 @@ class Deliverer:
                 self._inflight.add(item.id)
                 person = directory.people.get(item.person_id)
                 self._queues.setdefault(item.person_id, deque()).append((item, person))
-                if item.person_id not in self._workers:
-                    worker = asyncio.create_task(self._work(item.person_id))
-                    worker.add_done_callback(_log_crash)
-                    self._workers[item.person_id] = worker
+            # Pages first: the workers of people with a page to send start (and send) before
+            # the others, while each person's own messages keep their order.
+            starting = {i.person_id for i in fresh if i.person_id not in self._workers}
+            for person_id in sorted(starting, key=lambda p: not self._has_page(p)):
+                worker = asyncio.create_task(self._work(person_id))
+                worker.add_done_callback(_log_crash)
+                self._workers[person_id] = worker
             return len(fresh)
+
+    def _has_page(self, person_id: PersonId) -> bool:
+        return any(is_page(item) for item, _ in self._queues[person_id])
 
     async def _work(self, person_id: PersonId) -> int:
         """One person's messages, in order; stops at the first that has to wait."""

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from core.callbacks import ANALYSE_START, PAGE, CallbackData
-from core.delivery import UnreachableHandler
+from core.delivery import UnreachableHandler, is_page
 from core.i18n import fmt_time, t
 from core.model import (
     CACO,
@@ -490,7 +490,7 @@ def unreachable_handler(core: Core, paging: Paging) -> UnreachableHandler:
             if reached:
                 await tx.audit(person, "delivery.unreachable", transport, "reached elsewhere")
                 return
-            if item.kind == "send" and item.topic and item.topic.startswith("page:"):
+            if is_page(item) and item.topic:
                 await paging.unreachable(tx, person, PageId(int(item.topic[5:])), transport)
 
     return handle

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -85,3 +86,23 @@ def test_bad_region_file_imports_nothing(env: Path) -> None:
     assert result.exit_code == 1 and "nog geen regio" in result.output
     result = runner.invoke(app, ["region", "import", str(env / "missing.yaml")])
     assert result.exit_code == 2 and "Kan" in result.output
+
+
+def test_person_invite_prints_a_single_use_code_and_how_to_use_it(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_USERNAME", "scm_test_bot")
+    assert runner.invoke(app, ["region", "import", str(REGION_FILE)]).exit_code == 0
+    first = runner.invoke(app, ["person", "invite", "rol-a"])
+    assert first.exit_code == 0, first.output
+    match = re.search(r"Koppelcode voor Rol Anna \(rol-a\): (\S+)", first.output)
+    assert match is not None, first.output
+    code = match.group(1)
+    assert len(code) >= 13, "at least 64 bits of randomness in a short alphabet"
+    assert f"Telegram: https://t.me/scm_test_bot?start={code}" in first.output
+    assert f"Slack: /scm koppel {code}" in first.output
+    assert "eenmalig" in first.output
+    second = runner.invoke(app, ["person", "invite", "rol-a"])
+    assert code not in second.output, "every invite is a new code"
+    unknown = runner.invoke(app, ["person", "invite", "niemand"])
+    assert unknown.exit_code == 1 and "Onbekende persoon 'niemand'" in unknown.output

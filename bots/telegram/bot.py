@@ -8,6 +8,7 @@ deliverer is woken for the outbox.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dtm
 import hmac
 import logging
@@ -18,7 +19,7 @@ from urllib.parse import urlsplit
 import structlog
 from aiohttp import web
 from pydantic import SecretStr
-from telegram import Update
+from telegram import CallbackQuery, Update, User
 from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import (
@@ -282,12 +283,22 @@ class TelegramBot:
         query, user = update.callback_query, update.effective_user
         if query is None or user is None:
             return
+        # Answered at once (the button stops spinning on the phone) while the press is
+        # handled: the page it may cause does not wait for the answer's round trip.
+        answered = asyncio.create_task(self._answer(query))
         try:
-            await query.answer()  # at once: the button stops spinning on the phone
-        except TelegramError as error:  # a stale query: still handle the press
+            if query.data is not None:
+                await self._press(update, user, query.data)
+        finally:
+            await answered
+
+    async def _answer(self, query: CallbackQuery) -> None:
+        try:
+            await query.answer()
+        except TelegramError as error:  # a stale query: the press is handled all the same
             log.info("telegram.answer_failed", error=scrub(str(error), self._token))
-        if query.data is None:
-            return
+
+    async def _press(self, update: Update, user: User, data: str) -> None:
         chat = update.effective_chat
         # A button on an inline message has no chat: answer in the user's private chat.
         chat_id = chat.id if chat is not None else user.id
@@ -298,7 +309,7 @@ class TelegramBot:
             chat_id=str(chat_id),
             private=chat is None or chat.type == ChatType.PRIVATE,
         )
-        await self._dispatch(ButtonEvent(sender, query.data), chat_id)
+        await self._dispatch(ButtonEvent(sender, data), chat_id)
 
     async def _dispatch(self, event: InboundEvent, chat_id: int) -> None:
         try:
