@@ -38,16 +38,27 @@ class TimerRunner:
         return True
 
     async def run_due(self, limit: int = 500) -> int:
-        """Fire every timer that is due now, oldest first; returns how many ran."""
+        """Fire every timer that is due now, oldest first; returns how many ran.
+
+        A timer whose handler fails stays pending (its transaction rolled back) and is
+        passed over here, so one bad timer cannot stop the others or the start of the bot;
+        the scheduler tries it again.
+        """
         fired = 0
+        failed: set[TimerId] = set()
         while True:
             async with self.core.uow_factory() as uow:
-                due = await uow.timers.due(self.core.clock.now(), limit)
-            if not due:
+                due = await uow.timers.due(self.core.clock.now(), limit + len(failed))
+            todo = [timer_id for timer_id in due if timer_id not in failed]
+            if not todo:
                 return fired
-            for timer_id in due:
-                fired += await self.fire(timer_id)
-            if len(due) < limit:
+            for timer_id in todo:
+                try:
+                    fired += await self.fire(timer_id)
+                except Exception:
+                    log.exception("timer.failed", timer_id=timer_id)
+                    failed.add(timer_id)
+            if len(due) < limit + len(failed):
                 return fired
 
 

@@ -165,11 +165,13 @@ async def running(
             async with app.uows() as uow:
                 return await uow.timers.pending()
 
+        # Delivering first: pages of escalations that fell due while we were down go out
+        # while the rest of the overdue timers fire.
+        app.tasks.append(asyncio.create_task(app.deliverer.run(), name="delivery"))
+        app.deliverer.wake()
         fired = await aps.start(load_pending)
         await RosterReminders().ensure(app.core)  # the daily roster check, if not planned
         log.info("scheduler.started", fired_overdue=fired)
-        app.tasks.append(asyncio.create_task(app.deliverer.run(), name="delivery"))
-        app.deliverer.wake()
         yield app
     finally:
         for task in app.tasks:

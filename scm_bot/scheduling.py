@@ -101,6 +101,8 @@ class ApsTimerScheduler:
         await asyncio.get_running_loop().run_in_executor(self._io, lambda: None)
 
     def _submit(self, fn: Callable[..., None], *args: Any) -> None:
+        if self._closing:
+            return  # the rows are the truth: the next start schedules what is pending
         self._io.submit(fn, *args).add_done_callback(_log_failure)
 
     def _add_job(self, timer_id: TimerId, due_at: datetime) -> None:

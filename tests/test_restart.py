@@ -10,11 +10,12 @@ from sqlalchemy import text
 
 from core.clock import FakeClock
 from core.events import ButtonEvent, Sender, parse_text
-from core.model import Origin
+from core.model import Origin, Timer
 from core.paging import ESCALATE
+from core.tx import Tx
 from scm_bot.app import AlreadyRunning, running
 from storage.database import make_engine
-from tests.helpers import START, RecordingTransport, load_region
+from tests.helpers import START, Harness, RecordingTransport, load_region
 
 
 async def _handle(app, who: str, text_or_data: str, *, button: bool = False) -> None:
@@ -119,3 +120,24 @@ async def test_a_second_instance_on_the_same_database_refuses_to_start(db_url: s
         with pytest.raises(AlreadyRunning):
             async with running(db_url, [RecordingTransport()], clock):
                 pass  # pragma: no cover
+
+
+async def test_a_failing_timer_does_not_stop_the_others_or_the_start(harness: Harness) -> None:
+    fired: list[int] = []
+
+    async def boom(_tx: Tx, _timer: Timer) -> None:
+        raise RuntimeError("a bug in one handler")
+
+    async def ok(_tx: Tx, timer: Timer) -> None:
+        fired.append(timer.ref)
+
+    harness.app.runner.handlers.update({"test.boom": boom, "test.ok": ok})
+    async with harness.app.core.transaction(Origin.SYSTEM) as tx:
+        await tx.schedule("test.ok", 1, tx.now)
+        await tx.schedule("test.boom", 2, tx.now)
+        await tx.schedule("test.ok", 3, tx.now)
+    assert await harness.app.runner.run_due() == 2
+    assert fired == [1, 3]
+    async with harness.app.uows() as uow:
+        (left,) = await uow.timers.pending()
+    assert left.kind == "test.boom", "the failed one stays pending, to be tried again"
