@@ -339,7 +339,7 @@ async def test_transport_reaches_only_people_with_a_telegram_id(bot: Bot) -> Non
     transport = TelegramTransport(bot)
     assert transport.name == "telegram"
     assert transport.reaches(person()) and not transport.reaches(person(None))
-    assert transport.limits == DeliveryLimits(per_chat_interval=1.0, per_second=30.0)
+    assert transport.limits == DeliveryLimits(per_chat_interval=1.0, per_second=29.0)
     assert TelegramTransport(per_chat_interval=0.1, per_second=5).limits.per_second == 5
 
 
