@@ -38,38 +38,48 @@ KINDS = ("sqlite", "postgresql")
 INTRO = """\
 # Benchmarks
 
-Scripts (not tests) that measure the bot's hot paths on SQLite and PostgreSQL side by side,
-in one run, because the machine they run on is shared and noisy. Every script creates its own
-throwaway databases (a temp SQLite file; `scm_bench_<random>` on the PostgreSQL server at
-`SCM_BENCH_POSTGRES_URL`, default `postgresql://postgres@127.0.0.1:5432/test`), migrates them
-with `storage.database.migrate`, drops them at the end, and rewrites its own section below.
-Run them from the repository root:
+Scripts (not tests) that measure the bot's hot paths, on SQLite and PostgreSQL side by side
+in one run, because the machine they run on is shared and noisy: compare the figures within
+a section (ratios), not across sections. Every script creates its own throwaway databases (a
+temp SQLite file; `scm_bench_<random>` on the PostgreSQL server at `SCM_BENCH_POSTGRES_URL`,
+default `postgresql://postgres@127.0.0.1:5432/test`), migrates them, drops them at the end,
+and rewrites its own section below. Run them from the repository root, one at a time:
 
 ```
-.venv/bin/python -m benchmarks.inbound_throughput   # ~2 min
-.venv/bin/python -m benchmarks.page_latency         # ~2 min
-.venv/bin/python -m benchmarks.timer_lateness       # SQLite, ~2-3 min
-.venv/bin/python -m benchmarks.timer_lateness --postgres   # and PostgreSQL, +3-5 min
+.venv/bin/python -m benchmarks.inbound_throughput          # ~1 min
+.venv/bin/python -m benchmarks.page_latency                # ~4 min
+.venv/bin/python -m benchmarks.timer_lateness --postgres   # ~8 min
+.venv/bin/python -m benchmarks.telegram_latency            # ~1 min
+.venv/bin/python -m benchmarks.telegram_fanout             # ~1.5 min
+.venv/bin/python -m benchmarks.roster_who                  # ~2 min
 ```
 
 What each one measures, and its target:
 
-- `inbound_throughput`: inbound events per second through `Router.handle` plus delivery of
-  the outbox each event queues (fake in-memory transport), with per-event p50/p99 latency.
-  Target: **at least 300 events/s on SQLite**.
-- `page_latency`: 100 Caco's confirm 100 alarms at once; the time from handing each confirm
-  button to `Router.handle` until the fake transport's `send()` is called with that
-  incident's page, with the production delivery loop (`Deliverer.run`, woken by
-  `Core.on_outbox`) and the real APScheduler. Target: **p99 at most 50 ms**.
-- `timer_lateness`: 10,000 pending timers through the real APScheduler job store
-  (`scm_bot.app.running`, `SystemClock`, the real `TimerRunner` with a trivial handler
-  kind): lateness (fired - due) p50/p99, and the wall time to fire 10,000 overdue timers
-  after a restart. Target: **p99 lateness at most 1 s**.
+- `inbound_throughput` (issue "Core spine"): inbound events per second through
+  `Router.handle` plus delivery of the outbox each event queues (fake in-memory transport),
+  one incident cycle after another. Target: **at least 300 events/s on SQLite**.
+- `page_latency` (Core spine): with 100 incidents open at once (paged, unanswered, their
+  escalations pending), further alerts confirmed at a steady rate; the time from handing the
+  confirm button to `Router.handle` until the transport's `send()` gets the page, through the
+  production wiring (`scm_bot.app.running`). Target: **p99 at most 50 ms**. Bursts of 10 and
+  100 simultaneous confirms are reported as stress rows.
+- `timer_lateness` (Core spine): 10,000 pending escalation timers through the real
+  APScheduler job store; lateness (fired - due) p50/p99 of those that fall due in the
+  window, and the time to fire 10,000 overdue timers after a restart. Target: **p99 lateness
+  at most 1 s**. All 10,000 due within 20 s is reported as a stress row.
+- `telegram_latency` (Telegram and Slack transports): alert -> page through the real
+  python-telegram-bot stack against a fake Bot API on loopback, side by side with a bare
+  python-telegram-bot app that only relays one message. Target: **at most 1.5x the bare app**.
+- `telegram_fanout` (Telegram and Slack transports): 300 pages to 300 chats, the fake Bot API
+  enforcing 30 messages/s. Target: **within 11 s (1.1x the 10 s minimum), no 429 left
+  unhandled, nothing lost**.
+- `roster_who` (Piket rosters): `/wie` resolution with 500 people, 50 functions and five
+  years of shifts and overrides. Target: **p99 at most 5 ms**.
 
 Logging: warnings and errors are counted (and the first few printed on one line) instead of
-rendered by the CLI's console renderer, whose rich tracebacks block the event loop for
-0.1-1 s per logged exception; each section lists what was logged. All numbers below are
-real runs of the scripts on the machine named in each section.
+rendered by the CLI's console renderer; each section lists what was logged. All numbers
+below are real runs of the scripts on the machine named in each section.
 """
 
 
