@@ -20,7 +20,7 @@ from datetime import timedelta
 import structlog
 
 from core.errors import PermanentDeliveryError, RateLimited, TransientDeliveryError
-from core.model import OutboxId, Person, PersonId
+from core.model import Directory, OutboxId, Person, PersonId
 from core.ports import DeliveryLimits, OutboxItem, Transport, UnitOfWork
 from core.tx import Core
 
@@ -98,6 +98,11 @@ class Deliverer:
         self._pacers: dict[str, Pacer] = {}
         self._woken = 0  # commits that queued messages, so far
         self._dispatched = -1  # the value of _woken when the last dispatch began
+        # For `offer`: rows waiting for a retry (read at the first dispatch, then kept up to
+        # date here), and the people who may have rows in the table that are not under way.
+        self._primed = False
+        self._waiting: dict[OutboxId, PersonId] = {}
+        self._behind: set[PersonId] = set()
         self._inflight: set[OutboxId] = set()  # handed to a worker, not finished yet
         self._queues: dict[PersonId, deque[tuple[OutboxItem, Person | None]]] = {}
         self._workers: dict[PersonId, asyncio.Task[int]] = {}
@@ -140,19 +145,48 @@ class Deliverer:
                 items = await uow.outbox.pending(self.core.clock.now(), BATCH)
                 fresh = [item for item in items if item.id not in self._inflight]
                 directory = await uow.directory.load() if fresh else None
-            for item in fresh:
-                assert directory is not None
-                self._inflight.add(item.id)
-                person = directory.people.get(item.person_id)
-                self._queues.setdefault(item.person_id, deque()).append((item, person))
-            # Pages first: the workers of people with a page to send start (and send) before
-            # the others, while each person's own messages keep their order.
-            starting = {i.person_id for i in fresh if i.person_id not in self._workers}
-            for person_id in sorted(starting, key=lambda p: not self._has_page(p)):
-                worker = asyncio.create_task(self._work(person_id))
-                worker.add_done_callback(_log_crash)
-                self._workers[person_id] = worker
+                waiting: dict[OutboxId, PersonId] = {}
+                if not self._primed:  # rows waiting for a retry since before a restart
+                    waiting = await uow.outbox.waiting(self.core.clock.now())
+            if not self._primed:
+                self._waiting.update(waiting)
+                self._behind.update(waiting.values())
+                self._primed = True
+            if len(items) < BATCH:  # everything due is in view: who has nothing left over
+                due = {item.person_id for item in items}
+                still = set(self._waiting.values())
+                self._behind = {p for p in self._behind if p in due or p in still}
+            if directory is not None:
+                self._hand_over(fresh, directory)
             return len(fresh)
+
+    def offer(self, items: list[OutboxItem], directory: Directory | None) -> None:
+        """Called right after a commit with the rows it queued: they go to their people's
+        workers at once, without waiting for a dispatch to read them back. Someone with
+        rows that wait in the table (for a retry, or not handed out yet) keeps first in,
+        first out: their new rows are left to the dispatch, which is woken for them."""
+        if not items:
+            return
+        if not self._primed or directory is None:
+            self.wake()
+            return
+        ready = [item for item in items if item.person_id not in self._behind]
+        self._hand_over(ready, directory)
+        if len(ready) < len(items):
+            self.wake()
+
+    def _hand_over(self, items: list[OutboxItem], directory: Directory) -> None:
+        for item in items:
+            self._inflight.add(item.id)
+            person = directory.people.get(item.person_id)
+            self._queues.setdefault(item.person_id, deque()).append((item, person))
+        # Pages first: the workers of people with a page to send start (and send) before
+        # the others, while each person's own messages keep their order.
+        starting = {i.person_id for i in items if i.person_id not in self._workers}
+        for person_id in sorted(starting, key=lambda p: not self._has_page(p)):
+            worker = asyncio.create_task(self._work(person_id))
+            worker.add_done_callback(_log_crash)
+            self._workers[person_id] = worker
 
     def _has_page(self, person_id: PersonId) -> bool:
         return any(is_page(item) for item, _ in self._queues[person_id])
@@ -167,19 +201,27 @@ class Deliverer:
                 try:
                     async with self._gate:
                         finished = await self._deliver(item, person)
+                except BaseException:
+                    self._behind.add(person_id)  # the row stays in the table
+                    raise
                 finally:
                     queue.popleft()
                     await self._settled(item)
                 if not finished:
                     # The rest waits behind it; the pending query hands it out again later.
+                    self._waiting[item.id] = person_id
+                    self._behind.add(person_id)
                     while queue:
                         await self._settled(queue.popleft()[0])
                     break
+                self._waiting.pop(item.id, None)
                 done += 1
         finally:
             del self._workers[person_id]
             del self._queues[person_id]
-            for item, _ in queue:  # broken off: the rest is handed out again later
+            if queue:  # broken off: the rest is handed out again later
+                self._behind.add(person_id)
+            for item, _ in queue:
                 await self._settled(item)
         return done
 
@@ -188,6 +230,13 @@ class Deliverer:
         # still sees it under way, so it is never handed out twice.
         async with self._lock:
             self._inflight.discard(item.id)
+
+    async def settle(self) -> int:
+        """Wait until the rows under way now are done (without reading the table)."""
+        finished = 0
+        while self._workers:
+            finished += sum(await asyncio.gather(*self._workers.values()))
+        return finished
 
     async def close(self) -> None:
         """Stop the workers (at shutdown); what they did not finish stays pending."""

@@ -76,6 +76,8 @@ class NewIncident:
 
 
 class DirectoryRepo(Protocol):
+    changed: bool  # a person changed in this unit of work (the loaded directory is stale)
+
     async def load(self) -> Directory: ...
     async def set_language(self, person_id: PersonId, language: str) -> None: ...
     async def set_unreachable(self, person_id: PersonId, transport: str, value: bool) -> None: ...
@@ -130,8 +132,12 @@ class OutboxRepo(Protocol):
     async def add(
         self, person_id: PersonId, message: Message, *, kind: str, topic: str | None, at: datetime
     ) -> OutboxId: ...
-    async def add_many(self, rows: list[NewMessage], at: datetime) -> None:
-        """Queue several messages at once, in this order."""
+    async def add_many(self, rows: list[NewMessage], at: datetime) -> list[OutboxId]:
+        """Queue several messages at once, in this order; returns their ids in that order."""
+        ...
+
+    async def waiting(self, now: datetime) -> dict[OutboxId, PersonId]:
+        """Pending rows that wait for a retry (due later than `now`), with their person."""
         ...
 
     async def pending(self, now: datetime, limit: int) -> list[OutboxItem]:

@@ -12,7 +12,14 @@ from core.clock import Clock
 from core.i18n import label_text, t
 from core.messages import Attachment, Button, Message
 from core.model import Directory, Origin, Person, TimerId
-from core.ports import AuditRecord, NewMessage, TimerScheduler, UnitOfWork, UnitOfWorkFactory
+from core.ports import (
+    AuditRecord,
+    NewMessage,
+    OutboxItem,
+    TimerScheduler,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 
 
 @dataclass
@@ -96,7 +103,7 @@ class Core:
         uow_factory: UnitOfWorkFactory,
         clock: Clock,
         scheduler: TimerScheduler,
-        on_outbox: Callable[[], None] = lambda: None,
+        on_outbox: Callable[[list[OutboxItem], Directory | None], None] = lambda _i, _d: None,
     ) -> None:
         self.uow_factory = uow_factory
         self.clock = clock
@@ -109,7 +116,7 @@ class Core:
             directory = await uow.directory.load()
             tx = Tx(uow, directory, self.clock.now(), origin)
             yield tx
-            await uow.outbox.add_many(tx.outbox, tx.now)
+            ids = await uow.outbox.add_many(tx.outbox, tx.now)
             await uow.audit.append_many(tx.audited)
             await uow.commit()
         # Only after commit: a timer or message of a rolled-back transaction never leaks out.
@@ -117,5 +124,10 @@ class Core:
             self.scheduler.schedule(timer_id, due_at)
         for timer_id in tx.cancelled:
             self.scheduler.cancel(timer_id)
-        if tx.sent:
-            self.on_outbox()
+        if tx.outbox:
+            queued = [
+                OutboxItem(outbox_id, row.person_id, row.kind, row.topic, row.message, 0)
+                for outbox_id, row in zip(ids, tx.outbox, strict=True)
+            ]
+            # A person changed in this transaction: the deliverer reads them afresh.
+            self.on_outbox(queued, None if tx.uow.directory.changed else tx.directory)

@@ -94,7 +94,7 @@ def build(
     deliverer = Deliverer(
         core, transports, unreachable_handler(core, paging), monotonic=monotonic, sleep=sleep
     )
-    core.on_outbox = deliverer.wake
+    core.on_outbox = deliverer.offer
     return App(engine, uows, core, router, runner, deliverer)
 
 

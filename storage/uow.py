@@ -127,7 +127,12 @@ _DELIVERIES = select(DELIVERY.c.outbox_id, DELIVERY.c.transport, DELIVERY.c.fail
     DELIVERY.c.outbox_id.in_(bindparam("ids", expanding=True))
 )
 _ADD_OUTBOX = OUTBOX.insert().returning(OUTBOX.c.id)
-_ADD_OUTBOX_ROWS = OUTBOX.insert()
+# Many rows in one statement, their ids returned in the order of the rows.
+_ADD_OUTBOX_ROWS = OUTBOX.insert().returning(OUTBOX.c.id, sort_by_parameter_order=True)
+_WAITING_OUTBOX = select(OUTBOX.c.id, OUTBOX.c.person_id).where(
+    OUTBOX.c.status == "pending",
+    OUTBOX.c.next_attempt_at > bindparam("now", type_=OUTBOX.c.next_attempt_at.type),
+)
 _ADD_DELIVERY = DELIVERY.insert()
 _FINISH_OUTBOX = (
     update(OUTBOX)
@@ -165,6 +170,7 @@ class SqlDirectoryRepo:
     def __init__(self, conn: Conn, cache: _DirectoryCache) -> None:
         self.conn = conn
         self.cache = cache
+        self.changed = False  # a person changed in this unit of work
 
     async def load(self) -> Directory:
         revision = (await self.conn.execute(_REVISION)).scalar_one_or_none()
@@ -239,7 +245,7 @@ class SqlDirectoryRepo:
             await self.conn.execute(
                 update(PERSON).where(PERSON.c.id == person_id).values(unreachable=sorted(wanted))
             )
-            await self.conn.execute(update(REGION).values(revision=REGION.c.revision + 1))
+            await self._changed()
 
     async def link(
         self,
@@ -269,13 +275,18 @@ class SqlDirectoryRepo:
             await self.conn.execute(
                 update(PERSON).where(PERSON.c.id == person_id).values(slack_user_id=slack_user_id)
             )
-        await self.conn.execute(update(REGION).values(revision=REGION.c.revision + 1))
+        await self._changed()
 
     async def set_language(self, person_id: PersonId, language: str) -> None:
         await self.conn.execute(
             update(PERSON).where(PERSON.c.id == person_id).values(language=language)
         )
+        await self._changed()
+
+    async def _changed(self) -> None:
+        """A person changed: every cached directory is out of date."""
         await self.conn.execute(update(REGION).values(revision=REGION.c.revision + 1))
+        self.changed = True
 
 
 def _empty_directory() -> Directory:
@@ -545,10 +556,16 @@ class SqlOutboxRepo:
         row = _outbox_values(NewMessage(person_id, message, kind, topic), at)
         return OutboxId((await self.conn.execute(_ADD_OUTBOX, row)).scalar_one())
 
-    async def add_many(self, rows: list[NewMessage], at: datetime) -> None:
+    async def add_many(self, rows: list[NewMessage], at: datetime) -> list[OutboxId]:
+        if not rows:
+            return []
         values = [_outbox_values(row, at) for row in rows]
-        if values:
-            await self.conn.execute(_ADD_OUTBOX_ROWS, values)
+        result = await self.conn.execute(_ADD_OUTBOX_ROWS, values)
+        return [OutboxId(i) for i in result.scalars()]
+
+    async def waiting(self, now: datetime) -> dict[OutboxId, PersonId]:
+        rows = await self.conn.execute(_WAITING_OUTBOX, {"now": now})
+        return {OutboxId(r.id): PersonId(r.person_id) for r in rows}
 
     async def pending(self, now: datetime, limit: int) -> list[OutboxItem]:
         stmt = _PENDING_BATCHES.get(limit)

@@ -7,6 +7,8 @@ from datetime import timedelta
 import pytest
 
 from core.errors import PermanentDeliveryError, RateLimited, TransientDeliveryError
+from core.events import Sender, parse_text
+from core.model import Origin
 from tests.conftest import count
 from tests.helpers import Harness, RecordingTransport
 
@@ -23,6 +25,17 @@ async def test_transient_failure_is_retried_with_backoff(harness: Harness) -> No
     harness.clock.advance(timedelta(seconds=1))
     await harness.app.deliverer.deliver_pending()
     assert "Hallo Caco Test" in harness.last("caco")
+
+
+async def test_a_committed_message_goes_out_without_waiting_for_the_table(
+    harness: Harness,
+) -> None:
+    """The commit hands its rows to the delivery workers: no dispatch reads them back."""
+    await harness.app.deliverer.deliver_pending()  # the first dispatch (after a start)
+    await harness.app.router.handle(parse_text(Sender(Origin.CONSOLE, "caco"), "/help"))
+    await harness.app.deliverer.settle()
+    assert "Hallo Caco Test" in harness.last("caco")
+    assert await count(harness.app.engine, "outbox WHERE status = 'pending'") == 0
 
 
 async def test_rate_limit_waits_retry_after(harness: Harness) -> None:
