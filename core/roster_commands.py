@@ -128,6 +128,25 @@ class Proposal:
     affected: tuple[PersonId, ...]
 
 
+def changed_people(
+    before: Roster, after: Roster, key: Key, start: datetime, end: datetime
+) -> tuple[PersonId, ...]:
+    """Everyone whose duty or backup in [start, end) differs between the two rosters, in the
+    order their first difference comes."""
+
+    def held(roster: Roster) -> set[tuple[datetime, PersonId, str, datetime]]:
+        segments = roster.timeline(*key, start, end)
+        return {
+            (r.start, r.person, r.role, r.end)
+            for role in ("duty", "backup")
+            for r in runs(segments, role)
+        }
+
+    return tuple(
+        dict.fromkeys(person for _at, person, *_rest in sorted(held(before) ^ held(after)))
+    )
+
+
 def _sort_key(directory_functions: dict[str, Any], key: Key) -> tuple[str, int, str]:
     fn = directory_functions.get(key[0])
     name = fn.name if fn else key[0]
@@ -391,7 +410,7 @@ class RosterCommands:
 
     async def ask_replace(self, tx: Tx, person: Person, args: str) -> None:
         settings = await roster_settings(tx)
-        require_coordinator(person, settings, None)
+        require_coordinator(tx.directory, person, settings, None)
         tz = tx.directory.region.timezone
 
         async def build(parts: dict[str, Any]) -> Proposal:
@@ -402,7 +421,7 @@ class RosterCommands:
             parts["_step"]()
             roster = await load_roster(tx, start, end)
             key = await self._key_for(tx, settings, roster, replaced, start, end, parts.get("for"))
-            require_coordinator(person, settings, key[1])
+            require_coordinator(tx.directory, person, settings, key[1])
             override = self._check_override(tx, roster, key, replaced, replacement, start, end)
             return Proposal(
                 "override",
@@ -430,7 +449,7 @@ class RosterCommands:
 
     async def ask_shift(self, tx: Tx, person: Person, args: str) -> None:
         settings = await roster_settings(tx)
-        require_coordinator(person, settings, None)
+        require_coordinator(tx.directory, person, settings, None)
         tz = tx.directory.region.timezone
 
         async def build(parts: dict[str, Any]) -> Proposal:
@@ -443,7 +462,7 @@ class RosterCommands:
             parts["_step"]()
             roster = await load_roster(tx, start, end)
             key = self._shift_key(tx, settings, roster, holder, parts.get("for"))
-            require_coordinator(person, settings, key[1])
+            require_coordinator(tx.directory, person, settings, key[1])
             return self._shift_proposal(tx, roster, key, holder, backup, start, end)
 
         proposal = await self._first(
@@ -499,19 +518,19 @@ class RosterCommands:
         end: datetime,
     ) -> Proposal:
         shift = self._check_shift(tx, roster, key, holder, backup, start, end)
-        affected = (holder.id, backup.id) if backup else (holder.id,)
-        # Whoever the shift takes the place of is affected too.
-        displaced = dict.fromkeys(s.duty.on_duty for s in roster.timeline(*key, start, end))
-        extra = tuple(p for p in displaced if p is not None and p not in affected)
+        after = roster.plus(shifts=[shift])
+        named = (holder.id, backup.id) if backup else (holder.id,)
+        # Whoever the shift displaces, on duty or as backup, is affected too.
+        affected = tuple(dict.fromkeys(named + changed_people(roster, after, key, start, end)))
         return Proposal(
             "shift",
             key,
             {"person": holder.id, "backup": backup.id if backup else None},
             roster,
-            roster.plus(shifts=[shift]),
+            after,
             start,
             end,
-            affected + extra,
+            affected,
         )
 
     def _check_shift(
@@ -571,12 +590,16 @@ class RosterCommands:
         if action_at == len(words):
             await self._show_rotation(tx, person, settings, roster, current)
             return
-        require_coordinator(person, settings, scope)
+        require_coordinator(tx.directory, person, settings, scope)
         target_text = " ".join(words[action_at + 1 :])
         if not target_text:
             raise UserError("roster.rotation.usage")
         target = find_person(tx.directory, target_text, person)
         adding = words[action_at].lower() in ADD
+        proposal = self._rotation_change(tx, roster, current, target, adding)
+        # The preview, and who is told, reach several turns ahead: judge them against the
+        # overrides and shifts planned there too.
+        roster = await load_roster(tx, tx.now, proposal.end, [function])
         proposal = self._rotation_change(tx, roster, current, target, adding)
         await self._preview(tx, person, settings, proposal)
 
@@ -647,7 +670,10 @@ class RosterCommands:
             after,
             effective,
             end,
-            (target.id,),
+            # The person added or removed, and everyone whose turns shift within the preview.
+            tuple(
+                dict.fromkeys((target.id, *changed_people(roster, after, d.key, effective, end)))
+            ),
         )
 
     async def _first(
@@ -735,7 +761,7 @@ class RosterCommands:
         key: Key = (p["function"], p["scope"])
         start, end = _at(p["start"]), _at(p["end"])
         if request.kind == "change":
-            require_coordinator(person, settings, key[1])
+            require_coordinator(tx.directory, person, settings, key[1])
         roster = await load_roster(tx, start, end)
         d = tx.directory
 
@@ -994,7 +1020,7 @@ class RosterCommands:
             return
         if action in ("approve", "reject"):
             if not may_edit(person, settings, p["scope"]):
-                raise UserError("roster.access.not_your_scope", scope=p["scope"])
+                raise UserError("roster.request.not_yours")
             if request.status != "accepted":
                 raise UserError("roster.request.handled")
             if action == "reject":
@@ -1002,7 +1028,7 @@ class RosterCommands:
                 await tx.audit(person, "roster.swap.rejected", f"request:{request.id}")
                 for who in (asker, taker):
                     await tx.send(who, "roster.swap.rejected", by=person.name, **params)
-                await tx.send(person, "roster.change.done")
+                await tx.send(person, "roster.swap.you_rejected", **params)
                 return
             await self._finish_swap(tx, person, settings, request, params)
             return

@@ -233,11 +233,17 @@ def coordinators_of(directory: Directory, settings: RosterSettings, scope: str) 
     return [p for p in directory.people.values() if may_edit(p, settings, scope)]
 
 
-def require_coordinator(person: Person, settings: RosterSettings, scope: str | None) -> None:
+def require_coordinator(
+    directory: Directory, person: Person, settings: RosterSettings, scope: str | None
+) -> None:
+    """Refuse unless `person` is a coordinator (of `scope`, when one is given)."""
     if coordinator_scopes(person, settings) is None:
         raise UserError("roster.access.not_coordinator")
     if scope is not None and not may_edit(person, settings, scope):
-        raise UserError("roster.access.not_your_scope", scope=scope)
+        raise UserError(
+            "roster.access.not_your_scope",
+            scope=lambda lang: scope_name(directory, settings, scope, lang),
+        )
 
 
 # --- text ------------------------------------------------------------------------------------

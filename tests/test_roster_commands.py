@@ -150,6 +150,71 @@ async def test_a_coordinator_of_one_gemeente_cannot_touch_the_region(engine: Asy
     assert "buiten jouw deel" in harness.last("coord")
 
 
+COORDINATORS = """\
+  - {key: coord-soest, name: Coord Soest, functions: [coordinator]}
+  - {key: coord-noord, name: Coord Noord, functions: [coordinator]}
+"""
+
+
+async def test_scoped_coordinators_change_the_rosters_of_their_own_scope(
+    engine: AsyncEngine,
+) -> None:
+    region = scoped_region(
+        "  coordinator_scopes:"
+        " {coord-soest: ['gemeente:soest'], coord-noord: ['piketregio:noord']}",
+        COORDINATORS,
+    )
+    harness = await make_harness(engine, region=region)
+
+    # A coordinator of the gemeente Soest: its ACB roster, and nothing else.
+    await harness.say(
+        "coord-soest", "/dienst Acb Zeist van morgen 08:00 tot morgen 20:00 voor acb Soest"
+    )
+    assert "losse dienst ACB (Soest)" in harness.last("coord-soest")
+    await harness.press("coord-soest", "Bevestigen")
+    assert await count(engine, "roster_shift") == 1
+    assert "gewijzigd door Coord Soest" in harness.last("acb-zeist")
+    assert "gewijzigd door Coord Soest" in harness.last("acb-soest")  # displaced
+    await harness.say(
+        "coord-soest", "/dienst Acb Soest van morgen 08:00 tot morgen 20:00 voor acb Utrecht"
+    )
+    assert harness.last("coord-soest").startswith(
+        "Dat rooster (Utrecht) valt buiten jouw deel als piketcoördinator."
+    )
+
+    # A coordinator of the piketregio Noord: its OvD-Bz roster, and the rosters of the
+    # gemeenten in it; not the region's.
+    await harness.say(
+        "coord-noord", "/vervang Ovd Noord door Ovd Regio van morgen 08:00 tot do 18:00"
+    )
+    assert "Voorbeeld – OvD-Bz (piketregio Noord)" in harness.last("coord-noord")
+    await harness.press("coord-noord", "Bevestigen")
+    assert await count(engine, "roster_override") == 1
+    assert "gewijzigd door Coord Noord" in harness.last("ovd-regio")
+    await harness.say("coord-noord", "/rotatie acb Soest toevoegen Acb Zeist")
+    await harness.press("coord-noord", "Bevestigen")
+    await harness.say("coord-noord", "/rotatie acb Soest")
+    assert "Rotatie ACB (Soest)" in harness.last("coord-noord")
+    assert "1. Acb Soest\n2. Acb Zeist" in harness.last("coord-noord")
+    await harness.say(
+        "coord-noord",
+        "/vervang Ovd Regio door Ovd Noord van morgen 08:00 tot do 18:00 voor ovd regio",
+    )
+    assert "buiten jouw deel" in harness.last("coord-noord")
+    await harness.say("coord-noord", "/rotatie acb Utrecht toevoegen Acb Soest")
+    assert "buiten jouw deel" in harness.last("coord-noord")
+
+    harness.clock.set(datetime(2026, 11, 25, 9, 0, tzinfo=TZ))
+    await harness.say("caco", "/wie Soest")
+    answer = harness.last("caco")
+    assert "ACB (Soest): Acb Zeist" in answer
+    assert "OvD-Bz (piketregio Noord): Ovd Regio (i.p.v. Ovd Noord)" in answer
+    actions = await _actions(harness)
+    assert ("coord-soest", "roster.shift", "ok") in actions
+    assert ("coord-noord", "roster.override", "ok") in actions
+    assert ("coord-noord", "roster.rotation", "ok") in actions
+
+
 async def test_explicit_shift_and_rotation_members(harness: Harness) -> None:
     await harness.say("coord", "/dienst Anna van morgen 08:00 tot morgen 20:00 backup Cees")
     assert "losse dienst ROL (regio)" in harness.last("coord")
@@ -178,6 +243,85 @@ async def test_explicit_shift_and_rotation_members(harness: Harness) -> None:
     actions = await _actions(harness)
     assert ("coord", "roster.rotation", "ok") in actions
     assert ("coord", "roster.shift", "ok") in actions
+
+
+async def test_a_shift_tells_the_backup_it_displaces(harness: Harness) -> None:
+    await harness.say("coord", "/dienst Anna van morgen 08:00 tot morgen 20:00")
+    assert "Rol Anna\n" in harness.last("coord"), "the shift has no backup"
+    assert harness.inbox("rol-c") == []  # not before confirming
+    await harness.press("coord", "Bevestigen")
+    assert "gewijzigd door Coord Cor" in harness.last("rol-a")
+    assert "changed by Coord Cor" in harness.last("rol-b")  # displaced from duty
+    assert "gewijzigd door Coord Cor" in harness.last("rol-c"), "displaced as backup"
+    assert harness.last("rol-c").endswith("\nwo 25 nov 08:00 – wo 25 nov 20:00: Rol Anna")
+    assert harness.inbox("caco") == [] and harness.inbox("im") == []
+
+
+async def test_a_rotation_change_tells_everyone_whose_turns_shift(engine: AsyncEngine) -> None:
+    region = REGION_FILE.read_text().replace(
+        "  - {key: im,", "  - {key: rol-d, name: Rol Dirk, functions: [rol]}\n  - {key: im,"
+    )
+    harness = await make_harness(engine, region=region)
+    await harness.say("coord", "/rotatie rol toevoegen Dirk")
+    assert "met ingang van ma 30 nov 2026 08:00" in harness.last("coord")
+    assert all(harness.inbox(k) == [] for k in ("rol-a", "rol-b", "rol-c", "rol-d"))
+    await harness.press("coord", "Bevestigen")
+    # From Mon 30 Nov the turns run Cees, Anna, Bert, Dirk. Within the four weeks the preview
+    # shows, Bert keeps his week and his backup week; the others' turns move.
+    new_turns = (
+        "ma 30 nov 08:00 – ma 7 dec 08:00: Rol Cees · backup Rol Anna\n"
+        "ma 7 dec 08:00 – ma 14 dec 08:00: Rol Anna · backup Rol Bert\n"
+        "ma 14 dec 08:00 – ma 21 dec 08:00: Rol Bert · backup Rol Dirk\n"
+        "ma 21 dec 08:00 – ma 28 dec 08:00: Rol Dirk · backup Rol Cees"
+    )
+    for told in ("rol-d", "rol-a", "rol-c"):
+        assert harness.last(told).startswith(
+            "Het piketrooster ROL (regio) is gewijzigd door Coord Cor "
+            "(ma 30 nov 2026 08:00 – ma 28 dec 2026 08:00):\n"
+        ), told
+        assert harness.last(told).endswith(new_turns), told
+    assert harness.inbox("rol-b") == [], "Bert's duty does not change: he is not told"
+    assert harness.inbox("caco") == []
+    assert harness.last("coord") == (
+        "Het rooster is gewijzigd. De betrokkenen zijn op de hoogte gebracht."
+    )
+
+    # Removing Anna moves everyone after her: Bert and Cees are told, and Anna herself.
+    await harness.say("coord", "/rotatie rol verwijderen Anna")
+    await harness.press("coord", "Bevestigen")
+    assert "changed by Coord Cor" in harness.last("rol-b")
+    assert "ma 7 dec 08:00 – ma 14 dec 08:00: Rol Bert · backup Rol Dirk" in harness.last("rol-c")
+    assert "Rol Anna" not in harness.last("rol-a").split(":\n", 1)[1]
+
+
+async def test_english_aliases_replace_shift_and_rotation(engine: AsyncEngine) -> None:
+    region = REGION_FILE.read_text().replace(
+        "{key: coord, name: Coord Cor, functions: [coordinator]}",
+        "{key: coord, name: Coord Cor, functions: [coordinator], language: en}",
+    )
+    harness = await make_harness(engine, region=region)
+    await harness.say("coord", "/replace Bert by Anna from tomorrow 08:00 until thu 18:00")
+    assert harness.last("coord").startswith(
+        "Preview – ROL (region), Wed 25 Nov 2026 08:00 – Thu 26 Nov 2026 18:00"
+    )
+    await harness.press("coord", "Confirm")
+    assert await count(engine, "roster_override") == 1
+    assert "gewijzigd door Coord Cor" in harness.last("rol-a")
+
+    await harness.say("coord", "/shift Cees from fri 08:00 until fri 20:00 backup Anna")
+    assert harness.last("coord").startswith("Preview – single shift ROL (region)")
+    await harness.press("coord", "Confirm")
+    assert await count(engine, "roster_shift") == 1
+
+    await harness.say("coord", "/rotation rol")
+    assert "1. Rol Anna\n2. Rol Bert\n3. Rol Cees" in harness.last("coord")
+    await harness.say("coord", "/rotation rol remove Anna")
+    await harness.press("coord", "Confirm")
+    await harness.say("coord", "/rotation rol")
+    assert "1. Rol Cees\n2. Rol Bert\nNow:" in harness.last("coord")
+    actions = await _actions(harness)
+    for action in ("roster.override", "roster.shift", "roster.rotation"):
+        assert ("coord", action, "ok") in actions
 
 
 async def test_swap_accepted_goes_into_the_roster(harness: Harness) -> None:
@@ -211,6 +355,7 @@ async def test_swap_with_coordinator_approval(engine: AsyncEngine) -> None:
     assert "wacht op goedkeuring" in harness.last("rol-c")
     assert await count(engine, "roster_override") == 0
     await harness.press("rol-c", "Goedkeuren", on="coord")  # not a coordinator
+    assert harness.last("rol-c") == "Deze knop is niet voor jou."
     assert await count(engine, "roster_override") == 0
     await harness.press("coord", "Goedkeuren")
     assert await count(engine, "roster_override") == 1
@@ -306,22 +451,23 @@ people:
 """
 
 
-async def test_scoped_rosters_page_the_gemeente_or_piketregio_on_duty(
-    engine: AsyncEngine,
-) -> None:
-    region = (
+def scoped_region(settings: str = "", people: str = "") -> str:
+    """The test region with ACB rosters for Soest and Utrecht, an OvD-Bz roster for the
+    piketregio Noord (Soest, De Bilt) and one for the region; `settings` and `people` are
+    more lines for those sections."""
+    return (
         REGION_FILE.read_text()
         .replace(
             "settings:\n  alarm_functions: [rol]",
             "settings:\n  alarm_functions: [rol, acb, ovd]\n"
-            "  piketregios: [{key: noord, name: Noord, gemeenten: [soest, de-bilt]}]",
+            "  piketregios: [{key: noord, name: Noord, gemeenten: [soest, de-bilt]}]\n" + settings,
         )
         .replace(
             "  - key: coordinator\n",
             SCOPED.split("people:\n")[0].lstrip("\n") + "  - key: coordinator\n",
             1,
         )
-        .replace("people:\n", "people:\n" + SCOPED.split("people:\n")[1], 1)
+        .replace("people:\n", "people:\n" + SCOPED.split("people:\n")[1] + people, 1)
         .replace(
             "rotations:\n",
             "rotations:\n"
@@ -334,6 +480,12 @@ async def test_scoped_rosters_page_the_gemeente_or_piketregio_on_duty(
             "  - {function: ovd, members: [ovd-regio], start: '2026-01-05T08:00:00'}\n",
         )
     )
+
+
+async def test_scoped_rosters_page_the_gemeente_or_piketregio_on_duty(
+    engine: AsyncEngine,
+) -> None:
+    region = scoped_region()
     harness = await make_harness(engine, region=region)
     await harness.raise_alarm("Soest: gaslek Kerkstraat")
     assert harness.inbox("acb-soest") and harness.inbox("ovd-noord")

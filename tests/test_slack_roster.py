@@ -10,19 +10,35 @@ rotation has Bert on duty at the start, Tue 24 Nov 2026 03:07, with Cees as back
 
 from __future__ import annotations
 
+import functools
 import io
 import itertools
+import re
 from collections.abc import AsyncIterator
 from datetime import datetime
 
 import pytest
+import yaml
 from PIL import Image
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from flows.roster import RosterCalendars
+from scm_bot.app import build
+from tests import test_slack
 from tests.conftest import count
 from tests.fake_slack import FakeSlack, Posted, Uploaded
-from tests.helpers import TZ
-from tests.test_slack import BERT, CACO, CEES, COORD, SLACK_IDS, STRANGER, World, make_world
+from tests.helpers import TZ, load_region
+from tests.test_slack import (
+    BERT,
+    CACO,
+    CEES,
+    COORD,
+    SLACK_IDS,
+    STRANGER,
+    World,
+    make_world,
+    region_with_slack_ids,
+)
 
 ANNA = SLACK_IDS["rol-a"]
 REPLACE = "vervang Bert door Anna van morgen 08:00 tot do 18:00"
@@ -241,3 +257,154 @@ async def test_a_swap_is_accepted_by_button(world: World) -> None:
     assert who.body() == (
         "Piket nu (vr 27 nov 12:00):\nROL (regio): Rol Cees (i.p.v. Rol Bert), tot za 28 nov 08:00"
     )
+
+
+CHANGED = "Het piketrooster ROL (regio) is gewijzigd door Coord Cor"
+
+
+async def test_a_coordinator_sets_a_shift_by_confirm_button(world: World) -> None:
+    chat = Chat(world)
+    [preview] = await chat.scm(COORD, "dienst Anna van morgen 08:00 tot morgen 20:00")
+    assert preview.body().startswith(
+        "Voorbeeld – losse dienst ROL (regio), wo 25 nov 2026 08:00 – wo 25 nov 2026 20:00\n"
+        "Nu:\nwo 25 nov 08:00 – wo 25 nov 20:00: Rol Bert · backup Rol Cees\n"
+        "Na de wijziging:\nwo 25 nov 08:00 – wo 25 nov 20:00: Rol Anna\n"
+    )
+    assert labels(preview) == ["Bevestigen", "Annuleren"]
+    assert world.fake.dm(ANNA) == [] and world.fake.dm(CEES) == []
+
+    await chat.press(COORD, "Bevestigen")
+    assert await count(world.app.engine, "roster_shift") == 1
+    assert chat.last(COORD).startswith("Het rooster is gewijzigd.")
+    for told in (ANNA, CEES):  # Cees is no longer backup in those hours
+        assert chat.last(told) == (
+            f"{CHANGED} (wo 25 nov 2026 08:00 – wo 25 nov 2026 20:00):\n"
+            "wo 25 nov 08:00 – wo 25 nov 20:00: Rol Anna"
+        )
+    assert chat.last(BERT).startswith("The roster ROL (region) was changed by Coord Cor")
+    assert world.fake.dm(CACO) == []
+
+    [again] = await chat.say(COORD, "/shift Cees from tomorrow 12:00 until tomorrow 22:00")
+    assert again.body().startswith("Die dienst overlapt met de losse dienst van Rol Anna")
+    assert again.buttons() == []
+
+
+async def test_a_coordinator_changes_the_rotation_by_confirm_button(world: World) -> None:
+    chat = Chat(world)
+    [shown] = await chat.scm(COORD, "rotatie rol")
+    assert shown.body() == (
+        "Rotatie ROL (regio): diensten van 7 dag(en), overdracht om 08:00.\n"
+        "1. Rol Anna\n2. Rol Bert\n3. Rol Cees\nNu: Rol Bert · backup Rol Cees"
+    )
+    [preview] = await chat.scm(COORD, "rotatie rol verwijderen Anna")
+    assert preview.body().startswith(
+        "Voorbeeld – rotatie ROL (regio): Rol Anna, met ingang van ma 30 nov 2026 08:00\n"
+    )
+    assert labels(preview) == ["Bevestigen", "Annuleren"]
+    assert world.fake.dm(BERT) == [] and world.fake.dm(CEES) == []
+
+    await chat.press(COORD, "Bevestigen")
+    # Anna is out, and Bert's and Cees's turns move: all three are told.
+    assert chat.last(ANNA).startswith(CHANGED)
+    assert chat.last(CEES).startswith(CHANGED)
+    assert "ma 30 nov 08:00 – ma 7 dec 08:00: Rol Cees · backup Rol Bert" in chat.last(CEES)
+    assert "Mon 7 Dec 08:00 – Mon 14 Dec 08:00: Rol Bert · backup Rol Cees" in chat.last(BERT)
+    assert world.fake.dm(CACO) == []
+    [shown] = await chat.say(COORD, "/rotation rol")
+    assert "\n1. Rol Cees\n2. Rol Bert\nNu:" in shown.body()
+
+    [refused] = await chat.scm(ANNA, "rotatie rol toevoegen Anna")
+    assert refused.body().startswith("Alleen een piketcoördinator kan het rooster wijzigen.")
+
+
+PUBLIC = "https://piket.example.test/scm"
+FEED_URL = re.compile(re.escape(PUBLIC) + r"/ical/([0-9a-f]{40})\.ics")
+
+
+@pytest.fixture
+async def served(
+    engine: AsyncEngine, fake: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[World]:
+    """The Slack world, its app built with a public calendar URL (as `scm-bot run` does when
+    the calendar server is on)."""
+    monkeypatch.setattr(test_slack, "build", functools.partial(build, feed_url=PUBLIC))
+    async for w in make_world(engine, fake):
+        yield w
+
+
+async def test_a_calendar_subscription_arrives_whole_and_can_be_stopped(served: World) -> None:
+    chat = Chat(served)
+    [url] = await chat.scm(ANNA, "rooster abonneer")
+    assert url.body().startswith("Je agenda-abonnement op je eigen piketdiensten:\n" + PUBLIC)
+    found = FEED_URL.search(url.body())
+    assert found is not None and found.group(0) in url.text  # the fallback text too
+    token = found.group(1)
+    ics = await RosterCalendars(served.app.core).calendar(token)
+    assert ics is not None and b"X-WR-CALNAME:Piket Rol Anna\r\n" in ics
+
+    [url] = await chat.say(BERT, "/roster subscribe rol")
+    assert url.body().startswith("Your calendar subscription to ROL (all rosters):\n" + PUBLIC)
+    [listed] = await chat.scm(BERT, "roster subscriptions")
+    assert listed.body().startswith("Your calendar subscriptions:\n• ROL (all rosters) (since ")
+
+    [stopped] = await chat.scm(ANNA, "rooster opzeggen")
+    assert stopped.body() == (
+        "Je agenda-abonnement op je eigen piketdiensten is opgezegd: de link werkt niet meer."
+    )
+    assert await RosterCalendars(served.app.core).calendar(token) is None
+    [again] = await chat.scm(ANNA, "rooster opzeggen")
+    assert again.body().startswith("Je hebt geen agenda-abonnement op je eigen piketdiensten.")
+
+
+async def with_swap_approval(world: World) -> None:
+    """The region decides that a coordinator must approve every swap (a region import)."""
+    data = yaml.safe_load(region_with_slack_ids())
+    data["settings"]["swap_approval"] = True
+    await load_region(world.app.engine, yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
+
+
+async def test_a_coordinator_approves_or_rejects_a_swap_by_button(world: World) -> None:
+    await with_swap_approval(world)
+    chat = Chat(world)
+    await chat.scm(BERT, "ruil Cees van vr 08:00 tot za 08:00")
+    await chat.press(CEES, "Ja, ik neem het over")
+    assert chat.last(CEES) == (
+        "De ruil (Rol Cees neemt de piket ROL (regio) van Rol Bert over, "
+        "vr 27 nov 2026 08:00 – za 28 nov 2026 08:00) wacht op goedkeuring van de "
+        "piketcoördinator."
+    )
+    assert chat.last(BERT).startswith("The swap (Rol Cees takes over Rol Bert's duty")
+    assert chat.last(COORD) == (
+        "Rol Bert en Rol Cees willen ruilen: Rol Cees neemt de piket ROL (regio) over van "
+        "vr 27 nov 2026 08:00 tot za 28 nov 2026 08:00. Goedkeuren?"
+    )
+    assert labels(chat.with_button(COORD, "Goedkeuren")) == ["Goedkeuren", "Afwijzen"]
+    assert await count(world.app.engine, "roster_override") == 0
+
+    await chat.press(CEES, "Goedkeuren", on=COORD)  # the coordinator's button, clicked by Cees
+    assert chat.last(CEES) == "Deze knop is niet voor jou."
+    assert await count(world.app.engine, "roster_override") == 0
+
+    await chat.press(COORD, "Goedkeuren")
+    assert await count(world.app.engine, "roster_override") == 1
+    assert chat.last(CEES).startswith("De ruil staat in het rooster: Rol Cees heeft piket")
+    assert chat.last(BERT).startswith("The swap is in the roster: Rol Cees is on duty")
+    await chat.press(COORD, "Afwijzen")  # too late: it is done
+    assert chat.last(COORD) == "Dit verzoek is al afgehandeld."
+
+    # A second swap, rejected: both are told, and the roster stays as it was.
+    await chat.scm(BERT, "ruil Anna van zo 08:00 tot zo 20:00")
+    await chat.press(ANNA, "Ja, ik neem het over")
+    assert "wacht op goedkeuring" in chat.last(ANNA)
+    await chat.press(COORD, "Afwijzen")
+    assert chat.last(COORD) == (
+        "Je hebt de ruil afgewezen: Rol Anna neemt de piket ROL (regio) van Rol Bert niet over "
+        "(zo 29 nov 2026 08:00 – zo 29 nov 2026 20:00). Het rooster blijft zoals het was; "
+        "beiden weten het."
+    )
+    assert chat.last(ANNA).startswith("Coord Cor heeft de ruil afgewezen: Rol Anna neemt")
+    assert chat.last(BERT).startswith("Coord Cor rejected the swap: Rol Anna does not")
+    assert await count(world.app.engine, "roster_override") == 1
+    world.harness.clock.set(datetime(2026, 11, 29, 12, 0, tzinfo=TZ))
+    [who] = await chat.scm(CACO, "wie")
+    assert "ROL (regio): Rol Bert · backup Rol Cees" in who.body()

@@ -10,7 +10,9 @@ Cees as backup, until Mon 30 Nov 08:00.
 
 from __future__ import annotations
 
+import functools
 import io
+import re
 from collections.abc import AsyncIterator
 from datetime import datetime
 
@@ -18,10 +20,23 @@ import pytest
 from PIL import Image
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from flows.roster import RosterCalendars
+from scm_bot.app import build
+from tests import test_telegram
 from tests.conftest import count
 from tests.fake_telegram import FakeTelegram, Sent
-from tests.helpers import TZ
-from tests.test_telegram import BERT, CACO, CEES, COORD, IDS, STRANGER, World, world
+from tests.helpers import TZ, load_region
+from tests.test_telegram import (
+    BERT,
+    CACO,
+    CEES,
+    COORD,
+    IDS,
+    STRANGER,
+    World,
+    region_with_telegram_ids,
+    world,
+)
 
 ANNA = IDS["rol-a"]
 REPLACE = "/vervang Bert door Anna van morgen 08:00 tot do 18:00"
@@ -203,3 +218,176 @@ async def test_a_swap_is_accepted_by_button(w: World) -> None:
     assert who.text == (
         "Piket nu (vr 27 nov 12:00):\nROL (regio): Rol Cees (i.p.v. Rol Bert), tot za 28 nov 08:00"
     )
+
+
+async def test_a_coordinator_sets_a_shift_by_confirm_button(w: World) -> None:
+    [preview] = await answer(w, COORD, "/dienst Anna van morgen 08:00 tot morgen 20:00")
+    assert preview.text == (
+        "Voorbeeld – losse dienst ROL (regio), wo 25 nov 2026 08:00 – wo 25 nov 2026 20:00\n"
+        "Nu:\nwo 25 nov 08:00 – wo 25 nov 20:00: Rol Bert · backup Rol Cees\n"
+        "Na de wijziging:\nwo 25 nov 08:00 – wo 25 nov 20:00: Rol Anna\n\nBevestigen?"
+    )
+    assert preview.labels == ["Bevestigen", "Annuleren"]
+    buttons_fit(w)
+    assert w.fake.messages(ANNA) == [] and w.fake.messages(CEES) == []
+
+    await w.press(COORD, "Bevestigen")
+    assert await count(w.app.engine, "roster_shift") == 1
+    assert w.fake.last(COORD).text == (
+        "Het rooster is gewijzigd. De betrokkenen zijn op de hoogte gebracht."
+    )
+    changed = (
+        "Het piketrooster ROL (regio) is gewijzigd door Coord Cor "
+        "(wo 25 nov 2026 08:00 – wo 25 nov 2026 20:00):\n"
+        "wo 25 nov 08:00 – wo 25 nov 20:00: Rol Anna"
+    )
+    assert w.fake.last(ANNA).text == changed
+    assert w.fake.last(CEES).text == changed  # no longer backup in those hours
+    assert w.fake.last(BERT).text.startswith("The roster ROL (region) was changed by Coord Cor")
+    assert w.fake.messages(CACO) == []
+
+    w.harness.clock.set(datetime(2026, 11, 25, 9, 0, tzinfo=TZ))
+    [who] = await answer(w, CACO, "/wie")
+    assert who.text.endswith("\nROL (regio): Rol Anna, tot wo 25 nov 20:00")  # no backup
+
+
+async def test_a_coordinator_changes_the_rotation_by_confirm_button(w: World) -> None:
+    [shown] = await answer(w, COORD, "/rotatie rol")
+    assert shown.text == (
+        "Rotatie ROL (regio): diensten van 7 dag(en), overdracht om 08:00.\n"
+        "1. Rol Anna\n2. Rol Bert\n3. Rol Cees\nNu: Rol Bert · backup Rol Cees"
+    )
+    [preview] = await answer(w, COORD, "/rotatie rol verwijderen Anna")
+    assert preview.text.startswith(
+        "Voorbeeld – rotatie ROL (regio): Rol Anna, met ingang van ma 30 nov 2026 08:00\n"
+    )
+    assert "Na de wijziging:\nma 30 nov 08:00 – ma 7 dec 08:00: Rol Cees · backup Rol Bert\n" in (
+        preview.text
+    )
+    assert preview.labels == ["Bevestigen", "Annuleren"]
+    assert w.fake.messages(BERT) == [] and w.fake.messages(CEES) == []
+
+    await w.press(COORD, "Bevestigen")
+    # Anna is out, and Bert's and Cees's turns move: all three are told.
+    assert w.fake.last(ANNA).text.startswith("Het piketrooster ROL (regio) is gewijzigd")
+    assert "Rol Anna" not in w.fake.last(ANNA).text.split(":\n", 1)[1]
+    assert w.fake.last(CEES).text.startswith("Het piketrooster ROL (regio) is gewijzigd")
+    assert "Mon 7 Dec 08:00 – Mon 14 Dec 08:00: Rol Bert · backup Rol Cees" in (
+        w.fake.last(BERT).text
+    )
+    assert w.fake.last(COORD).text.startswith("Het rooster is gewijzigd.")
+    assert w.fake.messages(CACO) == []
+    [shown] = await answer(w, COORD, "/rotation rol")
+    assert "\n1. Rol Cees\n2. Rol Bert\nNu: Rol Bert · backup Rol Cees" in shown.text
+
+    [refused] = await answer(w, ANNA, "/rotatie rol toevoegen Anna")
+    assert refused.text.startswith("Alleen een piketcoördinator kan het rooster wijzigen.")
+
+
+PUBLIC = "https://piket.example.test/scm"
+FEED_URL = re.compile(re.escape(PUBLIC) + r"/ical/([0-9a-f]{40})\.ics")
+
+
+@pytest.fixture
+async def wf(
+    engine: AsyncEngine, fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[World]:
+    """The Telegram world, its app built with a public calendar URL (as `scm-bot run` does
+    when the calendar server is on)."""
+    monkeypatch.setattr(test_telegram, "build", functools.partial(build, feed_url=PUBLIC))
+    async with world(engine, fake) as it:
+        yield it
+
+
+async def calendar(w: World, token: str) -> bytes | None:
+    """What the calendar server would serve for `token`."""
+    return await RosterCalendars(w.app.core).calendar(token)
+
+
+async def test_a_calendar_subscription_arrives_whole_and_can_be_stopped(wf: World) -> None:
+    [url] = await answer(wf, ANNA, "/rooster abonneer")
+    assert url.text.startswith("Je agenda-abonnement op je eigen piketdiensten:\n" + PUBLIC)
+    assert "/rooster opzeggen zet hem uit." in url.text
+    found = FEED_URL.search(url.text)
+    assert found is not None and found.group(0) in url.html  # the link, intact in the HTML
+    token = found.group(1)
+    ics = await calendar(wf, token)
+    assert ics is not None and b"X-WR-CALNAME:Piket Rol Anna\r\n" in ics
+
+    [url] = await answer(wf, BERT, "/roster subscribe rol")
+    assert url.text.startswith("Your calendar subscription to ROL (all rosters):\n" + PUBLIC)
+    [listed] = await answer(wf, BERT, "/roster subscriptions")
+    assert listed.text.startswith("Your calendar subscriptions:\n• ROL (all rosters) (since ")
+
+    [stopped] = await answer(wf, ANNA, "/rooster opzeggen")
+    assert stopped.text == (
+        "Je agenda-abonnement op je eigen piketdiensten is opgezegd: de link werkt niet meer."
+    )
+    assert await calendar(wf, token) is None
+    [again] = await answer(wf, ANNA, "/rooster opzeggen")
+    assert again.text.startswith("Je hebt geen agenda-abonnement op je eigen piketdiensten.")
+
+    [unknown] = await answer(wf, CACO, "/rooster abonneer brandweer")
+    assert "'brandweer' ken ik niet als functie of gemeente" in unknown.text
+    assert FEED_URL.search(unknown.text) is None
+
+
+async def with_swap_approval(w: World) -> None:
+    """The region decides that a coordinator must approve every swap (a region import)."""
+    await load_region(
+        w.app.engine,
+        region_with_telegram_ids().replace(
+            "settings:\n  alarm_functions: [rol]",
+            "settings:\n  alarm_functions: [rol]\n  swap_approval: true",
+        ),
+    )
+
+
+async def test_a_coordinator_approves_or_rejects_a_swap_by_button(w: World) -> None:
+    await with_swap_approval(w)
+    await answer(w, BERT, "/ruil Cees van vr 08:00 tot za 08:00")
+    await w.press(CEES, "Ja, ik neem het over")
+    waiting = (
+        "De ruil (Rol Cees neemt de piket ROL (regio) van Rol Bert over, "
+        "vr 27 nov 2026 08:00 – za 28 nov 2026 08:00) wacht op goedkeuring van de "
+        "piketcoördinator."
+    )
+    assert w.fake.last(CEES).text == waiting
+    assert w.fake.last(BERT).text.startswith("The swap (Rol Cees takes over Rol Bert's duty")
+    approve = w.fake.last(COORD)
+    assert approve.text == (
+        "Rol Bert en Rol Cees willen ruilen: Rol Cees neemt de piket ROL (regio) over van "
+        "vr 27 nov 2026 08:00 tot za 28 nov 2026 08:00. Goedkeuren?"
+    )
+    assert approve.labels == ["Goedkeuren", "Afwijzen"]
+    buttons_fit(w)
+    assert await count(w.app.engine, "roster_override") == 0
+
+    # The coordinator's button, pressed by Cees: refused, nothing changes.
+    await w.feed(w.fake.callback_update(CEES, dict(approve.buttons)["Goedkeuren"]))
+    assert w.fake.last(CEES).text == "Deze knop is niet voor jou."
+    assert await count(w.app.engine, "roster_override") == 0
+
+    await w.press(COORD, "Goedkeuren")
+    assert await count(w.app.engine, "roster_override") == 1
+    assert w.fake.last(CEES).text.startswith("De ruil staat in het rooster: Rol Cees heeft piket")
+    assert w.fake.last(BERT).text.startswith("The swap is in the roster: Rol Cees is on duty")
+    await w.press(COORD, "Afwijzen")  # too late: it is done
+    assert w.fake.last(COORD).text == "Dit verzoek is al afgehandeld."
+
+    # A second swap, rejected: both are told, and the roster stays as it was.
+    await answer(w, BERT, "/ruil Anna van zo 08:00 tot zo 20:00")
+    await w.press(ANNA, "Ja, ik neem het over")
+    assert "wacht op goedkeuring" in w.fake.last(ANNA).text
+    await w.press(COORD, "Afwijzen")
+    assert w.fake.last(COORD).text == (
+        "Je hebt de ruil afgewezen: Rol Anna neemt de piket ROL (regio) van Rol Bert niet over "
+        "(zo 29 nov 2026 08:00 – zo 29 nov 2026 20:00). Het rooster blijft zoals het was; "
+        "beiden weten het."
+    )
+    assert w.fake.last(ANNA).text.startswith("Coord Cor heeft de ruil afgewezen: Rol Anna neemt")
+    assert w.fake.last(BERT).text.startswith("Coord Cor rejected the swap: Rol Anna does not")
+    assert await count(w.app.engine, "roster_override") == 1
+    w.harness.clock.set(datetime(2026, 11, 29, 12, 0, tzinfo=TZ))
+    [who] = await answer(w, CACO, "/wie")
+    assert "ROL (regio): Rol Bert · backup Rol Cees" in who.text
