@@ -1,7 +1,8 @@
 """Inbound events per second through the core, on SQLite and PostgreSQL side by side.
 
 One "incident cycle" is six inbound events, each one `Router.handle` call followed by
-delivering the outbox it queued (`Deliverer.deliver_pending`, fake in-memory transport):
+delivering the outbox it queued (the commit hands the rows to the delivery workers; the
+driver awaits `Deliverer.settle()` until they are sent; fake in-memory transport):
 
 1. Caco: `/alarm Soest: gaslek Kerkstraat <n>`      (flow opens, confirmation asked)
 2. Caco presses "Bevestigen en pagen"                (incident raised, ROL on duty paged,
@@ -104,7 +105,7 @@ class Driver:
         start = time.perf_counter()
         direct = await self.app.router.handle(event)
         handled = time.perf_counter()
-        await self.app.deliverer.deliver_pending()
+        await self.app.deliverer.settle()
         done = time.perf_counter()
         elapsed = done - start
         if direct:
@@ -351,9 +352,9 @@ def readme_body(
         'Region: 1 Caco, a ROL rotation of 3. "job store" is the production wiring '
         "(`scm_bot.app.running`: APScheduler with its SQLAlchemy job store, delivery loop "
         'running); "manual" is `build()` with the in-memory `ManualTimerScheduler` and the '
-        "same delivery loop. The loop is woken by every commit; the driver also awaits "
-        "`deliver_pending()` after each event, so an event counts as done once its messages "
-        "reached the transport.",
+        "same delivery loop. Each commit hands its messages to the delivery workers "
+        "(`Deliverer.offer`); the driver awaits `Deliverer.settle()` after each event, so an "
+        "event counts as done once its messages reached the transport.",
         "",
         table(
             [

@@ -232,11 +232,15 @@ class Deliverer:
             self._inflight.discard(item.id)
 
     async def settle(self) -> int:
-        """Wait until the rows under way now are done (without reading the table)."""
+        """Wait until what was committed so far is delivered, as far as it is due. Reads the
+        table only if a commit left rows to the dispatch (see `offer`)."""
         finished = 0
-        while self._workers:
+        while True:
+            if self._woken != self._dispatched:
+                await self.dispatch()
+            if not self._workers:
+                return finished
             finished += sum(await asyncio.gather(*self._workers.values()))
-        return finished
 
     async def close(self) -> None:
         """Stop the workers (at shutdown); what they did not finish stays pending."""

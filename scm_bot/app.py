@@ -33,7 +33,7 @@ from flows.registry import Feature
 from flows.roster import RosterFeature
 from flows.router import Router
 from scm_bot.scheduling import ApsTimerScheduler
-from storage.database import is_sqlite, make_engine, sync_url
+from storage.database import is_sqlite, job_store_url, make_engine
 from storage.uow import SqlUnitOfWorkFactory
 
 log = structlog.get_logger(__name__)
@@ -157,7 +157,7 @@ async def running(
         await engine.dispose()
         raise
     app = build(engine, clock or SystemClock(), transports, form=form, feed_url=feed_url)
-    aps = ApsTimerScheduler(sync_url(db_url), app.runner)
+    aps = ApsTimerScheduler(job_store_url(db_url), app.runner)
     app.core.scheduler = aps
     try:
 

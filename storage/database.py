@@ -34,6 +34,22 @@ def sync_url(url: str) -> str:
     return parsed.set(drivername=driver).render_as_string(hide_password=False)
 
 
+def job_store_url(url: str) -> str:
+    """Where APScheduler keeps its jobs (synchronous driver). On PostgreSQL the same
+    database; on SQLite a file of its own beside the database (`<name>.jobs.sqlite`): the
+    job store writes from its own thread, and in one file it would hold the single write
+    lock that the bot's units of work wait for on the event loop."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return sync_url(url)
+    if parsed.database in (None, "", ":memory:"):
+        return "sqlite://"
+    path = Path(parsed.database)
+    return parsed.set(
+        drivername="sqlite", database=str(path.with_name(path.stem + ".jobs.sqlite"))
+    ).render_as_string(hide_password=False)
+
+
 def async_url(url: str) -> str:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
