@@ -104,6 +104,7 @@ class Deliverer:
         self._waiting: dict[OutboxId, PersonId] = {}
         self._behind: set[PersonId] = set()
         self._inflight: set[OutboxId] = set()  # handed to a worker, not finished yet
+        self._settling: set[OutboxId] = set()  # left a worker since the last dispatch began
         self._queues: dict[PersonId, deque[tuple[OutboxItem, Person | None]]] = {}
         self._workers: dict[PersonId, asyncio.Task[int]] = {}
         self._gate = asyncio.Semaphore(CONCURRENCY)  # sends under way at once
@@ -141,9 +142,14 @@ class Deliverer:
         anyone else's messages."""
         async with self._lock:
             self._dispatched = self._woken  # every commit up to here is visible below
+            self._settling.clear()  # settled before this query: it reads them as they are
             async with self.core.uow_factory() as uow:
                 items = await uow.outbox.pending(self.core.clock.now(), BATCH)
-                fresh = [item for item in items if item.id not in self._inflight]
+                fresh = [
+                    item
+                    for item in items
+                    if item.id not in self._inflight and item.id not in self._settling
+                ]
                 directory = await uow.directory.load() if fresh else None
                 waiting: dict[OutboxId, PersonId] = {}
                 if not self._primed:  # rows waiting for a retry since before a restart
@@ -206,13 +212,13 @@ class Deliverer:
                     raise
                 finally:
                     queue.popleft()
-                    await self._settled(item)
+                    self._settled(item)
                 if not finished:
                     # The rest waits behind it; the pending query hands it out again later.
                     self._waiting[item.id] = person_id
                     self._behind.add(person_id)
                     while queue:
-                        await self._settled(queue.popleft()[0])
+                        self._settled(queue.popleft()[0])
                     break
                 self._waiting.pop(item.id, None)
                 done += 1
@@ -222,14 +228,14 @@ class Deliverer:
             if queue:  # broken off: the rest is handed out again later
                 self._behind.add(person_id)
             for item, _ in queue:
-                await self._settled(item)
+                self._settled(item)
         return done
 
-    async def _settled(self, item: OutboxItem) -> None:
-        # Under the dispatch lock: a dispatch that read the row before it was finished
-        # still sees it under way, so it is never handed out twice.
-        async with self._lock:
-            self._inflight.discard(item.id)
+    def _settled(self, item: OutboxItem) -> None:
+        # Its new state is committed. A dispatch whose query began before that commit may
+        # still read it as pending: `_settling` keeps it from being handed out twice.
+        self._inflight.discard(item.id)
+        self._settling.add(item.id)
 
     async def settle(self) -> int:
         """Wait until what was committed so far is delivered, as far as it is due. Reads the

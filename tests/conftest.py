@@ -23,7 +23,7 @@ from sqlmodel import SQLModel
 import storage.tables  # noqa: F401  (registers every table on the metadata)
 from scm_bot.cli import QUIET_LOGGERS
 from storage.database import make_engine, migrate
-from tests.helpers import Harness, make_harness
+from tests.helpers import Harness, dispose, make_harness
 
 
 @pytest.fixture(autouse=True)
@@ -91,14 +91,16 @@ def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
 async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
     engine = make_engine(db_url)
     yield engine
-    await engine.dispose()
+    await dispose(engine)
 
 
 @pytest.fixture
-async def harness(engine: AsyncEngine) -> Harness:
+async def harness(engine: AsyncEngine) -> AsyncIterator[Harness]:
     """The real router, core and storage, a fake clock at Tue 24 Nov 2026 03:07, and a
     recording transport; the test region is loaded."""
-    return await make_harness(engine)
+    harness = await make_harness(engine)
+    yield harness
+    await harness.app.deliverer.close()  # no delivery outlives its test's event loop
 
 
 async def count(engine: AsyncEngine, table: str) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -143,3 +144,14 @@ async def make_harness(
     transport = RecordingTransport()
     app = build(engine, clock, [transport])
     return Harness(app, clock, transport)
+
+
+async def dispose(engine: AsyncEngine) -> None:
+    """End of a test: stop what it left running (delivery workers may hold a connection),
+    then close the engine, so no connection outlives the test."""
+    current = asyncio.current_task()
+    leftovers = [task for task in asyncio.all_tasks() if task is not current]
+    for task in leftovers:
+        task.cancel()
+    await asyncio.gather(*leftovers, return_exceptions=True)
+    await engine.dispose()

@@ -50,7 +50,14 @@ from scm_bot.app import App, build
 from storage.database import make_engine
 from tests.conftest import count
 from tests.fake_slack import APP_TOKEN, BOT_TOKEN, BOT_USER_ID, FakeSlack, Posted
-from tests.helpers import REGION_FILE, START, Harness, RecordingTransport, load_region
+from tests.helpers import (
+    REGION_FILE,
+    START,
+    Harness,
+    RecordingTransport,
+    dispose,
+    load_region,
+)
 
 SIGNING_SECRET = "test-signing-secret-not-real"
 SLACK_IDS = {
@@ -302,7 +309,7 @@ async def lite(sqlite_url: str, fake: FakeSlack) -> AsyncIterator[World]:
         async for w in make_world(engine, fake):
             yield w
     finally:
-        await engine.dispose()
+        await dispose(engine)
 
 
 # -- the whole scenario ----------------------------------------------------------------------

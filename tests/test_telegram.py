@@ -47,7 +47,14 @@ from scm_bot.app import App, build
 from storage.database import make_engine
 from tests.conftest import count
 from tests.fake_telegram import TOKEN, FakeTelegram
-from tests.helpers import REGION_FILE, START, Harness, RecordingTransport, load_region
+from tests.helpers import (
+    REGION_FILE,
+    START,
+    Harness,
+    RecordingTransport,
+    dispose,
+    load_region,
+)
 
 IDS = {"caco": 1001, "rol-a": 1002, "rol-b": 1003, "rol-c": 1004, "coord": 1006}
 CACO, BERT, CEES, COORD = IDS["caco"], IDS["rol-b"], IDS["rol-c"], IDS["coord"]
@@ -120,7 +127,7 @@ async def fake() -> AsyncIterator[FakeTelegram]:
 async def sqlite_engine(sqlite_url: str) -> AsyncIterator[AsyncEngine]:
     engine = make_engine(sqlite_url)
     yield engine
-    await engine.dispose()
+    await dispose(engine)
 
 
 @contextlib.asynccontextmanager
