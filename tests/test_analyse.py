@@ -3,10 +3,16 @@ versioned with change marks, re-read, shared, exported, with reminders."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from core.events import Sender, parse_text
-from core.model import Origin
+from core.model import Origin, PersonId
+from scm_bot.app import build
 from tests.conftest import count
-from tests.helpers import Harness
+from tests.helpers import REGION_FILE, Harness, make_harness
 
 TEXT_FIELDS = (
     "feitelijk_beeld",
@@ -278,3 +284,194 @@ async def test_the_flow_survives_a_restart(harness: Harness) -> None:
     await again.router.handle(parse_text(Sender(Origin.CONSOLE, "rol-b"), "/analyse"))
     await again.deliverer.deliver_pending()
     assert harness.inbox("rol-b")[-1].title == "Question 3/16: Active teams (required)"
+
+
+@pytest.fixture
+async def loco_harness(engine: AsyncEngine) -> AsyncIterator[Harness]:
+    """The test region with an acting locoburgemeester for Soest: both get every version."""
+    region = REGION_FILE.read_text("utf-8")
+    region = region.replace(
+        "  - {key: gs-soest,",
+        "  - {key: loco-soest, name: Loco Soest, functions: [burgemeester]}\n  - {key: gs-soest,",
+    ).replace(
+        "burgemeester: bgm-soest, share_with",
+        "burgemeester: bgm-soest, locoburgemeester: loco-soest, loco_acting: true, share_with",
+    )
+    harness = await make_harness(engine, region=region)
+    yield harness
+    await harness.app.deliverer.close()
+
+
+async def _person_id(harness: Harness, key: str) -> PersonId:
+    person = (await harness.app.directory()).person_by_key(key)
+    assert person is not None
+    return person.id
+
+
+async def test_changes_are_marked_since_the_version_that_reader_last_read(
+    loco_harness: Harness,
+) -> None:
+    h = loco_harness
+    await _acknowledged(h)
+    await h.say("rol-b", "/analyse")
+    await _fill_required(h)
+    await h.say("rol-b", "/deel")
+    assert h.inbox("loco-soest")[-1].title == "Strategische analyse VRU-2026-0001 – versie 1"
+    await h.press("bgm-soest", "Gelezen")  # the burgemeester reads version 1 ...
+
+    await h.say("rol-b", "/wijzig feitelijk_beeld")
+    await h.say("rol-b", "Nieuw: brand uitgebroken")
+    await h.say("rol-b", "/deel")
+    assert h.inbox("bgm-soest")[-1].title == "Strategische analyse VRU-2026-0001 – versie 2"
+    await h.press("loco-soest", "Gelezen")  # ... only the locoburgemeester reads version 2
+
+    await h.say("rol-b", "/wijzig inzet")
+    await h.say("rol-b", "Tweede blusgroep onderweg")
+    await h.say("rol-b", "/deel")
+
+    mayor = h.inbox("bgm-soest")[-1]
+    assert mayor.title == "Strategische analyse VRU-2026-0001 – versie 3"
+    assert "✱ = gewijzigd sinds versie 1" in mayor.text
+    assert "✱ Feitelijk beeld:\nNieuw: brand uitgebroken" in mayor.text  # changed in v2
+    assert "✱ Lopende inzet en maatregelen:\nTweede blusgroep onderweg" in mayor.text  # in v3
+    assert "\nOnzekerheden en informatiebehoefte:\nonzekerheden tekst" in mayor.text
+    assert mayor.text.count("✱") == 3, "the legend and the two changed fields"
+
+    loco = h.inbox("loco-soest")[-1]
+    assert loco.title == mayor.title
+    assert "✱ = gewijzigd sinds versie 2" in loco.text
+    assert "✱ Lopende inzet en maatregelen:\nTweede blusgroep onderweg" in loco.text
+    assert "\nFeitelijk beeld:\nNieuw: brand uitgebroken" in loco.text
+    assert "✱ Feitelijk beeld" not in loco.text
+    assert loco.text.count("✱") == 2, "the legend and the one field changed since version 2"
+
+
+async def test_the_nudge_is_skipped_when_a_new_version_went_out(harness: Harness) -> None:
+    await _acknowledged(harness)
+    await harness.say("rol-b", "/analyse")
+    await _fill_required(harness)  # volgende update 03:52
+    await harness.say("rol-b", "/deel")
+    await harness.advance(20)  # 03:27: version 2 goes out early, next update at 04:27
+    await harness.say("rol-b", "/wijzig feitelijk_beeld")
+    await harness.say("rol-b", "Brand onder controle")
+    await harness.say("rol-b", "/wijzig volgende_update")
+    await harness.say("rol-b", "over 60 min")
+    await harness.say("rol-b", "/deel")
+    assert "Version 2 of the analysis" in harness.last("rol-b")
+    before = len(harness.inbox("rol-b"))
+    await harness.advance(40)  # 04:07: past version 1's reminder (03:42) and nudge (03:52)
+    assert len(harness.inbox("rol-b")) == before, harness.texts("rol-b")
+    # Version 2's own reminder and nudge still come, about version 3.
+    await harness.advance(10)  # 04:17
+    assert harness.last("rol-b") == (
+        "In 10 minutes (04:27) version 3 of the analysis of VRU-2026-0001 is due. "
+        "/analyse to update, /deel to send."
+    )
+    await harness.advance(10)  # 04:27
+    assert harness.last("rol-b") == (
+        "Version 3 of the analysis of VRU-2026-0001 was due at 04:27 and has not been sent yet."
+    )
+    assert len(harness.inbox("rol-b")) == before + 2
+    assert "version 2 of the analysis" not in harness.texts("rol-b")
+
+
+async def test_skip_and_back_while_filling(harness: Harness) -> None:
+    await _acknowledged(harness)
+    await harness.say("rol-b", "/analyse")
+    await harness.say("rol-b", "/wijzig vraagstukken")
+    await harness.say("rol-b", "Evacueren of niet")
+    await harness.say("rol-b", "/klaar")
+    assert harness.inbox("rol-b")[-1].title == "Question 10/16: Strategic families (required)"
+    await harness.press("rol-b", "Veiligheid en gezondheid")
+    await harness.press("rol-b", "Done")
+    assert harness.inbox("rol-b")[-1].title == "Question 11/16: Network partners (optional)"
+    # Skipping an optional field moves on and leaves it empty.
+    await harness.say("rol-b", "/overslaan")
+    assert harness.inbox("rol-b")[-1].title == "Question 12/16: Communication (required)"
+    # A required field may be skipped too (to fill it later); it stays empty and missing.
+    await harness.say("rol-b", "/overslaan")
+    assert harness.inbox("rol-b")[-1].title == "Question 13/16: Advice to the mayor (required)"
+    await harness.say("rol-b", "/overzicht")
+    overview = harness.last("rol-b")
+    assert "○ Network partners – optional, empty" in overview
+    assert "✗ Communication – required, still empty" in overview
+    assert "✓ Strategic issues and dilemmas (Rol Bert)" in overview
+    # Back: the previous field again, still empty, so nothing "filled in now".
+    await harness.say("rol-b", "/terug")
+    back = harness.inbox("rol-b")[-1]
+    assert back.title == "Question 12/16: Communication (required)"
+    assert "Filled in now" not in back.text
+    await harness.say("rol-b", "/terug")
+    await harness.say("rol-b", "/terug")
+    await harness.say("rol-b", "/terug")
+    back = harness.inbox("rol-b")[-1]
+    assert back.title == "Question 9/16: Strategic issues and dilemmas (required)"
+    assert "Filled in now (by Rol Bert):\nEvacueren of niet" in back.text
+    assert "Keep" in [b.label for b in back.buttons]
+    # Keeping it moves on without changing it.
+    await harness.press("rol-b", "Keep")
+    assert harness.inbox("rol-b")[-1].title == "Question 10/16: Strategic families (required)"
+    assert "✓ Veiligheid en gezondheid" in [b.label for b in harness.inbox("rol-b")[-1].buttons]
+    rol_b = await _person_id(harness, "rol-b")
+    async with harness.app.uows() as uow:
+        (analyse,) = await uow.analyses.for_editor(rol_b)
+        fields = await uow.analyses.fields(analyse.id)
+    assert fields["vraagstukken"].value == "Evacueren of niet"
+    assert "netwerkpartners" not in fields and "communicatie" not in fields
+
+
+async def test_a_forged_share_target_is_refused(harness: Harness) -> None:
+    await _acknowledged(harness)
+    await harness.say("rol-b", "/analyse")
+    await _fill_required(harness)
+    await harness.say("rol-b", "/deel")
+    await harness.press("bgm-soest", "Deel met…")
+    genuine = harness.button("bgm-soest", "Secretaris Soest")  # "ash:<analyse>.<version>:<id>"
+    prefix, ref, target = genuine.split(":")
+    assert (prefix, target) == ("ash", str(await _person_id(harness, "gs-soest")))
+    before = {key: len(harness.inbox(key)) for key in ("rol-b", "caco", "gs-soest")}
+
+    # The burgemeester of Soest, sharing with someone not on Soest's share list.
+    for outsider in ("bgm-debilt", "caco"):
+        forged = f"ash:{ref}:{await _person_id(harness, outsider)}"
+        await harness.press_data("bgm-soest", forged)
+        assert harness.last("bgm-soest") == (
+            "Die persoon staat niet op de deellijst van uw gemeente."
+        )
+    assert harness.inbox("bgm-debilt") == []
+    # Someone who never received the analyse, sharing it with Soest's own secretaris.
+    await harness.press_data("bgm-debilt", genuine)
+    assert harness.last("bgm-debilt") == "Deze analyse is niet voor jou."
+    assert {key: len(harness.inbox(key)) for key in before} == before
+    assert await count(harness.app.engine, "analysis_copy") == 1, "only the burgemeester's"
+    # The genuine button still works.
+    await harness.press_data("bgm-soest", genuine)
+    assert harness.last("bgm-soest") == "Gedeeld met Secretaris Soest."
+    assert "feitelijk_beeld tekst" in harness.inbox("gs-soest")[0].text
+
+
+async def test_an_analyse_reminder_survives_a_restart(harness: Harness) -> None:
+    await _acknowledged(harness)
+    await harness.say("rol-b", "/analyse")
+    await _fill_required(harness)  # volgende update 03:52: reminder 03:42, nudge 03:52
+    await harness.say("rol-b", "/deel")
+    before = len(harness.inbox("rol-b"))
+    # The process goes down at 03:17; another starts on the same database.
+    await harness.advance(10)
+    await harness.app.deliverer.close()
+    again = Harness(
+        build(harness.app.engine, harness.clock, [harness.transport]),
+        harness.clock,
+        harness.transport,
+    )
+    try:
+        await again.advance(24)  # 03:41
+        assert len(again.inbox("rol-b")) == before
+        await again.advance(1)  # 03:42
+        assert again.last("rol-b").startswith("In 10 minutes (03:52) version 2")
+        await again.advance(10)  # 03:52
+        assert "was due at 03:52 and has not been sent yet" in again.last("rol-b")
+        await again.advance(60)
+        assert len(again.inbox("rol-b")) == before + 2, "each fires once"
+    finally:
+        await again.app.deliverer.close()
