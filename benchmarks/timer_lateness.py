@@ -43,7 +43,6 @@ from typing import Any
 from unittest import mock
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-from sqlalchemy import text
 
 import scm_bot.app
 from benchmarks._common import (
@@ -269,12 +268,12 @@ class LoopLag:
 
 async def overdue_jobs(app: App) -> int:
     """Jobs in the job store that are due now (the roster reminder job is not)."""
-    async with app.engine.connect() as conn:
-        result = await conn.execute(
-            text("SELECT count(*) FROM apscheduler_jobs WHERE next_run_time <= :now"),
-            {"now": time.time()},
-        )
-        return int(result.scalar_one())
+    scheduler = app.core.scheduler
+    assert isinstance(scheduler, ApsTimerScheduler)
+    await scheduler.settled()
+    now = datetime.now(UTC)
+    jobs = await asyncio.to_thread(scheduler.scheduler.get_jobs)
+    return sum(1 for job in jobs if job.next_run_time is not None and job.next_run_time <= now)
 
 
 @dataclass

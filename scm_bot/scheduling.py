@@ -28,10 +28,12 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import STATE_STOPPED
+from sqlalchemy import create_engine, event
 
 from core.clock import SystemClock
 from core.model import Timer, TimerId
 from core.timers import TimerRunner
+from storage.database import sqlite_pragmas
 
 log = structlog.get_logger(__name__)
 RETRY_AFTER_ERROR = timedelta(seconds=30)
@@ -68,10 +70,11 @@ class ApsTimerScheduler:
         self.runner = runner
         self.clock = runner.core.clock
         self.instance = instance
+        engine = create_engine(sync_db_url)
+        if engine.dialect.name == "sqlite":  # its own file: WAL, no fsync per job
+            event.listen(engine, "connect", sqlite_pragmas)
         self.scheduler = _Scheduler(
-            jobstores={
-                "default": SQLAlchemyJobStore(url=sync_db_url, tablename="apscheduler_jobs")
-            },
+            jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename="apscheduler_jobs")},
             # A job only hands its timer to the loop: one thread is plenty.
             executors={"default": ThreadPoolExecutor(max_workers=1)},
             job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
