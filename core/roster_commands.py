@@ -912,6 +912,9 @@ class RosterCommands:
         if proposal is None:
             raise errors[0]
         taker = tx.directory.person(PersonId(proposal.payload["replacement"]))
+        if settings.swap_approval and not coordinators_of(tx.directory, settings, proposal.key[1]):
+            # Nobody could approve it: the swap would wait forever.
+            raise UserError("roster.swap.no_coordinator")
         payload = {
             "op": "override",
             "function": proposal.key[0],

@@ -364,6 +364,24 @@ async def test_swap_with_coordinator_approval(engine: AsyncEngine) -> None:
     assert "Rol Cees (i.p.v. Rol Bert)" in harness.last("caco")
 
 
+async def test_a_swap_needing_approval_is_refused_when_nobody_can_approve(
+    engine: AsyncEngine,
+) -> None:
+    region = (
+        REGION_FILE.read_text()
+        .replace(
+            "settings:\n  alarm_functions: [rol]",
+            "settings:\n  alarm_functions: [rol]\n  swap_approval: true",
+        )
+        .replace("functions: [coordinator]", "functions: [im]")
+    )
+    harness = await make_harness(engine, region=region)
+    await harness.say("rol-b", "/ruil Cees")
+    assert "nobody coordinates this roster" in harness.last("rol-b")  # Bert reads English
+    assert harness.inbox("rol-c") == [], "nothing was asked"
+    assert await count(engine, "roster_request") == 0
+
+
 async def test_daily_check_warns_coordinators_of_gaps_and_unlinked_people(
     engine: AsyncEngine,
 ) -> None:
