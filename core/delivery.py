@@ -1,12 +1,15 @@
 """Delivering the outbox after commit: paced, retried, and idempotent per transport.
 
-Every outbox row is delivered to each transport that reaches the person. A successful
-delivery is recorded per (message, transport) before anything else happens, so a retry after
-a crash or an error only repeats what did not go out: a page is never sent twice.
+Every outbox row is delivered to each transport that reaches the person. What each transport
+did is recorded per (message, transport), with the row's new state, right after the sends, so
+a retry after an error only repeats what did not go out: a page is never sent twice.
 
-Messages to one person go out in order (a person's later messages wait while an earlier one
-waits for a retry); different people are served concurrently. Each transport's limits are
-kept per chat and overall; a rate limit (429) pauses only that chat.
+Each person has a worker: their messages go out in order (later ones wait while an earlier
+one waits for a retry), different people are served concurrently, and the workers of people
+with a page start first. A commit hands its rows to the workers at once (`offer`); the
+delivery loop's `dispatch` reads the table for everything else (retries that fell due, rows
+from before a restart or from another process). Each transport's limits are kept per chat and
+overall; a rate limit (429) pauses only that chat.
 """
 
 from __future__ import annotations

@@ -8,9 +8,9 @@ the statement itself. `benchmarks/inbound_throughput.py` measures the difference
 
 Inline execution is safe because the process has one SQLite connection (see `make_engine`):
 whoever uses the database takes turns for it, so the loop never waits on a SQLite lock held
-by one of its own coroutines. A writer in another thread or process (the
-scheduler's job store, a CLI command) holds the lock only for its own short transaction,
-which `busy_timeout` waits out.
+by one of its own coroutines. A writer in another process (a CLI command) holds the lock only
+for its own short transaction, which `busy_timeout` waits out; the scheduler's job store has
+a file of its own (`storage.database.job_store_url`).
 """
 
 from __future__ import annotations
