@@ -9,8 +9,8 @@ reconciled with the rows that are still pending.
 The job store talks to the database synchronously, so none of it runs on the event loop: the
 scheduler runs in its own thread (`BackgroundScheduler`), jobs are added and removed by one
 worker thread in the order the loop asked, and a job that falls due hands its timer back
-to the loop. On SQLite this also means the loop never waits for a lock held by the job
-store, nor the job store for one held by a coroutine that needs the loop to finish.
+to the loop. On SQLite the job store also has a file of its own
+(`storage.database.job_store_url`), so it never holds the lock the bot's units of work need.
 """
 
 from __future__ import annotations

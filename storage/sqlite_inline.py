@@ -9,8 +9,8 @@ commit does not wait for the disk.
 Because a statement now blocks the loop while it runs, SQLite must never wait for a lock
 held by another coroutine of the same loop: `make_engine` gives SQLite exactly one pooled
 connection, so units of work queue for it instead of for SQLite's write lock. A writer in
-another thread or process (the scheduler's job store, a CLI command) holds the lock only for
-its own short transaction, which `busy_timeout` waits out.
+another process (a CLI command) holds the lock only for its own short transaction, which
+`busy_timeout` waits out; the scheduler's job store keeps a file of its own.
 """
 
 from __future__ import annotations
