@@ -58,6 +58,8 @@ class Command:
     aliases: tuple[str, ...] = ()  # English and other spellings
     help_key: str | None = None  # catalog key of its line in /help
     shown_to: Callable[[Person], bool] = lambda _person: True
+    # When who may use it depends on more than the person (e.g. region settings).
+    shown_if: Callable[[Ctx], Awaitable[bool]] | None = None
 
 
 @dataclass(frozen=True)

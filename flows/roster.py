@@ -8,10 +8,11 @@ from collections.abc import Awaitable, Callable
 
 from core.callbacks import CallbackData
 from core.errors import UserError
-from core.model import COORDINATOR, Origin, Person
+from core.model import Origin, Person
 from core.roster_commands import CHANGE, SWAP, RosterCommands
 from core.roster_feeds import WORDS, RosterFeeds
 from core.roster_reminders import DAILY, NOTICE, RosterReminders
+from core.roster_service import coordinator_scopes, roster_settings
 from core.timers import TimerHandler
 from core.tx import Core, Tx
 from flows.registry import Command, Ctx, Registry
@@ -19,8 +20,9 @@ from flows.registry import Command, Ctx, Registry
 Handler = Callable[[Tx, Person, str], Awaitable[None]]
 
 
-def _coordinator(person: Person) -> bool:
-    return COORDINATOR in person.functions
+async def _coordinates(ctx: Ctx) -> bool:
+    """A coordinator by function, or of some scopes through the region's roster settings."""
+    return coordinator_scopes(ctx.person, await roster_settings(ctx.tx)) is not None
 
 
 class RosterFeature:
@@ -32,13 +34,13 @@ class RosterFeature:
 
     def register(self, registry: Registry) -> None:
         c = self.commands
-        for name, handler, aliases, shown_to in (
+        for name, handler, aliases, shown_if in (
             ("wie", c.who, ("who",), None),
             ("rooster", self._rooster, ("roster",), None),
             ("mijnpiket", c.mine, ("myduty", "mijndienst"), None),
             ("ruil", c.ask_swap, ("swap",), None),
-            ("vervang", c.ask_replace, ("replace",), _coordinator),
-            ("dienst", c.ask_shift, ("shift",), _coordinator),
+            ("vervang", c.ask_replace, ("replace",), _coordinates),
+            ("dienst", c.ask_shift, ("shift",), _coordinates),
             ("rotatie", c.rotation, ("rotation",), None),
         ):
 
@@ -51,7 +53,7 @@ class RosterFeature:
                     run,
                     aliases=aliases,
                     help_key=f"roster.help.{name}",
-                    shown_to=shown_to or (lambda _p: True),
+                    shown_if=shown_if,
                 )
             )
         registry.add_button(CHANGE, self._change_button)

@@ -179,7 +179,13 @@ class Router:
 
     async def _help(self, ctx: Ctx, _args: str) -> None:
         lang = ctx.person.language
-        lines = [t(lang, c.help_key) for c in self._order if c.help_key and c.shown_to(ctx.person)]
+        lines = [
+            t(lang, c.help_key)
+            for c in self._order
+            if c.help_key
+            and c.shown_to(ctx.person)
+            and (c.shown_if is None or await c.shown_if(ctx))
+        ]
         await ctx.say("help.text", name=ctx.person.name, commands="\n".join(lines))
 
     async def _language(self, ctx: Ctx, args: str) -> None:

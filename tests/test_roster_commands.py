@@ -156,6 +156,19 @@ COORDINATORS = """\
 """
 
 
+async def test_help_lists_coordinator_commands_to_coordinators_by_scope_alone(
+    engine: AsyncEngine,
+) -> None:
+    region = scoped_region("  coordinator_scopes: {acb-soest: ['gemeente:soest']}")
+    harness = await make_harness(engine, region=region)
+    await harness.say("acb-soest", "/help")  # no coordinator function, but a scope
+    assert "/vervang" in harness.last("acb-soest") and "/dienst" in harness.last("acb-soest")
+    await harness.say("acb-zeist", "/help")
+    assert "/vervang" not in harness.last("acb-zeist")
+    await harness.say("coord", "/help")  # the coordinator function: the region
+    assert "/vervang" in harness.last("coord")
+
+
 async def test_scoped_coordinators_change_the_rosters_of_their_own_scope(
     engine: AsyncEngine,
 ) -> None:
@@ -165,7 +178,6 @@ async def test_scoped_coordinators_change_the_rosters_of_their_own_scope(
         COORDINATORS,
     )
     harness = await make_harness(engine, region=region)
-
     # A coordinator of the gemeente Soest: its ACB roster, and nothing else.
     await harness.say(
         "coord-soest", "/dienst Acb Zeist van morgen 08:00 tot morgen 20:00 voor acb Soest"
