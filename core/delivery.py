@@ -104,6 +104,7 @@ class Deliverer:
         # For `offer`: rows waiting for a retry (read at the first dispatch, then kept up to
         # date here), and the people who may have rows in the table that are not under way.
         self._primed = False
+        self._closed = False
         self._waiting: dict[OutboxId, PersonId] = {}
         self._behind: set[PersonId] = set()
         self._inflight: set[OutboxId] = set()  # handed to a worker, not finished yet
@@ -174,7 +175,7 @@ class Deliverer:
         workers at once, without waiting for a dispatch to read them back. Someone with
         rows that wait in the table (for a retry, or not handed out yet) keeps first in,
         first out: their new rows are left to the dispatch, which is woken for them."""
-        if not items:
+        if not items or self._closed:
             return
         if not self._primed or directory is None:
             self.wake()
@@ -253,6 +254,7 @@ class Deliverer:
 
     async def close(self) -> None:
         """Stop the workers (at shutdown); what they did not finish stays pending."""
+        self._closed = True  # rows committed from now on wait for the next start
         workers = list(self._workers.values())
         for worker in workers:
             worker.cancel()

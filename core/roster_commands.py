@@ -47,6 +47,7 @@ from core.roster_service import (
     require_coordinator,
     roster_settings,
     runs,
+    scope_name,
     timeline_text,
 )
 from core.tx import Tx
@@ -579,6 +580,16 @@ class RosterCommands:
             scopes = sorted(
                 s for f, s in roster.known_keys() if f == function and roster.rotation(f, s)
             )
+            if len(scopes) > 1 and REGIO not in scopes:
+                # Several gemeenten or piketregio's have one: ask which, do not guess.
+                raise UserError(
+                    "roster.rotation.which",
+                    function=function_name(tx.directory, function),
+                    typed=function,
+                    scopes=lambda lang: ", ".join(
+                        scope_name(tx.directory, settings, s, lang) for s in scopes
+                    ),
+                )
             scope = scopes[0] if len(scopes) == 1 else REGIO
         key = (function, scope)
         current = roster.rotation(*key)

@@ -177,7 +177,7 @@ async def running(
         for task in app.tasks:
             task.cancel()
         await asyncio.gather(*app.tasks, return_exceptions=True)
-        await app.deliverer.close()
-        await aps.shutdown_async()
+        await aps.shutdown_async()  # timers already firing finish (and may queue messages)
+        await app.deliverer.close()  # then delivery stops; what is left goes out next start
         await lock.release()
         await engine.dispose()

@@ -130,6 +130,8 @@ class ApsTimerScheduler:
         loop.call_soon_threadsafe(self._start_firing, timer_id)
 
     def _start_firing(self, timer_id: TimerId) -> None:
+        if self._closing:  # handed over just before shutdown began: the next start fires it
+            return
         task = asyncio.get_running_loop().create_task(self.fire(timer_id))
         self._firing.add(task)
         task.add_done_callback(self._firing.discard)

@@ -169,6 +169,18 @@ async def test_help_lists_coordinator_commands_to_coordinators_by_scope_alone(
     assert "/vervang" in harness.last("coord")
 
 
+async def test_rotatie_asks_which_when_several_scopes_have_one(engine: AsyncEngine) -> None:
+    harness = await make_harness(engine, region=scoped_region())
+    await harness.say("coord", "/rotatie acb")
+    assert harness.last("coord").startswith("Er zijn rotaties ACB voor ")
+    assert "Soest" in harness.last("coord") and "Utrecht" in harness.last("coord")
+    await harness.say("coord", "/rotatie acb toevoegen Acb Zeist")
+    assert "Welke bedoel je?" in harness.last("coord")
+    assert await count(engine, "roster_request") == 0
+    await harness.say("coord", "/rotatie acb Soest")
+    assert harness.last("coord").startswith("Rotatie ACB (Soest)")
+
+
 async def test_scoped_coordinators_change_the_rosters_of_their_own_scope(
     engine: AsyncEngine,
 ) -> None:
