@@ -129,9 +129,6 @@ class TimerRepo(Protocol):
 
 
 class OutboxRepo(Protocol):
-    async def add(
-        self, person_id: PersonId, message: Message, *, kind: str, topic: str | None, at: datetime
-    ) -> OutboxId: ...
     async def add_many(self, rows: list[NewMessage], at: datetime) -> list[OutboxId]:
         """Queue several messages at once, in this order; returns their ids in that order."""
         ...
@@ -162,7 +159,6 @@ class OutboxRepo(Protocol):
 
 
 class AuditRepo(Protocol):
-    async def append(self, record: AuditRecord) -> None: ...
     async def append_many(self, records: list[AuditRecord]) -> None: ...
     async def all(self) -> list[AuditRecord]: ...
 

@@ -36,10 +36,6 @@ class Tx:
     outbox: list[NewMessage] = field(default_factory=list)
     audited: list[AuditRecord] = field(default_factory=list)
 
-    @property
-    def sent(self) -> int:
-        return len(self.outbox)
-
     async def send(
         self,
         person: Person,

@@ -126,7 +126,6 @@ _PENDING_BATCHES: dict[int, Select[Any]] = {}
 _DELIVERIES = select(DELIVERY.c.outbox_id, DELIVERY.c.transport, DELIVERY.c.failed).where(
     DELIVERY.c.outbox_id.in_(bindparam("ids", expanding=True))
 )
-_ADD_OUTBOX = OUTBOX.insert().returning(OUTBOX.c.id)
 # Many rows in one statement, their ids returned in the order of the rows.
 _ADD_OUTBOX_ROWS = OUTBOX.insert().returning(OUTBOX.c.id, sort_by_parameter_order=True)
 _WAITING_OUTBOX = select(OUTBOX.c.id, OUTBOX.c.person_id).where(
@@ -550,12 +549,6 @@ class SqlOutboxRepo:
     def __init__(self, conn: Conn) -> None:
         self.conn = conn
 
-    async def add(
-        self, person_id: PersonId, message: Message, *, kind: str, topic: str | None, at: datetime
-    ) -> OutboxId:
-        row = _outbox_values(NewMessage(person_id, message, kind, topic), at)
-        return OutboxId((await self.conn.execute(_ADD_OUTBOX, row)).scalar_one())
-
     async def add_many(self, rows: list[NewMessage], at: datetime) -> list[OutboxId]:
         if not rows:
             return []
@@ -642,10 +635,6 @@ class SqlOutboxRepo:
 class SqlAuditRepo:
     def __init__(self, conn: Conn) -> None:
         self.conn = conn
-
-    async def append(self, record: AuditRecord) -> None:
-        row = _audit_values(record)
-        await self.conn.execute(_ADD_AUDIT, row)
 
     async def append_many(self, records: list[AuditRecord]) -> None:
         rows = [_audit_values(record) for record in records]

@@ -20,7 +20,7 @@ from core.model import (
     PersonId,
     TargetStatus,
 )
-from core.ports import AuditRecord, NewIncident
+from core.ports import AuditRecord, NewIncident, NewMessage
 from storage.uow import SqlUnitOfWorkFactory
 from tests.helpers import load_region
 
@@ -137,9 +137,15 @@ async def test_timers_claim_once_and_cancel(uows: SqlUnitOfWorkFactory) -> None:
 async def test_outbox_delivery_bookkeeping(uows: SqlUnitOfWorkFactory) -> None:
     message = Message("tekst <b>", "titel", (Button("Ja", "pg:1:ack"),))
     async with uows() as uow:
-        first = await uow.outbox.add(PersonId(2), message, kind="send", topic="page:1", at=NOW)
-        await uow.outbox.add(PersonId(2), message, kind="edit", topic="page:1", at=NOW)
+        first, second = await uow.outbox.add_many(
+            [
+                NewMessage(PersonId(2), message, "send", "page:1"),
+                NewMessage(PersonId(2), message, "edit", "page:1"),
+            ],
+            NOW,
+        )
         await uow.commit()
+    assert second > first, "ids in the order of the rows"
     async with uows() as uow:
         items = await uow.outbox.pending(NOW, 10)
         assert [i.message for i in items] == [message, message]
@@ -170,7 +176,7 @@ async def test_audit_is_append_only(uows: SqlUnitOfWorkFactory, engine: AsyncEng
         {"gemeenten": ["soest"]},
     )
     async with uows() as uow:
-        await uow.audit.append(record)
+        await uow.audit.append_many([record])
         await uow.commit()
     async with uows() as uow:
         assert await uow.audit.all() == [record]

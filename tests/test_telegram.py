@@ -74,6 +74,7 @@ async def until(condition: Callable[[], bool], what: str) -> None:
     for _ in range(3000):  # 30 s: generous for a loaded CI machine
         if condition():
             return
+        # allowed: polling for HTTP I/O between PTB and the fake Bot API, not for a timer
         await asyncio.sleep(0.01)
     raise AssertionError(f"timed out waiting for {what}")
 
