@@ -2,7 +2,9 @@
 
 Every outbox row is delivered to each transport that reaches the person. What each transport
 did is recorded per (message, transport), with the row's new state, right after the sends, so
-a retry after an error only repeats what did not go out: a page is never sent twice.
+a retry after an error only repeats what did not go out: a page is never sent twice. The
+outcomes of rows that finish at the same moment share one unit of work (`_commit`); a worker
+goes on to its person's next row only once its outcome is committed.
 
 Each person has a worker: their messages go out in order (later ones wait while an earlier
 one waits for a retry), different people are served concurrently, and the workers of people
@@ -18,13 +20,14 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 import structlog
 
 from core.errors import PermanentDeliveryError, RateLimited, TransientDeliveryError
 from core.model import Directory, OutboxId, Person, PersonId
-from core.ports import DeliveryLimits, OutboxItem, Transport, UnitOfWork
+from core.ports import DeliveryLimits, DeliveryRecord, OutboxItem, Transport
 from core.tx import Core
 
 log = structlog.get_logger(__name__)
@@ -81,6 +84,17 @@ class Pacer:
             await self.sleep(slot - now)
 
 
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """What became of one row: the transports' records, and a retry or the end."""
+
+    item: OutboxItem
+    records: list[DeliveryRecord]
+    retry_at: timedelta | None  # None: finished
+    error: str
+    delivered: bool  # some transport holds it
+
+
 class Deliverer:
     def __init__(
         self,
@@ -112,6 +126,9 @@ class Deliverer:
         self._queues: dict[PersonId, deque[tuple[OutboxItem, Person | None]]] = {}
         self._workers: dict[PersonId, asyncio.Task[int]] = {}
         self._gate = asyncio.Semaphore(CONCURRENCY)  # sends under way at once
+        # Outcomes waiting to be committed, and the task that commits them (`_commit`).
+        self._ledger: list[tuple[_Outcome, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
         """Called after a commit that queued messages."""
@@ -259,6 +276,8 @@ class Deliverer:
         for worker in workers:
             worker.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
+        if self._writer is not None:  # what went out is recorded before we stop
+            await asyncio.gather(self._writer, return_exceptions=True)
 
     async def _deliver(self, item: OutboxItem, person: Person | None) -> bool:
         """Deliver one row to every transport that reaches the person; True when finished.
@@ -272,7 +291,7 @@ class Deliverer:
             for t in self.transports
             if person is not None and t.reaches(person) and t.name not in person.unreachable
         ]
-        records: list[tuple[str, str | None, bool]] = []  # transport, message ref, failed
+        records: list[DeliveryRecord] = []
         blocked: list[str] = []  # transports that refused the person for good
         retry_at: timedelta | None = None
         last_error = ""
@@ -301,31 +320,25 @@ class Deliverer:
                         transport=transport.name,
                         error=str(error),
                     )
-                    records.append((transport.name, None, True))
+                    records.append(DeliveryRecord(item.id, transport.name, None, failed=True))
                     blocked.append(transport.name)
                     continue
-                records.append((transport.name, ref, False))
+                records.append(DeliveryRecord(item.id, transport.name, ref))
         except BaseException:
-            if records:
+            if records:  # what went out before the break is recorded all the same
                 async with self.core.uow_factory() as uow:
-                    await self._record(uow, item, records)
+                    await uow.outbox.record_deliveries(records, self.core.clock.now())
                     await uow.commit()
             raise
-        delivered = item.delivered or any(not failed for _, _, failed in records)
-        now = self.core.clock.now()
-        async with self.core.uow_factory() as uow:
-            await self._record(uow, item, records)
-            if retry_at is not None:
-                log.info(
-                    "delivery.retry",
-                    outbox_id=item.id,
-                    in_seconds=retry_at.total_seconds(),
-                    error=last_error,
-                )
-                await uow.outbox.retry_later(item.id, now + retry_at, last_error)
-            else:
-                await uow.outbox.finish(item.id, "sent" if delivered else "unreachable", now)
-            await uow.commit()
+        delivered = item.delivered or any(not r.failed for r in records)
+        if retry_at is not None:
+            log.info(
+                "delivery.retry",
+                outbox_id=item.id,
+                in_seconds=retry_at.total_seconds(),
+                error=last_error,
+            )
+        await self._commit(_Outcome(item, records, retry_at, last_error, delivered))
         for transport_name in blocked:  # after the commit: the handler opens its own
             assert person is not None
             await self._unreachable(item, person, transport_name, reached=delivered)
@@ -353,12 +366,44 @@ class Deliverer:
             await transport.edit(person, ref, item.message)
         return None
 
-    async def _record(
-        self, uow: UnitOfWork, item: OutboxItem, records: list[tuple[str, str | None, bool]]
-    ) -> None:
-        at = self.core.clock.now()
-        for transport, ref, failed in records:
-            await uow.outbox.record_delivery(item.id, transport, ref, at, failed=failed)
+    async def _commit(self, outcome: _Outcome) -> None:
+        """Commit what became of a row, together with the outcomes of other workers that
+        finished meanwhile: one unit of work for all of them. Returns once committed."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._ledger.append((outcome, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_ledger())
+        await done
+
+    async def _write_ledger(self) -> None:
+        while self._ledger:
+            batch, self._ledger = self._ledger, []
+            try:
+                async with self.core.uow_factory() as uow:
+                    now = self.core.clock.now()
+                    outbox = uow.outbox
+                    await outbox.record_deliveries([r for o, _ in batch for r in o.records], now)
+                    for outcome, _ in batch:
+                        if outcome.retry_at is not None:
+                            at = now + outcome.retry_at
+                            await outbox.retry_later(outcome.item.id, at, outcome.error)
+                    finished = {
+                        o.item.id: "sent" if o.delivered else "unreachable"
+                        for o, _ in batch
+                        if o.retry_at is None
+                    }
+                    await outbox.finish_many(finished, now)
+                    await uow.commit()
+            except BaseException as error:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(error)
+                if not isinstance(error, Exception):
+                    raise
+            else:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
 
     async def _unreachable(
         self, item: OutboxItem, person: Person, transport: str, *, reached: bool

@@ -55,6 +55,16 @@ class OutboxItem:
 
 
 @dataclass(frozen=True, slots=True)
+class DeliveryRecord:
+    """What one transport did with one outbox row: its message id there, or a refusal."""
+
+    outbox_id: OutboxId
+    transport: str
+    ref: str | None
+    failed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class NewMessage:
     """An outbox row to be: for whom, what, and how (see `Tx.send_message`)."""
 
@@ -142,19 +152,17 @@ class OutboxRepo(Protocol):
         for a retry; each with the transports that already hold it."""
         ...
 
-    async def record_delivery(
-        self,
-        outbox_id: OutboxId,
-        transport: str,
-        ref: str | None,
-        at: datetime,
-        *,
-        failed: bool = False,
-    ) -> None: ...
+    async def record_deliveries(self, records: list[DeliveryRecord], at: datetime) -> None:
+        """Record what transports did (one statement for all)."""
+        ...
+
     async def refs_for_topic(
         self, person_id: PersonId, topic: str, transport: str
     ) -> list[str]: ...
-    async def finish(self, outbox_id: OutboxId, status: str, at: datetime) -> None: ...
+    async def finish_many(self, statuses: dict[OutboxId, str], at: datetime) -> None:
+        """Finish rows: each gets its status ("sent" or "unreachable")."""
+        ...
+
     async def retry_later(self, outbox_id: OutboxId, at: datetime, error: str) -> None: ...
 
 

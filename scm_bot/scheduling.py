@@ -18,17 +18,21 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import pickle
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
 from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.jobstores.base import JobLookupError
+from apscheduler.job import Job
+from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import STATE_STOPPED
-from sqlalchemy import create_engine, event
+from apscheduler.util import datetime_to_utc_timestamp
+from sqlalchemy import bindparam, create_engine, event
+from sqlalchemy.exc import IntegrityError
 
 from core.clock import SystemClock
 from core.model import Timer, TimerId
@@ -51,14 +55,78 @@ def fire_timer(instance: str, timer_id: int) -> None:
 
 
 class _Scheduler(BackgroundScheduler):  # type: ignore[misc]
+    """APScheduler's background scheduler, woken only when a new job needs it.
+
+    APScheduler wakes its thread after every added job for a round of job-store queries.
+    Escalations are added minutes ahead of the thread's next planned round, so most of
+    those rounds find nothing to do; here a job that falls due after the planned round
+    does not wake the thread (that round will see the job). The planned time and the job
+    store's contents are read and changed under the scheduler's job-store lock.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._planned: datetime | None = None  # the thread's next round; None: not planned
+        self._adding: datetime | None = None  # run time of the job being added
+
     def _process_jobs(self) -> float | None:
         # BackgroundScheduler's thread runs one more round after shutdown; a job due then
         # would go to the stopped executor and be lost to the job store. Leave it there:
         # the row is still pending and fires at the next start.
         if self.state == STATE_STOPPED:
             return None
-        wait: float | None = super()._process_jobs()
+        with self._jobstores_lock:
+            wait: float | None = super()._process_jobs()
+            self._planned = None if wait is None else datetime.now(UTC) + timedelta(seconds=wait)
         return wait
+
+    def _real_add_job(self, job: Any, jobstore_alias: str, replace_existing: bool) -> None:
+        # Called with the job-store lock held (by add_job and at start).
+        # A new job has no run time yet; APScheduler takes it from the trigger, as here.
+        self._adding = getattr(job, "next_run_time", None) or job.trigger.get_next_fire_time(
+            None, datetime.now(UTC)
+        )
+        try:
+            super()._real_add_job(job, jobstore_alias, replace_existing)
+        finally:
+            self._adding = None
+
+    def wakeup(self) -> None:
+        adding, planned = self._adding, self._planned
+        if adding is not None and planned is not None and adding >= planned:
+            return  # the planned round comes first and will see the new job
+        super().wakeup()
+
+
+class _JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
+    """APScheduler's SQLAlchemy job store, adding and removing with statements built once.
+
+    Every escalation adds a job and every answer removes one. The stock store builds its
+    INSERT and DELETE anew each time, which costs more than running them; this runs in the
+    job store's thread, beside the event loop, and competes with it for the interpreter.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._insert = self.jobs_t.insert()
+        self._delete = self.jobs_t.delete().where(self.jobs_t.c.id == bindparam("job_id"))
+
+    def add_job(self, job: Job) -> None:
+        row = {
+            "id": job.id,
+            "next_run_time": datetime_to_utc_timestamp(job.next_run_time),
+            "job_state": pickle.dumps(job.__getstate__(), self.pickle_protocol),
+        }
+        with self.engine.begin() as connection:
+            try:
+                connection.execute(self._insert, row)
+            except IntegrityError:
+                raise ConflictingIdError(job.id) from None
+
+    def remove_job(self, job_id: str) -> None:
+        with self.engine.begin() as connection:
+            if connection.execute(self._delete, {"job_id": job_id}).rowcount == 0:
+                raise JobLookupError(job_id)
 
 
 def job_id(timer_id: TimerId) -> str:
@@ -74,7 +142,7 @@ class ApsTimerScheduler:
         if engine.dialect.name == "sqlite":  # its own file: WAL, no fsync per job
             event.listen(engine, "connect", sqlite_pragmas)
         self.scheduler = _Scheduler(
-            jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename="apscheduler_jobs")},
+            jobstores={"default": _JobStore(engine=engine, tablename="apscheduler_jobs")},
             # A job only hands its timer to the loop: one thread is plenty.
             executors={"default": ThreadPoolExecutor(max_workers=1)},
             job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},

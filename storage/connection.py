@@ -6,26 +6,24 @@ event loop: a statement on the local file takes microseconds, while SQLAlchemy's
 bridge (a greenlet switch per call, plus aiosqlite's thread hand-offs) costs several times
 the statement itself. `benchmarks/inbound_throughput.py` measures the difference.
 
-Inline execution is safe because the process has one SQLite connection (see `make_engine`):
-whoever uses the database takes turns for it, so the loop never waits on a SQLite lock held
-by one of its own coroutines. A writer in another process (a CLI command) holds the lock only
-for its own short transaction, which `busy_timeout` waits out; the scheduler's job store has
-a file of its own (`storage.database.job_store_url`).
+Inline execution is safe because the running bot's units of work share one SQLite
+connection and take turns for it (`InlineSqliteEngine`), so the loop never waits on a SQLite
+lock held by one of its own coroutines. A writer in another process (a CLI command) holds
+the lock only for its own short transaction, which `busy_timeout` waits out; the scheduler's
+job store has a file of its own (`storage.database.job_store_url`).
 """
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, StaticPool, create_engine
+from sqlalchemy import Connection, Engine, StaticPool, create_engine, event
 from sqlalchemy.engine import CursorResult, Dialect
-from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import Executable
 
-from storage.sqlite_inline import InlineConnection
+from storage.database import sqlite_pragmas, sync_url
 
 
 class Conn(Protocol):
@@ -57,31 +55,41 @@ class InlineConn:
 
 
 class InlineSqliteEngine:
-    """Synchronous connections on the one pooled SQLite connection of `engine`.
+    """The units of work's own SQLite connection, kept open and used inline on the loop.
 
-    A unit of work checks the connection out of the async engine's pool (one connection: so
-    it waits for its turn with everyone else who uses the engine) and talks to the same
-    sqlite3 connection through a synchronous SQLAlchemy engine.
+    Units of work take turns for it (`SqlUnitOfWorkFactory` holds a lock around each), so
+    a statement never waits for a SQLite lock held by another coroutine of this process:
+    while the bot runs, its units of work are the only writer of the file in this process.
+    The async engine still serves what runs before the bot starts (migrations, the demo
+    import) and other processes (CLI commands) write only in short transactions that
+    `busy_timeout` waits out. Keeping the connection open saves a pool checkout and return
+    (with its rollback) per unit of work: about 0.1 ms each, several per inbound event.
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-        self._sync: Engine | None = None
-        self._raw: sqlite3.Connection | None = None
+    def __init__(self, url: str) -> None:
+        self._sync = create_engine(sync_url(url), poolclass=StaticPool)
+        event.listen(self._sync, "connect", sqlite_pragmas)
+        self._conn: Connection | None = None
 
     @property
-    def engine(self) -> Engine | None:
-        """The synchronous engine the statements go through (None before the first use)."""
+    def engine(self) -> Engine:
+        """The synchronous engine the statements go through (for instrumentation)."""
         return self._sync
 
-    @asynccontextmanager
-    async def connect(self) -> AsyncIterator[InlineConn]:
-        async with self._engine.connect() as pooled:
-            driver = (await pooled.get_raw_connection()).driver_connection
-            assert isinstance(driver, InlineConnection), "make_engine builds SQLite engines"
-            raw = driver.sqlite3_connection
-            if self._sync is None or raw is not self._raw:  # first use, or a new connection
-                self._raw = raw
-                self._sync = create_engine("sqlite://", poolclass=StaticPool, creator=lambda: raw)
-            with self._sync.connect() as conn:
-                yield InlineConn(conn)
+    @contextmanager
+    def connect(self) -> Iterator[InlineConn]:
+        """The connection for one unit of work; what it did not commit is rolled back."""
+        if self._conn is None or self._conn.closed or self._conn.invalidated:
+            self._conn = self._sync.connect()
+        conn = self._conn
+        try:
+            yield InlineConn(conn)
+        finally:
+            if conn.in_transaction():
+                conn.rollback()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        self._sync.dispose()

@@ -43,7 +43,7 @@ from core.model import (
     Timer,
     TimerId,
 )
-from core.ports import AuditRecord, NewIncident, NewMessage, OutboxItem
+from core.ports import AuditRecord, DeliveryRecord, NewIncident, NewMessage, OutboxItem
 from storage.connection import Conn, InlineSqliteEngine
 from storage.database import is_sqlite, table
 from storage.roster_repo import SqlCalendarFeedRepo, SqlRosterRepo
@@ -135,8 +135,20 @@ _WAITING_OUTBOX = select(OUTBOX.c.id, OUTBOX.c.person_id).where(
 _ADD_DELIVERY = DELIVERY.insert()
 _FINISH_OUTBOX = (
     update(OUTBOX)
-    .where(OUTBOX.c.id == bindparam("outbox_id"))
+    .where(OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
     .values(status=bindparam("new_status"), finished_at=bindparam("at"))
+)
+_TOPIC_REFS = (
+    select(DELIVERY.c.ref)
+    .join(OUTBOX, OUTBOX.c.id == DELIVERY.c.outbox_id)
+    .where(
+        OUTBOX.c.person_id == bindparam("person_id"),
+        OUTBOX.c.topic == bindparam("topic"),
+        OUTBOX.c.kind == "send",
+        DELIVERY.c.transport == bindparam("transport"),
+        DELIVERY.c.ref.is_not(None),
+    )
+    .order_by(DELIVERY.c.id)
 )
 _REVISION = select(REGION.c.revision).limit(1)
 _REGION = select(REGION).limit(1)
@@ -587,38 +599,31 @@ class SqlOutboxRepo:
             for r in rows
         ]
 
-    async def record_delivery(
-        self,
-        outbox_id: OutboxId,
-        transport: str,
-        ref: str | None,
-        at: datetime,
-        *,
-        failed: bool = False,
-    ) -> None:
-        row = {"outbox_id": outbox_id, "transport": transport, "ref": ref, "failed": failed}
-        await self.conn.execute(_ADD_DELIVERY, {**row, "at": at})
+    async def record_deliveries(self, records: list[DeliveryRecord], at: datetime) -> None:
+        if records:
+            rows = [
+                {
+                    "outbox_id": r.outbox_id,
+                    "transport": r.transport,
+                    "ref": r.ref,
+                    "failed": r.failed,
+                    "at": at,
+                }
+                for r in records
+            ]
+            await self.conn.execute(_ADD_DELIVERY, rows)
 
     async def refs_for_topic(self, person_id: PersonId, topic: str, transport: str) -> list[str]:
-        stmt = (
-            select(DELIVERY.c.ref)
-            .join(OUTBOX, OUTBOX.c.id == DELIVERY.c.outbox_id)
-            .where(
-                and_(
-                    OUTBOX.c.person_id == person_id,
-                    OUTBOX.c.topic == topic,
-                    OUTBOX.c.kind == "send",
-                    DELIVERY.c.transport == transport,
-                    DELIVERY.c.ref.is_not(None),
-                )
-            )
-            .order_by(DELIVERY.c.id)
-        )
-        return [r for r in (await self.conn.execute(stmt)).scalars() if r]
+        values = {"person_id": person_id, "topic": topic, "transport": transport}
+        return [r for r in (await self.conn.execute(_TOPIC_REFS, values)).scalars() if r]
 
-    async def finish(self, outbox_id: OutboxId, status: str, at: datetime) -> None:
-        values = {"outbox_id": outbox_id, "new_status": status, "at": at}
-        await self.conn.execute(_FINISH_OUTBOX, values)
+    async def finish_many(self, statuses: dict[OutboxId, str], at: datetime) -> None:
+        by_status: dict[str, list[OutboxId]] = {}
+        for outbox_id, status in statuses.items():
+            by_status.setdefault(status, []).append(outbox_id)
+        for status, ids in by_status.items():
+            values = {"ids": ids, "new_status": status, "at": at}
+            await self.conn.execute(_FINISH_OUTBOX, values)
 
     async def retry_later(self, outbox_id: OutboxId, at: datetime, error: str) -> None:
         await self.conn.execute(
@@ -949,13 +954,21 @@ class SqlUnitOfWorkFactory:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._cache = _DirectoryCache()
-        self._lock = asyncio.Lock() if is_sqlite(str(engine.url)) else None
-        self._inline = InlineSqliteEngine(engine) if self._lock else None
+        sqlite = is_sqlite(str(engine.url))
+        self._lock = asyncio.Lock() if sqlite else None
+        self._inline = (
+            InlineSqliteEngine(engine.url.render_as_string(hide_password=False)) if sqlite else None
+        )
 
     @property
-    def statement_engine(self) -> Engine | None:
+    def statement_engine(self) -> Engine:
         """The engine that runs the units of work's statements (for instrumentation)."""
         return self._inline.engine if self._inline else self.engine.sync_engine
+
+    def close(self) -> None:
+        """Close the SQLite connection of the units of work (before the engine's dispose)."""
+        if self._inline is not None:
+            self._inline.close()
 
     @asynccontextmanager
     async def __call__(self) -> AsyncIterator[SqlUnitOfWork]:
@@ -964,5 +977,6 @@ class SqlUnitOfWorkFactory:
                 yield SqlUnitOfWork(conn, self._cache)
             return
         # Units of work queue here, without the pool's checkout timeout.
-        async with self._lock, self._inline.connect() as inline:
-            yield SqlUnitOfWork(inline, self._cache)
+        async with self._lock:
+            with self._inline.connect() as inline:
+                yield SqlUnitOfWork(inline, self._cache)

@@ -20,7 +20,7 @@ from core.model import (
     PersonId,
     TargetStatus,
 )
-from core.ports import AuditRecord, NewIncident, NewMessage
+from core.ports import AuditRecord, DeliveryRecord, NewIncident, NewMessage
 from storage.uow import SqlUnitOfWorkFactory
 from tests.helpers import load_region
 
@@ -137,32 +137,42 @@ async def test_timers_claim_once_and_cancel(uows: SqlUnitOfWorkFactory) -> None:
 async def test_outbox_delivery_bookkeeping(uows: SqlUnitOfWorkFactory) -> None:
     message = Message("tekst <b>", "titel", (Button("Ja", "pg:1:ack"),))
     async with uows() as uow:
-        first, second = await uow.outbox.add_many(
+        first, second, third = await uow.outbox.add_many(
             [
                 NewMessage(PersonId(2), message, "send", "page:1"),
                 NewMessage(PersonId(2), message, "edit", "page:1"),
+                NewMessage(PersonId(3), message, "send", None),
             ],
             NOW,
         )
         await uow.commit()
-    assert second > first, "ids in the order of the rows"
+    assert first < second < third, "ids in the order of the rows"
     async with uows() as uow:
         items = await uow.outbox.pending(NOW, 10)
-        assert [i.message for i in items] == [message, message]
-        assert [(i.done, i.delivered) for i in items] == [(frozenset(), False)] * 2
-        await uow.outbox.record_delivery(first, "telegram", "42", NOW)
-        await uow.outbox.finish(first, "sent", NOW)
-        await uow.outbox.record_delivery(items[1].id, "telegram", "43", NOW)
-        await uow.outbox.record_delivery(items[1].id, "slack", None, NOW, failed=True)
-        await uow.outbox.retry_later(items[1].id, NOW + timedelta(seconds=4), "boom")
+        assert [i.message for i in items] == [message] * 3
+        assert [(i.done, i.delivered) for i in items] == [(frozenset(), False)] * 3
+        await uow.outbox.record_deliveries(
+            [
+                DeliveryRecord(first, "telegram", "42"),
+                DeliveryRecord(second, "telegram", "43"),
+                DeliveryRecord(second, "slack", None, failed=True),
+                DeliveryRecord(third, "slack", None, failed=True),
+            ],
+            NOW,
+        )
+        await uow.outbox.finish_many({first: "sent", third: "unreachable"}, NOW)
+        await uow.outbox.retry_later(second, NOW + timedelta(seconds=4), "boom")
         await uow.commit()
     async with uows() as uow:
         assert await uow.outbox.refs_for_topic(PersonId(2), "page:1", "telegram") == ["42"]
+        assert await uow.outbox.refs_for_topic(PersonId(2), "page:1", "slack") == []
         assert await uow.outbox.pending(NOW, 10) == []
+        assert await uow.outbox.count_pending() == 1
         (later,) = await uow.outbox.pending(NOW + timedelta(seconds=4), 10)
-        assert later.attempts == 1
+        assert later.id == second and later.attempts == 1
         # A retry knows what already went out: a page is never sent twice.
         assert later.done == {"telegram", "slack"} and later.delivered
+        await uow.outbox.finish_many({}, NOW)  # nothing to finish: no statement, no error
 
 
 async def test_audit_is_append_only(uows: SqlUnitOfWorkFactory, engine: AsyncEngine) -> None:
