@@ -75,16 +75,13 @@ class AnalyseService:
 
     async def _involved(self, tx: Tx, incident: Incident, person: Person) -> bool:
         """Paged for the incident (or acknowledged it) with a function that fills analyses."""
-        for page in await tx.uow.pages.for_incident(incident.id):
-            if page.acknowledged_by == person.id:
-                return True
-            targets = await tx.uow.pages.targets(page.id)
-            if (
-                any(x.person_id == person.id for x in targets)
-                and person.functions & EDITOR_FUNCTIONS
-            ):
-                return True
-        return False
+        pages = await tx.uow.pages.for_incidents([incident.id])
+        if any(page.acknowledged_by == person.id for page in pages):
+            return True
+        if not person.functions & EDITOR_FUNCTIONS:
+            return False
+        targets = await tx.uow.pages.targets([page.id for page in pages])
+        return any(x.person_id == person.id for x in targets)
 
     async def readable_versions(self, tx: Tx, analyse: Analyse, person: Person) -> set[int]:
         everything = set(range(1, analyse.version + 1))

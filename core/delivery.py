@@ -51,6 +51,12 @@ def _log_crash(worker: asyncio.Task[int]) -> None:
         log.error("delivery.worker_failed", error=repr(worker.exception()))
 
 
+def _retrieved(future: asyncio.Future[None]) -> None:
+    """Nobody waits for this commit any more; a failure is logged where it happened."""
+    if not future.cancelled():
+        future.exception()
+
+
 class Pacer:
     """Spaces sends per chat and overall, on a monotonic clock.
 
@@ -219,21 +225,29 @@ class Deliverer:
         return any(is_page(item) for item, _ in self._queues[person_id])
 
     async def _work(self, person_id: PersonId) -> int:
-        """One person's messages, in order; stops at the first that has to wait."""
+        """One person's messages, in order; stops at the first that has to wait.
+
+        A row's outcome is committed by the ledger (`_commit`) while the next row goes out;
+        an edit waits for the commits before it, since it looks up the messages it edits.
+        """
         queue = self._queues[person_id]
         done = 0
+        sent: list[tuple[OutboxItem, asyncio.Future[None]]] = []  # outcome not committed yet
         try:
             while queue:
                 item, person = queue[0]
+                if item.kind == "edit" and sent:
+                    await self._committed(sent)
                 try:
                     async with self._gate:
-                        finished = await self._deliver(item, person)
+                        finished, committed = await self._deliver(item, person)
                 except BaseException:
                     self._behind.add(person_id)  # the row stays in the table
-                    raise
-                finally:
                     queue.popleft()
                     self._settled(item)
+                    raise
+                queue.popleft()
+                sent.append((item, committed))
                 if not finished:
                     # The rest waits behind it; the pending query hands it out again later.
                     self._waiting[item.id] = person_id
@@ -243,6 +257,10 @@ class Deliverer:
                     break
                 self._waiting.pop(item.id, None)
                 done += 1
+            await self._committed(sent)
+        except BaseException:
+            self._behind.add(person_id)  # what did not commit is read from the table again
+            raise
         finally:
             del self._workers[person_id]
             del self._queues[person_id]
@@ -250,7 +268,20 @@ class Deliverer:
                 self._behind.add(person_id)
             for item, _ in queue:
                 self._settled(item)
+            for item, committed in sent:  # broken off before the commit: the ledger writes it
+                committed.add_done_callback(_retrieved)
+                self._settled(item)
         return done
+
+    async def _committed(self, sent: list[tuple[OutboxItem, asyncio.Future[None]]]) -> None:
+        """Wait until the outcomes of `sent` are committed."""
+        try:
+            for _, committed in sent:
+                await committed
+        finally:
+            for item, _ in sent:
+                self._settled(item)
+            sent.clear()
 
     def _settled(self, item: OutboxItem) -> None:
         # Its new state is committed. A dispatch whose query began before that commit may
@@ -279,8 +310,11 @@ class Deliverer:
         if self._writer is not None:  # what went out is recorded before we stop
             await asyncio.gather(self._writer, return_exceptions=True)
 
-    async def _deliver(self, item: OutboxItem, person: Person | None) -> bool:
-        """Deliver one row to every transport that reaches the person; True when finished.
+    async def _deliver(
+        self, item: OutboxItem, person: Person | None
+    ) -> tuple[bool, asyncio.Future[None]]:
+        """Deliver one row to every transport that reaches the person. Returns whether the
+        row is finished (not waiting for a retry), and the commit of its outcome.
 
         What each transport did is committed in one unit of work with the row's new state;
         should something unexpected break off the row, what already went out is still
@@ -338,17 +372,19 @@ class Deliverer:
                 in_seconds=retry_at.total_seconds(),
                 error=last_error,
             )
-        await self._commit(_Outcome(item, records, retry_at, last_error, delivered))
-        for transport_name in blocked:  # after the commit: the handler opens its own
+        committed = self._commit(_Outcome(item, records, retry_at, last_error, delivered))
+        if blocked or not delivered:  # the handlers below read the committed outcome
+            await committed
+        for transport_name in blocked:
             assert person is not None
             await self._unreachable(item, person, transport_name, reached=delivered)
         if retry_at is not None:
-            return False
+            return False, committed
         if not delivered:
             log.warning("delivery.unreachable", outbox_id=item.id, person_id=item.person_id)
             if person is not None and not transports:
                 await self._unreachable(item, person, "", reached=False)
-        return True
+        return True, committed
 
     async def _send(self, transport: Transport, person: Person, item: OutboxItem) -> str | None:
         pacer = self._pacer(transport)
@@ -366,14 +402,15 @@ class Deliverer:
             await transport.edit(person, ref, item.message)
         return None
 
-    async def _commit(self, outcome: _Outcome) -> None:
-        """Commit what became of a row, together with the outcomes of other workers that
-        finished meanwhile: one unit of work for all of them. Returns once committed."""
+    def _commit(self, outcome: _Outcome) -> asyncio.Future[None]:
+        """Queue what became of a row for the ledger, which commits it together with the
+        outcomes of other rows that finish meanwhile: one unit of work for all of them.
+        The future is done once it is committed."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._ledger.append((outcome, done))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_ledger())
-        await done
+        return done
 
     async def _write_ledger(self) -> None:
         while self._ledger:
@@ -395,6 +432,7 @@ class Deliverer:
                     await outbox.finish_many(finished, now)
                     await uow.commit()
             except BaseException as error:
+                log.error("delivery.ledger_failed", error=f"{type(error).__name__}: {error}")
                 for _, done in batch:
                     if not done.done():
                         done.set_exception(error)

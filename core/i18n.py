@@ -60,7 +60,7 @@ def label_text(language: Language, label: str) -> str:
 
 def fmt_time(at: datetime, tz: ZoneInfo, language: Language) -> str:
     """Wall-clock time as people read it on the meldkamer: 03:12."""
-    return format_datetime(at, "HH:mm", tzinfo=tz, locale=language.value)
+    return at.astimezone(tz).strftime("%H:%M")  # the same in every language
 
 
 def fmt_datetime(at: datetime, tz: ZoneInfo, language: Language) -> str:

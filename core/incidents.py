@@ -16,7 +16,10 @@ from core.model import (
     IncidentId,
     IncidentStatus,
     Language,
+    Page,
+    PageId,
     PageStatus,
+    PageTarget,
     Person,
     TargetStatus,
 )
@@ -96,22 +99,32 @@ class Incidents:
         return exact
 
     async def _paged_in(self, tx: Tx, person: Person, incidents: list[Incident]) -> set[IncidentId]:
-        paged: set[IncidentId] = set()
-        for incident in incidents:
-            for page in await tx.uow.pages.for_incident(incident.id):
-                if any(x.person_id == person.id for x in await tx.uow.pages.targets(page.id)):
-                    paged.add(incident.id)
-        return paged
+        pages = await tx.uow.pages.for_incidents([i.id for i in incidents])
+        incident_of = {page.id: page.incident_id for page in pages}
+        targets = await tx.uow.pages.targets(list(incident_of))
+        return {incident_of[x.page_id] for x in targets if x.person_id == person.id}
 
     async def status(self, tx: Tx, person: Person) -> None:
         incidents = await tx.uow.incidents.open()
-        paged = await self._paged_in(tx, person, incidents)
+        pages = await tx.uow.pages.for_incidents([i.id for i in incidents])
+        targets = await tx.uow.pages.targets([page.id for page in pages])
+        incident_of = {page.id: page.incident_id for page in pages}
+        paged = {incident_of[x.page_id] for x in targets if x.person_id == person.id}
         visible = visible_incidents(tx.directory, person, incidents, paged)
         lang = person.language
         if not visible:
             await tx.send(person, "status.none")
             return
-        blocks = [await self._status_block(tx, incident, lang) for incident in visible]
+        pages_of: dict[IncidentId, list[Page]] = {}
+        for page in pages:
+            pages_of.setdefault(page.incident_id, []).append(page)
+        targets_of: dict[PageId, list[PageTarget]] = {}
+        for target in targets:
+            targets_of.setdefault(target.page_id, []).append(target)
+        blocks = [
+            self._status_block(tx, incident, pages_of.get(incident.id, []), targets_of, lang)
+            for incident in visible
+        ]
         await tx.send(
             person,
             "status.list",
@@ -120,12 +133,18 @@ class Incidents:
             incidents="\n\n".join(blocks),
         )
 
-    async def _status_block(self, tx: Tx, incident: Incident, lang: Language) -> str:
+    def _status_block(
+        self,
+        tx: Tx,
+        incident: Incident,
+        pages: list[Page],
+        targets_of: dict[PageId, list[PageTarget]],
+        lang: Language,
+    ) -> str:
         tz = tx.directory.region.timezone
         lines = [incident_summary(tx, incident, lang)]
-        for page in await tx.uow.pages.for_incident(incident.id):
+        for page in pages:
             function = _function(tx, page.function_key)
-            targets = await tx.uow.pages.targets(page.id)
             if page.status is PageStatus.ACKNOWLEDGED and page.acknowledged_by is not None:
                 who = tx.directory.person(page.acknowledged_by).name
                 at = fmt_time(page.acknowledged_at or tx.now, tz, lang)
@@ -137,7 +156,7 @@ class Incidents:
                     lang, "status.page_waiting", step=page.step_index + 1, attempt=page.attempt
                 )
             lines.append(t(lang, "status.page_line", function=function.name, state=state))
-            for target in targets:
+            for target in targets_of.get(page.id, []):
                 name = tx.directory.person(target.person_id).name
                 answer = t(lang, f"status.target_{target.status.value}")
                 if target.status is not TargetStatus.PAGED and target.answered_at:

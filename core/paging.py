@@ -108,15 +108,24 @@ class Paging:
         informing = incident.kind is AlertKind.ALERTERING
         status = PageStatus.INFORMED if informing else PageStatus.ACTIVE
         page = await tx.uow.pages.add(incident.id, function_key, status, tx.now)
-        await self._page_step(tx, incident, page, step_index=0, attempt=1)
+        await self._page_step(tx, incident, page, step_index=0, attempt=1, targets=[])
         return page
 
     async def _page_step(
-        self, tx: Tx, incident: Incident, page: Page, *, step_index: int, attempt: int
+        self,
+        tx: Tx,
+        incident: Incident,
+        page: Page,
+        *,
+        step_index: int,
+        attempt: int,
+        targets: list[PageTarget] | None = None,
     ) -> None:
+        """Page the people of a step. `targets`: who the page went to so far, if known."""
         function = _function(tx, page.function_key)
         policy = function.policy
-        targets = await tx.uow.pages.targets(page.id)
+        if targets is None:
+            targets = await tx.uow.pages.targets([page.id])
         declined = {
             x.person_id
             for x in targets
@@ -147,7 +156,9 @@ class Paging:
                 step=step_index,
             )
             if step_index + 1 < len(policy.steps):
-                await self._page_step(tx, incident, page, step_index=step_index + 1, attempt=1)
+                await self._page_step(
+                    tx, incident, page, step_index=step_index + 1, attempt=1, targets=targets
+                )
                 return
             # Nobody anywhere: try the last step again later; the roster may have changed.
             page = replace(page, step_index=step_index, attempt=attempt)
@@ -156,8 +167,9 @@ class Paging:
                 await tx.schedule(ESCALATE, page.id, tx.now + policy.repeat_after)
             return
 
-        page = replace(page, step_index=step_index, attempt=attempt)
-        await tx.uow.pages.update(page)
+        if (page.step_index, page.attempt) != (step_index, attempt):
+            page = replace(page, step_index=step_index, attempt=attempt)
+            await tx.uow.pages.update(page)
         informing = page.status is PageStatus.INFORMED
         known = {x.person_id for x in targets}
         for person in people:
@@ -250,7 +262,7 @@ class Paging:
         """A paged person pressed one of the page's buttons."""
         incident = await tx.uow.incidents.get(page.incident_id)
         assert incident is not None
-        targets = {x.person_id: x for x in await tx.uow.pages.targets(page.id)}
+        targets = {x.person_id: x for x in await tx.uow.pages.targets([page.id])}
         mine = targets.get(person.id)
         if mine is None:
             await tx.audit(person, f"page.{action}", incident.public_id, "denied")
@@ -410,7 +422,7 @@ class Paging:
         if page is None or page.status is not PageStatus.ACTIVE:
             return
         incident = await tx.uow.incidents.get(page.incident_id)
-        targets = {x.person_id: x for x in await tx.uow.pages.targets(page.id)}
+        targets = {x.person_id: x for x in await tx.uow.pages.targets([page.id])}
         mine = targets.get(person.id)
         if incident is None or mine is None or mine.status is not TargetStatus.PAGED:
             return
@@ -459,13 +471,14 @@ class Paging:
     async def stop(self, tx: Tx, incident: Incident, closer: Person) -> None:
         """The incident closed: cancel open pages and their timers, update page messages."""
         time = fmt_time(tx.now, tx.directory.region.timezone, Language.NL)
-        for page in await tx.uow.pages.for_incident(incident.id):
+        pages = await tx.uow.pages.for_incidents([incident.id])
+        targets = await tx.uow.pages.targets([page.id for page in pages])
+        for page in pages:
             await tx.cancel_timers(ESCALATE, page.id)
             if page.status in (PageStatus.ACTIVE, PageStatus.INFORMED):
                 await tx.uow.pages.update(replace(page, status=PageStatus.CANCELLED))
             function = _function(tx, page.function_key)
-            targets = await tx.uow.pages.targets(page.id)
-            people = [tx.directory.person(x.person_id) for x in targets]
+            people = [tx.directory.person(x.person_id) for x in targets if x.page_id == page.id]
             await self._edit_page(
                 tx,
                 incident,

@@ -82,10 +82,12 @@ class AnalyseFeature:
             incident = await ctx.tx.uow.incidents.get(analyse.incident_id)
             if incident and incident.status is IncidentStatus.OPEN:
                 return incident.id
-        for incident in reversed(await ctx.tx.uow.incidents.open()):
-            for page in await ctx.tx.uow.pages.for_incident(incident.id):
-                if page.acknowledged_by == ctx.person.id:
-                    return incident.id
+        open_incidents = await ctx.tx.uow.incidents.open()
+        pages = await ctx.tx.uow.pages.for_incidents([i.id for i in open_incidents])
+        taken = {page.incident_id for page in pages if page.acknowledged_by == ctx.person.id}
+        for incident in reversed(open_incidents):
+            if incident.id in taken:
+                return incident.id
         raise UserError("analyse.which_incident")
 
     async def _current(self, ctx: Ctx) -> Analyse:

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, Select, and_, bindparam, func, select, update
+from sqlalchemy import Engine, Select, Table, and_, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql import Executable
 
 from core.analyse_model import Analyse, AnalyseId, Copy, Editor, FieldValue, Version
 from core.messages import Message
@@ -150,11 +151,33 @@ _TOPIC_REFS = (
     )
     .order_by(DELIVERY.c.id)
 )
+_PAGES_OF = (
+    select(PAGE).where(PAGE.c.incident_id.in_(bindparam("ids", expanding=True))).order_by(PAGE.c.id)
+)
+_TARGETS_OF = (
+    select(TARGET)
+    .where(TARGET.c.page_id.in_(bindparam("ids", expanding=True)))
+    .order_by(TARGET.c.page_id, TARGET.c.paged_at)
+)
 _REVISION = select(REGION.c.revision).limit(1)
 _REGION = select(REGION).limit(1)
 _CONVERSATION = select(CONVERSATION.c.state).where(CONVERSATION.c.person_id == bindparam("pid"))
 _END_CONVERSATION = CONVERSATION.delete().where(CONVERSATION.c.person_id == bindparam("pid"))
-_ADD_CONVERSATION = CONVERSATION.insert()
+
+
+def _set_conversation(insert: Callable[[Table], Any]) -> Executable:
+    """A conversation's state, new or replaced: one statement."""
+    new = insert(CONVERSATION)
+    return new.on_conflict_do_update(  # type: ignore[no-any-return]
+        index_elements=[CONVERSATION.c.person_id],
+        set_={"state": new.excluded.state, "updated_at": new.excluded.updated_at},
+    )
+
+
+_SET_CONVERSATION = {
+    "sqlite": _set_conversation(sqlite_insert),
+    "postgresql": _set_conversation(pg_insert),
+}
 _ADD_AUDIT = AUDIT.insert()
 
 
@@ -405,7 +428,7 @@ class SqlPageRepo:
             "function_key": function_key,
             "status": status.value,
             "step_index": 0,
-            "attempt": 0,
+            "attempt": 1,  # its first attempt at the first step (`Paging.start`)
             "created_at": at,
         }
         result = await self.conn.execute(PAGE.insert().values(**values).returning(PAGE.c.id))
@@ -420,9 +443,11 @@ class SqlPageRepo:
         row = (await self.conn.execute(stmt)).mappings().first()
         return _page(row) if row else None
 
-    async def for_incident(self, incident_id: IncidentId) -> list[Page]:
-        stmt = select(PAGE).where(PAGE.c.incident_id == incident_id).order_by(PAGE.c.id)
-        return [_page(r) for r in (await self.conn.execute(stmt)).mappings()]
+    async def for_incidents(self, incident_ids: Collection[IncidentId]) -> list[Page]:
+        if not incident_ids:
+            return []
+        result = await self.conn.execute(_PAGES_OF, {"ids": list(incident_ids)})
+        return [_page(r) for r in result.mappings()]
 
     async def update(self, page: Page) -> None:
         await self.conn.execute(
@@ -449,8 +474,10 @@ class SqlPageRepo:
             )
         )
 
-    async def targets(self, page_id: PageId) -> list[PageTarget]:
-        stmt = select(TARGET).where(TARGET.c.page_id == page_id).order_by(TARGET.c.paged_at)
+    async def targets(self, page_ids: Collection[PageId]) -> list[PageTarget]:
+        if not page_ids:
+            return []
+        result = await self.conn.execute(_TARGETS_OF, {"ids": list(page_ids)})
         return [
             PageTarget(
                 PageId(r["page_id"]),
@@ -460,7 +487,7 @@ class SqlPageRepo:
                 r["paged_at"],
                 r["answered_at"],
             )
-            for r in (await self.conn.execute(stmt)).mappings()
+            for r in result.mappings()
         ]
 
     async def set_target_status(
@@ -672,10 +699,11 @@ class SqlConversationRepo:
         return state
 
     async def set(self, person_id: PersonId, state: dict[str, Any] | None, at: datetime) -> None:
-        await self.conn.execute(_END_CONVERSATION, {"pid": person_id})
-        if state is not None:
-            row = {"person_id": person_id, "state": state, "updated_at": at}
-            await self.conn.execute(_ADD_CONVERSATION, row)
+        if state is None:
+            await self.conn.execute(_END_CONVERSATION, {"pid": person_id})
+            return
+        row = {"person_id": person_id, "state": state, "updated_at": at}
+        await self.conn.execute(_SET_CONVERSATION[self.conn.dialect.name], row)
 
 
 class SqlInboundRepo:

@@ -111,10 +111,10 @@ async def test_pages_and_targets(uows: SqlUnitOfWorkFactory) -> None:
         )
         await uow.commit()
     async with uows() as uow:
-        (target,) = await uow.pages.targets(page.id)
+        (target,) = await uow.pages.targets([page.id])
         assert target.status is TargetStatus.DECLINED
         assert target.answered_at == NOW + timedelta(minutes=1)
-        assert await uow.pages.for_incident(incident.id) == [page]
+        assert await uow.pages.for_incidents([incident.id]) == [page]
 
 
 async def test_timers_claim_once_and_cancel(uows: SqlUnitOfWorkFactory) -> None:
