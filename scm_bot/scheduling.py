@@ -6,11 +6,12 @@ in a persistent SQLAlchemy job store with stable ids (`timer-<id>`) and
 At start everything overdue is fired straight from the rows, then the job store is
 reconciled with the rows that are still pending.
 
-The job store talks to the database synchronously, so none of it runs on the event loop: the
-scheduler runs in its own thread (`BackgroundScheduler`), jobs are added and removed by one
-worker thread in the order the loop asked, and a job that falls due hands its timer back
-to the loop. On SQLite the job store also has a file of its own
-(`storage.database.job_store_url`), so it never holds the lock the bot's units of work need.
+The job store talks to the database synchronously. The scheduler runs in its own thread
+(`BackgroundScheduler`) and a job that falls due hands its timer back to the loop. Jobs are
+added and removed in the order the loop asked: on PostgreSQL by one worker thread, on SQLite
+on the loop itself (see `ApsTimerScheduler.__init__`). On SQLite the job store has a file of
+its own (`storage.database.job_store_url`), so it never holds the lock the bot's units of
+work need.
 """
 
 from __future__ import annotations
@@ -148,7 +149,12 @@ class ApsTimerScheduler:
             job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
             timezone=UTC,
         )
-        # Adds and removes, in the order the loop asked for them, off the loop.
+        # Adds and removes, in the order the loop asked for them. On SQLite they run on the
+        # loop: a job store write on the local file costs less than handing it to a thread,
+        # whose competition for the interpreter lock slowed every event by a fifth
+        # (benchmarks/inbound_throughput.py). On PostgreSQL each is a network round trip,
+        # so they run off the loop, in one worker thread.
+        self._inline = engine.dialect.name == "sqlite"
         self._io = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="scm-jobstore")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._firing: set[asyncio.Task[None]] = set()
@@ -174,6 +180,12 @@ class ApsTimerScheduler:
     def _submit(self, fn: Callable[..., None], *args: Any) -> None:
         if self._closing:
             return  # the rows are the truth: the next start schedules what is pending
+        if self._inline:
+            try:
+                fn(*args)
+            except Exception as error:  # the row is still the truth, as in _log_failure
+                _log_error(error)
+            return
         self._io.submit(fn, *args).add_done_callback(_log_failure)
 
     def _add_job(self, timer_id: TimerId, due_at: datetime) -> None:
@@ -269,5 +281,10 @@ class ApsTimerScheduler:
 
 def _log_failure(future: concurrent.futures.Future[None]) -> None:
     error = future.exception()
-    if error is not None:  # the row is still the truth: the next start schedules it again
-        log.error("scheduler.job_store_failed", error=f"{type(error).__name__}: {error}")
+    if error is not None:
+        _log_error(error)
+
+
+def _log_error(error: BaseException) -> None:
+    # The row is still the truth: the next start schedules it again.
+    log.error("scheduler.job_store_failed", error=f"{type(error).__name__}: {error}")
