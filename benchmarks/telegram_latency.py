@@ -396,7 +396,6 @@ async def measure(url: str, iterations: int, warmup: int) -> Results:
             router = TimedRouter(app.router, results.db)
             tg = TelegramBot(
                 router,
-                app.deliverer,
                 token=TOKEN,
                 base_url=scm_fake.base_url,
                 transport=transport,

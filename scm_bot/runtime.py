@@ -44,7 +44,6 @@ def _bots(settings: Settings, app: App, telegram: TelegramTransport | None) -> l
         bots.append(
             TelegramBot(
                 app.router,
-                app.deliverer,
                 token=settings.telegram_bot_token,
                 base_url=settings.telegram_base_url,
                 webhook_url=settings.telegram_webhook_url,
@@ -58,7 +57,6 @@ def _bots(settings: Settings, app: App, telegram: TelegramTransport | None) -> l
         bots.append(
             SlackBot(
                 app.router,
-                app.deliverer,
                 bot_token=settings.slack_bot_token,
                 app_token=settings.slack_app_token,
                 signing_secret=settings.slack_signing_secret,

@@ -278,7 +278,6 @@ async def make_world(engine: AsyncEngine, fake: FakeSlack) -> AsyncIterator[Worl
     router = SpyRouter(app.router)
     bot = SlackBot(
         router,
-        app.deliverer,
         bot_token=BOT_TOKEN,
         signing_secret=SIGNING_SECRET,
         base_url=fake.base_url,
@@ -621,9 +620,7 @@ async def test_socket_mode_acknowledges_and_handles_commands_and_events(
     engine = make_engine(sqlite_url)
     await load_region(engine, region_with_slack_ids())
     app = build(engine, FakeClock(START), [unpaced(fake)])
-    bot = SlackBot(
-        app.router, app.deliverer, bot_token=BOT_TOKEN, app_token=APP_TOKEN, base_url=fake.base_url
-    )
+    bot = SlackBot(app.router, bot_token=BOT_TOKEN, app_token=APP_TOKEN, base_url=fake.base_url)
     try:
         await bot.start()
         assert fake.calls_of("apps.connections.open")[0].token == APP_TOKEN
@@ -657,9 +654,9 @@ async def test_socket_mode_acknowledges_and_handles_commands_and_events(
 
 async def test_socket_mode_needs_an_app_token() -> None:
     with pytest.raises(ValueError, match="app-level token"):
-        SlackBot(object(), object(), bot_token=BOT_TOKEN)  # type: ignore[arg-type]
+        SlackBot(object(), bot_token=BOT_TOKEN)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="signing secret"):
-        SlackBot(object(), object(), bot_token=BOT_TOKEN, mode="http")  # type: ignore[arg-type]
+        SlackBot(object(), bot_token=BOT_TOKEN, mode="http")  # type: ignore[arg-type]
 
 
 async def test_no_secret_is_logged(

@@ -33,16 +33,17 @@ from bots.telegram.bot import SECRET_HEADER, RedactToken, file_url_for
 from bots.telegram.render import MAX_TEXT, keyboard, render, split_text, units
 from bots.telegram.transport import make_ref, map_error, parse_ref
 from core.clock import FakeClock
-from core.delivery import Deliverer
 from core.errors import (
     PermanentDeliveryError,
     RateLimited,
     TransientDeliveryError,
 )
+from core.events import InboundEvent
 from core.i18n import t
 from core.linking import create_invite
 from core.messages import Attachment, Button, Message
 from core.model import Language, Origin, Person, PersonId
+from flows.router import Router
 from scm_bot.app import App, build
 from storage.database import make_engine
 from tests.conftest import count
@@ -79,16 +80,18 @@ async def until(condition: Callable[[], bool], what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-class Waker:
-    """The deliverer as the bot sees it, counting wakes so a test knows an update is done."""
+class CountingRouter:
+    """The router, counting handled events so a test knows an update is done."""
 
-    def __init__(self, deliverer: Deliverer) -> None:
-        self.deliverer = deliverer
+    def __init__(self, router: Router) -> None:
+        self.router = router
         self.count = 0
 
-    def wake(self) -> None:
-        self.count += 1
-        self.deliverer.wake()
+    async def handle(self, event: InboundEvent) -> list[Message]:
+        try:
+            return await self.router.handle(event)
+        finally:
+            self.count += 1
 
 
 @dataclass
@@ -98,7 +101,7 @@ class World:
     tg: TelegramBot
     transport: TelegramTransport
     harness: Harness
-    waker: Waker
+    router: CountingRouter
     errors: list[BaseException]
 
     async def feed(self, update: dict[str, Any]) -> None:
@@ -141,11 +144,9 @@ async def world(
     clock = FakeClock(START)
     transport = TelegramTransport(per_chat_interval=0.0, per_second=1000.0)
     app = build(engine, clock, [transport])
-    waker = Waker(app.deliverer)
+    router = CountingRouter(app.router)
     options: dict[str, Any] = {"poll_timeout": 5.0, **bot_options}
-    tg = TelegramBot(
-        app.router, waker, token=TOKEN, base_url=fake.base_url, transport=transport, **options
-    )
+    tg = TelegramBot(router, token=TOKEN, base_url=fake.base_url, transport=transport, **options)
     errors: list[BaseException] = []
 
     async def record_error(_update: object, context: Any) -> None:
@@ -155,7 +156,7 @@ async def world(
     await tg.start()
     try:
         yield World(
-            fake, app, tg, transport, Harness(app, clock, RecordingTransport()), waker, errors
+            fake, app, tg, transport, Harness(app, clock, RecordingTransport()), router, errors
         )
     finally:
         await tg.stop()
@@ -519,12 +520,12 @@ async def test_polling_receives_updates_through_get_updates(
         await until(lambda: bool(fake.calls_to("getUpdates")), "the first long poll")
         assert await w.tg.bot_username() == "scm_test_bot"
         update = fake.push_text(CACO, "/alarm Soest: brand")
-        await until(lambda: w.waker.count == 1, "the alarm to be handled")
+        await until(lambda: w.router.count == 1, "the alarm to be handled")
         await w.app.deliverer.deliver_pending()
         assert "Controleer het alarm" in fake.last(CACO).text
 
         fake.push(fake.press_update(CACO, "Bevestigen en pagen"))
-        await until(lambda: w.waker.count == 2, "the press to be handled")
+        await until(lambda: w.router.count == 2, "the press to be handled")
         await w.app.deliverer.deliver_pending()
         assert "VRU-2026-0001" in fake.last(BERT).text
     # Stopping confirmed what was fetched: Telegram will not serve it again.
@@ -569,7 +570,7 @@ async def test_webhook_mode_accepts_only_the_right_secret(
         assert await webhook_post(port, update) == 403
         assert await webhook_post(port, update, {SECRET_HEADER: "wrong"}) == 403
         assert await webhook_post(port, update, {SECRET_HEADER: WEBHOOK_SECRET + "x"}) == 403
-        assert w.tg.application.update_queue.qsize() == 0 and w.waker.count == 0
+        assert w.tg.application.update_queue.qsize() == 0 and w.router.count == 0
         assert fake.calls_to("sendMessage") == []
         assert await count(w.app.engine, "inbound_event") == 0
 
@@ -578,27 +579,24 @@ async def test_webhook_mode_accepts_only_the_right_secret(
             async with session.get(f"http://127.0.0.1:{port}/telegram/hook") as response:
                 assert response.status == 405
         assert await webhook_post(port, update, {SECRET_HEADER: WEBHOOK_SECRET}) == 200
-        await until(lambda: w.waker.count == 1, "the webhook update to be handled")
+        await until(lambda: w.router.count == 1, "the webhook update to be handled")
         await w.app.deliverer.deliver_pending()
         assert "Controleer het alarm" in fake.last(CACO).text
 
 
 class Nobody:
-    """Neither router nor deliverer: for bots that are never started."""
+    """No router: for bots that are never started."""
 
     async def handle(self, _event: object) -> list[Message]:
         return []
-
-    def wake(self) -> None:
-        pass
 
 
 def test_webhook_mode_needs_a_valid_secret() -> None:
     url = "https://x.example.org/hook"
     with pytest.raises(ValueError, match="secret"):
-        TelegramBot(Nobody(), Nobody(), token=TOKEN, webhook_url=url)
+        TelegramBot(Nobody(), token=TOKEN, webhook_url=url)
     with pytest.raises(ValueError, match="secret"):
-        TelegramBot(Nobody(), Nobody(), token=TOKEN, webhook_url=url, webhook_secret="a b")
+        TelegramBot(Nobody(), token=TOKEN, webhook_url=url, webhook_secret="a b")
 
 
 def test_log_records_are_scrubbed_of_the_token() -> None:

@@ -45,10 +45,6 @@ class InboundHandler(Protocol):
     async def handle(self, event: InboundEvent) -> list[Message]: ...
 
 
-class Waker(Protocol):
-    def wake(self) -> None: ...
-
-
 def _is_dm(channel_id: str | None) -> bool:
     # Slack ids: C... channels, G... private channels and group DMs, D... direct messages.
     return bool(channel_id) and str(channel_id).startswith("D")
@@ -110,7 +106,6 @@ class SlackBot:
     def __init__(
         self,
         router: InboundHandler,
-        deliverer: Waker,
         *,
         bot_token: SecretStr | str,
         app_token: SecretStr | str | None = None,
@@ -131,7 +126,6 @@ class SlackBot:
         if mode == "http" and not signing_secret:
             raise ValueError("Slack HTTP mode needs the signing secret")
         self.router = router
-        self.deliverer = deliverer
         self.mode: Mode = "http" if mode == "http" else "socket"
         self.http_listen = http_listen
         self.http_path = http_path
@@ -198,13 +192,11 @@ class SlackBot:
         sender = event.sender
         lock = self._locks.setdefault(sender.user_id, asyncio.Lock())
         async with lock:
-            try:
+            try:  # what the event queued went to delivery with its commit
                 direct = await self.router.handle(event)
                 await self._reply(sender, direct)
             except Exception:  # the next event must still be handled
                 log.exception("slack.inbound_failed", event_id=sender.event_id)
-            finally:
-                self.deliverer.wake()
 
     async def _reply(self, sender: Sender, messages: list[Message]) -> None:
         """Send direct replies to whoever wrote: ephemeral in a channel, else in their DM."""

@@ -2,8 +2,8 @@
 
 It runs inside the caller's event loop (`start`/`stop`, never `run_polling`). Handlers only
 translate: a platform update becomes a core event at the edge, at once; the router decides
-everything; direct replies (for strangers) go back to the chat they came from; then the
-deliverer is woken for the outbox.
+everything; direct replies (for strangers) go back to the chat they came from. What an
+event queues for delivery goes to the deliverer with the event's commit.
 """
 
 from __future__ import annotations
@@ -54,12 +54,6 @@ class Handles(Protocol):
     """The router, as the bot sees it."""
 
     async def handle(self, event: InboundEvent) -> list[Message]: ...
-
-
-class Wakes(Protocol):
-    """The deliverer, as the bot sees it."""
-
-    def wake(self) -> None: ...
 
 
 class RedactToken(logging.Filter):
@@ -127,7 +121,6 @@ class TelegramBot:
     def __init__(
         self,
         router: Handles,
-        deliverer: Wakes,
         *,
         token: SecretStr | str,
         base_url: str = DEFAULT_BASE_URL,
@@ -149,7 +142,6 @@ class TelegramBot:
         if secret and not SECRET_PATTERN.fullmatch(secret):
             raise ValueError("a webhook secret is 1-256 characters A-Z, a-z, 0-9, _ and -")
         self._router = router
-        self._deliverer = deliverer
         self._webhook_url = webhook_url or None  # an empty setting means polling
         self._webhook_secret = secret or ""
         self._webhook_listen = webhook_listen
@@ -312,14 +304,13 @@ class TelegramBot:
         await self._dispatch(ButtonEvent(sender, data), chat_id)
 
     async def _dispatch(self, event: InboundEvent, chat_id: int) -> None:
-        try:
-            for message in await self._router.handle(event):
-                try:
-                    await reply(self.application.bot, chat_id, message)
-                except DeliveryError as error:  # a stranger's reply is best effort
-                    log.info("telegram.reply_failed", chat_id=chat_id, error=str(error))
-        finally:
-            self._deliverer.wake()
+        # What the event queued went to delivery with its commit; only direct replies (to
+        # strangers, who have no outbox) are sent from here.
+        for message in await self._router.handle(event):
+            try:
+                await reply(self.application.bot, chat_id, message)
+            except DeliveryError as error:  # a stranger's reply is best effort
+                log.info("telegram.reply_failed", chat_id=chat_id, error=str(error))
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         error = context.error
