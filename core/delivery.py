@@ -17,6 +17,7 @@ overall; a rate limit (429) pauses only that chat.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -35,6 +36,7 @@ MAX_BACKOFF = timedelta(minutes=2)
 MIN_RETRY = timedelta(milliseconds=500)
 BATCH = 500
 CONCURRENCY = 64
+PAGES_FIRST_AT_MOST = 0.5  # seconds other messages wait for pages being sent
 
 # Called when a transport refused a person for good (they blocked the bot), or no transport
 # reaches them at all (transport ""); `reached` tells whether another transport delivered
@@ -132,6 +134,9 @@ class Deliverer:
         self._queues: dict[PersonId, deque[tuple[OutboxItem, Person | None]]] = {}
         self._workers: dict[PersonId, asyncio.Task[int]] = {}
         self._gate = asyncio.Semaphore(CONCURRENCY)  # sends under way at once
+        self._paging = 0  # pages being sent right now (`_send`)
+        self._pages_out = asyncio.Event()
+        self._pages_out.set()
         # Outcomes waiting to be committed, and the task that commits them (`_commit`).
         self._ledger: list[tuple[_Outcome, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
@@ -395,12 +400,34 @@ class Deliverer:
         if not refs:  # nothing to edit (never delivered there): send it as a new message
             if pacer is not None:
                 await pacer.wait(person.id)
+            if is_page(item):
+                return await self._page_out(transport.send(person, item.message))
+            await self._after_pages()
             return await transport.send(person, item.message)
         for ref in refs:
             if pacer is not None:
                 await pacer.wait(person.id)
+            await self._after_pages()
             await transport.edit(person, ref, item.message)
         return None
+
+    async def _page_out(self, send: Awaitable[str | None]) -> str | None:
+        """A page going out: other messages wait for it (`_after_pages`)."""
+        self._paging += 1
+        self._pages_out.clear()
+        try:
+            return await send
+        finally:
+            self._paging -= 1
+            if not self._paging:
+                self._pages_out.set()
+
+    async def _after_pages(self) -> None:
+        """Wait while pages are being handed to a transport, a short while at most: on a
+        busy loop and a shared connection a page then goes out first, not beside chatter."""
+        if self._paging:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._pages_out.wait(), PAGES_FIRST_AT_MOST)
 
     def _commit(self, outcome: _Outcome) -> asyncio.Future[None]:
         """Queue what became of a row for the ledger, which commits it together with the

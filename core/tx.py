@@ -116,10 +116,7 @@ class Core:
             await uow.audit.append_many(tx.audited)
             await uow.commit()
         # Only after commit: a timer or message of a rolled-back transaction never leaks out.
-        for timer_id, due_at in tx.scheduled:
-            self.scheduler.schedule(timer_id, due_at)
-        for timer_id in tx.cancelled:
-            self.scheduler.cancel(timer_id)
+        # Messages first: a page is handed to delivery before the timers are scheduled.
         if tx.outbox:
             queued = [
                 OutboxItem(outbox_id, row.person_id, row.kind, row.topic, row.message, 0)
@@ -127,3 +124,7 @@ class Core:
             ]
             # A person changed in this transaction: the deliverer reads them afresh.
             self.on_outbox(queued, None if tx.uow.directory.changed else tx.directory)
+        for timer_id, due_at in tx.scheduled:
+            self.scheduler.schedule(timer_id, due_at)
+        for timer_id in tx.cancelled:
+            self.scheduler.cancel(timer_id)

@@ -175,18 +175,25 @@ class ApsTimerScheduler:
 
     async def settled(self) -> None:
         """Wait until every add and remove asked for so far reached the job store."""
+        await asyncio.sleep(0)  # one turn of the loop: the inline ones asked for so far ran
         await asyncio.get_running_loop().run_in_executor(self._io, lambda: None)
 
     def _submit(self, fn: Callable[..., None], *args: Any) -> None:
         if self._closing:
             return  # the rows are the truth: the next start schedules what is pending
         if self._inline:
-            try:
-                fn(*args)
-            except Exception as error:  # the row is still the truth, as in _log_failure
-                _log_error(error)
+            # Soon, not now: the messages of the same commit (a page) start out first.
+            asyncio.get_running_loop().call_soon(self._run_inline, fn, *args)
             return
         self._io.submit(fn, *args).add_done_callback(_log_failure)
+
+    def _run_inline(self, fn: Callable[..., None], *args: Any) -> None:
+        if self._closing:
+            return  # shutting down: the rows are the truth, the next start schedules them
+        try:
+            fn(*args)
+        except Exception as error:  # the row is still the truth, as in _log_failure
+            _log_error(error)
 
     def _add_job(self, timer_id: TimerId, due_at: datetime) -> None:
         self.scheduler.add_job(

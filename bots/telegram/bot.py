@@ -275,14 +275,14 @@ class TelegramBot:
         query, user = update.callback_query, update.effective_user
         if query is None or user is None:
             return
-        # Answered at once (the button stops spinning on the phone) while the press is
-        # handled: the page it may cause does not wait for the answer's round trip.
-        answered = asyncio.create_task(self._answer(query))
         try:
             if query.data is not None:
                 await self._press(update, user, query.data)
         finally:
-            await answered
+            # Answered (the button stops spinning on the phone) right after the press is
+            # handled, in a task of its own: a page the press caused starts out first, and
+            # does not wait for the answer's round trip.
+            await asyncio.create_task(self._answer(query))
 
     async def _answer(self, query: CallbackQuery) -> None:
         try:
