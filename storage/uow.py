@@ -159,6 +159,31 @@ _TARGETS_OF = (
     .where(TARGET.c.page_id.in_(bindparam("ids", expanding=True)))
     .order_by(TARGET.c.page_id, TARGET.c.paged_at)
 )
+_ADD_INCIDENT = INCIDENT.insert().returning(INCIDENT.c.id)
+_ADD_PAGE = PAGE.insert().returning(PAGE.c.id)
+_ADD_TARGET = TARGET.insert()
+_ADD_TIMER = TIMER.insert().returning(TIMER.c.id)
+_UPDATE_PAGE = (
+    update(PAGE)
+    .where(PAGE.c.id == bindparam("page_id"))
+    .values(
+        status=bindparam("new_status"),
+        step_index=bindparam("new_step"),
+        attempt=bindparam("new_attempt"),
+        acknowledged_by=bindparam("by"),
+        acknowledged_at=bindparam("at", type_=PAGE.c.acknowledged_at.type),
+    )
+)
+_CANCEL_TIMERS = (
+    update(TIMER)
+    .where(
+        TIMER.c.kind == bindparam("timer_kind"),
+        TIMER.c.ref == bindparam("timer_ref"),
+        TIMER.c.status == "pending",
+    )
+    .values(status="cancelled")
+    .returning(TIMER.c.id)
+)
 _REVISION = select(REGION.c.revision).limit(1)
 _REGION = select(REGION).limit(1)
 _CONVERSATION = select(CONVERSATION.c.state).where(CONVERSATION.c.person_id == bindparam("pid"))
@@ -174,6 +199,18 @@ def _set_conversation(insert: Callable[[Table], Any]) -> Executable:
     )
 
 
+def _next_number_upsert(insert: Callable[[Table], Any]) -> Executable:
+    """The next number of a counter (created at 1): one statement."""
+    new = insert(COUNTER).values(name=bindparam("name"), value=1)
+    return new.on_conflict_do_update(  # type: ignore[no-any-return]
+        index_elements=[COUNTER.c.name], set_={"value": COUNTER.c.value + 1}
+    ).returning(COUNTER.c.value)
+
+
+_NEXT_NUMBER = {
+    "sqlite": _next_number_upsert(sqlite_insert),
+    "postgresql": _next_number_upsert(pg_insert),
+}
 _SET_CONVERSATION = {
     "sqlite": _set_conversation(sqlite_insert),
     "postgresql": _set_conversation(pg_insert),
@@ -349,12 +386,8 @@ class SqlIncidentRepo:
         self.conn = conn
 
     async def _next_number(self, prefix: str) -> int:
-        insert = sqlite_insert if self.conn.dialect.name == "sqlite" else pg_insert
-        upsert = insert(COUNTER).values(name=f"incident:{prefix}", value=1)
-        stmt = upsert.on_conflict_do_update(
-            index_elements=[COUNTER.c.name], set_={"value": COUNTER.c.value + 1}
-        ).returning(COUNTER.c.value)
-        return int((await self.conn.execute(stmt)).scalar_one())
+        stmt = _NEXT_NUMBER[self.conn.dialect.name]
+        return int((await self.conn.execute(stmt, {"name": f"incident:{prefix}"})).scalar_one())
 
     async def add(self, new: NewIncident, prefix: str) -> Incident:
         number = await self._next_number(prefix)
@@ -369,9 +402,7 @@ class SqlIncidentRepo:
             "created_by": new.created_by,
             "created_at": new.created_at,
         }
-        result = await self.conn.execute(
-            INCIDENT.insert().values(**values).returning(INCIDENT.c.id)
-        )
+        result = await self.conn.execute(_ADD_INCIDENT, values)
         return _incident(
             {**values, "id": result.scalar_one(), "closed_at": None, "closed_by": None}
         )
@@ -431,7 +462,7 @@ class SqlPageRepo:
             "attempt": 1,  # its first attempt at the first step (`Paging.start`)
             "created_at": at,
         }
-        result = await self.conn.execute(PAGE.insert().values(**values).returning(PAGE.c.id))
+        result = await self.conn.execute(_ADD_PAGE, values)
         return _page(
             {**values, "id": result.scalar_one(), "acknowledged_by": None, "acknowledged_at": None}
         )
@@ -450,29 +481,26 @@ class SqlPageRepo:
         return [_page(r) for r in result.mappings()]
 
     async def update(self, page: Page) -> None:
-        await self.conn.execute(
-            update(PAGE)
-            .where(PAGE.c.id == page.id)
-            .values(
-                status=page.status.value,
-                step_index=page.step_index,
-                attempt=page.attempt,
-                acknowledged_by=page.acknowledged_by,
-                acknowledged_at=page.acknowledged_at,
-            )
-        )
+        row = {
+            "page_id": page.id,
+            "new_status": page.status.value,
+            "new_step": page.step_index,
+            "new_attempt": page.attempt,
+            "by": page.acknowledged_by,
+            "at": page.acknowledged_at,
+        }
+        await self.conn.execute(_UPDATE_PAGE, row)
 
     async def add_target(self, target: PageTarget) -> None:
-        await self.conn.execute(
-            TARGET.insert().values(
-                page_id=target.page_id,
-                person_id=target.person_id,
-                step_index=target.step_index,
-                status=target.status.value,
-                paged_at=target.paged_at,
-                answered_at=target.answered_at,
-            )
-        )
+        row = {
+            "page_id": target.page_id,
+            "person_id": target.person_id,
+            "step_index": target.step_index,
+            "status": target.status.value,
+            "paged_at": target.paged_at,
+            "answered_at": target.answered_at,
+        }
+        await self.conn.execute(_ADD_TARGET, row)
 
     async def targets(self, page_ids: Collection[PageId]) -> list[PageTarget]:
         if not page_ids:
@@ -510,27 +538,19 @@ class SqlTimerRepo:
         self.conn = conn
 
     async def add(self, kind: str, ref: int, due_at: datetime) -> TimerId:
-        result = await self.conn.execute(
-            TIMER.insert()
-            .values(
-                kind=kind,
-                ref=ref,
-                due_at=due_at,
-                status="pending",
-                created_at=datetime.now(due_at.tzinfo),
-            )
-            .returning(TIMER.c.id)
-        )
+        row = {
+            "kind": kind,
+            "ref": ref,
+            "due_at": due_at,
+            "status": "pending",
+            "created_at": datetime.now(due_at.tzinfo),
+        }
+        result = await self.conn.execute(_ADD_TIMER, row)
         return TimerId(result.scalar_one())
 
     async def cancel(self, kind: str, ref: int) -> list[TimerId]:
-        stmt = (
-            update(TIMER)
-            .where(and_(TIMER.c.kind == kind, TIMER.c.ref == ref, TIMER.c.status == "pending"))
-            .values(status="cancelled")
-            .returning(TIMER.c.id)
-        )
-        return [TimerId(i) for i in (await self.conn.execute(stmt)).scalars()]
+        result = await self.conn.execute(_CANCEL_TIMERS, {"timer_kind": kind, "timer_ref": ref})
+        return [TimerId(i) for i in result.scalars()]
 
     async def claim(self, timer_id: TimerId, now: datetime) -> Timer | None:
         stmt = (
