@@ -8,9 +8,11 @@ commit does not wait for the disk.
 
 Because a statement now blocks the loop while it runs, SQLite must never wait for a lock
 held by another coroutine of the same loop: `make_engine` gives SQLite exactly one pooled
-connection, so units of work queue for it instead of for SQLite's write lock. A writer in
-another process (a CLI command) holds the lock only for its own short transaction, which
-`busy_timeout` waits out; the scheduler's job store keeps a file of its own.
+connection, used for what runs before the bot starts (the demo import) and by the CLI; the
+running bot's units of work have a connection of their own and take turns for it
+(`storage.connection.InlineSqliteEngine`). A writer in another process (a CLI command) holds
+the lock only for its own short transaction, which `busy_timeout` waits out; the
+scheduler's job store keeps a file of its own.
 """
 
 from __future__ import annotations
