@@ -284,7 +284,8 @@ class Deliverer:
             for _, committed in sent:
                 await committed
         finally:
-            for item, _ in sent:
+            for item, committed in sent:
+                committed.add_done_callback(_retrieved)  # a failure is logged by the ledger
                 self._settled(item)
             sent.clear()
 
