@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
 
 from core.errors import PermanentDeliveryError, RateLimited, TransientDeliveryError
-from core.events import Sender, parse_text
-from core.model import Origin
+from core.events import ButtonEvent, Sender, parse_text
+from core.messages import Message
+from core.model import Origin, Person
 from tests.conftest import count
 from tests.helpers import Harness, RecordingTransport
 
@@ -152,3 +154,58 @@ async def test_a_persons_messages_keep_their_order_across_a_retry(harness: Harne
     await harness.app.deliverer.deliver_pending()
     texts = [m.text for m in harness.inbox("caco")]
     assert texts[0].startswith("Hallo") and texts[1] == "Er zijn geen open incidenten."
+
+
+class HeldPages(RecordingTransport):
+    """Holds every page in `send` until the test lets it go, noting what went out meanwhile."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.during_page: list[str] = []
+        self.paging = False
+
+    async def send(self, person: Person, message: Message) -> str:
+        if any(b.data.endswith(":ack") for b in message.buttons):
+            self.paging = True
+            await self.release.wait()
+            self.paging = False
+        elif self.paging:
+            self.during_page.append(person.key)
+        return await super().send(person, message)
+
+
+async def test_other_messages_wait_while_a_page_goes_out(harness: Harness) -> None:
+    """The confirm queues the ROL's page and the Caco's two messages in one commit: nothing
+    else goes out while the page is on its way."""
+    held = HeldPages()
+    harness.app.deliverer.transports[:] = [held]
+    await harness.app.router.handle(
+        parse_text(Sender(Origin.CONSOLE, "caco"), "/alarm Soest: gaslek Kerkstraat")
+    )
+    await harness.app.deliverer.settle()
+    confirm = next(b.data for b in held.inbox("caco")[-1].buttons if "confirm" in b.data)
+    await harness.app.router.handle(ButtonEvent(Sender(Origin.CONSOLE, "caco"), confirm))
+    delivering = asyncio.create_task(harness.app.deliverer.settle())
+    for _ in range(20):  # allowed: yields only, so the workers run as far as they can
+        await asyncio.sleep(0)
+    assert held.paging and held.inbox("rol-b") == []
+    assert held.during_page == [] and len(held.inbox("caco")) == 1, "the Caco waits"
+    held.release.set()
+    await delivering
+    assert len(held.inbox("rol-b")) == 1 and len(held.inbox("caco")) == 3
+    assert held.during_page == []
+
+
+async def test_an_edit_right_behind_its_send_edits_it(harness: Harness) -> None:
+    """A send and an edit of the same topic, for one person, in one commit: the worker sends
+    the first and edits it (the edit waits for the send's outcome to be committed), rather
+    than sending the edit as a second message."""
+    async with harness.app.core.transaction(Origin.SYSTEM) as tx:
+        caco = tx.directory.person_by_key("caco")
+        assert caco is not None
+        await tx.send_message(caco, Message("eerste", None), topic="t:1")
+        await tx.send_message(caco, Message("tweede", None), topic="t:1", kind="edit")
+    await harness.app.deliverer.settle()
+    assert [m.text for m in harness.inbox("caco")] == ["tweede"]
+    assert harness.transport.sends == 1 and harness.transport.edits == 1
