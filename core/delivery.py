@@ -17,7 +17,6 @@ overall; a rate limit (429) pauses only that chat.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -427,8 +426,11 @@ class Deliverer:
         """Wait while pages are being handed to a transport, a short while at most: on a
         busy loop and a shared connection a page then goes out first, not beside chatter."""
         if self._paging:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._pages_out.wait(), PAGES_FIRST_AT_MOST)
+            out = asyncio.ensure_future(self._pages_out.wait())
+            try:  # not wait_for, for the reason given in `run`
+                await asyncio.wait([out], timeout=PAGES_FIRST_AT_MOST)
+            finally:
+                out.cancel()
 
     def _commit(self, outcome: _Outcome) -> asyncio.Future[None]:
         """Queue what became of a row for the ledger, which commits it together with the
@@ -483,14 +485,23 @@ class Deliverer:
 
     async def run(self) -> None:
         """Deliver whenever woken, and at least every second for retries that fell due."""
+        loop = asyncio.get_running_loop()
         while True:
-            woken = True
+            ticked: list[bool] = []
+
+            def tick(ticked: list[bool] = ticked) -> None:
+                ticked.append(True)
+                self._wake.set()
+
+            # Not asyncio.wait_for: on Python 3.11 it can swallow a cancellation that
+            # arrives as its timeout fires, and the loop would never stop.
+            timer = loop.call_later(1.0, tick)
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=1.0)
-            except TimeoutError:
-                woken = False  # once a second: retries that fell due
+                await self._wake.wait()
+            finally:
+                timer.cancel()
             self._wake.clear()
-            if woken and self._woken == self._dispatched:
+            if not ticked and self._woken == self._dispatched:
                 continue  # someone dispatched since that commit (deliver_pending)
             try:
                 await self.dispatch()
