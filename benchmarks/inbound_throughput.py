@@ -72,7 +72,7 @@ class Run:
     messages: int = 0
     statements: int = 0  # SQL statements executed by the app's engine
     round_trips: int = 0  # statements + commits + rollbacks (also on connection return)
-    checkouts: int = 0  # pool checkouts, i.e. units of work
+    checkouts: int = 0  # transactions begun, i.e. units of work that ran a statement
 
     @property
     def label(self) -> str:
@@ -205,7 +205,9 @@ def count_round_trips(app: App, counts: dict[str, int]) -> None:
     event.listen(statements, "commit", counter("commit"))
     event.listen(statements, "rollback", counter("rollback"))
     event.listen(statements.pool, "reset", counter("reset"))
-    event.listen(app.engine.sync_engine.pool, "checkout", counter("checkout"))
+    # A unit of work that runs a statement begins a transaction (on SQLite its connection
+    # stays open, so pool checkouts would not count them).
+    event.listen(statements, "begin", counter("checkout"))
 
 
 async def throughput(urls: dict[tuple[str, bool], str], incidents: int, rounds: int) -> list[Run]:

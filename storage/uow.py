@@ -230,11 +230,29 @@ def policy_from_json(data: dict[str, Any]) -> EscalationPolicy:
 
 
 class _DirectoryCache:
-    """The loaded directory and the region revision it belongs to, shared per factory."""
+    """The loaded directory and the region revision it belongs to, shared per factory.
+
+    On SQLite the revision need not even be read: `PRAGMA data_version` tells, for almost
+    nothing, whether another connection committed anything since the last check, and a unit
+    of work of our own that bumps the revision says so (`SqlUnitOfWorkFactory`). Until one
+    of those happens the cached directory is `fresh`. On PostgreSQL it never is: every
+    unit of work reads the revision.
+    """
 
     def __init__(self) -> None:
         self.revision: int | None = None
         self.directory: Directory | None = None
+        self.fresh = False
+        self._data_version: int | None = None
+
+    @property
+    def tracks_commits(self) -> bool:
+        return self._data_version is not None
+
+    def note_data_version(self, version: int) -> None:
+        if version != self._data_version:
+            self.fresh = False
+            self._data_version = version
 
 
 class SqlDirectoryRepo:
@@ -244,9 +262,12 @@ class SqlDirectoryRepo:
         self.changed = False  # a person changed in this unit of work
 
     async def load(self) -> Directory:
+        if self.cache.fresh and self.cache.directory is not None:
+            return self.cache.directory
         revision = (await self.conn.execute(_REVISION)).scalar_one_or_none()
         if revision is None:
             return _empty_directory()
+        self.cache.fresh = self.cache.tracks_commits
         if self.cache.directory is not None and self.cache.revision == revision:
             return self.cache.directory
         row = (await self.conn.execute(_REGION)).mappings().one()
@@ -1027,4 +1048,10 @@ class SqlUnitOfWorkFactory:
         # Units of work queue here, without the pool's checkout timeout.
         async with self._lock:
             with self._inline.connect() as inline:
-                yield SqlUnitOfWork(inline, self._cache)
+                self._cache.note_data_version(inline.data_version())
+                uow = SqlUnitOfWork(inline, self._cache)
+                try:
+                    yield uow
+                finally:
+                    if uow.directory.changed or uow.roster.changed:
+                        self._cache.fresh = False  # our own revision bump: read it next time

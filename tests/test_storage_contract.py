@@ -68,6 +68,26 @@ async def test_language_change_is_seen_by_the_next_transaction(
     assert again is not None and again.language.value == "en"
 
 
+async def test_a_change_by_another_process_is_seen_by_the_next_transaction(
+    uows: SqlUnitOfWorkFactory, engine: AsyncEngine
+) -> None:
+    """The directory is cached; a commit on another connection (a CLI import) that bumps
+    the revision is seen all the same, and a commit that does not bump it costs no reload."""
+    async with uows() as uow:
+        first = await uow.directory.load()
+    async with uows() as uow:
+        assert await uow.directory.load() is first, "cached"
+    async with engine.begin() as conn:
+        await conn.execute(text("UPDATE person SET name = 'Caco Nieuw' WHERE key = 'caco'"))
+    async with uows() as uow:
+        assert await uow.directory.load() is first, "no revision bump: still the cache"
+    async with engine.begin() as conn:
+        await conn.execute(text("UPDATE region SET revision = revision + 1"))
+    async with uows() as uow:
+        again = (await uow.directory.load()).person_by_key("caco")
+    assert again is not None and again.name == "Caco Nieuw"
+
+
 async def test_incident_numbers_count_per_prefix(uows: SqlUnitOfWorkFactory) -> None:
     async with uows() as uow:
         a = await uow.incidents.add(_new(), "VRU-2026")
