@@ -3,12 +3,15 @@
 Every outbox row is delivered to each transport that reaches the person. What each transport
 did is recorded per (message, transport), with the row's new state, right after the sends, so
 a retry after an error only repeats what did not go out: a page is never sent twice. The
-outcomes of rows that finish at the same moment share one unit of work (`_commit`); a worker
-goes on to its person's next row only once its outcome is committed.
+outcomes of rows that finish at the same moment share one unit of work (`_commit`). A worker
+sends its person's next row while the last outcome commits, except an edit, which waits for
+the commits before it (it looks up the messages it edits); a worker ends only once all its
+outcomes are committed.
 
 Each person has a worker: their messages go out in order (later ones wait while an earlier
 one waits for a retry), different people are served concurrently, and the workers of people
-with a page start first. A commit hands its rows to the workers at once (`offer`); the
+with a page start first; other messages wait while a page is being handed to its transport
+(`_after_pages`). A commit hands its rows to the workers at once (`offer`); the
 delivery loop's `dispatch` reads the table for everything else (retries that fell due, rows
 from before a restart or from another process). Each transport's limits are kept per chat and
 overall; a rate limit (429) pauses only that chat.

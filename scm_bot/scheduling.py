@@ -103,8 +103,8 @@ class _JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
     """APScheduler's SQLAlchemy job store, adding and removing with statements built once.
 
     Every escalation adds a job and every answer removes one. The stock store builds its
-    INSERT and DELETE anew each time, which costs more than running them; this runs in the
-    job store's thread, beside the event loop, and competes with it for the interpreter.
+    INSERT and DELETE anew each time, which costs more than running them (on SQLite on the
+    event loop itself; on PostgreSQL in a worker thread that competes with it).
     """
 
     def __init__(self, **options: Any) -> None:
