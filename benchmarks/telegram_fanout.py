@@ -10,7 +10,7 @@ would be the 31st in any 1-second window, or the 2nd to one chat within 1 second
 
 The 300 pages (catalog message `page.body` with the page buttons, one per person) are
 queued in one transaction with `Tx.send`; the clock starts when that transaction has
-committed (which also wakes the deliverer) and stops when the fake accepts the 300th
+committed (which hands its rows to delivery) and stops when the fake accepts the 300th
 distinct chat's message. At 30/s the minimum is 10 s; the target is 11 s.
 
 Side by side in the same run (interleaved, twice each): the same fan-out against a fake
@@ -325,7 +325,7 @@ def readme_body(runs: list[Run], people: int) -> str:
         "API refuses with 429 (`retry_after` 1) a send that would be the 31st in any sliding "
         "1-second window or the 2nd to one chat within 1 second (`FakeTelegram(limit_overall=30, "
         "limit_per_chat=1)`); refused sends do not count. Wall = from the commit of the "
-        "transaction (which wakes the deliverer) until the fake accepted the last chat's "
+        "transaction (which hands its rows to delivery) until the fake accepted the last chat's "
         f"message; the minimum at {RATE}/s is {minimum:.0f} s. Runs interleaved in one process.",
         "",
         table(
