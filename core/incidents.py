@@ -98,29 +98,32 @@ class Incidents:
             raise UserError("incident.not_found", id=ident)
         return exact
 
-    async def _paged_in(self, tx: Tx, person: Person, incidents: list[Incident]) -> set[IncidentId]:
+    async def _board(
+        self, tx: Tx, incidents: list[Incident]
+    ) -> tuple[dict[IncidentId, list[Page]], dict[PageId, list[PageTarget]]]:
+        """The pages of these incidents and whom each went to: two queries for all."""
         pages = await tx.uow.pages.for_incidents([i.id for i in incidents])
-        incident_of = {page.id: page.incident_id for page in pages}
-        targets = await tx.uow.pages.targets(list(incident_of))
-        return {incident_of[x.page_id] for x in targets if x.person_id == person.id}
-
-    async def status(self, tx: Tx, person: Person) -> None:
-        incidents = await tx.uow.incidents.open()
-        pages = await tx.uow.pages.for_incidents([i.id for i in incidents])
-        targets = await tx.uow.pages.targets([page.id for page in pages])
-        incident_of = {page.id: page.incident_id for page in pages}
-        paged = {incident_of[x.page_id] for x in targets if x.person_id == person.id}
-        visible = visible_incidents(tx.directory, person, incidents, paged)
-        lang = person.language
-        if not visible:
-            await tx.send(person, "status.none")
-            return
         pages_of: dict[IncidentId, list[Page]] = {}
         for page in pages:
             pages_of.setdefault(page.incident_id, []).append(page)
         targets_of: dict[PageId, list[PageTarget]] = {}
-        for target in targets:
+        for target in await tx.uow.pages.targets([page.id for page in pages]):
             targets_of.setdefault(target.page_id, []).append(target)
+        return pages_of, targets_of
+
+    async def _paged_in(self, tx: Tx, person: Person, incidents: list[Incident]) -> set[IncidentId]:
+        return _paged(person, *await self._board(tx, incidents))
+
+    async def status(self, tx: Tx, person: Person) -> None:
+        incidents = await tx.uow.incidents.open()
+        pages_of, targets_of = await self._board(tx, incidents)
+        visible = visible_incidents(
+            tx.directory, person, incidents, _paged(person, pages_of, targets_of)
+        )
+        lang = person.language
+        if not visible:
+            await tx.send(person, "status.none")
+            return
         blocks = [
             self._status_block(tx, incident, pages_of.get(incident.id, []), targets_of, lang)
             for incident in visible
@@ -196,3 +199,16 @@ class Incidents:
         )
         if not can(person, Capability.RAISE_ALERT):
             await tx.send(person, "close.done", id=incident.public_id)
+
+
+def _paged(
+    person: Person,
+    pages_of: dict[IncidentId, list[Page]],
+    targets_of: dict[PageId, list[PageTarget]],
+) -> set[IncidentId]:
+    """The incidents with a page that went to `person`."""
+    return {
+        incident_id
+        for incident_id, pages in pages_of.items()
+        if any(x.person_id == person.id for page in pages for x in targets_of.get(page.id, []))
+    }

@@ -207,14 +207,13 @@ def _next_number_upsert(insert: Callable[[Table], Any]) -> Executable:
     ).returning(COUNTER.c.value)
 
 
-_NEXT_NUMBER = {
-    "sqlite": _next_number_upsert(sqlite_insert),
-    "postgresql": _next_number_upsert(pg_insert),
-}
-_SET_CONVERSATION = {
-    "sqlite": _set_conversation(sqlite_insert),
-    "postgresql": _set_conversation(pg_insert),
-}
+def _per_dialect(build: Callable[[Callable[[Table], Any]], Executable]) -> dict[str, Executable]:
+    """An upsert built once for each dialect's INSERT (by `conn.dialect.name`)."""
+    return {"sqlite": build(sqlite_insert), "postgresql": build(pg_insert)}
+
+
+_NEXT_NUMBER = _per_dialect(_next_number_upsert)
+_SET_CONVERSATION = _per_dialect(_set_conversation)
 _ADD_AUDIT = AUDIT.insert()
 
 

@@ -75,8 +75,7 @@ async def until(condition: Callable[[], bool], what: str) -> None:
     for _ in range(3000):  # 30 s: generous for a loaded CI machine
         if condition():
             return
-        # allowed: polling for HTTP I/O between PTB and the fake Bot API, not for a timer
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.01)  # allowed: polls HTTP I/O between PTB and the fake, no timer
     raise AssertionError(f"timed out waiting for {what}")
 
 
