@@ -53,6 +53,8 @@ class ConsoleTransport:
 
     def _label(self, person: Person, edited: bool) -> str:
         who = "jou" if self.acting and person.id == self.acting.id else person.name
+        if person.is_chat:
+            who = f"groep {person.name}"
         when = f"[{self.clock_label()}] " if self.clock_label else ""
         verb = "bijgewerkt, aan" if edited else "aan"
         return f"{when}── {verb} {who} ──"

@@ -289,6 +289,7 @@ class AnalyseService:
         await tell_meldkamer(
             tx,
             "analyse.published_meldkamer",
+            chats_of=incident,
             id=incident.public_id,
             version=version.number,
             names=names,

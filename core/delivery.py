@@ -85,11 +85,14 @@ class Pacer:
     def pause(self, chat: int, seconds: float) -> None:
         self._next_chat[chat] = max(self._next_chat.get(chat, 0.0), self.now() + seconds)
 
-    async def wait(self, chat: int) -> None:
+    async def wait(self, chat: int, *, group: bool = False) -> None:
         now = self.now()
         slot = max(now, self._next_global, self._next_chat.get(chat, 0.0))
+        interval = self.limits.per_chat_interval
+        if group and self.limits.per_group_interval is not None:
+            interval = max(interval, self.limits.per_group_interval)
         self._next_global = slot + 1.0 / self.limits.per_second
-        self._next_chat[chat] = slot + self.limits.per_chat_interval
+        self._next_chat[chat] = slot + interval
         if slot > now:
             await self.sleep(slot - now)
 
@@ -218,7 +221,7 @@ class Deliverer:
     def _hand_over(self, items: list[OutboxItem], directory: Directory) -> None:
         for item in items:
             self._inflight.add(item.id)
-            person = directory.people.get(item.person_id)
+            person = directory.recipient(item.person_id)
             self._queues.setdefault(item.person_id, deque()).append((item, person))
         # Pages first: the workers of people with a page to send start (and send) before
         # the others, while each person's own messages keep their order.
@@ -402,14 +405,14 @@ class Deliverer:
                 refs = await uow.outbox.refs_for_topic(person.id, item.topic, transport.name)
         if not refs:  # nothing to edit (never delivered there): send it as a new message
             if pacer is not None:
-                await pacer.wait(person.id)
+                await pacer.wait(person.id, group=person.is_chat)
             if is_page(item):
                 return await self._page_out(transport.send(person, item.message))
             await self._after_pages()
             return await transport.send(person, item.message)
         for ref in refs:
             if pacer is not None:
-                await pacer.wait(person.id)
+                await pacer.wait(person.id, group=person.is_chat)
             await self._after_pages()
             await transport.edit(person, ref, item.message)
         return None

@@ -70,6 +70,14 @@ class Incidents:
             kind=incident.kind.value,
             gemeenten=[tx.directory.gemeente(g).key for g in incident.gemeenten],
         )
+        # The groups following these gemeenten see the incident before its first page step
+        # (delivery still hands pages out first).
+        for chat in tx.directory.chats_for(incident.gemeenten):
+            await tx.send(
+                chat,
+                "meldkamer.raised",
+                summary=lambda lang: incident_summary(tx, incident, lang),
+            )
         # Pages first: they are queued, and so delivered, before the Caco's confirmation.
         for function_key in tx.directory.region.alarm_functions:
             await self.paging.start(tx, incident, function_key)
@@ -195,7 +203,12 @@ class Incidents:
         await tx.audit(person, "incident.closed", incident.public_id)
         time = fmt_time(tx.now, tx.directory.region.timezone, Language.NL)
         await tell_meldkamer(
-            tx, "close.done_meldkamer", id=incident.public_id, name=person.name, time=time
+            tx,
+            "close.done_meldkamer",
+            chats_of=incident,
+            id=incident.public_id,
+            name=person.name,
+            time=time,
         )
         if not can(person, Capability.RAISE_ALERT):
             await tx.send(person, "close.done", id=incident.public_id)

@@ -84,6 +84,14 @@ COORDINATOR = "coordinator"
 
 @dataclass(frozen=True, slots=True)
 class Person:
+    """Someone messages go to: a person, or a group/channel configured in the region file.
+
+    A configured chat (`chat_for` is set) receives the meldkamer's stream for the incidents
+    of those gemeenten (empty: all of them). It holds no functions and is never a sender;
+    its `telegram_user_id` is the group's chat id (negative) and its `slack_user_id` the
+    channel id.
+    """
+
     id: PersonId
     key: str
     name: str
@@ -92,6 +100,11 @@ class Person:
     telegram_user_id: int | None = None
     slack_user_id: str | None = None
     unreachable: frozenset[str] = frozenset()  # transports that refused (blocked the bot)
+    chat_for: frozenset[GemeenteId] | None = None
+
+    @property
+    def is_chat(self) -> bool:
+        return self.chat_for is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +193,8 @@ class Directory:
     gemeenten: tuple[Gemeente, ...]
     functions: dict[str, PiketFunction]
     rotations: tuple[Rotation, ...]
+    # Groups and channels configured to receive the meldkamer's stream (not in `people`).
+    chats: dict[PersonId, Person] = field(default_factory=dict)
     _by_key: dict[str, Person] = field(init=False, repr=False)
     _by_telegram: dict[int, Person] = field(init=False, repr=False)
     _by_slack: dict[str, Person] = field(init=False, repr=False)
@@ -198,6 +213,25 @@ class Directory:
 
     def person(self, person_id: PersonId) -> Person:
         return self.people[person_id]
+
+    def recipient(self, person_id: PersonId) -> Person | None:
+        """A person or a configured chat: whoever an outbox row is addressed to."""
+        return self.people.get(person_id) or self.chats.get(person_id)
+
+    def chats_for(self, gemeenten: tuple[GemeenteId, ...]) -> list[Person]:
+        """The configured chats that follow an incident in these gemeenten."""
+        return [
+            c for c in self.chats.values() if not c.chat_for or c.chat_for.intersection(gemeenten)
+        ]
+
+    def chat_by(self, origin: Origin, chat_id: str) -> Person | None:
+        """The configured chat a group message came from, if it is one."""
+        for chat in self.chats.values():
+            if origin is Origin.TELEGRAM and str(chat.telegram_user_id) == chat_id:
+                return chat
+            if origin is Origin.SLACK and chat.slack_user_id == chat_id:
+                return chat
+        return None
 
     def person_by_key(self, key: str) -> Person | None:
         return self._by_key.get(key)

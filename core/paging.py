@@ -97,10 +97,14 @@ def incident_summary(tx: Tx, incident: Incident, lang: Language) -> str:
     )
 
 
-async def tell_meldkamer(tx: Tx, key: str, **params: object) -> None:
-    """Every Caco sees every step of every page as it happens."""
-    for caco in tx.directory.with_function(CACO):
-        await tx.send(caco, key, **params)  # type: ignore[arg-type]
+async def tell_meldkamer(
+    tx: Tx, key: str, *, chats_of: Incident | None = None, **params: object
+) -> None:
+    """Every Caco sees every step of every page as it happens. With `chats_of`, so do the
+    groups and channels configured to follow that incident's gemeenten."""
+    chats = tx.directory.chats_for(chats_of.gemeenten) if chats_of is not None else []
+    for recipient in [*tx.directory.with_function(CACO), *chats]:
+        await tx.send(recipient, key, **params)  # type: ignore[arg-type]
 
 
 class Paging:
@@ -143,6 +147,7 @@ class Paging:
             await tell_meldkamer(
                 tx,
                 "meldkamer.nobody_at_step",
+                chats_of=incident,
                 id=incident.public_id,
                 function=function.name,
                 step=lambda lang: step_label(tx, function, step, lang),
@@ -202,6 +207,7 @@ class Paging:
         await tell_meldkamer(
             tx,
             key,
+            chats_of=incident,
             id=incident.public_id,
             function=function.name,
             names=names,
@@ -297,7 +303,12 @@ class Paging:
                 time=time,
             )
             await tell_meldkamer(
-                tx, "meldkamer.seen", id=incident.public_id, name=person.name, time=time
+                tx,
+                "meldkamer.seen",
+                chats_of=incident,
+                id=incident.public_id,
+                name=person.name,
+                time=time,
             )
         elif action == "ack" and page.status is PageStatus.ACTIVE:
             await self._acknowledge(tx, incident, page, function, person, targets)
@@ -348,6 +359,7 @@ class Paging:
         await tell_meldkamer(
             tx,
             "meldkamer.acknowledged",
+            chats_of=incident,
             id=incident.public_id,
             function=function.name,
             name=person.name,
@@ -379,6 +391,7 @@ class Paging:
         await tell_meldkamer(
             tx,
             "meldkamer.declined",
+            chats_of=incident,
             id=incident.public_id,
             function=function.name,
             name=person.name,
@@ -436,6 +449,7 @@ class Paging:
         await tell_meldkamer(
             tx,
             "meldkamer.unreachable",
+            chats_of=incident,
             id=incident.public_id,
             name=person.name,
             function=function.name,
@@ -498,8 +512,17 @@ def unreachable_handler(core: Core, paging: Paging) -> UnreachableHandler:
 
     async def handle(item: OutboxItem, person: Person, transport: str, reached: bool) -> None:
         async with core.transaction(Origin.SYSTEM) as tx:
-            if transport:
-                await tx.uow.directory.set_unreachable(person.id, transport, True)
+            newly = bool(transport) and await tx.uow.directory.set_unreachable(
+                person.id, transport, True
+            )
+            if person.is_chat:
+                # A group the bot was removed from: the meldkamer hears it once.
+                if newly:
+                    await tx.audit(person, "delivery.unreachable", transport, "failed")
+                    await tell_meldkamer(
+                        tx, "meldkamer.chat_unreachable", name=person.name, via=transport
+                    )
+                return
             if reached:
                 await tx.audit(person, "delivery.unreachable", transport, "reached elsewhere")
                 return

@@ -91,7 +91,10 @@ class DirectoryRepo(Protocol):
 
     async def load(self) -> Directory: ...
     async def set_language(self, person_id: PersonId, language: str) -> None: ...
-    async def set_unreachable(self, person_id: PersonId, transport: str, value: bool) -> None: ...
+    async def set_unreachable(self, person_id: PersonId, transport: str, value: bool) -> bool:
+        """Whether this changed anything."""
+        ...
+
     async def link(
         self,
         person_id: PersonId,
@@ -307,6 +310,7 @@ class DeliveryLimits:
 
     per_chat_interval: float  # seconds between two messages to one chat
     per_second: float  # messages per second over all chats
+    per_group_interval: float | None = None  # a group's own spacing, if stricter than a chat's
 
 
 class Transport(Protocol):

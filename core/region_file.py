@@ -87,6 +87,28 @@ class PersonSpec(_Strict):
     slack_user_id: Annotated[str, StringConstraints(pattern=r"^[UW][A-Z0-9]{2,20}$")] | None = None
 
 
+class ChatSpec(_Strict):
+    """A Telegram group and/or Slack channel that receives the meldkamer's stream: new
+    incidents, every page step, acknowledgements, closing. Incident data goes to no other
+    group or channel."""
+
+    key: Key
+    name: Annotated[str, StringConstraints(min_length=1, max_length=80)]
+    gemeenten: list[Key] = Field(default_factory=list)  # empty: every gemeente
+    language: Language = Language.NL
+    # Telegram groups, supergroups and channels have negative ids (e.g. -1001234567890).
+    telegram_chat_id: Annotated[int, Field(lt=0)] | None = None
+    slack_channel_id: Annotated[str, StringConstraints(pattern=r"^[CG][A-Z0-9]{2,20}$")] | None = (
+        None
+    )
+
+    @model_validator(mode="after")
+    def _somewhere(self) -> ChatSpec:
+        if self.telegram_chat_id is None and self.slack_channel_id is None:
+            raise ValueError("noem telegram_chat_id en/of slack_channel_id")
+        return self
+
+
 class StepSpec(_Strict):
     """One escalation step: `on_duty`, `backup`, `{function: key}` or `{person: key}`."""
 
@@ -149,6 +171,7 @@ class RegionFile(_Strict):
     people: list[PersonSpec] = Field(default_factory=list)
     gemeenten: list[GemeenteSpec] = Field(default_factory=list)
     rotations: list[RotationSpec] = Field(default_factory=list)
+    chats: list[ChatSpec] = Field(default_factory=list)
 
 
 def _cross_check(doc: RegionFile) -> list[tuple[tuple[Any, ...], str]]:
@@ -157,9 +180,12 @@ def _cross_check(doc: RegionFile) -> list[tuple[tuple[Any, ...], str]]:
     people = {p.key for p in doc.people}
     functions = {f.key for f in doc.functions}
 
-    def unique(section: str, keys: list[str], what: str = "key") -> None:
+    def unique(section: str, keys: list[str | None], what: str = "key") -> None:
+        """Report repeated values; None (not given) is never a repeat."""
         seen: set[str] = set()
         for i, key in enumerate(keys):
+            if key is None:
+                continue
             if key in seen:
                 problems.append(((section, i, what), f"dubbele {what} {key!r}"))
             seen.add(key)
@@ -171,9 +197,17 @@ def _cross_check(doc: RegionFile) -> list[tuple[tuple[Any, ...], str]]:
     unique("rotations", [f"{r.function} {r.scope or 'regio'}" for r in doc.rotations], "function")
     unique(
         "people",
-        [str(p.telegram_user_id) for p in doc.people if p.telegram_user_id],
+        [str(p.telegram_user_id) if p.telegram_user_id else None for p in doc.people],
         "telegram_user_id",
     )
+    unique("people", [p.slack_user_id for p in doc.people], "slack_user_id")
+    unique("chats", [c.key for c in doc.chats])
+    unique(
+        "chats",
+        [str(c.telegram_chat_id) if c.telegram_chat_id else None for c in doc.chats],
+        "telegram_chat_id",
+    )
+    unique("chats", [c.slack_channel_id for c in doc.chats], "slack_channel_id")
 
     def person_ref(path: tuple[Any, ...], key: str | None) -> None:
         if key is not None and key not in people:
@@ -198,6 +232,12 @@ def _cross_check(doc: RegionFile) -> list[tuple[tuple[Any, ...], str]]:
         if known is not None and key not in known:
             problems.append((path, f"onbekende {kind} {key!r}"))
 
+    for i, c in enumerate(doc.chats):
+        if c.key in people:  # people and chats share one namespace of keys
+            problems.append((("chats", i, "key"), f"sleutel {c.key!r} is al een persoon"))
+        for j, key in enumerate(c.gemeenten):
+            if key not in gemeenten:
+                problems.append((("chats", i, "gemeenten", j), f"onbekende gemeente {key!r}"))
     for i, p in enumerate(doc.settings.piketregios or []):
         for j, key in enumerate(p.gemeenten):
             if key not in gemeenten:

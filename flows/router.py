@@ -116,6 +116,13 @@ class Router:
                 if event_id and not await tx.uow.inbound.first_time(origin, event_id, tx.now):
                     log.info("inbound.duplicate", origin=origin.value, event_id=event_id)
                     return []
+                chat = None
+                if not event.sender.private and event.sender.chat_id:
+                    chat = tx.directory.chat_by(origin, event.sender.chat_id)
+                if chat is not None and origin.value in chat.unreachable:
+                    # The bot hears the configured group again: it was added back.
+                    await tx.uow.directory.set_unreachable(chat.id, origin.value, False)
+                    await tx.audit(chat, "delivery.reachable", origin.value)
                 person = resolve(tx.directory, event.sender)
                 if person is None and _link_code(event):
                     return await try_link(tx, event.sender, _link_code(event))
@@ -129,8 +136,14 @@ class Router:
                     await tx.uow.directory.set_unreachable(person.id, origin.value, False)
                 if not event.sender.private:
                     # Incident data never goes to a group: answer in private only.
-                    await tx.audit(person, "access", "group chat", "denied: not private")
-                    return [Message(t(person.language, "access.private_only"))]
+                    chat_id = event.sender.chat_id or "?"
+                    await tx.audit(
+                        person, "access", "group chat", "denied: not private", chat=chat_id
+                    )
+                    # The id to put under `chats:` in the region file, should it follow.
+                    log.info("inbound.group_command", origin=origin.value, chat_id=chat_id)
+                    key = "access.chat_commands" if chat is not None else "access.private_only"
+                    return [Message(t(person.language, key))]
                 await self._route(tx, person, event)
         except UserError as error:
             async with self.core.transaction(origin) as tx:

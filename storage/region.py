@@ -10,6 +10,7 @@ from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from core.region_file import (
+    ChatSpec,
     EscalationSpec,
     FunctionSpec,
     GemeenteSpec,
@@ -87,16 +88,33 @@ async def import_region(engine: AsyncEngine, doc: RegionFile) -> ImportReport:
             if p.slack_user_id is not None:
                 values["slack_user_id"] = p.slack_user_id
             ids[p.key] = await _upsert(conn, PERSON, "key", p.key, values, report, "person")
+        chats: set[str] = set()
+        for c in doc.chats:
+            # A chat is stored beside the people (the outbox addresses both alike). The
+            # import also clears a "no longer reachable" mark: re-import after re-adding the
+            # bot to the group.
+            values = {
+                "name": c.name,
+                "functions": [],
+                "language": c.language.value,
+                "active": True,
+                "telegram_user_id": c.telegram_chat_id,
+                "slack_user_id": c.slack_channel_id,
+                "chat_gemeenten": list(c.gemeenten),
+                "unreachable": [],
+            }
+            await _upsert(conn, PERSON, "key", c.key, values, report, "chat")
+            chats.add(c.key)
         stale = (
             await conn.execute(
-                select(PERSON.c.id, PERSON.c.key).where(
-                    PERSON.c.active.is_(True), PERSON.c.key.not_in(list(ids))
+                select(PERSON.c.id, PERSON.c.key, PERSON.c.chat_gemeenten).where(
+                    PERSON.c.active.is_(True), PERSON.c.key.not_in([*ids, *chats])
                 )
             )
         ).all()
-        for person_id, key in stale:
+        for person_id, key, chat_gemeenten in stale:
             await conn.execute(update(PERSON).where(PERSON.c.id == person_id).values(active=False))
-            report.deactivated.append(f"person {key}")
+            report.deactivated.append(f"{'person' if chat_gemeenten is None else 'chat'} {key}")
 
         for f in doc.functions:
             await _upsert(
@@ -190,6 +208,7 @@ async def export_region(engine: AsyncEngine) -> RegionFile | None:
                     slack_user_id=p["slack_user_id"],
                 )
                 for p in people_rows
+                if p["chat_gemeenten"] is None
             ],
             gemeenten=[
                 GemeenteSpec(
@@ -211,5 +230,17 @@ async def export_region(engine: AsyncEngine) -> RegionFile | None:
                     shift_days=r["shift_days"],
                 )
                 for r in rotations
+            ],
+            chats=[
+                ChatSpec(
+                    key=c["key"],
+                    name=c["name"],
+                    gemeenten=c["chat_gemeenten"],
+                    language=c["language"],
+                    telegram_chat_id=c["telegram_user_id"],
+                    slack_channel_id=c["slack_user_id"],
+                )
+                for c in people_rows
+                if c["chat_gemeenten"] is not None
             ],
         )

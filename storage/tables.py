@@ -34,6 +34,9 @@ class PersonRow(SQLModel, table=True):
     slack_user_id: str | None = Field(default=None, unique=True)
     active: bool = True
     unreachable: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # Set for a group or channel from the region file's `chats` (the keys of the gemeenten it
+    # follows; empty: all); NULL for a person. Such a row only receives messages.
+    chat_gemeenten: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class GemeenteRow(SQLModel, table=True):

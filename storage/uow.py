@@ -277,21 +277,12 @@ class SqlDirectoryRepo:
             timezone=tz,
             alarm_functions=tuple(row["settings"].get("alarm_functions", ["rol"])),
         )
-        people = {
-            PersonId(p["id"]): Person(
-                id=PersonId(p["id"]),
-                key=p["key"],
-                name=p["name"],
-                functions=frozenset(p["functions"]),
-                language=Language(p["language"]),
-                telegram_user_id=p["telegram_user_id"],
-                slack_user_id=p["slack_user_id"],
-                unreachable=frozenset(p["unreachable"]),
-            )
-            for p in (
-                await self.conn.execute(select(PERSON).where(PERSON.c.active.is_(True)))
-            ).mappings()
-        }
+        rows = (
+            (await self.conn.execute(select(PERSON).where(PERSON.c.active.is_(True))))
+            .mappings()
+            .all()
+        )
+        people = {PersonId(p["id"]): _person(p) for p in rows if p["chat_gemeenten"] is None}
         gemeenten = tuple(
             Gemeente(
                 id=GemeenteId(g["id"]),
@@ -323,20 +314,31 @@ class SqlDirectoryRepo:
                 await self.conn.execute(select(ROTATION).where(ROTATION.c.scope == "regio"))
             ).mappings()
         )
-        directory = Directory(region, people, gemeenten, functions, rotations)
+        gemeente_ids = {g.key: g.id for g in gemeenten}
+        chats = {
+            PersonId(p["id"]): _person(
+                p, frozenset(gemeente_ids[k] for k in p["chat_gemeenten"] if k in gemeente_ids)
+            )
+            for p in rows
+            if p["chat_gemeenten"] is not None
+        }
+        directory = Directory(region, people, gemeenten, functions, rotations, chats)
         self.cache.revision, self.cache.directory = row["revision"], directory
         return directory
 
-    async def set_unreachable(self, person_id: PersonId, transport: str, value: bool) -> None:
-        """Remember that a transport cannot reach a person (or no longer cannot)."""
+    async def set_unreachable(self, person_id: PersonId, transport: str, value: bool) -> bool:
+        """Remember that a transport cannot reach a person (or no longer cannot); whether
+        that changed anything."""
         stmt = select(PERSON.c.unreachable).where(PERSON.c.id == person_id)
         current = set((await self.conn.execute(stmt)).scalar_one_or_none() or [])
         wanted = current | {transport} if value else current - {transport}
-        if wanted != current:
-            await self.conn.execute(
-                update(PERSON).where(PERSON.c.id == person_id).values(unreachable=sorted(wanted))
-            )
-            await self._changed()
+        if wanted == current:
+            return False
+        await self.conn.execute(
+            update(PERSON).where(PERSON.c.id == person_id).values(unreachable=sorted(wanted))
+        )
+        await self._changed()
+        return True
 
     async def link(
         self,
@@ -378,6 +380,20 @@ class SqlDirectoryRepo:
         """A person changed: every cached directory is out of date."""
         await self.conn.execute(update(REGION).values(revision=REGION.c.revision + 1))
         self.changed = True
+
+
+def _person(row: Any, chat_for: frozenset[GemeenteId] | None = None) -> Person:
+    return Person(
+        id=PersonId(row["id"]),
+        key=row["key"],
+        name=row["name"],
+        functions=frozenset(row["functions"]),
+        language=Language(row["language"]),
+        telegram_user_id=row["telegram_user_id"],
+        slack_user_id=row["slack_user_id"],
+        unreachable=frozenset(row["unreachable"]),
+        chat_for=chat_for,
+    )
 
 
 def _empty_directory() -> Directory:

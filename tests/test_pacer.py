@@ -45,3 +45,16 @@ async def test_a_pause_holds_only_that_chat() -> None:
     assert clock.slept == []
     await pacer.wait(7)
     assert clock.slept == [30.0]
+
+
+async def test_a_group_is_spaced_by_its_own_stricter_interval() -> None:
+    limits = DeliveryLimits(per_chat_interval=1.0, per_second=1000.0, per_group_interval=3.0)
+    slept = {}
+    for group in (True, False):
+        clock = FakeTime()
+        pacer = Pacer(limits, clock.monotonic, clock.sleep)
+        await pacer.wait(1, group=group)
+        await pacer.wait(1, group=group)
+        slept[group] = clock.slept
+    # Telegram: about 20 a minute in a group; a private chat keeps its one second.
+    assert slept == {True: [3.0], False: [1.0]}

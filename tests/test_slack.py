@@ -270,8 +270,10 @@ async def fake() -> AsyncIterator[FakeSlack]:
         yield fake
 
 
-async def make_world(engine: AsyncEngine, fake: FakeSlack) -> AsyncIterator[World]:
-    await load_region(engine, region_with_slack_ids())
+async def make_world(
+    engine: AsyncEngine, fake: FakeSlack, region: str | None = None
+) -> AsyncIterator[World]:
+    await load_region(engine, region or region_with_slack_ids())
     clock = FakeClock(START)
     transport = unpaced(fake)
     app = build(engine, clock, [transport])
@@ -349,6 +351,36 @@ async def test_alarm_page_acknowledge_and_escalate_through_slack(world: World) -
     assert await count(world.app.engine, "timer WHERE status = 'pending'") == 0
     # Every inbound event reached the core as a Slack event with its own id.
     assert all(e.sender.origin is Origin.SLACK and e.sender.event_id for e in world.router.events)
+
+
+async def test_a_configured_channel_follows_the_alarm_without_a_dm(
+    sqlite_url: str, fake: FakeSlack
+) -> None:
+    channel = "C0MELDKAMER"
+    region = region_with_slack_ids() + (
+        f"chats:\n  - {{key: meldkamer, name: Meldkamer, slack_channel_id: {channel}}}\n"
+    )
+    engine = make_engine(sqlite_url)
+    try:
+        async for world in make_world(engine, fake, region):
+            await world.command(CACO, "alarm Soest: gaslek <Kerkstraat> & *co*")
+            await world.click(CACO, fake.find(CACO, "Controleer"), "Bevestigen en pagen")
+            await world.click(BERT, fake.find(BERT, "VRU-2026-0001"), "I'll take it")
+            posted = fake.channels[channel]
+            assert posted[0].body().startswith("Nieuw incident:")
+            assert "gaslek <Kerkstraat> & *co*" in posted[0].body()
+            assert any("opgepakt door Rol Bert" in p.body() for p in posted)
+            assert all(p.buttons() == [] for p in posted)
+            # Posted straight to the channel: no DM was opened for it.
+            opened = {c.params["users"] for c in fake.calls_of("conversations.open")}
+            assert channel not in opened and opened <= set(SLACK_IDS.values())
+            # A command in that channel is refused with a pointer, nothing more.
+            before = len(posted)
+            await world.command(CACO, "status", channel=channel)
+            assert len(fake.channels[channel]) == before
+            assert "Commando's werken in een privégesprek" in fake.ephemeral[-1].body()
+    finally:
+        await dispose(engine)
 
 
 # -- request verification --------------------------------------------------------------------

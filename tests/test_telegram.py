@@ -135,11 +135,11 @@ async def sqlite_engine(sqlite_url: str) -> AsyncIterator[AsyncEngine]:
 
 @contextlib.asynccontextmanager
 async def world(
-    engine: AsyncEngine, fake: FakeTelegram, **bot_options: Any
+    engine: AsyncEngine, fake: FakeTelegram, *, region: str | None = None, **bot_options: Any
 ) -> AsyncIterator[World]:
     """The test region with Telegram ids, the real app with the Telegram transport, and a
     started TelegramBot (polling unless webhook options are given)."""
-    await load_region(engine, region_with_telegram_ids())
+    await load_region(engine, region or region_with_telegram_ids())
     clock = FakeClock(START)
     transport = TelegramTransport(per_chat_interval=0.0, per_second=1000.0)
     app = build(engine, clock, [transport])
@@ -347,7 +347,9 @@ async def test_transport_reaches_only_people_with_a_telegram_id(bot: Bot) -> Non
     transport = TelegramTransport(bot)
     assert transport.name == "telegram"
     assert transport.reaches(person()) and not transport.reaches(person(None))
-    assert transport.limits == DeliveryLimits(per_chat_interval=1.0, per_second=29.0)
+    assert transport.limits == DeliveryLimits(
+        per_chat_interval=1.0, per_second=29.0, per_group_interval=3.0
+    )
     assert TelegramTransport(per_chat_interval=0.1, per_second=5).limits.per_second == 5
 
 
@@ -503,6 +505,31 @@ async def test_a_registered_person_in_a_group_is_answered_there_only(w: World) -
     assert w.fake.messages(CACO) == []
 
 
+async def test_a_configured_group_follows_the_alarm_and_nothing_else_does(
+    sqlite_engine: AsyncEngine, fake: FakeTelegram
+) -> None:
+    group, other = -1001000000001, -1001000000099
+    region = region_with_telegram_ids() + (
+        f"chats:\n  - {{key: meldkamer-groep, name: Meldkamer <VRU>, telegram_chat_id: {group}}}\n"
+    )
+    async with world(sqlite_engine, fake, region=region) as w:
+        await w.say(CACO, "/alarm Soest: gaslek <Kerkstraat> & *co*")
+        await w.press(CACO, "Bevestigen en pagen")
+        await w.press(BERT, "I'll take it")
+        texts = [m.text for m in fake.messages(group)]
+        assert texts[0].startswith("Nieuw incident:")
+        assert "gaslek <Kerkstraat> & *co*" in texts[0]  # escaped on the way, shown as typed
+        assert any("ROL gepaged – Rol Bert" in t for t in texts)
+        assert any("opgepakt door Rol Bert" in t for t in texts)
+        assert all(m.buttons == [] for m in fake.messages(group))
+        # A command typed in the group is answered there with a pointer, nothing more.
+        before = len(fake.messages(group))
+        await w.feed(fake.text_update(CACO, "/status", chat_id=group, chat_type="supergroup"))
+        assert len(fake.messages(group)) == before + 1
+        assert "Commando's werken in een privégesprek" in fake.last(group).text
+        assert fake.messages(other) == []
+
+
 # Receiving: polling and webhook -------------------------------------------------------------
 
 
@@ -552,7 +579,7 @@ async def webhook_post(
 async def test_webhook_mode_accepts_only_the_right_secret(
     sqlite_engine: AsyncEngine, fake: FakeTelegram
 ) -> None:
-    options = {
+    options: dict[str, Any] = {
         "webhook_url": "https://bot.example.org/telegram/hook",
         "webhook_secret": WEBHOOK_SECRET,
         "webhook_port": 0,

@@ -301,7 +301,8 @@ class SlackTransport:
 
     async def send(self, person: Person, message: Message) -> str:
         user = self._user(person)
-        channel = await self.api.open_dm(user)
+        # A configured chat is a channel already; a person is reached in their DM.
+        channel = user if person.is_chat else await self.api.open_dm(user)
         timestamps: list[str] = []
         file = message.attachment
         try:

@@ -44,6 +44,7 @@ REDACTED = "<token>"
 # 30 a few land as the 31st in some second and come back as 429 (benchmarks/telegram_fanout).
 PER_CHAT_INTERVAL = 1.0
 PER_SECOND = 29.0
+PER_GROUP_INTERVAL = 3.0  # Telegram allows about 20 messages a minute in a group
 
 
 def scrub(text: str, token: str | None) -> str:
@@ -149,7 +150,13 @@ class TelegramTransport:
     ) -> None:
         self._bot = bot
         # Kept by the core's delivery pacer (it reads `limits`).
-        self.limits = DeliveryLimits(per_chat_interval=per_chat_interval, per_second=per_second)
+        self.limits = DeliveryLimits(
+            per_chat_interval=per_chat_interval,
+            per_second=per_second,
+            per_group_interval=max(per_chat_interval, PER_GROUP_INTERVAL)
+            if per_chat_interval
+            else None,
+        )
 
     def bind(self, bot: Bot) -> None:
         """Use `bot` (the running Application's) for every send and edit."""
@@ -165,8 +172,8 @@ class TelegramTransport:
         return person.telegram_user_id is not None
 
     async def send(self, person: Person, message: Message) -> str:
-        """Send to the person's private chat (its id is the user id); the reference of
-        every text message sent, for `edit`."""
+        """Send to the person's private chat (its id is the user id), or to a configured
+        group (its negative chat id); the reference of every text message sent, for `edit`."""
         if person.telegram_user_id is None:
             raise PermanentDeliveryError(f"telegram: {person.key} has no telegram user id")
         chat_id = person.telegram_user_id
