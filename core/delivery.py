@@ -64,7 +64,9 @@ def _retrieved(future: asyncio.Future[None]) -> None:
 class Pacer:
     """Spaces sends per chat and overall, on a monotonic clock.
 
-    A slot is reserved before sleeping, so concurrent senders never share one.
+    A send first waits for its own chat's turn, and only then takes the next overall slot:
+    a chat that is paced or paused (a 429) never holds up the others. Each chat's messages
+    go out one at a time (one worker per person), so its own turn needs no reservation.
     """
 
     def __init__(
@@ -86,12 +88,14 @@ class Pacer:
         self._next_chat[chat] = max(self._next_chat.get(chat, 0.0), self.now() + seconds)
 
     async def wait(self, chat: int, *, group: bool = False) -> None:
+        while (own := self.paused_for(chat)) > 0:  # a 429 may extend it meanwhile
+            await self.sleep(own)
         now = self.now()
-        slot = max(now, self._next_global, self._next_chat.get(chat, 0.0))
+        slot = max(now, self._next_global)  # reserved before sleeping: never shared
+        self._next_global = slot + 1.0 / self.limits.per_second
         interval = self.limits.per_chat_interval
         if group and self.limits.per_group_interval is not None:
             interval = max(interval, self.limits.per_group_interval)
-        self._next_global = slot + 1.0 / self.limits.per_second
         self._next_chat[chat] = slot + interval
         if slot > now:
             await self.sleep(slot - now)
@@ -414,7 +418,18 @@ class Deliverer:
             if pacer is not None:
                 await pacer.wait(person.id, group=person.is_chat)
             await self._after_pages()
-            await transport.edit(person, ref, item.message)
+            try:
+                await transport.edit(person, ref, item.message)
+            except PermanentDeliveryError as error:
+                # The message is gone or can no longer change (its reader deleted it, say).
+                # They still have what was sent and stay reachable: only a send that fails
+                # for good means the person cannot be reached.
+                log.info(
+                    "delivery.edit_refused",
+                    outbox_id=item.id,
+                    transport=transport.name,
+                    error=str(error),
+                )
         return None
 
     async def _page_out(self, send: Awaitable[str | None]) -> str | None:

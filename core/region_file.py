@@ -83,7 +83,8 @@ class PersonSpec(_Strict):
     name: Annotated[str, StringConstraints(min_length=1, max_length=120)]
     functions: list[Key] = Field(default_factory=list)
     language: Language = Language.NL
-    telegram_user_id: int | None = None
+    # A person's Telegram id is positive; negative ids are groups (see `chats`).
+    telegram_user_id: Annotated[int, Field(gt=0)] | None = None
     slack_user_id: Annotated[str, StringConstraints(pattern=r"^[UW][A-Z0-9]{2,20}$")] | None = None
 
 

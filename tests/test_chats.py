@@ -241,3 +241,13 @@ def test_chat_references_and_duplicates_are_checked() -> None:
     assert any("chats[4].gemeenten[0]" in p and "onbekende gemeente 'atlantis'" in p for p in found)
     assert any("chats[5].telegram_chat_id" in p and "dubbele" in p for p in found)
     assert len(found) == 3
+
+
+def test_a_person_cannot_have_a_group_as_their_telegram_id() -> None:
+    text = region_with_chats().replace(
+        "telegram_user_id: 1001", f"telegram_user_id: {MELDKAMER_GROUP - 5}"
+    )
+    with pytest.raises(RegionFileError) as caught:
+        parse_region(text)
+    (problem,) = caught.value.problems
+    assert str(problem).startswith("people[0].telegram_user_id")

@@ -132,6 +132,32 @@ async def test_blocked_on_one_platform_but_paged_on_the_other_does_not_escalate(
     assert bert is not None and bert.unreachable == frozenset({"fake"})
 
 
+async def test_a_page_message_that_cannot_be_edited_leaves_its_reader_pageable(
+    harness: Harness,
+) -> None:
+    """Bert deleted his page; when Cees takes it, Telegram refuses to edit Bert's copy. That
+    says nothing about reaching Bert: the next alarm pages him as usual."""
+    await harness.raise_alarm()
+    await harness.advance(10)  # Bert repeated, then Cees (backup) paged
+    recorded = harness.transport.edit
+
+    async def edit(person: Person, ref: str, message: Message) -> None:
+        if person.key == "rol-b":
+            raise PermanentDeliveryError("telegram: BadRequest: Message to edit not found")
+        await recorded(person, ref, message)
+
+    harness.transport.edit = edit  # type: ignore[method-assign]
+    await harness.press("rol-c", "Ik pak het op")
+    async with harness.app.uows() as uow:
+        bert = (await uow.directory.load()).person_by_key("rol-b")
+    assert bert is not None and bert.unreachable == frozenset()
+    before = len(harness.inbox("rol-b"))
+    await harness.raise_alarm("Soest: tweede melding")
+    assert len(harness.inbox("rol-b")) == before + 1
+    assert "tweede melding" in harness.last("rol-b")
+    assert not any("onbereikbaar" in text for text in harness.texts("caco"))
+
+
 async def test_a_rate_limited_chat_does_not_hold_up_others(harness: Harness) -> None:
     transport = harness.transport
     transport.failures_for["rol-b"] = [RateLimited(retry_after=30)]

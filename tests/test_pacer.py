@@ -1,8 +1,11 @@
-"""The pacer keeps a platform's limits per chat and overall, without real sleeping."""
+"""The pacer keeps a platform's limits per chat and overall, without real sleeping: a fake
+clock suspends each sleeper until time is moved past its wake-up."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
+from typing import Any
 
 from core.delivery import Pacer
 from core.ports import DeliveryLimits
@@ -11,50 +14,78 @@ from core.ports import DeliveryLimits
 class FakeTime:
     def __init__(self) -> None:
         self.now = 0.0
-        self.slept: list[float] = []
+        self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
 
     def monotonic(self) -> float:
         return self.now
 
     async def sleep(self, seconds: float) -> None:
-        self.slept.append(round(seconds, 6))
+        wake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._sleepers.append((self.now + seconds, wake))
+        await wake
+
+    async def sent_at(self, *waits: tuple[str, Coroutine[Any, Any, None]]) -> dict[str, float]:
+        """Start the waits together and move time from one wake-up to the next; when each
+        wait let its message go."""
+        sent: dict[str, float] = {}
+
+        async def timed(name: str, wait: Coroutine[Any, Any, None]) -> None:
+            await wait
+            sent[name] = round(self.now, 6)
+
+        tasks = [asyncio.create_task(timed(name, wait)) for name, wait in waits]
+        while not all(task.done() for task in tasks):
+            for _ in range(5):  # allowed: yields only, so every task runs as far as it can
+                await asyncio.sleep(0)
+            if self._sleepers:
+                self._sleepers.sort(key=lambda s: s[0])
+                due, wake = self._sleepers.pop(0)
+                self.now = max(self.now, due)
+                wake.set_result(None)
+        return sent
+
+
+def pacer(clock: FakeTime, **limits: float) -> Pacer:
+    return Pacer(DeliveryLimits(**limits), clock.monotonic, clock.sleep)
 
 
 async def test_per_chat_interval_and_overall_rate() -> None:
     clock = FakeTime()
-    pacer = Pacer(
-        DeliveryLimits(per_chat_interval=1.0, per_second=4.0), clock.monotonic, clock.sleep
-    )
-    await asyncio.gather(*(pacer.wait(chat) for chat in (1, 2, 3, 4, 5)))
-    # Five chats at 4/s overall: slots at 0, .25, .5, .75, 1.0.
-    assert clock.slept == [0.25, 0.5, 0.75, 1.0]
-    clock.slept.clear()
-    await pacer.wait(1)  # chat 1 sent at 0: next allowed at 1.0, overall slot at 1.25
-    assert clock.slept == [1.25]
+    p = pacer(clock, per_chat_interval=1.0, per_second=4.0)
+    sent = await clock.sent_at(*((f"chat {c}", p.wait(c)) for c in (1, 2, 3, 4, 5)))
+    # Five chats at 4/s overall: one every quarter second.
+    assert sent == {"chat 1": 0, "chat 2": 0.25, "chat 3": 0.5, "chat 4": 0.75, "chat 5": 1.0}
+    # Chat 1 sent at 0 may send again at 1.0; the next overall slot is 1.25.
+    assert await clock.sent_at(("chat 1 again", p.wait(1))) == {"chat 1 again": 1.25}
 
 
 async def test_a_pause_holds_only_that_chat() -> None:
     clock = FakeTime()
-    pacer = Pacer(
-        DeliveryLimits(per_chat_interval=0.0, per_second=1000.0), clock.monotonic, clock.sleep
+    p = pacer(clock, per_chat_interval=0.0, per_second=1000.0)
+    p.pause(7, 30)
+    assert p.paused_for(7) == 30
+    assert p.paused_for(8) == 0
+    sent = await clock.sent_at(("chat 7", p.wait(7)), ("chat 8", p.wait(8)))
+    assert sent == {"chat 7": 30.0, "chat 8": 0.0}
+
+
+async def test_a_paced_group_never_holds_up_a_page_to_someone_else() -> None:
+    clock = FakeTime()
+    p = pacer(clock, per_chat_interval=1.0, per_second=29.0, per_group_interval=3.0)
+    sent = await clock.sent_at(
+        ("group 1", p.wait(-100, group=True)),
+        ("group 2", p.wait(-100, group=True)),
+        ("page", p.wait(42)),
     )
-    pacer.pause(7, 30)
-    assert pacer.paused_for(7) == 30
-    assert pacer.paused_for(8) == 0
-    await pacer.wait(8)
-    assert clock.slept == []
-    await pacer.wait(7)
-    assert clock.slept == [30.0]
+    # Telegram: about 20 a minute in a group; the page takes the next overall slot.
+    assert sent["group 1"] == 0.0 and sent["group 2"] == 3.0
+    assert sent["page"] < 0.1
 
 
 async def test_a_group_is_spaced_by_its_own_stricter_interval() -> None:
-    limits = DeliveryLimits(per_chat_interval=1.0, per_second=1000.0, per_group_interval=3.0)
-    slept = {}
-    for group in (True, False):
+    for group, spacing in ((True, 3.0), (False, 1.0)):
         clock = FakeTime()
-        pacer = Pacer(limits, clock.monotonic, clock.sleep)
-        await pacer.wait(1, group=group)
-        await pacer.wait(1, group=group)
-        slept[group] = clock.slept
-    # Telegram: about 20 a minute in a group; a private chat keeps its one second.
-    assert slept == {True: [3.0], False: [1.0]}
+        p = pacer(clock, per_chat_interval=1.0, per_second=1000.0, per_group_interval=3.0)
+        first = await clock.sent_at(("1", p.wait(1, group=group)))
+        second = await clock.sent_at(("2", p.wait(1, group=group)))
+        assert second["2"] - first["1"] == spacing

@@ -12,11 +12,11 @@ from bots.slack.bot import SlackBot
 from bots.telegram.bot import TelegramBot
 from core.analyse_form import load_form
 from core.clock import FakeClock
-from scm_bot.app import build
-from scm_bot.runtime import _bots
+from scm_bot.app import build, running
+from scm_bot.runtime import _bots, run_bot
 from scm_bot.settings import Settings
 from storage.database import make_engine
-from tests.helpers import START
+from tests.helpers import START, load_region
 
 
 async def test_each_configured_transport_gets_a_bot(sqlite_url: str) -> None:
@@ -34,6 +34,39 @@ async def test_each_configured_transport_gets_a_bot(sqlite_url: str) -> None:
         assert _bots(Settings(database_url=sqlite_url), app, None) == []
     finally:
         await engine.dispose()
+
+
+async def test_the_base_url_settings_reach_the_clients(sqlite_url: str) -> None:
+    settings = Settings(
+        database_url=sqlite_url,
+        telegram_bot_token=SecretStr("123:abc"),
+        telegram_base_url="http://botapi.internal:8081/bot",
+        slack_bot_token=SecretStr("xoxb-1"),
+        slack_app_token=SecretStr("xapp-1"),
+        slack_api_url="http://slack.internal/api/",
+    )
+    engine = make_engine(sqlite_url)
+    try:
+        telegram, slack = _bots(settings, build(engine, FakeClock(START), []), None)
+        assert isinstance(telegram, TelegramBot) and isinstance(slack, SlackBot)
+        assert telegram.application.bot.base_url == "http://botapi.internal:8081/bot123:abc"
+        assert slack.app.client.base_url == "http://slack.internal/api/"
+    finally:
+        await engine.dispose()
+
+
+async def test_a_second_bot_on_the_same_database_says_why_it_stops(
+    sqlite_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    engine = make_engine(sqlite_url)
+    await load_region(engine)
+    await engine.dispose()
+    settings = Settings(database_url=sqlite_url, telegram_bot_token=SecretStr("123:abc"))
+    async with running(sqlite_url, []):
+        assert await run_bot(settings) == 1
+    out = capsys.readouterr().out
+    assert "scm-bot draait al op deze database" in out
+    assert "twee pollers op één Telegram-token laten updates vallen" in out
 
 
 def test_secrets_never_show_in_the_settings_repr() -> None:

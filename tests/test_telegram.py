@@ -480,6 +480,30 @@ async def test_a_rate_limited_page_is_delivered_after_retry_after(w: World) -> N
     assert len(w.fake.messages(BERT)) == 1
 
 
+async def test_a_429_on_one_chat_leaves_the_others_flowing(w: World) -> None:
+    w.fake.rate_limit(30, chat_id=BERT)
+    await w.say(CACO, "/alarm Soest: gaslek")
+    await w.press(CACO, "Bevestigen en pagen")
+    assert w.fake.messages(BERT) == []  # Bert's chat waits out its 30 s
+    # Meanwhile the Caco's chat goes on as usual: the page report, then a status list.
+    assert any("ROL gepaged – Rol Bert" in text for text in w.fake.texts(CACO))
+    await w.say(CACO, "/status")
+    assert "Open incidenten (1)" in w.fake.last(CACO).text
+    assert w.fake.messages(BERT) == []
+
+
+async def test_a_person_who_blocked_the_bot_is_skipped_at_once(w: World) -> None:
+    w.fake.block(chat_id=BERT, times=5)
+    await w.say(CACO, "/alarm Soest: gaslek")
+    await w.press(CACO, "Bevestigen en pagen")
+    # Telegram answered 403 for Bert (on duty): Cees (backup) is paged without waiting.
+    assert "VRU-2026-0001" in w.fake.last(CEES).text
+    told = [text for text in w.fake.texts(CACO) if "onbereikbaar" in text]
+    assert told == [told[0]] and "Rol Bert is onbereikbaar (telegram) als ROL" in told[0]
+    bert = (await w.app.directory()).person_by_telegram(BERT)
+    assert bert is not None and bert.unreachable == frozenset({"telegram"})
+
+
 async def test_an_attachment_follows_its_text_as_a_document(fake: FakeTelegram, bot: Bot) -> None:
     transport = TelegramTransport(bot)
     pdf = Attachment("analyse.pdf", "application/pdf", b"%PDF-1.4 fake")
