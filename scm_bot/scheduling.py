@@ -42,6 +42,10 @@ from storage.database import sqlite_pragmas
 
 log = structlog.get_logger(__name__)
 RETRY_AFTER_ERROR = timedelta(seconds=30)
+# Timers firing at once. A burst of due escalations queues here rather than for the
+# database's connections (PostgreSQL's pool has 10), so inbound events, such as an
+# acknowledgement, still find a connection; and none waits out the pool's timeout.
+FIRING_AT_ONCE = 4
 
 # The running schedulers by instance name. APScheduler pickles a job as a reference to a
 # module-level function plus arguments, so the job names its instance and looks it up here.
@@ -158,6 +162,7 @@ class ApsTimerScheduler:
         self._io = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="scm-jobstore")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._firing: set[asyncio.Task[None]] = set()
+        self._firing_slots = asyncio.Semaphore(FIRING_AT_ONCE)
         self._closing = False
 
     def schedule(self, timer_id: TimerId, due_at: datetime) -> None:
@@ -225,7 +230,10 @@ class ApsTimerScheduler:
 
     async def fire(self, timer_id: TimerId) -> None:
         try:
-            await self.runner.fire(timer_id)
+            async with self._firing_slots:
+                if self._closing:  # queued when shutdown began: the next start fires it
+                    return
+                await self.runner.fire(timer_id)
         except Exception:
             # The row stays pending; try again rather than lose an escalation.
             log.exception("timer.failed", timer_id=timer_id)

@@ -3,17 +3,21 @@ job store is persistent, and overdue escalations fire at once after a restart.""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import text
 
 from core.clock import FakeClock
 from core.events import ButtonEvent, Sender, parse_text
-from core.model import Origin, Timer
+from core.model import Origin, Timer, TimerId
 from core.paging import ESCALATE
 from core.tx import Tx
 from scm_bot.app import AlreadyRunning, running
+from scm_bot.scheduling import FIRING_AT_ONCE, ApsTimerScheduler
 from storage.database import make_engine
 from tests.helpers import START, Harness, RecordingTransport, load_region
 
@@ -141,3 +145,52 @@ async def test_a_failing_timer_does_not_stop_the_others_or_the_start(harness: Ha
     async with harness.app.uows() as uow:
         (left,) = await uow.timers.pending()
     assert left.kind == "test.boom", "the failed one stays pending, to be tried again"
+
+
+class HeldRunner:
+    """Stands in for the TimerRunner: each firing waits until the test releases it."""
+
+    def __init__(self) -> None:
+        self.core = SimpleNamespace(clock=FakeClock(START))
+        self.running = 0
+        self.most = 0
+        self.fired: list[int] = []
+        self.release = asyncio.Event()
+
+    async def fire(self, timer_id: int) -> bool:
+        self.running += 1
+        self.most = max(self.most, self.running)
+        try:
+            await self.release.wait()
+        finally:
+            self.running -= 1
+        self.fired.append(timer_id)
+        return True
+
+
+async def test_a_burst_of_due_timers_fires_a_few_at_a_time(tmp_path: Path) -> None:
+    """A burst queues for a firing slot, not for the database's connections, so inbound
+    events still get one; none is lost, and those still queued at shutdown stay pending
+    rows for the next start."""
+    runner = HeldRunner()
+    aps = ApsTimerScheduler(f"sqlite:///{tmp_path / 'jobs.sqlite'}", runner)  # type: ignore[arg-type]
+    try:
+        firing = [asyncio.create_task(aps.fire(TimerId(i))) for i in range(20)]
+        for _ in range(10):  # allowed: yields only, so every firing runs as far as it can
+            await asyncio.sleep(0)
+        assert runner.running == FIRING_AT_ONCE
+        runner.release.set()
+        await asyncio.gather(*firing)
+        assert sorted(runner.fired) == list(range(20))
+        assert runner.most == FIRING_AT_ONCE
+
+        runner.release.clear()
+        queued = [asyncio.create_task(aps.fire(TimerId(i))) for i in range(100, 110)]
+        for _ in range(10):  # allowed: yields only
+            await asyncio.sleep(0)
+        aps._closing = True  # what shutdown_async sets first
+        runner.release.set()
+        await asyncio.gather(*queued)
+        assert len(runner.fired) == 20 + FIRING_AT_ONCE  # only those already firing
+    finally:
+        aps.shutdown()
