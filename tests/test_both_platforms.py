@@ -12,14 +12,13 @@ import yaml
 from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram import Update
 
-from bots.slack import SlackBot
 from bots.telegram import TelegramBot, TelegramTransport
 from core.clock import FakeClock
 from scm_bot.app import build
-from tests.fake_slack import BOT_TOKEN, FakeSlack
+from tests.fake_slack import FakeSlack
 from tests.fake_telegram import TOKEN, FakeTelegram
 from tests.helpers import REGION_FILE, START, Harness, RecordingTransport, load_region
-from tests.test_slack import SIGNING_SECRET, SLACK_IDS, unpaced
+from tests.test_slack import SLACK_IDS, http_bot, unpaced
 from tests.test_slack import World as SlackWorld
 from tests.test_telegram import IDS
 
@@ -56,14 +55,7 @@ async def both(engine: AsyncEngine) -> AsyncIterator[Both]:
         tg = TelegramBot(
             app.router, token=TOKEN, base_url=telegram.base_url, transport=tg_transport
         )
-        slack_bot = SlackBot(
-            app.router,
-            bot_token=BOT_TOKEN,
-            signing_secret=SIGNING_SECRET,
-            base_url=slack_api.base_url,
-            mode="http",
-            http_port=0,
-        )
+        slack_bot = http_bot(app.router, slack_api)
         await tg.start()
         await slack_bot.start()
         http = aiohttp.ClientSession()

@@ -272,6 +272,18 @@ async def fake() -> AsyncIterator[FakeSlack]:
         yield fake
 
 
+def http_bot(router: Any, fake: FakeSlack) -> SlackBot:
+    """The real bolt app in HTTP mode on a free port, its client pointed at the fake."""
+    return SlackBot(
+        router,
+        bot_token=BOT_TOKEN,
+        signing_secret=SIGNING_SECRET,
+        base_url=fake.base_url,
+        mode="http",
+        http_port=0,
+    )
+
+
 async def make_world(
     engine: AsyncEngine, fake: FakeSlack, region: str | None = None
 ) -> AsyncIterator[World]:
@@ -280,14 +292,7 @@ async def make_world(
     transport = unpaced(fake)
     app = build(engine, clock, [transport])
     router = SpyRouter(app.router)
-    bot = SlackBot(
-        router,
-        bot_token=BOT_TOKEN,
-        signing_secret=SIGNING_SECRET,
-        base_url=fake.base_url,
-        mode="http",
-        http_port=0,
-    )
+    bot = http_bot(router, fake)
     await bot.start()
     http = aiohttp.ClientSession()
     try:
