@@ -87,7 +87,8 @@ class Person:
     """Someone messages go to: a person, or a group/channel configured in the region file.
 
     A configured chat (`chat_for` is set) receives the meldkamer's stream for the incidents
-    of those gemeenten (empty: all of them). It holds no functions and is never a sender;
+    of those gemeenten (a region file that names none means every gemeente, resolved when
+    the directory loads). It holds no functions and is never a sender;
     its `telegram_user_id` is the group's chat id (negative) and its `slack_user_id` the
     channel id.
     """
@@ -220,9 +221,7 @@ class Directory:
 
     def chats_for(self, gemeenten: tuple[GemeenteId, ...]) -> list[Person]:
         """The configured chats that follow an incident in these gemeenten."""
-        return [
-            c for c in self.chats.values() if not c.chat_for or c.chat_for.intersection(gemeenten)
-        ]
+        return [c for c in self.chats.values() if c.chat_for and c.chat_for.intersection(gemeenten)]
 
     def chat_by(self, origin: Origin, chat_id: str) -> Person | None:
         """The configured chat a group message came from, if it is one."""

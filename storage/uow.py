@@ -314,11 +314,8 @@ class SqlDirectoryRepo:
                 await self.conn.execute(select(ROTATION).where(ROTATION.c.scope == "regio"))
             ).mappings()
         )
-        gemeente_ids = {g.key: g.id for g in gemeenten}
         chats = {
-            PersonId(p["id"]): _person(
-                p, frozenset(gemeente_ids[k] for k in p["chat_gemeenten"] if k in gemeente_ids)
-            )
+            PersonId(p["id"]): _person(p, _followed(p["chat_gemeenten"], gemeenten))
             for p in rows
             if p["chat_gemeenten"] is not None
         }
@@ -394,6 +391,12 @@ def _person(row: Any, chat_for: frozenset[GemeenteId] | None = None) -> Person:
         unreachable=frozenset(row["unreachable"]),
         chat_for=chat_for,
     )
+
+
+def _followed(keys: list[str], gemeenten: tuple[Gemeente, ...]) -> frozenset[GemeenteId]:
+    """The gemeenten a configured chat follows: those it names, or every one when it names
+    none. A name that no longer resolves follows nothing (never more than asked for)."""
+    return frozenset(g.id for g in gemeenten if not keys or g.key in keys)
 
 
 def _empty_directory() -> Directory:

@@ -179,6 +179,11 @@ async def test_a_group_is_not_a_person(h: Harness) -> None:
         "debilt-groep",
     }
     assert directory.person_by_key("meldkamer-groep") is None
+    by_key = {c.key: c for c in directory.chats.values()}
+    soest = next(g.id for g in directory.gemeenten if g.key == "soest")
+    # Naming no gemeente follows all of them; naming some follows exactly those.
+    assert by_key["meldkamer-groep"].chat_for == frozenset(g.id for g in directory.gemeenten)
+    assert by_key["soest-groep"].chat_for == frozenset({soest})
     assert all(not p.is_chat for p in directory.people.values())
     # Nobody can act as the group, not even on the console.
     assert "niet geregistreerd" in (await h.say("meldkamer-groep", "/status"))[0].text

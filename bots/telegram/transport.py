@@ -153,9 +153,7 @@ class TelegramTransport:
         self.limits = DeliveryLimits(
             per_chat_interval=per_chat_interval,
             per_second=per_second,
-            per_group_interval=max(per_chat_interval, PER_GROUP_INTERVAL)
-            if per_chat_interval
-            else None,
+            per_group_interval=PER_GROUP_INTERVAL if per_chat_interval else None,
         )
 
     def bind(self, bot: Bot) -> None:
