@@ -180,7 +180,13 @@ async def fan_out(url: str, variant: Variant, people: int) -> Run:
         per_chat_interval=variant.per_chat_interval, per_second=variant.per_second
     )
     app = build(engine, SystemClock(), [transport])
-    tg = TelegramBot(app.router, token=TOKEN, base_url=fake.base_url, transport=transport)
+    tg = TelegramBot(
+        app.router,
+        token=TOKEN,
+        base_url=fake.base_url,
+        transport=transport,
+        answer_after=app.deliverer.after_pages,  # as scm_bot.runtime wires it
+    )
     delivery: asyncio.Task[None] | None = None
     try:
         await tg.start()

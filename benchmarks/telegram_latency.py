@@ -56,7 +56,7 @@ from core.events import InboundEvent
 from core.messages import Message
 from core.model import TimerId
 from core.ports import TimerScheduler
-from scm_bot.app import App, running
+from scm_bot.app import App, freeze_heap, running
 from storage.database import make_engine
 from tests.fake_telegram import TOKEN, FakeTelegram
 from tests.helpers import REGION_FILE, load_region
@@ -401,6 +401,7 @@ async def measure(url: str, iterations: int, warmup: int) -> Results:
                 base_url=scm_fake.base_url,
                 transport=transport,
                 poll_timeout=10.0,
+                answer_after=app.deliverer.after_pages,  # as scm_bot.runtime wires it
             )
             bare_app = (
                 ApplicationBuilder()
@@ -430,6 +431,7 @@ async def measure(url: str, iterations: int, warmup: int) -> Results:
                     ),
                 )
                 await settled(app, router)
+                freeze_heap()  # as scm_bot.runtime does once the bots have started
                 scm = Scm(app, scm_fake, router, scheduler, Watch(scm_fake, results.db))
                 for i in range(warmup + iterations):
                     keep = i >= warmup

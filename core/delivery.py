@@ -10,11 +10,12 @@ outcomes are committed.
 
 Each person has a worker: their messages go out in order (later ones wait while an earlier
 one waits for a retry), different people are served concurrently, and the workers of people
-with a page start first; other messages wait while a page is being handed to its transport
-(`_after_pages`). A commit hands its rows to the workers at once (`offer`); the
-delivery loop's `dispatch` reads the table for everything else (retries that fell due, rows
-from before a restart or from another process). Each transport's limits are kept per chat and
-overall; a rate limit (429) pauses only that chat.
+with a page start first; other messages wait while a page is on its way to its transport
+(`after_pages`), and so may other work that can wait (answering the button that raised the
+page, writing its escalation to the job store). A commit hands its rows to the workers at
+once (`offer`); the delivery loop's `dispatch` reads the table for everything else (retries
+that fell due, rows from before a restart or from another process). Each transport's limits
+are kept per chat and overall; a rate limit (429) pauses only that chat.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ MAX_BACKOFF = timedelta(minutes=2)
 MIN_RETRY = timedelta(milliseconds=500)
 BATCH = 500
 CONCURRENCY = 64
-PAGES_FIRST_AT_MOST = 0.5  # seconds other messages wait for pages being sent
+PAGES_FIRST_AT_MOST = 0.5  # seconds other work waits for pages on their way out
 
 # Called when a transport refused a person for good (they blocked the bot), or no transport
 # reaches them at all (transport ""); `reached` tells whether another transport delivered
@@ -143,7 +144,10 @@ class Deliverer:
         self._queues: dict[PersonId, deque[tuple[OutboxItem, Person | None]]] = {}
         self._workers: dict[PersonId, asyncio.Task[int]] = {}
         self._gate = asyncio.Semaphore(CONCURRENCY)  # sends under way at once
-        self._paging = 0  # pages being sent right now (`_send`)
+        # Pages on their way out: handed to a worker and not yet sent, unless they wait for
+        # their chat's turn (`_ahead`); or being sent right now (`_paging`).
+        self._ahead: set[OutboxId] = set()
+        self._paging = 0
         self._pages_out = asyncio.Event()
         self._pages_out.set()
         # Outcomes waiting to be committed, and the task that commits them (`_commit`).
@@ -225,10 +229,13 @@ class Deliverer:
     def _hand_over(self, items: list[OutboxItem], directory: Directory) -> None:
         for item in items:
             self._inflight.add(item.id)
+            if is_page(item):
+                self._ahead.add(item.id)
             person = directory.recipient(item.person_id)
             self._queues.setdefault(item.person_id, deque()).append((item, person))
         # Pages first: the workers of people with a page to send start (and send) before
         # the others, while each person's own messages keep their order.
+        self._pages_changed()
         starting = {i.person_id for i in items if i.person_id not in self._workers}
         for person_id in sorted(starting, key=lambda p: not self._has_page(p)):
             worker = asyncio.create_task(self._work(person_id))
@@ -260,6 +267,8 @@ class Deliverer:
                     queue.popleft()
                     self._settled(item)
                     raise
+                finally:
+                    self._not_ahead(item.id)
                 queue.popleft()
                 sent.append((item, committed))
                 if not finished:
@@ -303,6 +312,7 @@ class Deliverer:
         # still read it as pending: `_settling` keeps it from being handed out twice.
         self._inflight.discard(item.id)
         self._settling.add(item.id)
+        self._not_ahead(item.id)
 
     async def settle(self) -> int:
         """Wait until what was committed so far is delivered, as far as it is due. Reads the
@@ -409,15 +419,17 @@ class Deliverer:
                 refs = await uow.outbox.refs_for_topic(person.id, item.topic, transport.name)
         if not refs:  # nothing to edit (never delivered there): send it as a new message
             if pacer is not None:
+                if pacer.paused_for(person.id) > 0:  # a page waiting for its chat's turn
+                    self._not_ahead(item.id)  # holds nothing else up meanwhile
                 await pacer.wait(person.id, group=person.is_chat)
             if is_page(item):
                 return await self._page_out(transport.send(person, item.message))
-            await self._after_pages()
+            await self.after_pages()
             return await transport.send(person, item.message)
         for ref in refs:
             if pacer is not None:
                 await pacer.wait(person.id, group=person.is_chat)
-            await self._after_pages()
+            await self.after_pages()
             try:
                 await transport.edit(person, ref, item.message)
             except PermanentDeliveryError as error:
@@ -433,25 +445,37 @@ class Deliverer:
         return None
 
     async def _page_out(self, send: Awaitable[str | None]) -> str | None:
-        """A page going out: other messages wait for it (`_after_pages`)."""
+        """A page being sent: other work waits for it (`after_pages`)."""
         self._paging += 1
-        self._pages_out.clear()
+        self._pages_changed()
         try:
             return await send
         finally:
             self._paging -= 1
-            if not self._paging:
-                self._pages_out.set()
+            self._pages_changed()
 
-    async def _after_pages(self) -> None:
-        """Wait while pages are being handed to a transport, a short while at most: on a
-        busy loop and a shared connection a page then goes out first, not beside chatter."""
-        if self._paging:
-            out = asyncio.ensure_future(self._pages_out.wait())
-            try:  # not wait_for, for the reason given in `run`
-                await asyncio.wait([out], timeout=PAGES_FIRST_AT_MOST)
-            finally:
-                out.cancel()
+    def _not_ahead(self, item_id: OutboxId) -> None:
+        if item_id in self._ahead:
+            self._ahead.discard(item_id)
+            self._pages_changed()
+
+    def _pages_changed(self) -> None:
+        if self._paging or self._ahead:
+            self._pages_out.clear()
+        else:
+            self._pages_out.set()
+
+    async def after_pages(self) -> None:
+        """Wait while pages are on their way to a transport (handed to a worker, or being
+        sent), a short while at most. On a busy loop and a shared connection a page then
+        goes out first, not beside chatter or bookkeeping that can wait a moment."""
+        if self._pages_out.is_set():
+            return
+        out = asyncio.ensure_future(self._pages_out.wait())
+        try:  # not wait_for, for the reason given in `run`
+            await asyncio.wait([out], timeout=PAGES_FIRST_AT_MOST)
+        finally:
+            out.cancel()
 
     def _commit(self, outcome: _Outcome) -> asyncio.Future[None]:
         """Queue what became of a row for the ledger, which commits it together with the

@@ -20,6 +20,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import pickle
+from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -139,7 +140,16 @@ def job_id(timer_id: TimerId) -> str:
 
 
 class ApsTimerScheduler:
-    def __init__(self, sync_db_url: str, runner: TimerRunner, instance: str = "main") -> None:
+    def __init__(
+        self,
+        sync_db_url: str,
+        runner: TimerRunner,
+        instance: str = "main",
+        *,
+        after: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """`after` is awaited before job-store writes on the loop (the deliverer's
+        `after_pages`: the page of an escalation goes out before its job is written)."""
         self.runner = runner
         self.clock = runner.core.clock
         self.instance = instance
@@ -159,6 +169,9 @@ class ApsTimerScheduler:
         # (benchmarks/inbound_throughput.py). On PostgreSQL each is a network round trip,
         # so they run off the loop, in one worker thread.
         self._inline = engine.dialect.name == "sqlite"
+        self._after = after
+        self._queued: deque[tuple[Callable[..., None], tuple[Any, ...]]] = deque()
+        self._writing: asyncio.Task[None] | None = None
         self._io = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="scm-jobstore")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._firing: set[asyncio.Task[None]] = set()
@@ -180,25 +193,35 @@ class ApsTimerScheduler:
 
     async def settled(self) -> None:
         """Wait until every add and remove asked for so far reached the job store."""
-        await asyncio.sleep(0)  # one turn of the loop: the inline ones asked for so far ran
+        while self._writing is not None and not self._writing.done():
+            await asyncio.shield(self._writing)  # the inline ones asked for so far
         await asyncio.get_running_loop().run_in_executor(self._io, lambda: None)
 
     def _submit(self, fn: Callable[..., None], *args: Any) -> None:
         if self._closing:
             return  # the rows are the truth: the next start schedules what is pending
         if self._inline:
-            # Soon, not now: the messages of the same commit (a page) start out first.
-            asyncio.get_running_loop().call_soon(self._run_inline, fn, *args)
+            # Soon, not now: the messages of the same commit (a page) go out first.
+            self._queued.append((fn, args))
+            if self._writing is None or self._writing.done():
+                self._writing = asyncio.get_running_loop().create_task(self._write_inline())
             return
         self._io.submit(fn, *args).add_done_callback(_log_failure)
 
-    def _run_inline(self, fn: Callable[..., None], *args: Any) -> None:
-        if self._closing:
-            return  # shutting down: the rows are the truth, the next start schedules them
-        try:
-            fn(*args)
-        except Exception as error:  # the row is still the truth, as in _log_failure
-            _log_error(error)
+    async def _write_inline(self) -> None:
+        """The queued adds and removes, in order, on the loop, once pages are out."""
+        if self._after is not None:
+            await self._after()
+        else:
+            await asyncio.sleep(0)
+        while self._queued:
+            fn, args = self._queued.popleft()
+            if self._closing:
+                continue  # shutting down: the rows are the truth, the next start has them
+            try:
+                fn(*args)
+            except Exception as error:  # the row is still the truth, as in _log_failure
+                _log_error(error)
 
     def _add_job(self, timer_id: TimerId, due_at: datetime) -> None:
         self.scheduler.add_job(
@@ -268,6 +291,8 @@ class ApsTimerScheduler:
     async def shutdown_async(self) -> None:
         """Stop taking due jobs, let the timers already firing finish, then stop."""
         self._closing = True
+        if self._writing is not None:  # drops what it has left: the rows are the truth
+            await asyncio.gather(self._writing, return_exceptions=True)
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self._pause)
         await asyncio.gather(*self._firing, return_exceptions=True)

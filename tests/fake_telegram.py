@@ -157,6 +157,7 @@ class FakeTelegram:
         self._ids = itertools.count(1)
         self._update_ids = itertools.count(10_001)
         self._new = asyncio.Event()
+        self._held: dict[int, asyncio.Event] = {}
         self._closing = False
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -246,6 +247,11 @@ class FakeTelegram:
 
     def block(self, **match: Any) -> None:
         self.fail(403, **match)
+
+    def hold(self, chat_id: int) -> asyncio.Event:
+        """Hold the answer to every sendMessage to `chat_id` (received and recorded, not
+        answered) until the returned event is set."""
+        return self._held.setdefault(chat_id, asyncio.Event())
 
     # Updates --------------------------------------------------------------------------------
 
@@ -374,6 +380,9 @@ class FakeTelegram:
         recorded = {k: v.filename if isinstance(v, Upload) else v for k, v in params.items()}
         call = Call(method, recorded)
         self.calls.append(call)
+        held = self._held.get(params.get("chat_id", 0)) if method == "sendMessage" else None
+        if held is not None:
+            await held.wait()
         for failure in self.failures:
             if failure.times > 0 and failure.matches(method, params):
                 failure.times -= 1

@@ -53,7 +53,11 @@ async def both(engine: AsyncEngine) -> AsyncIterator[Both]:
         tg_transport = TelegramTransport(per_chat_interval=0.0, per_second=1000.0)
         app = build(engine, clock, [tg_transport, unpaced(slack_api)])
         tg = TelegramBot(
-            app.router, token=TOKEN, base_url=telegram.base_url, transport=tg_transport
+            app.router,
+            token=TOKEN,
+            base_url=telegram.base_url,
+            transport=tg_transport,
+            answer_after=app.deliverer.after_pages,
         )
         slack_bot = http_bot(app.router, slack_api)
         await tg.start()

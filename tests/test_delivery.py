@@ -7,10 +7,12 @@ from datetime import timedelta
 
 import pytest
 
+from core.delivery import Deliverer
 from core.errors import PermanentDeliveryError, RateLimited, TransientDeliveryError
 from core.events import ButtonEvent, Sender, parse_text
 from core.messages import Message
 from core.model import Origin, Person
+from core.ports import DeliveryLimits
 from tests.conftest import count
 from tests.helpers import Harness, RecordingTransport
 
@@ -221,6 +223,83 @@ async def test_other_messages_wait_while_a_page_goes_out(harness: Harness) -> No
     await delivering
     assert len(held.inbox("rol-b")) == 1 and len(held.inbox("caco")) == 3
     assert held.during_page == []
+
+
+async def yields(n: int = 20) -> None:
+    for _ in range(n):  # allowed: yields only, so every task runs as far as it can
+        await asyncio.sleep(0)
+
+
+class Parked:
+    """A pacer's sleep that lasts until the test lets it end (time never moves)."""
+
+    def __init__(self) -> None:
+        self.over = asyncio.Event()
+        self.sleeping = 0
+
+    async def sleep(self, _seconds: float) -> None:
+        self.sleeping += 1
+        try:
+            await self.over.wait()
+        finally:
+            self.sleeping -= 1
+
+
+def paced_deliverer(
+    harness: Harness, limits: DeliveryLimits
+) -> tuple[Deliverer, RecordingTransport, Parked]:
+    transport = RecordingTransport()
+    transport.limits = limits  # type: ignore[attr-defined]
+    parked = Parked()
+    deliverer = Deliverer(
+        harness.app.core, [transport], monotonic=lambda: 1000.0, sleep=parked.sleep
+    )
+    harness.app.core.on_outbox = deliverer.offer
+    return deliverer, transport, parked
+
+
+async def send(harness: Harness, key: str, text: str, topic: str | None = None) -> None:
+    async with harness.app.core.transaction(Origin.SYSTEM) as tx:
+        person = tx.directory.person_by_key(key)
+        assert person is not None
+        await tx.send_message(person, Message(text, None), topic=topic)
+
+
+async def test_after_pages_waits_from_the_commit_until_the_page_is_out(harness: Harness) -> None:
+    """What can wait (the answer to the button, the job store) waits for a page from the
+    moment its commit hands it over, also while it waits for an overall send slot, until
+    it is sent."""
+    deliverer, transport, parked = paced_deliverer(
+        harness, DeliveryLimits(per_chat_interval=0.0, per_second=1.0)
+    )
+    await deliverer.dispatch()  # primed: commits hand their rows over at once
+    await send(harness, "caco", "Goedemorgen")
+    await deliverer.settle()  # the overall slot is taken for a second
+    await send(harness, "rol-b", "ALARM", topic="page:1")
+    waiting = asyncio.create_task(deliverer.after_pages())
+    await yields()
+    assert parked.sleeping == 1 and transport.inbox("rol-b") == []
+    assert not waiting.done(), "the page waits for a slot: the rest waits for the page"
+    parked.over.set()  # the slot comes
+    await yields()
+    assert [m.text for m in transport.inbox("rol-b")] == ["ALARM"] and waiting.done()
+    await deliverer.settle()
+
+
+async def test_a_page_waiting_for_its_chats_turn_holds_nothing_up(harness: Harness) -> None:
+    """A page to a chat that must wait (paced, or a 429) does not keep other work waiting."""
+    deliverer, transport, parked = paced_deliverer(
+        harness, DeliveryLimits(per_chat_interval=60.0, per_second=1000.0)
+    )
+    await deliverer.dispatch()
+    await send(harness, "rol-b", "Goedemorgen")
+    await deliverer.settle()  # Bert's chat is now paced for 60 s
+    await send(harness, "rol-b", "ALARM", topic="page:1")
+    waiting = asyncio.create_task(deliverer.after_pages())
+    await yields()
+    assert parked.sleeping == 1 and waiting.done(), "the page waits for its turn, nothing else"
+    assert [m.text for m in transport.inbox("rol-b")] == ["Goedemorgen"]
+    await deliverer.close()
 
 
 async def test_an_edit_right_behind_its_send_edits_it(harness: Harness) -> None:

@@ -194,3 +194,32 @@ async def test_a_burst_of_due_timers_fires_a_few_at_a_time(tmp_path: Path) -> No
         assert len(runner.fired) == 20 + FIRING_AT_ONCE  # only those already firing
     finally:
         aps.shutdown()
+
+
+async def test_job_store_writes_wait_for_pages_and_keep_their_order(tmp_path: Path) -> None:
+    """On SQLite the job store is written on the event loop, after the pages on their way
+    out (`after`): an escalation's page goes out before its job is written. The adds and
+    removes then reach the store in the order they were asked for."""
+    pages_out = asyncio.Event()
+
+    async def after_pages() -> None:
+        await pages_out.wait()
+
+    aps = ApsTimerScheduler(
+        f"sqlite:///{tmp_path / 'jobs.sqlite'}",
+        HeldRunner(),  # type: ignore[arg-type]
+        after=after_pages,
+    )
+    try:
+        due = START + timedelta(minutes=5)
+        aps.schedule(TimerId(1), due)
+        aps.schedule(TimerId(2), due)
+        aps.cancel(TimerId(1))
+        for _ in range(10):  # allowed: yields only, so the writer runs as far as it can
+            await asyncio.sleep(0)
+        assert aps.scheduler.get_jobs() == [], "nothing written while a page is going out"
+        pages_out.set()
+        await aps.settled()
+        assert [job.id for job in aps.scheduler.get_jobs()] == ["timer-2"]
+    finally:
+        aps.shutdown()

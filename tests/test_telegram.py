@@ -144,7 +144,11 @@ async def world(
     transport = TelegramTransport(per_chat_interval=0.0, per_second=1000.0)
     app = build(engine, clock, [transport])
     router = CountingRouter(app.router)
-    options: dict[str, Any] = {"poll_timeout": 5.0, **bot_options}
+    options: dict[str, Any] = {
+        "poll_timeout": 5.0,
+        "answer_after": app.deliverer.after_pages,  # as scm_bot.runtime wires it
+        **bot_options,
+    }
     tg = TelegramBot(router, token=TOKEN, base_url=fake.base_url, transport=transport, **options)
     errors: list[BaseException] = []
 
@@ -206,6 +210,28 @@ async def test_alarm_page_acknowledge_escalate_through_telegram(
             for row in (call.params.get("reply_markup") or {}).get("inline_keyboard", []):
                 for button in row:
                     assert len(button["callback_data"].encode()) <= 64
+
+
+async def test_a_page_goes_out_before_the_button_that_raised_it_is_answered(
+    w: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The answer waits for the page (at most PAGES_FIRST_AT_MOST; here long enough that a
+    # slow machine cannot let it go early).
+    monkeypatch.setattr("core.delivery.PAGES_FIRST_AT_MOST", 30.0)
+    await w.say(CACO, "/alarm Soest: gaslek")
+    page_held = w.fake.hold(BERT)
+    press = asyncio.create_task(w.press(CACO, "Bevestigen en pagen"))
+
+    def page_arrived() -> bool:
+        return any(c.params.get("chat_id") == BERT for c in w.fake.calls_to("sendMessage"))
+
+    await until(page_arrived, "the page to reach Telegram")
+    released_at = len(w.fake.calls)
+    page_held.set()  # Telegram accepts the page
+    await press
+    answers = [i for i, c in enumerate(w.fake.calls) if c.method == "answerCallbackQuery"]
+    assert len(answers) == 1 and answers[0] >= released_at
+    assert "VRU-2026-0001" in w.fake.last(BERT).text
 
 
 async def test_user_text_is_shown_verbatim(w: World) -> None:

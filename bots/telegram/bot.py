@@ -13,6 +13,7 @@ import datetime as dtm
 import hmac
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -112,7 +113,9 @@ class TelegramBot:
     """Owns the python-telegram-bot `Application`: polling (default) or webhook mode.
 
     Webhook mode is on when `webhook_url` is given; it then needs `webhook_secret`, which
-    Telegram sends in the `X-Telegram-Bot-Api-Secret-Token` header of every request. The
+    Telegram sends in the `X-Telegram-Bot-Api-Secret-Token` header of every request.
+    `answer_after` is awaited before a button press is answered (the deliverer's
+    `after_pages`: a page the press raised goes out before the answer). The
     webhook server is our own small aiohttp server rather than PTB's `start_webhook`:
     PTB's needs tornado (not installed) and compares the secret with `!=`, not in
     constant time.
@@ -131,6 +134,7 @@ class TelegramBot:
         webhook_path: str | None = None,
         transport: TelegramTransport | None = None,
         poll_timeout: float = 10.0,
+        answer_after: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         plain = _plain(token)
         if not plain:
@@ -149,6 +153,7 @@ class TelegramBot:
         # Telegram posts to the URL's path unless a reverse proxy rewrites it.
         self._webhook_path = webhook_path or (urlsplit(webhook_url or "").path or "/")
         self._poll_timeout = poll_timeout
+        self._answer_after = answer_after
         self._runner: web.AppRunner | None = None
         protect_token(plain)  # before building: the Bot logs its URL on construction
         self.application: TelegramApp = (
@@ -279,13 +284,15 @@ class TelegramBot:
             if query.data is not None:
                 await self._press(update, user, query.data)
         finally:
-            # Answered (the button stops spinning on the phone) right after the press is
-            # handled, in a task of its own: a page the press caused starts out first, and
-            # does not wait for the answer's round trip.
+            # Answered (the button stops spinning on the phone) once the press is handled
+            # and a page it raised is out, in a task of its own: the page does not share
+            # the loop and the connection with the answer's round trip.
             await asyncio.create_task(self._answer(query))
 
     async def _answer(self, query: CallbackQuery) -> None:
         try:
+            if self._answer_after is not None:
+                await self._answer_after()
             await query.answer()
         except TelegramError as error:  # a stale query: the press is handled all the same
             log.info("telegram.answer_failed", error=scrub(str(error), self._token))
