@@ -45,7 +45,7 @@ from core.model import (
     TimerId,
 )
 from core.ports import AuditRecord, DeliveryRecord, NewIncident, NewMessage, OutboxItem
-from storage.connection import Conn, InlineSqliteEngine
+from storage.connection import Conn, InlineSqliteEngine, WalCheckpoints
 from storage.database import is_sqlite, table
 from storage.roster_repo import SqlCalendarFeedRepo, SqlRosterRepo
 from storage.tables import (
@@ -1046,6 +1046,11 @@ class SqlUnitOfWorkFactory:
         self._inline = (
             InlineSqliteEngine(engine.url.render_as_string(hide_password=False)) if sqlite else None
         )
+
+    @property
+    def checkpoints(self) -> WalCheckpoints | None:
+        """The SQLite write-ahead log's checkpoints, run off the loop (None on PostgreSQL)."""
+        return self._inline.checkpoints if self._inline else None
 
     @property
     def statement_engine(self) -> Engine:
