@@ -145,11 +145,11 @@ class Deliverer:
         self._workers: dict[PersonId, asyncio.Task[int]] = {}
         self._gate = asyncio.Semaphore(CONCURRENCY)  # sends under way at once
         # Pages on their way out: handed to a worker and not yet sent, unless they wait for
-        # their chat's turn (`_ahead`); or being sent right now (`_paging`).
-        self._ahead: set[OutboxId] = set()
+        # their chat's turn (`_ahead`, with whom they are for); or being sent (`_paging`).
+        # `_changed` is set (and replaced) whenever either changes.
+        self._ahead: dict[OutboxId, PersonId] = {}
         self._paging = 0
-        self._pages_out = asyncio.Event()
-        self._pages_out.set()
+        self._changed = asyncio.Event()
         # Outcomes waiting to be committed, and the task that commits them (`_commit`).
         self._ledger: list[tuple[_Outcome, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
@@ -230,7 +230,7 @@ class Deliverer:
         for item in items:
             self._inflight.add(item.id)
             if is_page(item):
-                self._ahead.add(item.id)
+                self._ahead[item.id] = item.person_id
             person = directory.recipient(item.person_id)
             self._queues.setdefault(item.person_id, deque()).append((item, person))
         # Pages first: the workers of people with a page to send start (and send) before
@@ -424,12 +424,12 @@ class Deliverer:
                 await pacer.wait(person.id, group=person.is_chat)
             if is_page(item):
                 return await self._page_out(transport.send(person, item.message))
-            await self.after_pages()
+            await self.after_pages(but_for=person.id)
             return await transport.send(person, item.message)
         for ref in refs:
             if pacer is not None:
                 await pacer.wait(person.id, group=person.is_chat)
-            await self.after_pages()
+            await self.after_pages(but_for=person.id)
             try:
                 await transport.edit(person, ref, item.message)
             except PermanentDeliveryError as error:
@@ -455,27 +455,31 @@ class Deliverer:
             self._pages_changed()
 
     def _not_ahead(self, item_id: OutboxId) -> None:
-        if item_id in self._ahead:
-            self._ahead.discard(item_id)
+        if self._ahead.pop(item_id, None) is not None:
             self._pages_changed()
 
     def _pages_changed(self) -> None:
-        if self._paging or self._ahead:
-            self._pages_out.clear()
-        else:
-            self._pages_out.set()
+        self._changed.set()  # wakes whoever waits, to look again
+        self._changed = asyncio.Event()
 
-    async def after_pages(self) -> None:
+    def _pages_on_the_way(self, but_for: PersonId | None) -> bool:
+        # A person's own pages queued behind the message in hand wait for it, not it for them.
+        return self._paging > 0 or any(p != but_for for p in self._ahead.values())
+
+    async def after_pages(self, *, but_for: PersonId | None = None) -> None:
         """Wait while pages are on their way to a transport (handed to a worker, or being
         sent), a short while at most. On a busy loop and a shared connection a page then
-        goes out first, not beside chatter or bookkeeping that can wait a moment."""
-        if self._pages_out.is_set():
-            return
-        out = asyncio.ensure_future(self._pages_out.wait())
-        try:  # not wait_for, for the reason given in `run`
-            await asyncio.wait([out], timeout=PAGES_FIRST_AT_MOST)
-        finally:
-            out.cancel()
+        goes out first, not beside chatter or bookkeeping that can wait a moment.
+        `but_for`: a person whose own pages are not waited for (their worker is the
+        caller: those pages are behind the message it is about to send)."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + PAGES_FIRST_AT_MOST
+        while self._pages_on_the_way(but_for) and (left := until - loop.time()) > 0:
+            changed = asyncio.ensure_future(self._changed.wait())
+            try:  # not wait_for, for the reason given in `run`
+                await asyncio.wait([changed], timeout=left)
+            finally:
+                changed.cancel()
 
     def _commit(self, outcome: _Outcome) -> asyncio.Future[None]:
         """Queue what became of a row for the ledger, which commits it together with the

@@ -302,6 +302,24 @@ async def test_a_page_waiting_for_its_chats_turn_holds_nothing_up(harness: Harne
     await deliverer.close()
 
 
+async def test_a_message_ahead_of_its_persons_own_page_does_not_wait_for_it(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A person's message and then their page, in one commit: the message goes out at once
+    (the page is behind it in the same queue), and the page right after it."""
+    monkeypatch.setattr("core.delivery.PAGES_FIRST_AT_MOST", 30.0)
+    deliverer = harness.app.deliverer
+    await deliverer.dispatch()  # primed: commits hand their rows over at once
+    async with harness.app.core.transaction(Origin.SYSTEM) as tx:
+        bert = tx.directory.person_by_key("rol-b")
+        assert bert is not None
+        await tx.send_message(bert, Message("Goedemorgen", None))
+        await tx.send_message(bert, Message("ALARM", None), topic="page:1")
+    await yields()
+    assert [m.text for m in harness.inbox("rol-b")] == ["Goedemorgen", "ALARM"]
+    await deliverer.settle()
+
+
 async def test_an_edit_right_behind_its_send_edits_it(harness: Harness) -> None:
     """A send and an edit of the same topic, for one person, in one commit: the worker sends
     the first and edits it (the edit waits for the send's outcome to be committed), rather

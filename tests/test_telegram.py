@@ -406,6 +406,20 @@ async def test_an_edit_never_adds_messages(fake: FakeTelegram, bot: Bot) -> None
     assert message.text.endswith("\n…") and len(message.text) <= MAX_TEXT
 
 
+async def test_the_fake_edits_buttons_alone_as_telegram_does(fake: FakeTelegram, bot: Bot) -> None:
+    """editMessageReplyMarkup on the fake (scm-bot itself edits text and buttons together,
+    with editMessageText): the buttons change, the text stays, a no-op edit is refused."""
+    ref = await TelegramTransport(bot).send(
+        person(), Message("ALARM", buttons=(Button("OK", "pg:1:ack"),))
+    )
+    _, [message_id] = parse_ref(ref)
+    await bot.edit_message_reply_markup(BERT, message_id, reply_markup=None)
+    [sent] = fake.messages(BERT)
+    assert sent.text == "ALARM" and sent.buttons == [] and sent.edits == 1
+    with pytest.raises(tg_error.BadRequest, match="not modified"):
+        await bot.edit_message_reply_markup(BERT, message_id, reply_markup=None)
+
+
 async def test_429_maps_to_rate_limited_with_retry_after(fake: FakeTelegram, bot: Bot) -> None:
     transport = TelegramTransport(bot)
     fake.rate_limit(7, chat_id=BERT)
