@@ -193,5 +193,7 @@ async def running(
         await aps.shutdown_async()  # timers already firing finish (and may queue messages)
         await app.deliverer.close()  # then delivery stops; what is left goes out next start
         await lock.release()
+        if app.uows.checkpoints is not None:
+            await app.uows.checkpoints.settled()
         app.uows.close()
         await engine.dispose()

@@ -80,7 +80,7 @@ class WalCheckpoints:
         self._running.add_done_callback(_log_checkpoint_failure)
 
     async def settled(self) -> None:
-        """Wait for a checkpoint under way (tests; and before closing the database)."""
+        """Wait for a checkpoint under way (before the bot closes its database)."""
         if self._running is not None:
             with contextlib.suppress(Exception):  # logged by its done callback
                 await asyncio.shield(self._running)
