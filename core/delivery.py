@@ -10,9 +10,9 @@ outcomes are committed.
 
 Each person has a worker: their messages go out in order (later ones wait while an earlier
 one waits for a retry), different people are served concurrently, and the workers of people
-with a page start first; other messages wait while a page is on its way to its transport
-(`after_pages`), and so may other work that can wait (answering the button that raised the
-page, writing its escalation to the job store). A commit hands its rows to the workers at
+with a page start first; other messages wait while a page is being sent (`after_pages`),
+and so may other work that can wait (answering the button that raised the page, writing
+its escalation to the job store). A commit hands its rows to the workers at
 once (`offer`); the delivery loop's `dispatch` reads the table for everything else (retries
 that fell due, rows from before a restart or from another process). Each transport's limits
 are kept per chat and overall; a rate limit (429) pauses only that chat.
@@ -39,7 +39,7 @@ MAX_BACKOFF = timedelta(minutes=2)
 MIN_RETRY = timedelta(milliseconds=500)
 BATCH = 500
 CONCURRENCY = 64
-PAGES_FIRST_AT_MOST = 0.5  # seconds other work waits for pages on their way out
+PAGES_FIRST_AT_MOST = 0.5  # seconds other work waits for pages being sent
 
 # Called when a transport refused a person for good (they blocked the bot), or no transport
 # reaches them at all (transport ""); `reached` tells whether another transport delivered
@@ -144,12 +144,9 @@ class Deliverer:
         self._queues: dict[PersonId, deque[tuple[OutboxItem, Person | None]]] = {}
         self._workers: dict[PersonId, asyncio.Task[int]] = {}
         self._gate = asyncio.Semaphore(CONCURRENCY)  # sends under way at once
-        # Pages on their way out: handed to a worker and not yet sent, unless they wait for
-        # their chat's turn (`_ahead`, with whom they are for); or being sent (`_paging`).
-        # `_changed` is set (and replaced) whenever either changes.
-        self._ahead: dict[OutboxId, PersonId] = {}
-        self._paging = 0
-        self._changed = asyncio.Event()
+        self._paging = 0  # pages being sent right now (`_page_out`)
+        self._pages_out = asyncio.Event()
+        self._pages_out.set()
         # Outcomes waiting to be committed, and the task that commits them (`_commit`).
         self._ledger: list[tuple[_Outcome, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
@@ -229,13 +226,10 @@ class Deliverer:
     def _hand_over(self, items: list[OutboxItem], directory: Directory) -> None:
         for item in items:
             self._inflight.add(item.id)
-            if is_page(item):
-                self._ahead[item.id] = item.person_id
             person = directory.recipient(item.person_id)
             self._queues.setdefault(item.person_id, deque()).append((item, person))
         # Pages first: the workers of people with a page to send start (and send) before
         # the others, while each person's own messages keep their order.
-        self._pages_changed()
         starting = {i.person_id for i in items if i.person_id not in self._workers}
         for person_id in sorted(starting, key=lambda p: not self._has_page(p)):
             worker = asyncio.create_task(self._work(person_id))
@@ -250,37 +244,39 @@ class Deliverer:
 
         A row's outcome is committed by the ledger (`_commit`) while the next row goes out;
         an edit waits for the commits before it, since it looks up the messages it edits.
+        Rows handed over while the worker waits for its last commits are still its own.
         """
         queue = self._queues[person_id]
         done = 0
         sent: list[tuple[OutboxItem, asyncio.Future[None]]] = []  # outcome not committed yet
+        waiting = False  # a row waits for a retry: the rest is left to the dispatch
         try:
-            while queue:
-                item, person = queue[0]
-                if item.kind == "edit" and sent:
-                    await self._committed(sent)
-                try:
-                    async with self._gate:
-                        finished, committed = await self._deliver(item, person)
-                except BaseException:
-                    self._behind.add(person_id)  # the row stays in the table
+            while queue and not waiting:
+                while queue:
+                    item, person = queue[0]
+                    if item.kind == "edit" and sent:
+                        await self._committed(sent)
+                    try:
+                        async with self._gate:
+                            finished, committed = await self._deliver(item, person)
+                    except BaseException:
+                        self._behind.add(person_id)  # the row stays in the table
+                        queue.popleft()
+                        self._settled(item)
+                        raise
                     queue.popleft()
-                    self._settled(item)
-                    raise
-                finally:
-                    self._not_ahead(item.id)
-                queue.popleft()
-                sent.append((item, committed))
-                if not finished:
-                    # The rest waits behind it; the pending query hands it out again later.
-                    self._waiting[item.id] = person_id
-                    self._behind.add(person_id)
-                    while queue:
-                        self._settled(queue.popleft()[0])
-                    break
-                self._waiting.pop(item.id, None)
-                done += 1
-            await self._committed(sent)
+                    sent.append((item, committed))
+                    if not finished:
+                        # The rest waits behind it; the pending query hands it out again.
+                        self._waiting[item.id] = person_id
+                        self._behind.add(person_id)
+                        while queue:
+                            self._settled(queue.popleft()[0])
+                        waiting = True
+                        break
+                    self._waiting.pop(item.id, None)
+                    done += 1
+                await self._committed(sent)
         except BaseException:
             self._behind.add(person_id)  # what did not commit is read from the table again
             raise
@@ -312,7 +308,6 @@ class Deliverer:
         # still read it as pending: `_settling` keeps it from being handed out twice.
         self._inflight.discard(item.id)
         self._settling.add(item.id)
-        self._not_ahead(item.id)
 
     async def settle(self) -> int:
         """Wait until what was committed so far is delivered, as far as it is due. Reads the
@@ -419,17 +414,15 @@ class Deliverer:
                 refs = await uow.outbox.refs_for_topic(person.id, item.topic, transport.name)
         if not refs:  # nothing to edit (never delivered there): send it as a new message
             if pacer is not None:
-                if pacer.paused_for(person.id) > 0:  # a page waiting for its chat's turn
-                    self._not_ahead(item.id)  # holds nothing else up meanwhile
                 await pacer.wait(person.id, group=person.is_chat)
             if is_page(item):
                 return await self._page_out(transport.send(person, item.message))
-            await self.after_pages(but_for=person.id)
+            await self.after_pages()
             return await transport.send(person, item.message)
         for ref in refs:
             if pacer is not None:
                 await pacer.wait(person.id, group=person.is_chat)
-            await self.after_pages(but_for=person.id)
+            await self.after_pages()
             try:
                 await transport.edit(person, ref, item.message)
             except PermanentDeliveryError as error:
@@ -447,39 +440,26 @@ class Deliverer:
     async def _page_out(self, send: Awaitable[str | None]) -> str | None:
         """A page being sent: other work waits for it (`after_pages`)."""
         self._paging += 1
-        self._pages_changed()
+        self._pages_out.clear()
         try:
             return await send
         finally:
             self._paging -= 1
-            self._pages_changed()
+            if not self._paging:
+                self._pages_out.set()
 
-    def _not_ahead(self, item_id: OutboxId) -> None:
-        if self._ahead.pop(item_id, None) is not None:
-            self._pages_changed()
-
-    def _pages_changed(self) -> None:
-        self._changed.set()  # wakes whoever waits, to look again
-        self._changed = asyncio.Event()
-
-    def _pages_on_the_way(self, but_for: PersonId | None) -> bool:
-        # A person's own pages queued behind the message in hand wait for it, not it for them.
-        return self._paging > 0 or any(p != but_for for p in self._ahead.values())
-
-    async def after_pages(self, *, but_for: PersonId | None = None) -> None:
-        """Wait while pages are on their way to a transport (handed to a worker, or being
-        sent), a short while at most. On a busy loop and a shared connection a page then
-        goes out first, not beside chatter or bookkeeping that can wait a moment.
-        `but_for`: a person whose own pages are not waited for (their worker is the
-        caller: those pages are behind the message it is about to send)."""
-        loop = asyncio.get_running_loop()
-        until = loop.time() + PAGES_FIRST_AT_MOST
-        while self._pages_on_the_way(but_for) and (left := until - loop.time()) > 0:
-            changed = asyncio.ensure_future(self._changed.wait())
+    async def after_pages(self) -> None:
+        """Wait while pages are being sent, a short while at most: on a busy loop and a
+        shared connection a page then goes out first, not beside chatter or bookkeeping
+        that can wait a moment. A commit's workers start before anything the commit's
+        caller does next, so a page it queued is being sent by then (unless it waits for
+        its chat's turn or a send slot, when it holds nothing up)."""
+        if self._paging:
+            out = asyncio.ensure_future(self._pages_out.wait())
             try:  # not wait_for, for the reason given in `run`
-                await asyncio.wait([changed], timeout=left)
+                await asyncio.wait([out], timeout=PAGES_FIRST_AT_MOST)
             finally:
-                changed.cancel()
+                out.cancel()
 
     def _commit(self, outcome: _Outcome) -> asyncio.Future[None]:
         """Queue what became of a row for the ledger, which commits it together with the

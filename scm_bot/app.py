@@ -142,11 +142,12 @@ class InstanceLock:
 
 
 def freeze_heap() -> None:
-    """Take what is alive now (modules, the ORM's caches, the bots, the directory) out of
-    the garbage collector's sight, once the bot has started. It lives as long as the
-    process, and a full collection would otherwise walk all of it: some 200,000 objects,
-    about 100 ms on the benchmark machine, landing on whichever page was under way
-    (benchmarks/telegram_latency.py). What is created later is collected as usual."""
+    """Take what is alive now (modules, the ORM's caches, the bots) out of the garbage
+    collector's sight, as the bot starts. It lives as long as the process, and a full
+    collection would otherwise walk all of it: some 200,000 objects, about 100 ms on the
+    benchmark machine, landing on whichever page was under way
+    (benchmarks/telegram_latency.py). What is created later is collected as usual; a
+    second call (once the bots have started) walks only what came since."""
     gc.collect()
     gc.freeze()
 
@@ -176,6 +177,7 @@ async def running(
             async with app.uows() as uow:
                 return await uow.timers.pending()
 
+        freeze_heap()  # before anything is under way, which its full collection would hold up
         # Delivering first: pages of escalations that fell due while we were down go out
         # while the rest of the overdue timers fire.
         app.tasks.append(asyncio.create_task(app.deliverer.run(), name="delivery"))
@@ -183,7 +185,6 @@ async def running(
         fired = await aps.start(load_pending)
         await RosterReminders().ensure(app.core)  # the daily roster check, if not planned
         log.info("scheduler.started", fired_overdue=fired)
-        freeze_heap()
         yield app
     finally:
         gc.unfreeze()  # collectable again once this app is gone (tests start many)

@@ -42,6 +42,7 @@ class Both:
     async def feed(self, update: dict[str, Any]) -> None:
         application = self.tg.application
         await application.process_update(Update.de_json(update, application.bot))
+        await self.tg.answered()
         await self.slack.app.deliverer.deliver_pending()
 
 

@@ -265,24 +265,23 @@ async def send(harness: Harness, key: str, text: str, topic: str | None = None) 
         await tx.send_message(person, Message(text, None), topic=topic)
 
 
-async def test_after_pages_waits_from_the_commit_until_the_page_is_out(harness: Harness) -> None:
-    """What can wait (the answer to the button, the job store) waits for a page from the
-    moment its commit hands it over, also while it waits for an overall send slot, until
-    it is sent."""
-    deliverer, transport, parked = paced_deliverer(
-        harness, DeliveryLimits(per_chat_interval=0.0, per_second=1.0)
-    )
-    await deliverer.dispatch()  # primed: commits hand their rows over at once
-    await send(harness, "caco", "Goedemorgen")
-    await deliverer.settle()  # the overall slot is taken for a second
-    await send(harness, "rol-b", "ALARM", topic="page:1")
-    waiting = asyncio.create_task(deliverer.after_pages())
+async def test_after_pages_waits_while_a_page_is_being_sent(harness: Harness) -> None:
+    """What can wait (the answer to the button, the job store) waits while the page its
+    commit queued is being sent: the page's worker starts before it."""
+    held = HeldPages()
+    deliverer = harness.app.deliverer
+    deliverer.transports[:] = [held]
+    caco = Sender(Origin.CONSOLE, "caco")
+    await harness.app.router.handle(parse_text(caco, "/alarm Soest: gaslek Kerkstraat"))
+    await deliverer.settle()
+    confirm = next(b.data for b in held.inbox("caco")[-1].buttons if "confirm" in b.data)
+    await harness.app.router.handle(ButtonEvent(caco, confirm))
+    waiting = asyncio.create_task(deliverer.after_pages())  # as the bot's answer does
     await yields()
-    assert parked.sleeping == 1 and transport.inbox("rol-b") == []
-    assert not waiting.done(), "the page waits for a slot: the rest waits for the page"
-    parked.over.set()  # the slot comes
+    assert held.paging and not waiting.done()
+    held.release.set()
     await yields()
-    assert [m.text for m in transport.inbox("rol-b")] == ["ALARM"] and waiting.done()
+    assert waiting.done() and len(held.inbox("rol-b")) == 1
     await deliverer.settle()
 
 
@@ -318,6 +317,26 @@ async def test_a_message_ahead_of_its_persons_own_page_does_not_wait_for_it(
     await yields()
     assert [m.text for m in harness.inbox("rol-b")] == ["Goedemorgen", "ALARM"]
     await deliverer.settle()
+
+
+async def test_a_page_handed_over_while_its_persons_worker_finishes_goes_out(
+    harness: Harness,
+) -> None:
+    """Bert's worker has sent his last message and waits for its outcome to commit when a
+    page for him is handed over: the same worker sends it, rather than leaving it in the
+    table for the next dispatch (a second later)."""
+    deliverer = harness.app.deliverer
+    await deliverer.dispatch()  # primed: commits hand their rows over at once
+    async with harness.app.core.transaction(Origin.SYSTEM) as tx:
+        bert = tx.directory.person_by_key("rol-b")
+        assert bert is not None
+        await tx.send_message(bert, Message("Goedemorgen", None))
+    async with harness.app.core.transaction(Origin.SYSTEM) as tx:
+        # Meanwhile the worker sends it; on SQLite its outcome waits for this transaction.
+        await yields()
+        await tx.send_message(bert, Message("ALARM", None), topic="page:1")
+    await deliverer.settle()  # the workers finish; no dispatch reads the table
+    assert [m.text for m in harness.inbox("rol-b")] == ["Goedemorgen", "ALARM"]
 
 
 async def test_an_edit_right_behind_its_send_edits_it(harness: Harness) -> None:

@@ -107,6 +107,7 @@ class World:
         """Process one update as if it had arrived, then deliver the outbox."""
         application = self.tg.application
         await application.process_update(Update.de_json(update, application.bot))
+        await self.tg.answered()
         await self.app.deliverer.deliver_pending()
         assert self.errors == []
 
@@ -232,6 +233,33 @@ async def test_a_page_goes_out_before_the_button_that_raised_it_is_answered(
     answers = [i for i, c in enumerate(w.fake.calls) if c.method == "answerCallbackQuery"]
     assert len(answers) == 1 and answers[0] >= released_at
     assert "VRU-2026-0001" in w.fake.last(BERT).text
+
+
+async def test_a_press_waiting_for_its_answer_holds_up_no_other_update(
+    w: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("core.delivery.PAGES_FIRST_AT_MOST", 30.0)
+    await w.say(CACO, "/alarm Soest: gaslek")
+    page_held = w.fake.hold(BERT)
+    application = w.tg.application
+
+    async def process(update: dict[str, Any]) -> None:
+        await application.process_update(Update.de_json(update, application.bot))
+
+    await process(w.fake.press_update(CACO, "Bevestigen en pagen"))  # returns at once
+    await until(
+        lambda: any(c.params.get("chat_id") == BERT for c in w.fake.calls_to("sendMessage")),
+        "the page to reach Telegram",
+    )
+    handled = w.router.count
+    await process(w.fake.text_update(CACO, "/status"))
+    assert w.router.count == handled + 1, "the next update is handled meanwhile"
+    assert w.fake.calls_to("answerCallbackQuery") == [], "the answer waits for the page"
+    page_held.set()
+    await w.tg.answered()
+    await w.app.deliverer.deliver_pending()
+    assert len(w.fake.calls_to("answerCallbackQuery")) == 1
+    assert "Open incidenten (1)" in w.fake.last(CACO).text
 
 
 async def test_user_text_is_shown_verbatim(w: World) -> None:

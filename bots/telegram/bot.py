@@ -154,6 +154,7 @@ class TelegramBot:
         self._webhook_path = webhook_path or (urlsplit(webhook_url or "").path or "/")
         self._poll_timeout = poll_timeout
         self._answer_after = answer_after
+        self._answers: set[asyncio.Task[None]] = set()
         self._runner: web.AppRunner | None = None
         protect_token(plain)  # before building: the Bot logs its URL on construction
         self.application: TelegramApp = (
@@ -216,6 +217,7 @@ class TelegramBot:
             await app.updater.stop()
         if app.running:
             await app.stop()
+        await self.answered()  # before the connections close
         await app.shutdown()
 
     async def bot_username(self) -> str:
@@ -286,8 +288,16 @@ class TelegramBot:
         finally:
             # Answered (the button stops spinning on the phone) once the press is handled
             # and a page it raised is out, in a task of its own: the page does not share
-            # the loop and the connection with the answer's round trip.
-            await asyncio.create_task(self._answer(query))
+            # the loop and the connection with the answer's round trip, and the next
+            # update (another press, a command) is not held up by either.
+            answer = asyncio.create_task(self._answer(query))
+            self._answers.add(answer)
+            answer.add_done_callback(self._answers.discard)
+
+    async def answered(self) -> None:
+        """Wait until every button press so far is answered (at stop; tests)."""
+        while self._answers:
+            await asyncio.gather(*self._answers, return_exceptions=True)
 
     async def _answer(self, query: CallbackQuery) -> None:
         try:
