@@ -245,24 +245,13 @@ class Parked:
             self.sleeping -= 1
 
 
-def paced_deliverer(
-    harness: Harness, limits: DeliveryLimits
-) -> tuple[Deliverer, RecordingTransport, Parked]:
-    transport = RecordingTransport()
-    transport.limits = limits  # type: ignore[attr-defined]
-    parked = Parked()
-    deliverer = Deliverer(
-        harness.app.core, [transport], monotonic=lambda: 1000.0, sleep=parked.sleep
-    )
-    harness.app.core.on_outbox = deliverer.offer
-    return deliverer, transport, parked
-
-
-async def send(harness: Harness, key: str, text: str, topic: str | None = None) -> None:
+async def send(harness: Harness, key: str, *messages: tuple[str, str | None]) -> None:
+    """(text, topic) messages for `key`, queued in one commit."""
     async with harness.app.core.transaction(Origin.SYSTEM) as tx:
         person = tx.directory.person_by_key(key)
         assert person is not None
-        await tx.send_message(person, Message(text, None), topic=topic)
+        for text, topic in messages:
+            await tx.send_message(person, Message(text, None), topic=topic)
 
 
 async def test_after_pages_waits_while_a_page_is_being_sent(harness: Harness) -> None:
@@ -287,13 +276,17 @@ async def test_after_pages_waits_while_a_page_is_being_sent(harness: Harness) ->
 
 async def test_a_page_waiting_for_its_chats_turn_holds_nothing_up(harness: Harness) -> None:
     """A page to a chat that must wait (paced, or a 429) does not keep other work waiting."""
-    deliverer, transport, parked = paced_deliverer(
-        harness, DeliveryLimits(per_chat_interval=60.0, per_second=1000.0)
+    transport = RecordingTransport()
+    transport.limits = DeliveryLimits(per_chat_interval=60.0, per_second=1000.0)  # type: ignore[attr-defined]
+    parked = Parked()
+    deliverer = Deliverer(
+        harness.app.core, [transport], monotonic=lambda: 1000.0, sleep=parked.sleep
     )
-    await deliverer.dispatch()
-    await send(harness, "rol-b", "Goedemorgen")
+    harness.app.core.on_outbox = deliverer.offer
+    await deliverer.dispatch()  # primed: commits hand their rows over at once
+    await send(harness, "rol-b", ("Goedemorgen", None))
     await deliverer.settle()  # Bert's chat is now paced for 60 s
-    await send(harness, "rol-b", "ALARM", topic="page:1")
+    await send(harness, "rol-b", ("ALARM", "page:1"))
     waiting = asyncio.create_task(deliverer.after_pages())
     await yields()
     assert parked.sleeping == 1 and waiting.done(), "the page waits for its turn, nothing else"
@@ -309,11 +302,7 @@ async def test_a_message_ahead_of_its_persons_own_page_does_not_wait_for_it(
     monkeypatch.setattr("core.delivery.PAGES_FIRST_AT_MOST", 30.0)
     deliverer = harness.app.deliverer
     await deliverer.dispatch()  # primed: commits hand their rows over at once
-    async with harness.app.core.transaction(Origin.SYSTEM) as tx:
-        bert = tx.directory.person_by_key("rol-b")
-        assert bert is not None
-        await tx.send_message(bert, Message("Goedemorgen", None))
-        await tx.send_message(bert, Message("ALARM", None), topic="page:1")
+    await send(harness, "rol-b", ("Goedemorgen", None), ("ALARM", "page:1"))
     await yields()
     assert [m.text for m in harness.inbox("rol-b")] == ["Goedemorgen", "ALARM"]
     await deliverer.settle()
@@ -327,11 +316,10 @@ async def test_a_page_handed_over_while_its_persons_worker_finishes_goes_out(
     table for the next dispatch (a second later)."""
     deliverer = harness.app.deliverer
     await deliverer.dispatch()  # primed: commits hand their rows over at once
+    await send(harness, "rol-b", ("Goedemorgen", None))
     async with harness.app.core.transaction(Origin.SYSTEM) as tx:
         bert = tx.directory.person_by_key("rol-b")
         assert bert is not None
-        await tx.send_message(bert, Message("Goedemorgen", None))
-    async with harness.app.core.transaction(Origin.SYSTEM) as tx:
         # Meanwhile the worker sends it; on SQLite its outcome waits for this transaction.
         await yields()
         await tx.send_message(bert, Message("ALARM", None), topic="page:1")

@@ -79,6 +79,14 @@ async def until(condition: Callable[[], bool], what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+async def page_reaches(fake: FakeTelegram, chat_id: int) -> None:
+    """Until a sendMessage to `chat_id` is at the fake (answered or held)."""
+    await until(
+        lambda: any(c.params.get("chat_id") == chat_id for c in fake.calls_to("sendMessage")),
+        "the page to reach Telegram",
+    )
+
+
 class CountingRouter:
     """The router, counting handled events so a test knows an update is done."""
 
@@ -222,11 +230,7 @@ async def test_a_page_goes_out_before_the_button_that_raised_it_is_answered(
     await w.say(CACO, "/alarm Soest: gaslek")
     page_held = w.fake.hold(BERT)
     press = asyncio.create_task(w.press(CACO, "Bevestigen en pagen"))
-
-    def page_arrived() -> bool:
-        return any(c.params.get("chat_id") == BERT for c in w.fake.calls_to("sendMessage"))
-
-    await until(page_arrived, "the page to reach Telegram")
+    await page_reaches(w.fake, BERT)
     released_at = len(w.fake.calls)
     page_held.set()  # Telegram accepts the page
     await press
@@ -247,10 +251,7 @@ async def test_a_press_waiting_for_its_answer_holds_up_no_other_update(
         await application.process_update(Update.de_json(update, application.bot))
 
     await process(w.fake.press_update(CACO, "Bevestigen en pagen"))  # returns at once
-    await until(
-        lambda: any(c.params.get("chat_id") == BERT for c in w.fake.calls_to("sendMessage")),
-        "the page to reach Telegram",
-    )
+    await page_reaches(w.fake, BERT)
     handled = w.router.count
     await process(w.fake.text_update(CACO, "/status"))
     assert w.router.count == handled + 1, "the next update is handled meanwhile"
