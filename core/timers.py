@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
 
 import structlog
@@ -37,29 +38,48 @@ class TimerRunner:
             await handler(tx, timer)
         return True
 
-    async def run_due(self, limit: int = 500) -> int:
-        """Fire every timer that is due now, oldest first; returns how many ran.
+    async def run_due(
+        self,
+        limit: int = 500,
+        *,
+        at_once: int = 1,
+        stopping: Callable[[], bool] = lambda: False,
+    ) -> int:
+        """Fire every timer that is due now, oldest first, `at_once` at a time; returns how
+        many ran. Once `stopping()` is true no further timer starts.
 
         A timer whose handler fails stays pending (its transaction rolled back) and is
         passed over here, so one bad timer cannot stop the others or the start of the bot;
-        the scheduler tries it again.
+        the next call tries it again.
         """
         fired = 0
         failed: set[TimerId] = set()
-        while True:
-            async with self.core.uow_factory() as uow:
-                due = await uow.timers.due(self.core.clock.now(), limit + len(failed))
-            todo = [timer_id for timer_id in due if timer_id not in failed]
-            if not todo:
-                return fired
-            for timer_id in todo:
+
+        async def fire_each(todo: Iterator[TimerId]) -> None:
+            nonlocal fired
+            for timer_id in todo:  # shared by the workers: each timer is taken once
+                if stopping():
+                    return
                 try:
-                    fired += await self.fire(timer_id)
+                    ran = await self.fire(timer_id)
                 except Exception:
                     log.exception("timer.failed", timer_id=timer_id)
                     failed.add(timer_id)
-            if len(due) < limit + len(failed):
-                return fired
+                else:
+                    fired += ran  # after the await: the workers share the count
+
+        while not stopping():
+            asked = limit + len(failed)
+            async with self.core.uow_factory() as uow:
+                due = await uow.timers.due(self.core.clock.now(), asked)
+            todo = [timer_id for timer_id in due if timer_id not in failed]
+            if not todo:
+                break
+            shared = iter(todo)
+            await asyncio.gather(*(fire_each(shared) for _ in range(min(at_once, len(todo)))))
+            if len(due) < asked:
+                break
+        return fired
 
 
 class ManualTimerScheduler:

@@ -22,7 +22,7 @@ from core.analyse_form import Form, load_form
 from core.clock import Clock, SystemClock
 from core.delivery import Deliverer
 from core.incidents import Incidents
-from core.model import Directory, Timer
+from core.model import Directory
 from core.paging import Paging, unreachable_handler
 from core.ports import TimerScheduler, Transport
 from core.roster_reminders import RosterReminders
@@ -34,15 +34,15 @@ from flows.registry import Feature
 from flows.roster import RosterFeature
 from flows.router import Router
 from scm_bot.scheduling import ApsTimerScheduler
-from storage.database import is_sqlite, job_store_url, make_engine
+from storage.database import is_sqlite, make_engine
 from storage.uow import SqlUnitOfWorkFactory
 
 log = structlog.get_logger(__name__)
 
 
 class AlreadyRunning(RuntimeError):
-    """Another scm-bot process holds this database (two schedulers or pollers must never
-    share one job store or bot token)."""
+    """Another scm-bot process holds this database (two pollers must never share one bot
+    token, nor two schedulers one database's timers)."""
 
 
 @dataclass
@@ -169,20 +169,15 @@ async def running(
         await engine.dispose()
         raise
     app = build(engine, clock or SystemClock(), transports, form=form, feed_url=feed_url)
-    aps = ApsTimerScheduler(job_store_url(db_url), app.runner, after=app.deliverer.after_pages)
+    aps = ApsTimerScheduler(app.runner)
     app.core.scheduler = aps
     try:
-
-        async def load_pending() -> list[Timer]:
-            async with app.uows() as uow:
-                return await uow.timers.pending()
-
         freeze_heap()  # before anything is under way, which its full collection would hold up
         # Delivering first: pages of escalations that fell due while we were down go out
         # while the rest of the overdue timers fire.
         app.tasks.append(asyncio.create_task(app.deliverer.run(), name="delivery"))
         app.deliverer.wake()
-        fired = await aps.start(load_pending)
+        fired = await aps.start()
         await RosterReminders().ensure(app.core)  # the daily roster check, if not planned
         log.info("scheduler.started", fired_overdue=fired)
         yield app
@@ -191,7 +186,7 @@ async def running(
         for task in app.tasks:
             task.cancel()
         await asyncio.gather(*app.tasks, return_exceptions=True)
-        await aps.shutdown_async()  # timers already firing finish (and may queue messages)
+        await aps.shutdown()  # timers already firing finish (and may queue messages)
         await app.deliverer.close()  # then delivery stops; what is left goes out next start
         await lock.release()
         if app.uows.checkpoints is not None:

@@ -9,8 +9,7 @@ the statement itself. `benchmarks/inbound_throughput.py` measures the difference
 Inline execution is safe because the running bot's units of work share one SQLite
 connection and take turns for it (`InlineSqliteEngine`), so the loop never waits on a SQLite
 lock held by one of its own coroutines. A writer in another process (a CLI command) holds
-the lock only for its own short transaction, which `busy_timeout` waits out; the scheduler's
-job store has a file of its own (`storage.database.job_store_url`).
+the lock only for its own short transaction, which `busy_timeout` waits out.
 
 The write-ahead log is copied back into the database file (a checkpoint) off the loop, in a
 worker thread with a connection of its own (`WalCheckpoints`). SQLite would otherwise do it

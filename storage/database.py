@@ -28,26 +28,10 @@ def is_sqlite(url: str) -> bool:
 
 
 def sync_url(url: str) -> str:
-    """The same database through a synchronous driver (for Alembic and the job store)."""
+    """The same database through a synchronous driver (for Alembic and `storage.connection`)."""
     parsed = make_url(url)
     driver = "sqlite" if parsed.get_backend_name() == "sqlite" else "postgresql+psycopg"
     return parsed.set(drivername=driver).render_as_string(hide_password=False)
-
-
-def job_store_url(url: str) -> str:
-    """Where APScheduler keeps its jobs (synchronous driver). On PostgreSQL the same
-    database; on SQLite a file of its own beside the database (`<name>.jobs.sqlite`): the
-    job store writes from its own thread, and in one file it would hold the single write
-    lock that the bot's units of work wait for on the event loop."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return sync_url(url)
-    if parsed.database in (None, "", ":memory:"):
-        return "sqlite://"
-    path = Path(parsed.database)
-    return parsed.set(
-        drivername="sqlite", database=str(path.with_name(path.stem + ".jobs.sqlite"))
-    ).render_as_string(hide_password=False)
 
 
 def async_url(url: str) -> str:

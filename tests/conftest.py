@@ -76,7 +76,6 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     with psycopg.connect(url, autocommit=True) as conn:
         tables = ", ".join(f'"{name}"' for name in SQLModel.metadata.tables)
         conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
-        conn.execute("DROP TABLE IF EXISTS apscheduler_jobs")
     return url
 
 

@@ -1,42 +1,48 @@
-"""A crash in the middle of an escalation loses nothing: timers are rows, the APScheduler
-job store is persistent, and overdue escalations fire at once after a restart."""
+"""A crash or a failed scheduling call in the middle of an escalation loses nothing: timers
+are rows, APScheduler (in memory) is rebuilt from them at start, and a reconcile every few
+seconds fires any pending row that is overdue."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+import sqlite3
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
+import psycopg
 import pytest
+from alembic import command
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from core.clock import FakeClock
 from core.events import ButtonEvent, Sender, parse_text
 from core.model import Origin, Timer, TimerId
 from core.paging import ESCALATE
 from core.tx import Tx
-from scm_bot.app import AlreadyRunning, running
-from scm_bot.scheduling import FIRING_AT_ONCE, ApsTimerScheduler
-from storage.database import make_engine
+from scm_bot.app import AlreadyRunning, App, running
+from scm_bot.scheduling import FIRING_AT_ONCE, RECONCILE_EVERY, ApsTimerScheduler
+from storage.database import alembic_config, is_sqlite, make_engine
 from tests.helpers import START, Harness, RecordingTransport, load_region
 
 
-async def _handle(app, who: str, text_or_data: str, *, button: bool = False) -> None:
+async def _handle(app: App, who: str, text_or_data: str, *, button: bool = False) -> None:
     sender = Sender(Origin.CONSOLE, who)
     event = ButtonEvent(sender, text_or_data) if button else parse_text(sender, text_or_data)
     await app.router.handle(event)
     await app.deliverer.deliver_pending()
 
 
-async def _jobs_and_escalations(app) -> tuple[set[str], set[str]]:
-    """The scheduler's job ids, and the job ids the pending escalation rows should have."""
+def aps(app: App) -> ApsTimerScheduler:
+    scheduler = app.core.scheduler
+    assert isinstance(scheduler, ApsTimerScheduler)
+    return scheduler
+
+
+async def _pending(app: App, kind: str = ESCALATE) -> list[Timer]:
     async with app.uows() as uow:
-        pending = await uow.timers.pending()
-    await app.core.scheduler.settled()  # the job store is written off the event loop
-    jobs = {job.id for job in app.core.scheduler.scheduler.get_jobs()}
-    assert jobs == {f"timer-{t.id}" for t in pending}, "the job store mirrors the rows"
-    return jobs, {f"timer-{t.id}" for t in pending if t.kind == ESCALATE}
+        return [t for t in await uow.timers.pending() if t.kind == kind]
 
 
 def _button(transport: RecordingTransport, who: str, label: str) -> str:
@@ -45,21 +51,28 @@ def _button(transport: RecordingTransport, who: str, label: str) -> str:
     )
 
 
-async def test_escalation_that_fell_due_while_down_fires_at_start(db_url: str) -> None:
+async def _raise_alarm(app: App, transport: RecordingTransport) -> None:
+    await _handle(app, "caco", "/alarm Soest: gaslek Kerkstraat")
+    await _handle(app, "caco", _button(transport, "caco", "Bevestigen en pagen"), button=True)
+
+
+async def _region(db_url: str) -> None:
     engine = make_engine(db_url)
     await load_region(engine)
     await engine.dispose()
+
+
+async def test_escalation_that_fell_due_while_down_fires_at_start(db_url: str) -> None:
+    await _region(db_url)
     clock = FakeClock(START)
     transport = RecordingTransport()
 
     async with running(db_url, [transport], clock) as app:
-        await _handle(app, "caco", "/alarm Soest: gaslek Kerkstraat")
-        await _handle(app, "caco", _button(transport, "caco", "Bevestigen en pagen"), button=True)
+        await _raise_alarm(app, transport)
         assert len(transport.inbox("rol-b")) == 1
-        _, escalations = await _jobs_and_escalations(app)
-        (first,) = escalations
-        job = app.core.scheduler.scheduler.get_job(first)  # type: ignore[attr-defined]
-        assert job.misfire_grace_time is None
+        (first,) = await _pending(app)
+        job = aps(app).scheduler.get_job(f"timer-{first.id}")
+        assert job is not None and job.misfire_grace_time is None
     # The process is gone; twelve minutes pass.
     clock.advance(timedelta(minutes=12))
 
@@ -69,38 +82,161 @@ async def test_escalation_that_fell_due_while_down_fires_at_start(db_url: str) -
         assert len(transport.inbox("rol-b")) == 2
         assert transport.inbox("rol-b")[-1].title == "REPEAT – nobody has responded yet"
         assert transport.inbox("rol-c") == []
-        jobs, escalations = await _jobs_and_escalations(app)
-        assert first not in jobs, "the fired timer's job is gone"
-        (second,) = escalations
-        async with app.uows() as uow:
-            pending = {f"timer-{t.id}": t for t in await uow.timers.pending()}
-        assert pending[second].due_at == clock.now() + timedelta(minutes=5)
-        fired_again = await app.runner.run_due()
-        assert fired_again == 0, "a timer never fires twice"
+        (second,) = await _pending(app)
+        assert second.due_at == clock.now() + timedelta(minutes=5)
+        jobs = {job.id for job in aps(app).scheduler.get_jobs()}
+        assert f"timer-{first.id}" not in jobs, "no job for the fired timer"
+        assert f"timer-{second.id}" in jobs, "a job for the pending one, rebuilt from the rows"
+        assert await app.runner.run_due() == 0, "a timer never fires twice"
 
 
-async def test_acknowledged_before_the_crash_stays_acknowledged(db_url: str) -> None:
-    engine = make_engine(db_url)
-    await load_region(engine)
-    await engine.dispose()
+async def test_a_failed_scheduling_call_delays_the_escalation_by_seconds(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The escalation's job cannot be added: the page still goes out, the failure is only
+    logged, and the reconcile repeats the page when the escalation is due."""
+    await _region(db_url)
     clock = FakeClock(START)
     transport = RecordingTransport()
     async with running(db_url, [transport], clock) as app:
-        await _handle(app, "caco", "/alarm Soest: gaslek")
-        await _handle(app, "caco", _button(transport, "caco", "Bevestigen en pagen"), button=True)
+        scheduler = aps(app)
+        add = scheduler._add
+        failures: list[TimerId] = []
+
+        def add_fails_once(timer_id: TimerId, run_date: datetime) -> None:
+            if not failures:
+                failures.append(timer_id)
+                raise RuntimeError("the scheduler is away")
+            add(timer_id, run_date)
+
+        await _handle(app, "caco", "/alarm Soest: gaslek Kerkstraat")
+        monkeypatch.setattr(scheduler, "_add", add_fails_once)
+        confirm = _button(transport, "caco", "Bevestigen en pagen")
+        await _handle(app, "caco", confirm, button=True)  # no exception reaches the Caco
+        (escalation,) = await _pending(app)
+        assert failures == [escalation.id]
+        assert scheduler.scheduler.get_job(f"timer-{escalation.id}") is None, "job lost"
+        assert len(transport.inbox("rol-b")) == 1
+
+        assert await scheduler.reconcile() == 0, "not due yet"
+        clock.set(escalation.due_at + timedelta(seconds=1))  # at most one reconcile later
+        assert await scheduler.reconcile() == 1
+        await app.deliverer.deliver_pending()
+        assert len(transport.inbox("rol-b")) == 2
+        assert transport.inbox("rol-b")[-1].title == "REPEAT – nobody has responded yet"
+        (successor,) = await _pending(app)
+        assert scheduler.scheduler.get_job(f"timer-{successor.id}") is not None
+    assert RECONCILE_EVERY <= 5
+
+
+async def test_the_reconcile_runs_every_few_seconds_by_itself(harness: Harness) -> None:
+    """Started, the scheduler reconciles on its own (here every 10 ms): a row without a job
+    fires once it is due."""
+    fired = asyncio.Event()
+
+    async def handler(_tx: Tx, _timer: Timer) -> None:
+        fired.set()
+
+    harness.app.runner.handlers["test.ok"] = handler
+    scheduler = ApsTimerScheduler(harness.app.runner, reconcile_every=0.01)
+    await scheduler.start()
+    try:
+        async with harness.app.core.transaction(Origin.SYSTEM) as tx:  # no job: Manual...
+            await tx.schedule("test.ok", 1, tx.now + timedelta(minutes=5))
+        assert scheduler.scheduler.get_jobs() == []
+        harness.clock.advance(timedelta(minutes=5))
+        await asyncio.wait_for(fired.wait(), 5)
+    finally:
+        await scheduler.shutdown()
+    assert await _pending(harness.app, "test.ok") == []
+
+
+async def test_a_timer_never_fires_twice(harness: Harness) -> None:
+    """Its job, a second trigger of it, the reconcile and the runner at once: the conditional
+    claim lets one of them run it."""
+    runs: list[int] = []
+
+    async def handler(_tx: Tx, timer: Timer) -> None:
+        runs.append(timer.ref)
+        await asyncio.sleep(0)  # allowed: a yield, so the others run while this one does
+
+    harness.app.runner.handlers["test.once"] = handler
+    scheduler = ApsTimerScheduler(harness.app.runner)
+    harness.app.core.scheduler = scheduler
+    async with harness.app.core.transaction(Origin.SYSTEM) as tx:
+        await tx.schedule("test.once", 7, tx.now)
+    (timer,) = await _pending(harness.app, "test.once")
+    await asyncio.gather(
+        scheduler.fire(timer.id),
+        scheduler.fire(timer.id),
+        scheduler.reconcile(),
+        harness.app.runner.fire(timer.id),
+    )
+    assert runs == [7]
+    assert await scheduler.reconcile() == 0
+    await scheduler.shutdown()
+
+
+async def test_no_job_store_file_or_table(db_url: str) -> None:
+    """The jobs live in memory: no `<name>.jobs.sqlite` beside the database, no
+    `apscheduler_jobs` table in it."""
+    await _region(db_url)
+    transport = RecordingTransport()
+    async with running(db_url, [transport], FakeClock(START)) as app:
+        await _raise_alarm(app, transport)
+        assert await _pending(app)
+    if is_sqlite(db_url):
+        path = make_url(db_url).database
+        assert path is not None
+        assert list(Path(path).parent.glob("*.jobs.sqlite")) == []
+    else:
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            row = conn.execute("SELECT to_regclass('apscheduler_jobs')").fetchone()
+        assert row == (None,)
+
+
+def test_the_migration_drops_the_old_job_table(db_url: str) -> None:
+    config = alembic_config(db_url)
+    command.stamp(config, "0008")  # as a database of the earlier version
+    if is_sqlite(db_url):
+        path = make_url(db_url).database
+        assert path is not None
+        with sqlite3.connect(path) as conn:
+            conn.execute("CREATE TABLE apscheduler_jobs (id VARCHAR(191) PRIMARY KEY)")
+        command.upgrade(config, "0009")
+        with sqlite3.connect(path) as conn:
+            names = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            assert "apscheduler_jobs" not in {name for (name,) in names}
+    else:
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            conn.execute("CREATE TABLE apscheduler_jobs (id VARCHAR(191) PRIMARY KEY)")
+        command.upgrade(config, "0009")
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            row = conn.execute("SELECT to_regclass('apscheduler_jobs')").fetchone()
+        assert row == (None,)
+    command.stamp(config, "head")
+
+
+async def test_acknowledged_before_the_crash_stays_acknowledged(db_url: str) -> None:
+    await _region(db_url)
+    clock = FakeClock(START)
+    transport = RecordingTransport()
+    async with running(db_url, [transport], clock) as app:
+        await _raise_alarm(app, transport)
         await _handle(app, "rol-b", _button(transport, "rol-b", "I'll take it"), button=True)
     clock.advance(timedelta(hours=1))
     async with running(db_url, [transport], clock) as app:
         await app.deliverer.deliver_pending()
         assert len(transport.inbox("rol-b")) == 2  # the page and "you took it"
-        _, escalations = await _jobs_and_escalations(app)
-        assert escalations == set()
+        assert await _pending(app) == []
+        async with app.uows() as uow:
+            pending = {f"timer-{t.id}" for t in await uow.timers.pending()}
+        jobs = {job.id for job in aps(app).scheduler.get_jobs()}
+        assert jobs == pending, "a job for each pending row and nothing else"
 
 
 async def test_undelivered_messages_go_out_after_a_restart(db_url: str) -> None:
-    engine = make_engine(db_url)
-    await load_region(engine)
-    await engine.dispose()
+    await _region(db_url)
     clock = FakeClock(START)
     silent = RecordingTransport()
     silent.unreachable = {"rol-b", "caco"}
@@ -140,11 +276,10 @@ async def test_a_failing_timer_does_not_stop_the_others_or_the_start(harness: Ha
         await tx.schedule("test.ok", 1, tx.now)
         await tx.schedule("test.boom", 2, tx.now)
         await tx.schedule("test.ok", 3, tx.now)
-    assert await harness.app.runner.run_due() == 2
-    assert fired == [1, 3]
-    async with harness.app.uows() as uow:
-        (left,) = await uow.timers.pending()
-    assert left.kind == "test.boom", "the failed one stays pending, to be tried again"
+    assert await harness.app.runner.run_due(at_once=FIRING_AT_ONCE) == 2
+    assert sorted(fired) == [1, 3]
+    (left,) = await _pending(harness.app, "test.boom")
+    assert left.ref == 2, "the failed one stays pending, to be tried again"
 
 
 class HeldRunner:
@@ -168,58 +303,46 @@ class HeldRunner:
         return True
 
 
-async def test_a_burst_of_due_timers_fires_a_few_at_a_time(tmp_path: Path) -> None:
+async def _yield() -> None:
+    for _ in range(10):  # allowed: yields only, so every firing runs as far as it can
+        await asyncio.sleep(0)
+
+
+async def test_a_burst_of_due_timers_fires_a_few_at_a_time() -> None:
     """A burst queues for a firing slot, not for the database's connections, so inbound
-    events still get one; none is lost, and those still queued at shutdown stay pending
-    rows for the next start."""
+    events still get one; at shutdown those firing finish and those still queued stay
+    pending rows for the next start."""
     runner = HeldRunner()
-    aps = ApsTimerScheduler(f"sqlite:///{tmp_path / 'jobs.sqlite'}", runner)  # type: ignore[arg-type]
-    try:
-        firing = [asyncio.create_task(aps.fire(TimerId(i))) for i in range(20)]
-        for _ in range(10):  # allowed: yields only, so every firing runs as far as it can
-            await asyncio.sleep(0)
-        assert runner.running == FIRING_AT_ONCE
-        runner.release.set()
-        await asyncio.gather(*firing)
-        assert sorted(runner.fired) == list(range(20))
-        assert runner.most == FIRING_AT_ONCE
+    scheduler = ApsTimerScheduler(runner)  # type: ignore[arg-type]
+    firing = [asyncio.create_task(scheduler.fire(TimerId(i))) for i in range(20)]
+    await _yield()
+    assert runner.running == FIRING_AT_ONCE
+    runner.release.set()
+    await asyncio.gather(*firing)
+    assert sorted(runner.fired) == list(range(20))
+    assert runner.most == FIRING_AT_ONCE
 
-        runner.release.clear()
-        queued = [asyncio.create_task(aps.fire(TimerId(i))) for i in range(100, 110)]
-        for _ in range(10):  # allowed: yields only
-            await asyncio.sleep(0)
-        aps._closing = True  # what shutdown_async sets first
-        runner.release.set()
-        await asyncio.gather(*queued)
-        assert len(runner.fired) == 20 + FIRING_AT_ONCE  # only those already firing
-    finally:
-        aps.shutdown()
+    runner.release.clear()
+    queued = [asyncio.create_task(scheduler.fire(TimerId(i))) for i in range(100, 110)]
+    await _yield()
+    stopping = asyncio.create_task(scheduler.shutdown())
+    await _yield()
+    assert not stopping.done(), "shutdown waits for the timers already firing"
+    runner.release.set()
+    await stopping
+    await asyncio.gather(*queued)
+    assert len(runner.fired) == 20 + FIRING_AT_ONCE  # only those already firing
 
 
-async def test_job_store_writes_wait_for_pages_and_keep_their_order(tmp_path: Path) -> None:
-    """On SQLite the job store is written on the event loop, after the pages on their way
-    out (`after`): an escalation's page goes out before its job is written. The adds and
-    removes then reach the store in the order they were asked for."""
-    pages_out = asyncio.Event()
-
-    async def after_pages() -> None:
-        await pages_out.wait()
-
-    aps = ApsTimerScheduler(
-        f"sqlite:///{tmp_path / 'jobs.sqlite'}",
-        HeldRunner(),  # type: ignore[arg-type]
-        after=after_pages,
-    )
-    try:
-        due = START + timedelta(minutes=5)
-        aps.schedule(TimerId(1), due)
-        aps.schedule(TimerId(2), due)
-        aps.cancel(TimerId(1))
-        for _ in range(10):  # allowed: yields only, so the writer runs as far as it can
-            await asyncio.sleep(0)
-        assert aps.scheduler.get_jobs() == [], "nothing written while a page is going out"
-        pages_out.set()
-        await aps.settled()
-        assert [job.id for job in aps.scheduler.get_jobs()] == ["timer-2"]
-    finally:
-        aps.shutdown()
+async def test_jobs_follow_schedule_and_cancel_at_once_in_order(harness: Harness) -> None:
+    scheduler = ApsTimerScheduler(harness.app.runner)
+    await scheduler.start()
+    due = START + timedelta(minutes=5)
+    scheduler.schedule(TimerId(1), due)
+    scheduler.schedule(TimerId(2), due)
+    scheduler.schedule(TimerId(2), due + timedelta(minutes=1))  # replaces its job
+    scheduler.cancel(TimerId(1))
+    scheduler.cancel(TimerId(3))  # never scheduled: nothing to do
+    (job,) = scheduler.scheduler.get_jobs()
+    assert job.id == "timer-2"
+    await scheduler.shutdown()
