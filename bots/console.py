@@ -7,14 +7,18 @@ person you are acting as. `/als <persoon>` switches who you are.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TextIO
 
+from core.errors import StorageError
 from core.events import ButtonEvent, Sender, parse_text
+from core.i18n import storage_failure_message
 from core.messages import Message
-from core.model import Directory, Origin, Person
+from core.model import Directory, Language, Origin, Person
+from core.ports import Part
 from flows.router import Router
 
 CONSOLE = "console"
@@ -77,10 +81,23 @@ class ConsoleTransport:
             lines.append("   ".join(labels))
         return "\n".join(lines) + "\n"
 
-    async def send(self, person: Person, message: Message) -> str:
+    def parts(self, message: Message) -> list[Part]:
+        return [Part(0, editable=True)]  # text, buttons and the file's name in one print
+
+    async def send_part(
+        self,
+        person: Person,
+        message: Message,
+        part: int,
+        *,
+        note: str | None = None,
+        plain: bool = False,
+    ) -> str:
         ref = str(self._next_ref)
         self._next_ref += 1
         self.shown[ref] = _Shown(person, message)
+        if note:
+            message = replace(message, text=f"{note}\n{message.text}")
         print(self._render(person, message, edited=False), file=self.out, flush=True)
         return ref
 
@@ -138,7 +155,15 @@ class ConsoleSession:
         return "Personen (gemeentesecretarissen, ACB's en loco's weggelaten):\n" + "\n".join(rows)
 
     async def line(self, text: str) -> str | None:
-        """Handle one typed line; returns console-only feedback, if any."""
+        """Handle one typed line; returns console-only feedback, if any, or the answer
+        when the database failed (nothing was saved; the next line tries again)."""
+        try:
+            return await self._line(text)
+        except StorageError:
+            acting = self.transport.acting
+            return storage_failure_message(acting.language if acting else Language.NL).text
+
+    async def _line(self, text: str) -> str | None:
         text = text.strip()
         if not text:
             return None
@@ -159,7 +184,13 @@ class ConsoleSession:
         direct = await self.router.handle(event)
         for message in direct:
             print(message.text, file=self.transport.out)
-        await self.deliver()
+        # Saved; should delivering fail now, the messages wait in the outbox for the
+        # delivery loop.
+        with contextlib.suppress(StorageError):
+            await self.deliver()
+            # You as you are now (the line may have changed your language).
+            you = self.transport.acting
+            self.transport.acting = (await self.load_directory()).people.get(you.id, you)
         return None
 
     async def run(self, read: Callable[[str], Awaitable[str]] | None = None) -> None:
@@ -171,7 +202,7 @@ class ConsoleSession:
             "een nummer om een knop in te drukken, /quit om te stoppen.",
             file=out,
         )
-        print(await self.act_as("caco-carla"), file=out)
+        print(await self.line("/als caco-carla"), file=out)
         while True:
             who = self.transport.acting.key if self.transport.acting else "?"
             try:

@@ -5,9 +5,15 @@
     ├── RegionFileError            an invalid region file; lists every problem with its location
     ├── StorageError               the database failed
     └── DeliveryError              a transport could not deliver a message
-        ├── TransientDeliveryError try again later (timeouts, 5xx, rate limits)
-        │   └── RateLimited        the platform asked us to wait `retry_after` seconds
-        └── PermanentDeliveryError retrying will not help (the person blocked the bot)
+        ├── MessageRejected        this message is bad (HTTP 400, cannot be rendered): it
+        │                          fails on its own; a page is tried once more as plain text
+        ├── RecipientUnreachable   this recipient cannot be reached (blocked the bot, chat
+        │                          not found): for this message only, tried again next time
+        ├── PlatformError          the platform or the bot is failing (401, network, 5xx):
+        │   │                      retried with back-off, never blamed on the person
+        │   └── OutcomeUnknown     the request may have arrived (a timeout): recorded as
+        │                          uncertain, and a resend is marked as a repeat
+        └── RateLimited            slow down: wait `retry_after` seconds, for that chat only
 
 Adapters map platform errors (RetryAfter, Forbidden, SlackApiError, ...) into this tree, so
 the core never sees a platform exception.
@@ -55,15 +61,23 @@ class DeliveryError(ScmBotError):
     pass
 
 
-class TransientDeliveryError(DeliveryError):
+class MessageRejected(DeliveryError):
     pass
 
 
-class RateLimited(TransientDeliveryError):
+class RecipientUnreachable(DeliveryError):
+    pass
+
+
+class PlatformError(DeliveryError):
+    pass
+
+
+class OutcomeUnknown(PlatformError):
+    pass
+
+
+class RateLimited(DeliveryError):
     def __init__(self, retry_after: float) -> None:
         super().__init__(f"rate limited, retry after {retry_after}s")
         self.retry_after = retry_after
-
-
-class PermanentDeliveryError(DeliveryError):
-    pass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from core.model import Origin
 
@@ -53,3 +54,45 @@ def parse_text(sender: Sender, text: str) -> InboundEvent:
         name = head.split("@", 1)[0].lower()  # Telegram appends @botname in groups
         return CommandEvent(sender, name, rest.strip())
     return TextEvent(sender, stripped)
+
+
+def clean(text: str) -> str:
+    """`text` without unpaired surrogates (a platform may send them; no database stores
+    them): each becomes a question mark."""
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def event_to_json(event: InboundEvent) -> dict[str, Any]:
+    """The event as JSON, for the inbox (`event_from_json` reads it back)."""
+    sender = event.sender
+    data: dict[str, Any] = {
+        "origin": sender.origin.value,
+        "user_id": clean(sender.user_id),
+        "event_id": sender.event_id and clean(sender.event_id),
+        "chat_id": sender.chat_id and clean(sender.chat_id),
+        "private": sender.private,
+    }
+    match event:
+        case CommandEvent(name=name, args=args):
+            data.update(type="command", name=clean(name), args=clean(args))
+        case TextEvent(text=text):
+            data.update(type="text", text=clean(text))
+        case ButtonEvent(data=payload):
+            data.update(type="button", data=clean(payload))
+    return data
+
+
+def event_from_json(data: dict[str, Any]) -> InboundEvent:
+    sender = Sender(
+        Origin(data["origin"]),
+        str(data["user_id"]),
+        data.get("event_id"),
+        data.get("chat_id"),
+        bool(data.get("private", True)),
+    )
+    kind = data["type"]
+    if kind == "command":
+        return CommandEvent(sender, str(data["name"]), str(data.get("args", "")))
+    if kind == "button":
+        return ButtonEvent(sender, str(data["data"]))
+    return TextEvent(sender, str(data["text"]))

@@ -50,6 +50,9 @@ class PageStatus(StrEnum):
     ACKNOWLEDGED = "acknowledged"
     INFORMED = "informed"  # an alertering: nothing to acknowledge, only "Gezien"
     CANCELLED = "cancelled"  # the incident was closed before anyone acknowledged
+    # Every step was tried and nobody is left to page: the Caco arranges it by phone. A page
+    # still held (not declined) may yet be acknowledged; nothing repeats.
+    NOBODY_LEFT = "nobody_left"
 
 
 class TargetStatus(StrEnum):
@@ -58,6 +61,7 @@ class TargetStatus(StrEnum):
     DECLINED = "declined"
     UNREACHABLE = "unreachable"  # the page could not be delivered (blocked the bot)
     ACKNOWLEDGED = "acknowledged"
+    WITHDRAWN = "withdrawn"  # the person is no longer in the region (a re-import)
 
 
 class StepTarget(StrEnum):
@@ -102,6 +106,9 @@ class Person:
     slack_user_id: str | None = None
     unreachable: frozenset[str] = frozenset()  # transports that refused (blocked the bot)
     chat_for: frozenset[GemeenteId] | None = None
+    # False: no longer in the region (a re-import left them out). Kept only so that the
+    # incidents they were paged for can still name them (`Directory.former`).
+    active: bool = True
 
     @property
     def is_chat(self) -> bool:
@@ -129,7 +136,9 @@ class EscalationStep:
 class EscalationPolicy:
     """Page, repeat `repeats` times every `repeat_after`, then move to the next step.
 
-    The last step keeps repeating until someone acknowledges or the incident is closed.
+    The last step keeps repeating until someone acknowledges or the incident is closed, as
+    long as it has someone to page: when everyone there declined or cannot be reached, and
+    so did everyone before, nobody is left and the Caco is told to arrange it by phone.
     """
 
     steps: tuple[EscalationStep, ...]
@@ -196,6 +205,9 @@ class Directory:
     rotations: tuple[Rotation, ...]
     # Groups and channels configured to receive the meldkamer's stream (not in `people`).
     chats: dict[PersonId, Person] = field(default_factory=dict)
+    # People no longer in the region (inactive): never paged, never a sender, never sent
+    # anything; `person` still finds them, for what they did on existing incidents.
+    former: dict[PersonId, Person] = field(default_factory=dict)
     _by_key: dict[str, Person] = field(init=False, repr=False)
     _by_telegram: dict[int, Person] = field(init=False, repr=False)
     _by_slack: dict[str, Person] = field(init=False, repr=False)
@@ -213,7 +225,11 @@ class Directory:
         )
 
     def person(self, person_id: PersonId) -> Person:
-        return self.people[person_id]
+        """Someone in the region, or someone who was (`Person.active` tells which)."""
+        person = self.people.get(person_id) or self.former.get(person_id)
+        if person is None:
+            raise KeyError(person_id)
+        return person
 
     def recipient(self, person_id: PersonId) -> Person | None:
         """A person or a configured chat: whoever an outbox row is addressed to."""
@@ -300,6 +316,7 @@ class PageTarget:
     status: TargetStatus
     paged_at: datetime
     answered_at: datetime | None = None
+    delivered_at: datetime | None = None  # the platform accepted the page
 
 
 @dataclass(frozen=True, slots=True)

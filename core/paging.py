@@ -3,16 +3,17 @@
 A page walks its function's escalation policy: page the step's people, repeat after the
 policy's interval, move on to the next step, and keep repeating the last step. "Kan niet"
 moves on at once when everyone at the current step has declined. Each move is a database
-timer, so the walk survives a restart.
+timer, so the walk survives a restart. When the last step has nobody left to page, the page
+stops (`PageStatus.NOBODY_LEFT`) and the Caco is told to arrange it by phone. Someone a
+re-import took out of the region is no longer waited for: their open page is withdrawn.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 
 from core.callbacks import ANALYSE_START, PAGE, CallbackData
-from core.delivery import UnreachableHandler, is_page
 from core.i18n import fmt_time, t
 from core.model import (
     CACO,
@@ -35,7 +36,7 @@ from core.model import (
     TargetStatus,
     Timer,
 )
-from core.ports import OutboxItem
+from core.ports import DeliveryReport, OutboxItem
 from core.roster_service import duties_for
 from core.tx import Core, Tx
 
@@ -43,10 +44,25 @@ ESCALATE = "page.escalate"
 # Shown as "opgepakt door X via Slack" so people on the other platform know where.
 PLATFORMS = {Origin.TELEGRAM: " via Telegram", Origin.SLACK: " via Slack"}
 DEFAULT_POLICY = EscalationPolicy(steps=(EscalationStep(StepTarget.ON_DUTY),))
+# Pages that can still be acknowledged (or declined).
+OPEN = (PageStatus.ACTIVE, PageStatus.NOBODY_LEFT)
+# Those a page no longer goes to: not again at a later step, nor in a repeat.
+GONE = (TargetStatus.DECLINED, TargetStatus.UNREACHABLE, TargetStatus.WITHDRAWN)
 
 
 def page_topic(page: Page) -> str:
     return f"page:{page.id}"
+
+
+def _waiting(tx: Tx, page: Page, targets: Iterable[PageTarget]) -> bool:
+    """Whether someone paged at the page's current step, still in the region, may yet
+    answer."""
+    return any(
+        x.step_index == page.step_index
+        and x.status is TargetStatus.PAGED
+        and x.person_id in tx.directory.people
+        for x in targets
+    )
 
 
 def _function(tx: Tx, key: str) -> PiketFunction:
@@ -82,7 +98,8 @@ def step_label(tx: Tx, function: PiketFunction, step: EscalationStep, lang: Lang
 
 def incident_summary(tx: Tx, incident: Incident, lang: Language) -> str:
     names = ", ".join(tx.directory.gemeente(g).name for g in incident.gemeenten)
-    creator = tx.directory.people.get(incident.created_by)
+    d = tx.directory
+    creator = d.people.get(incident.created_by) or d.former.get(incident.created_by)
     return t(
         lang,
         "incident.summary",
@@ -124,17 +141,14 @@ class Paging:
         step_index: int,
         attempt: int,
         targets: list[PageTarget] | None = None,
-    ) -> None:
-        """Page the people of a step. `targets`: who the page went to so far, if known."""
+    ) -> bool:
+        """Page the people of a step. `targets`: who the page went to so far, if known.
+        Whether anyone was paged (False: nobody is left, and the Caco has been told)."""
         function = _function(tx, page.function_key)
         policy = function.policy
         if targets is None:
             targets = await tx.uow.pages.targets([page.id])
-        declined = {
-            x.person_id
-            for x in targets
-            if x.status in (TargetStatus.DECLINED, TargetStatus.UNREACHABLE)
-        }
+        declined = {x.person_id for x in targets if x.status in GONE}
         people = [
             p
             for p in await _step_people(
@@ -144,14 +158,6 @@ class Paging:
         ]
         if not people:
             step = policy.steps[step_index]
-            await tell_meldkamer(
-                tx,
-                "meldkamer.nobody_at_step",
-                chats_of=incident,
-                id=incident.public_id,
-                function=function.name,
-                step=lambda lang: step_label(tx, function, step, lang),
-            )
             await tx.audit(
                 "system",
                 "page.gap",
@@ -161,16 +167,19 @@ class Paging:
                 step=step_index,
             )
             if step_index + 1 < len(policy.steps):
-                await self._page_step(
+                await tell_meldkamer(
+                    tx,
+                    "meldkamer.nobody_at_step",
+                    chats_of=incident,
+                    id=incident.public_id,
+                    function=function.name,
+                    step=lambda lang: step_label(tx, function, step, lang),
+                )
+                return await self._page_step(
                     tx, incident, page, step_index=step_index + 1, attempt=1, targets=targets
                 )
-                return
-            # Nobody anywhere: try the last step again later; the roster may have changed.
-            page = replace(page, step_index=step_index, attempt=attempt)
-            await tx.uow.pages.update(page)
-            if page.status is PageStatus.ACTIVE:
-                await tx.schedule(ESCALATE, page.id, tx.now + policy.repeat_after)
-            return
+            await self._nobody_left(tx, incident, page, function, step_index, attempt)
+            return False
 
         if (page.step_index, page.attempt) != (step_index, attempt):
             page = replace(page, step_index=step_index, attempt=attempt)
@@ -217,6 +226,67 @@ class Paging:
         )
         if not informing:
             await tx.schedule(ESCALATE, page.id, tx.now + policy.repeat_after)
+        return True
+
+    async def _nobody_left(
+        self,
+        tx: Tx,
+        incident: Incident,
+        page: Page,
+        function: PiketFunction,
+        step_index: int,
+        attempt: int,
+    ) -> None:
+        """The last step has nobody left to page: everyone declined, could not be reached
+        or is not there. Nothing repeats (there is nobody to repeat to); the Caco is told,
+        once, to arrange it by phone. A page someone still holds may yet be acknowledged."""
+        status = PageStatus.NOBODY_LEFT if page.status is PageStatus.ACTIVE else page.status
+        await tx.uow.pages.update(
+            replace(page, status=status, step_index=step_index, attempt=attempt)
+        )
+        await tx.audit(
+            "system", "page.nobody_left", incident.public_id, "nobody", function=function.key
+        )
+        await tell_meldkamer(
+            tx,
+            "meldkamer.nobody_left",
+            chats_of=incident,
+            id=incident.public_id,
+            function=function.name,
+        )
+
+    async def _withdraw_removed(
+        self, tx: Tx, incident: Incident, page: Page, targets: list[PageTarget]
+    ) -> list[PageTarget]:
+        """Withdraw the open page of everyone a re-import took out of the region: the page
+        no longer waits for them and the meldkamer hears it. The targets as they are now."""
+        d = tx.directory
+        function = _function(tx, page.function_key)
+        now: list[PageTarget] = []
+        for x in targets:
+            if x.status is TargetStatus.PAGED and x.person_id not in d.people:
+                await tx.uow.pages.set_target_status(
+                    page.id, x.person_id, TargetStatus.WITHDRAWN, tx.now
+                )
+                former = d.former.get(x.person_id)
+                await tx.audit(
+                    former.key if former else str(x.person_id),
+                    "page.withdrawn",
+                    incident.public_id,
+                    "not in the region",
+                    function=function.key,
+                )
+                await tell_meldkamer(
+                    tx,
+                    "meldkamer.withdrawn",
+                    chats_of=incident,
+                    id=incident.public_id,
+                    name=former.name if former else "?",
+                    function=function.name,
+                )
+                x = replace(x, status=TargetStatus.WITHDRAWN, answered_at=tx.now)
+            now.append(x)
+        return now
 
     async def _send_page(
         self,
@@ -255,20 +325,60 @@ class Paging:
         incident = await tx.uow.incidents.get(page.incident_id)
         if incident is None or incident.status is IncidentStatus.CLOSED:
             return
-        policy = _function(tx, page.function_key).policy
+        function = _function(tx, page.function_key)
+        policy = function.policy
+        targets = await tx.uow.pages.targets([page.id])
+        targets = await self._withdraw_removed(tx, incident, page, targets)
+        left = any(
+            x.step_index == page.step_index and x.status is TargetStatus.WITHDRAWN for x in targets
+        )
+        if left and not _waiting(tx, page, targets):
+            # Those this step waited for left the region: on to the next step, no repeat.
+            await self._move_on(tx, incident, page, function, targets)
+            return
         last = len(policy.steps) - 1
         if page.attempt <= policy.repeats or page.step_index >= last:
             await self._page_step(
-                tx, incident, page, step_index=min(page.step_index, last), attempt=page.attempt + 1
+                tx,
+                incident,
+                page,
+                step_index=min(page.step_index, last),
+                attempt=page.attempt + 1,
+                targets=targets,
             )
         else:
-            await self._page_step(tx, incident, page, step_index=page.step_index + 1, attempt=1)
+            await self._page_step(
+                tx, incident, page, step_index=page.step_index + 1, attempt=1, targets=targets
+            )
+
+    async def _move_on(
+        self,
+        tx: Tx,
+        incident: Incident,
+        page: Page,
+        function: PiketFunction,
+        targets: list[PageTarget] | None = None,
+    ) -> bool:
+        """Page the next step now (the last step: its people again, if any are left).
+        Whether anyone was paged."""
+        last = len(function.policy.steps) - 1
+        return await self._page_step(
+            tx,
+            incident,
+            page,
+            step_index=min(page.step_index + 1, last),
+            attempt=1 if page.step_index < last else page.attempt + 1,
+            targets=targets,
+        )
 
     async def answer(self, tx: Tx, person: Person, page: Page, action: str) -> None:
         """A paged person pressed one of the page's buttons."""
         incident = await tx.uow.incidents.get(page.incident_id)
         assert incident is not None
-        targets = {x.person_id: x for x in await tx.uow.pages.targets([page.id])}
+        found = await tx.uow.pages.targets([page.id])
+        if page.status in OPEN and incident.status is IncidentStatus.OPEN:
+            found = await self._withdraw_removed(tx, incident, page, found)
+        targets = {x.person_id: x for x in found}
         mine = targets.get(person.id)
         if mine is None:
             await tx.audit(person, f"page.{action}", incident.public_id, "denied")
@@ -310,9 +420,9 @@ class Paging:
                 name=person.name,
                 time=time,
             )
-        elif action == "ack" and page.status is PageStatus.ACTIVE:
+        elif action == "ack" and page.status in OPEN:
             await self._acknowledge(tx, incident, page, function, person, targets)
-        elif action == "decline" and page.status is PageStatus.ACTIVE:
+        elif action == "decline" and page.status in OPEN:
             if mine.status is TargetStatus.DECLINED:
                 await tx.send(person, "page.already_declined", id=incident.public_id)
                 return
@@ -378,16 +488,6 @@ class Paging:
         await tx.uow.pages.set_target_status(page.id, person.id, TargetStatus.DECLINED, tx.now)
         await tx.audit(person, "page.declined", incident.public_id, function=function.key)
         time = fmt_time(tx.now, tx.directory.region.timezone, Language.NL)
-        await self._edit_page(
-            tx,
-            incident,
-            page,
-            function,
-            [person],
-            "page.status_declined",
-            name=person.name,
-            time=time,
-        )
         await tell_meldkamer(
             tx,
             "meldkamer.declined",
@@ -397,7 +497,18 @@ class Paging:
             name=person.name,
             time=time,
         )
-        await self._move_on_if_nobody_left(tx, incident, page, function, person, targets)
+        moved = await self._move_on_if_nobody_left(tx, incident, page, function, person, targets)
+        # "Er wordt doorgeschaald" only when it is true: someone else was paged just now.
+        await self._edit_page(
+            tx,
+            incident,
+            page,
+            function,
+            [person],
+            "page.status_declined" if moved else "page.status_declined_noted",
+            name=person.name,
+            time=time,
+        )
 
     async def _move_on_if_nobody_left(
         self,
@@ -407,30 +518,21 @@ class Paging:
         function: PiketFunction,
         person: Person,
         targets: dict[PersonId, PageTarget],
-    ) -> None:
-        """Escalate at once when nobody at the current step is left to answer."""
-        waiting = [
-            x
-            for pid, x in targets.items()
-            if pid != person.id
-            and x.step_index == page.step_index
-            and x.status is TargetStatus.PAGED
-        ]
-        if waiting:
-            return
+    ) -> bool:
+        """Escalate at once when nobody at the current step is left to answer (someone no
+        longer in the region is not waited for). Whether anyone new was paged."""
+        others = [x for pid, x in targets.items() if pid != person.id]
+        if page.status is not PageStatus.ACTIVE or _waiting(tx, page, others):
+            return False
         await tx.cancel_timers(ESCALATE, page.id)
-        last = len(function.policy.steps) - 1
-        await self._page_step(
-            tx,
-            incident,
-            page,
-            step_index=min(page.step_index + 1, last),
-            attempt=1 if page.step_index < last else page.attempt + 1,
-        )
+        return await self._move_on(tx, incident, page, function)
 
-    async def unreachable(self, tx: Tx, person: Person, page_id: PageId, transport: str) -> None:
-        """A page could not be delivered to this person (e.g. they blocked the bot): tell
-        the meldkamer and move on at once instead of waiting out the timeout."""
+    async def unreachable(
+        self, tx: Tx, person: Person, page_id: PageId, transport: str, *, refused: bool = False
+    ) -> None:
+        """A page could not be delivered to this person (they blocked the bot, or the
+        platform refused the message): tell the meldkamer and move on at once instead of
+        waiting out the timeout. Only this page: the next one tries them again."""
         page = await tx.uow.pages.get(page_id, for_update=True)
         if page is None or page.status is not PageStatus.ACTIVE:
             return
@@ -448,7 +550,7 @@ class Paging:
         )
         await tell_meldkamer(
             tx,
-            "meldkamer.unreachable",
+            "meldkamer.undelivered" if refused else "meldkamer.unreachable",
             chats_of=incident,
             id=incident.public_id,
             name=person.name,
@@ -468,7 +570,8 @@ class Paging:
         status_key: str,
         **params: str,
     ) -> None:
-        """Replace the page messages these people hold by the page text plus a status line."""
+        """Replace the page messages these people hold by the page text plus a status line
+        (not for someone who left the region: `Tx.send` tells them nothing)."""
         for person in people:
             lang = person.language
             await tx.send(
@@ -489,7 +592,7 @@ class Paging:
         targets = await tx.uow.pages.targets([page.id for page in pages])
         for page in pages:
             await tx.cancel_timers(ESCALATE, page.id)
-            if page.status in (PageStatus.ACTIVE, PageStatus.INFORMED):
+            if page.status in (*OPEN, PageStatus.INFORMED):
                 await tx.uow.pages.update(replace(page, status=PageStatus.CANCELLED))
             function = _function(tx, page.function_key)
             people = [tx.directory.person(x.person_id) for x in targets if x.page_id == page.id]
@@ -505,28 +608,47 @@ class Paging:
             )
 
 
-def unreachable_handler(core: Core, paging: Paging) -> UnreachableHandler:
-    """What the deliverer does when a person cannot be reached on a transport: remember it,
-    and if the message was a page that reached them nowhere else, let the page move on at
-    once (someone who blocked the bot on Telegram but got the page on Slack still has it)."""
+def page_of(item: OutboxItem) -> PageId | None:
+    """The page an outbox row sends (its topic is `page:<id>`), if it is a page."""
+    if item.kind != "send" or not item.topic or not item.topic.startswith("page:"):
+        return None
+    number = item.topic[5:]
+    return PageId(int(number)) if number.isdigit() else None
 
-    async def handle(item: OutboxItem, person: Person, transport: str, reached: bool) -> None:
+
+def report_handler(core: Core, paging: Paging) -> Callable[[DeliveryReport], Awaitable[None]]:
+    """What follows when delivery finished a row: a page that reached the person is marked
+    delivered (the Caco sees it); a page that reached them nowhere moves on at once, and
+    the Caco is told. A configured group the bot was removed from is skipped until it is
+    heard again. A person is never skipped: the next message tries them afresh."""
+
+    async def handle(report: DeliveryReport) -> None:
+        person, page_id = report.person, page_of(report.item)
+        if person.is_chat:
+            if report.delivered or not report.unreachable:
+                return
+            async with core.transaction(Origin.SYSTEM) as tx:
+                for transport in report.unreachable:
+                    if await tx.uow.directory.set_unreachable(person.id, transport, True):
+                        await tx.audit(person, "delivery.unreachable", transport, "failed")
+                        await tell_meldkamer(
+                            tx, "meldkamer.chat_unreachable", name=person.name, via=transport
+                        )
+            return
+        if report.delivered and not report.unreachable and page_id is None:
+            return
         async with core.transaction(Origin.SYSTEM) as tx:
-            newly = bool(transport) and await tx.uow.directory.set_unreachable(
-                person.id, transport, True
+            for transport in report.unreachable:
+                result = "reached elsewhere" if report.delivered else "failed"
+                await tx.audit(person, "delivery.unreachable", transport, result)
+            if page_id is None:
+                return
+            if report.delivered:
+                await tx.uow.pages.set_target_delivered(page_id, person.id, tx.now)
+                return
+            via = ", ".join((*report.unreachable, *report.rejected))
+            await paging.unreachable(
+                tx, person, page_id, via, refused=bool(report.rejected and not report.unreachable)
             )
-            if person.is_chat:
-                # A group the bot was removed from: the meldkamer hears it once.
-                if newly:
-                    await tx.audit(person, "delivery.unreachable", transport, "failed")
-                    await tell_meldkamer(
-                        tx, "meldkamer.chat_unreachable", name=person.name, via=transport
-                    )
-                return
-            if reached:
-                await tx.audit(person, "delivery.unreachable", transport, "reached elsewhere")
-                return
-            if is_page(item) and item.topic:
-                await paging.unreachable(tx, person, PageId(int(item.topic[5:])), transport)
 
     return handle

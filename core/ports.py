@@ -6,9 +6,11 @@ from collections.abc import Collection
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Protocol
 
 from core.analyse_model import Analyse, AnalyseId, Copy, Editor, FieldValue, Version
+from core.events import InboundEvent
 from core.messages import Message
 from core.model import (
     AlertKind,
@@ -41,6 +43,28 @@ class AuditRecord:
     detail: dict[str, Any]
 
 
+class PartStatus(StrEnum):
+    """What became of one part of a message on one transport (the delivery ledger)."""
+
+    SENDING = "sending"  # the send began; a crash leaves it so: it may have arrived
+    SENT = "sent"
+    UNCERTAIN = "uncertain"  # the platform may or may not have it (a timeout)
+    FAILED = "failed"  # refused for good (the message is bad, or the person unreachable)
+    NOT_SENT = "not_sent"  # the send failed before the platform had it (a 429, no network)
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One part of one outbox row on one transport: its status and its message id there."""
+
+    outbox_id: OutboxId
+    transport: str
+    part: int
+    status: PartStatus
+    ref: str | None = None
+    editable: bool = False  # the part later edits of the same topic replace
+
+
 @dataclass(frozen=True, slots=True)
 class OutboxItem:
     id: OutboxId
@@ -49,20 +73,35 @@ class OutboxItem:
     topic: str | None  # edits replace every earlier message with the same topic
     message: Message
     attempts: int
-    # Transports that already hold it (a crash or a retry came between) and whether any of
-    # them delivered it: a retry only repeats what did not go out.
-    done: frozenset[str] = frozenset()
-    delivered: bool = False
+    # What earlier attempts did (a crash or a retry came between): a retry resumes at the
+    # first part that did not go out.
+    ledger: tuple[LedgerEntry, ...] = ()
+
+    def part_status(self, transport: str, part: int) -> PartStatus | None:
+        for entry in self.ledger:
+            if entry.transport == transport and entry.part == part:
+                return entry.status
+        return None
 
 
 @dataclass(frozen=True, slots=True)
-class DeliveryRecord:
-    """What one transport did with one outbox row: its message id there, or a refusal."""
+class DeliveryReport:
+    """What became of an outbox row, once it is finished: did it reach the person, and if
+    not, which transports could not reach them and which refused the message."""
 
-    outbox_id: OutboxId
-    transport: str
-    ref: str | None
-    failed: bool = False
+    item: OutboxItem
+    person: Person
+    delivered: bool
+    unreachable: tuple[str, ...] = ()
+    rejected: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One separately sent piece of a message on a transport (a text chunk, the file)."""
+
+    index: int
+    editable: bool  # edits of the same topic replace this one (the text with the buttons)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +175,10 @@ class PageRepo(Protocol):
         self, page_id: PageId, person_id: PersonId, status: TargetStatus, at: datetime
     ) -> None: ...
 
+    async def set_target_delivered(
+        self, page_id: PageId, person_id: PersonId, at: datetime
+    ) -> None: ...
+
 
 class TimerRepo(Protocol):
     async def add(self, kind: str, ref: int, due_at: datetime) -> TimerId: ...
@@ -153,24 +196,21 @@ class OutboxRepo(Protocol):
         """Queue several messages at once, in this order; returns their ids in that order."""
         ...
 
-    async def waiting(self, now: datetime) -> dict[OutboxId, PersonId]:
-        """Pending rows that wait for a retry (due later than `now`), with their person."""
-        ...
-
     async def pending(self, now: datetime, limit: int) -> list[OutboxItem]:
         """Due rows, oldest first, none behind an earlier row of the same person that waits
-        for a retry; each with the transports that already hold it."""
+        for a retry; each with its ledger."""
         ...
 
-    async def record_deliveries(self, records: list[DeliveryRecord], at: datetime) -> None:
-        """Record what transports did (one statement for all)."""
+    async def record(self, entries: list[LedgerEntry], at: datetime) -> None:
+        """Write these ledger entries, replacing earlier ones of the same part."""
         ...
 
-    async def refs_for_topic(
-        self, person_id: PersonId, topic: str, transport: str
-    ) -> list[str]: ...
+    async def refs_for_topic(self, person_id: PersonId, topic: str, transport: str) -> list[str]:
+        """The sent, editable parts of this person's messages under `topic`."""
+        ...
+
     async def finish_many(self, statuses: dict[OutboxId, str], at: datetime) -> None:
-        """Finish rows: each gets its status ("sent" or "unreachable")."""
+        """Finish rows: each gets its status ("sent", "unreachable" or "failed")."""
         ...
 
     async def retry_later(self, outbox_id: OutboxId, at: datetime, error: str) -> None: ...
@@ -314,16 +354,70 @@ class DeliveryLimits:
 
 
 class Transport(Protocol):
-    """Delivers render-neutral messages to people on one platform.
+    """Delivers render-neutral messages to people on one platform, part by part.
 
-    A transport may declare `limits: DeliveryLimits`; without it nothing is paced.
+    A transport may declare `limits: DeliveryLimits`; without it nothing is paced. Every
+    failure is raised as a `core.errors.DeliveryError` of the kind it is.
     """
 
     name: str
 
     def reaches(self, person: Person) -> bool: ...
-    async def send(self, person: Person, message: Message) -> str | None:
-        """Deliver; return the platform's reference for later edits. Raises DeliveryError."""
+
+    def parts(self, message: Message) -> list[Part]:
+        """How the message is sent here: the same message always gives the same parts."""
+        ...
+
+    async def send_part(
+        self,
+        person: Person,
+        message: Message,
+        part: int,
+        *,
+        note: str | None = None,
+        plain: bool = False,
+    ) -> str | None:
+        """Send one part, `note` as a line in front (it marks a repeat); `plain` without
+        any markup (the fallback for a page the platform refused). Returns the platform's
+        reference for later edits."""
         ...
 
     async def edit(self, person: Person, ref: str, message: Message) -> None: ...
+
+
+class Inbox(Protocol):
+    """The durable inbox, as an adapter sees it: events are stored before the platform is
+    told they arrived, and handled from there (scm_bot.inbox)."""
+
+    async def accept(self, entries: list[tuple[InboundEvent, dict[str, Any]]]) -> None:
+        """Store events with what answering them needs; raises StorageError."""
+        ...
+
+    async def tell_delayed(self, event: InboundEvent, context: dict[str, Any]) -> None:
+        """Tell the sender that storing failed and it will be tried again."""
+        ...
+
+    def answer_with(self, origin: Origin, answerer: Answerer) -> None: ...
+
+
+class Answerer(Protocol):
+    """An adapter's way back to the sender of an event, outside the outbox."""
+
+    async def answer(self, item: InboxItem, replies: list[Message]) -> None:
+        """The event was handled: send the direct replies (to a stranger) and whatever the
+        platform expects (a pressed button stops spinning)."""
+        ...
+
+    async def tell(self, event: InboundEvent, context: dict[str, Any], message: Message) -> None:
+        """Say something straight to the sender, best effort (storage is failing)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class InboxItem:
+    """A stored inbound event, and what the adapter needs to answer it."""
+
+    id: int
+    event: InboundEvent
+    context: dict[str, Any]
+    attempts: int

@@ -15,7 +15,6 @@ from core.model import Directory, Origin, Person, TimerId
 from core.ports import (
     AuditRecord,
     NewMessage,
-    OutboxItem,
     TimerScheduler,
     UnitOfWork,
     UnitOfWorkFactory,
@@ -46,12 +45,14 @@ class Tx:
         topic: str | None = None,
         edit: bool = False,
         attachment: Attachment | None = None,
+        secrets: tuple[str, ...] = (),
         **params: Any,
     ) -> None:
         """Queue a catalog message for `person`, in their language; delivered after commit.
 
         A callable parameter is called with the person's language (for localized parts).
-        `edit=True` replaces the messages the person holds under `topic`.
+        `edit=True` replaces the messages the person holds under `topic`. `secrets` are
+        blanked out of the stored copy once the message is delivered (`Message.secrets`).
         """
         lang = person.language
         params = {k: v(lang) if callable(v) else v for k, v in params.items()}
@@ -60,12 +61,15 @@ class Tx:
             title=t(lang, title_key, **params) if title_key else None,
             buttons=tuple(Button(label_text(lang, label), data) for label, data in buttons),
             attachment=attachment,
+            secrets=secrets,
         )
         await self.send_message(person, message, topic=topic, kind="edit" if edit else "send")
 
     async def send_message(
         self, person: Person, message: Message, *, topic: str | None = None, kind: str = "send"
     ) -> None:
+        if not person.active:
+            return  # no longer in the region: they are told nothing
         self.outbox.append(NewMessage(person.id, message, kind, topic))
 
     async def audit(
@@ -92,14 +96,14 @@ class Tx:
 
 
 class Core:
-    """Opens transactions and, after each commit, hands new timers and messages onward."""
+    """Opens transactions and, after each commit, wakes delivery and schedules timers."""
 
     def __init__(
         self,
         uow_factory: UnitOfWorkFactory,
         clock: Clock,
         scheduler: TimerScheduler,
-        on_outbox: Callable[[list[OutboxItem], Directory | None], None] = lambda _i, _d: None,
+        on_outbox: Callable[[], None] = lambda: None,
     ) -> None:
         self.uow_factory = uow_factory
         self.clock = clock
@@ -112,18 +116,12 @@ class Core:
             directory = await uow.directory.load()
             tx = Tx(uow, directory, self.clock.now(), origin)
             yield tx
-            ids = await uow.outbox.add_many(tx.outbox, tx.now)
+            await uow.outbox.add_many(tx.outbox, tx.now)
             await uow.audit.append_many(tx.audited)
             await uow.commit()
         # Only after commit: a timer or message of a rolled-back transaction never leaks out.
-        # Messages first: a page is handed to delivery before the timers are scheduled.
         if tx.outbox:
-            queued = [
-                OutboxItem(outbox_id, row.person_id, row.kind, row.topic, row.message, 0)
-                for outbox_id, row in zip(ids, tx.outbox, strict=True)
-            ]
-            # A person changed in this transaction: the deliverer reads them afresh.
-            self.on_outbox(queued, None if tx.uow.directory.changed else tx.directory)
+            self.on_outbox()  # delivery reads the new rows from the table
         for timer_id, due_at in tx.scheduled:
             self.scheduler.schedule(timer_id, due_at)
         for timer_id in tx.cancelled:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import gc
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -20,10 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from core.analyse import AnalyseService
 from core.analyse_form import Form, load_form
 from core.clock import Clock, SystemClock
-from core.delivery import Deliverer
 from core.incidents import Incidents
 from core.model import Directory
-from core.paging import Paging, unreachable_handler
+from core.paging import Paging, report_handler
 from core.ports import TimerScheduler, Transport
 from core.roster_reminders import RosterReminders
 from core.timers import ManualTimerScheduler, TimerHandler, TimerRunner
@@ -33,6 +31,8 @@ from flows.incidents import IncidentsFeature
 from flows.registry import Feature
 from flows.roster import RosterFeature
 from flows.router import Router
+from scm_bot.delivery import Deliverer
+from scm_bot.inbox import Inbox
 from scm_bot.scheduling import ApsTimerScheduler
 from storage.database import is_sqlite, make_engine
 from storage.uow import SqlUnitOfWorkFactory
@@ -53,6 +53,7 @@ class App:
     router: Router
     runner: TimerRunner
     deliverer: Deliverer
+    inbox: Inbox
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def directory(self) -> Directory:
@@ -60,7 +61,9 @@ class App:
             return await uow.directory.load()
 
     async def settle(self) -> None:
-        """Fire due timers and deliver everything queued (tests and the demo)."""
+        """Handle stored events, fire due timers and deliver everything queued (tests and
+        the demo)."""
+        await self.inbox.drain()
         await self.runner.run_due()
         await self.deliverer.deliver_pending()
 
@@ -93,10 +96,11 @@ def build(
         timers.update(feature.timer_handlers())
     runner = TimerRunner(core, timers)
     deliverer = Deliverer(
-        core, transports, unreachable_handler(core, paging), monotonic=monotonic, sleep=sleep
+        core, transports, report_handler(core, paging), monotonic=monotonic, sleep=sleep
     )
-    core.on_outbox = deliverer.offer
-    return App(engine, uows, core, router, runner, deliverer)
+    core.on_outbox = deliverer.wake
+    inbox = Inbox(uows, router, clock)
+    return App(engine, uows, core, router, runner, deliverer, inbox)
 
 
 class InstanceLock:
@@ -141,17 +145,6 @@ class InstanceLock:
             self._conn = None
 
 
-def freeze_heap() -> None:
-    """Take what is alive now (modules, the ORM's caches, the bots) out of the garbage
-    collector's sight, as the bot starts. It lives as long as the process, and a full
-    collection would otherwise walk all of it: some 200,000 objects, about 100 ms on the
-    benchmark machine, landing on whichever page was under way
-    (benchmarks/telegram_latency.py). What is created later is collected as usual; a
-    second call (once the bots have started) walks only what came since."""
-    gc.collect()
-    gc.freeze()
-
-
 @contextlib.asynccontextmanager
 async def running(
     db_url: str,
@@ -172,24 +165,20 @@ async def running(
     aps = ApsTimerScheduler(app.runner)
     app.core.scheduler = aps
     try:
-        freeze_heap()  # before anything is under way, which its full collection would hold up
         # Delivering first: pages of escalations that fell due while we were down go out
         # while the rest of the overdue timers fire.
         app.tasks.append(asyncio.create_task(app.deliverer.run(), name="delivery"))
+        app.tasks.append(asyncio.create_task(app.inbox.run(), name="inbox"))
         app.deliverer.wake()
         fired = await aps.start()
         await RosterReminders().ensure(app.core)  # the daily roster check, if not planned
         log.info("scheduler.started", fired_overdue=fired)
         yield app
     finally:
-        gc.unfreeze()  # collectable again once this app is gone (tests start many)
         for task in app.tasks:
             task.cancel()
         await asyncio.gather(*app.tasks, return_exceptions=True)
         await aps.shutdown()  # timers already firing finish (and may queue messages)
         await app.deliverer.close()  # then delivery stops; what is left goes out next start
         await lock.release()
-        if app.uows.checkpoints is not None:
-            await app.uows.checkpoints.settled()
-        app.uows.close()
         await engine.dispose()

@@ -24,7 +24,7 @@ from core.analyse_form import load_form
 from core.ports import Transport
 from core.region_file import parse_region
 from flows.roster import RosterCalendars
-from scm_bot.app import AlreadyRunning, App, freeze_heap, running
+from scm_bot.app import AlreadyRunning, App, running
 from scm_bot.demo import demo_region_text
 from scm_bot.settings import Settings
 from storage.database import make_engine, migrate
@@ -43,7 +43,7 @@ def _bots(settings: Settings, app: App, telegram: TelegramTransport | None) -> l
     if settings.telegram_bot_token is not None:
         bots.append(
             TelegramBot(
-                app.router,
+                app.inbox,
                 token=settings.telegram_bot_token,
                 base_url=settings.telegram_base_url,
                 webhook_url=settings.telegram_webhook_url,
@@ -51,13 +51,12 @@ def _bots(settings: Settings, app: App, telegram: TelegramTransport | None) -> l
                 webhook_listen=settings.telegram_webhook_listen,
                 webhook_port=settings.telegram_webhook_port,
                 transport=telegram,
-                answer_after=app.deliverer.after_pages,
             )
         )
     if settings.slack_bot_token is not None:
         bots.append(
             SlackBot(
-                app.router,
+                app.inbox,
                 bot_token=settings.slack_bot_token,
                 app_token=settings.slack_app_token,
                 signing_secret=settings.slack_signing_secret,
@@ -135,7 +134,6 @@ async def run_bot(settings: Settings) -> int:
                 for bot in bots:
                     await bot.start()
                     started.append(bot)
-                freeze_heap()  # the bots too
                 log.info("scm-bot.running", transports=[t.name for t in transports])
                 if console is not None:
                     session = ConsoleSession(

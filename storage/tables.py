@@ -113,6 +113,7 @@ class PageTargetRow(SQLModel, table=True):
     status: str
     paged_at: datetime
     answered_at: datetime | None = None
+    delivered_at: datetime | None = None  # the platform accepted the page
 
 
 class TimerRow(SQLModel, table=True):
@@ -149,15 +150,40 @@ class OutboxRow(SQLModel, table=True):
     last_error: str | None = None
 
 
-class DeliveryRow(SQLModel, table=True):
-    __tablename__ = "delivery"
-    __table_args__ = (UniqueConstraint("outbox_id", "transport"),)
+class LedgerRow(SQLModel, table=True):
+    """What became of each part of an outbox row on each transport (see core.ports)."""
+
+    __tablename__ = "ledger"
+    __table_args__ = (UniqueConstraint("outbox_id", "transport", "part", name="uq_ledger_part"),)
     id: int | None = Field(default=None, primary_key=True)
     outbox_id: int = Field(foreign_key="outbox.id", index=True)
     transport: str
+    part: int
+    status: str  # sending | sent | uncertain | failed
     ref: str | None = None
-    failed: bool = False
+    buttons: bool = False  # editable: the part later edits of its topic replace
     at: datetime
+
+
+class InboxRow(SQLModel, table=True):
+    """Inbound events, stored before the platform is told they arrived; handled from here."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (
+        UniqueConstraint("origin", "event_id", name="uq_inbox_origin_event"),
+        Index("ix_inbox_status_next", "status", "next_attempt_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    origin: str
+    event_id: str
+    event: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    context: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    status: str = "pending"  # pending | done | refused
+    attempts: int = 0
+    next_attempt_at: datetime
+    received_at: datetime
+    handled_at: datetime | None = None
+    last_error: str | None = None
 
 
 class AuditRow(SQLModel, table=True):

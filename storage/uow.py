@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Collection
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import structlog
 from sqlalchemy import Engine, Select, Table, and_, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import Executable
 
 from core.analyse_model import Analyse, AnalyseId, Copy, Editor, FieldValue, Version
+from core.errors import StorageError
 from core.messages import Message
 from core.model import (
     AlertKind,
@@ -44,9 +48,17 @@ from core.model import (
     Timer,
     TimerId,
 )
-from core.ports import AuditRecord, DeliveryRecord, NewIncident, NewMessage, OutboxItem
-from storage.connection import Conn, InlineSqliteEngine, WalCheckpoints
-from storage.database import is_sqlite, table
+from core.ports import (
+    AuditRecord,
+    LedgerEntry,
+    NewIncident,
+    NewMessage,
+    OutboxItem,
+    PartStatus,
+)
+from storage.connection import Conn
+from storage.database import describe_error, is_sqlite, table
+from storage.inbox_repo import SqlInboxRepo
 from storage.roster_repo import SqlCalendarFeedRepo, SqlRosterRepo
 from storage.tables import (
     AnalyseCopyRow,
@@ -57,12 +69,12 @@ from storage.tables import (
     AuditRow,
     ConversationRow,
     CounterRow,
-    DeliveryRow,
     FunctionRow,
     GemeenteRow,
     InboundEventRow,
     IncidentRow,
     LinkAttemptRow,
+    LedgerRow,
     LinkCodeRow,
     OutboxRow,
     PageRow,
@@ -72,6 +84,8 @@ from storage.tables import (
     RotationRow,
     TimerRow,
 )
+
+log = structlog.get_logger(__name__)
 
 REGION = table(RegionRow)
 PERSON = table(PersonRow)
@@ -84,7 +98,7 @@ PAGE = table(PageRow)
 TARGET = table(PageTargetRow)
 TIMER = table(TimerRow)
 OUTBOX = table(OutboxRow)
-DELIVERY = table(DeliveryRow)
+LEDGER = table(LedgerRow)
 
 AUDIT = table(AuditRow)
 CONVERSATION = table(ConversationRow)
@@ -124,32 +138,28 @@ def _pending_outbox() -> Select[Any]:
 # it on SQLite (benchmarks/inbound_throughput.py).
 _PENDING = _pending_outbox()
 _PENDING_BATCHES: dict[int, Select[Any]] = {}
-_DELIVERIES = select(DELIVERY.c.outbox_id, DELIVERY.c.transport, DELIVERY.c.failed).where(
-    DELIVERY.c.outbox_id.in_(bindparam("ids", expanding=True))
-)
+_LEDGER_OF = select(LEDGER).where(LEDGER.c.outbox_id.in_(bindparam("ids", expanding=True)))
 # Many rows in one statement, their ids returned in the order of the rows.
 _ADD_OUTBOX_ROWS = OUTBOX.insert().returning(OUTBOX.c.id, sort_by_parameter_order=True)
-_WAITING_OUTBOX = select(OUTBOX.c.id, OUTBOX.c.person_id).where(
-    OUTBOX.c.status == "pending",
-    OUTBOX.c.next_attempt_at > bindparam("now", type_=OUTBOX.c.next_attempt_at.type),
-)
-_ADD_DELIVERY = DELIVERY.insert()
 _FINISH_OUTBOX = (
     update(OUTBOX)
     .where(OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
     .values(status=bindparam("new_status"), finished_at=bindparam("at"))
+    # The secrets a row's message carries (NULL for almost every row): blanked next.
+    .returning(OUTBOX.c.id, OUTBOX.c.payload["secrets"].label("secrets"))
 )
 _TOPIC_REFS = (
-    select(DELIVERY.c.ref)
-    .join(OUTBOX, OUTBOX.c.id == DELIVERY.c.outbox_id)
+    select(LEDGER.c.ref)
+    .join(OUTBOX, OUTBOX.c.id == LEDGER.c.outbox_id)
     .where(
         OUTBOX.c.person_id == bindparam("person_id"),
         OUTBOX.c.topic == bindparam("topic"),
-        OUTBOX.c.kind == "send",
-        DELIVERY.c.transport == bindparam("transport"),
-        DELIVERY.c.ref.is_not(None),
+        LEDGER.c.transport == bindparam("transport"),
+        LEDGER.c.status == PartStatus.SENT.value,
+        LEDGER.c.buttons,
+        LEDGER.c.ref.is_not(None),
     )
-    .order_by(DELIVERY.c.id)
+    .order_by(LEDGER.c.id)
 )
 _PAGES_OF = (
     select(PAGE).where(PAGE.c.incident_id.in_(bindparam("ids", expanding=True))).order_by(PAGE.c.id)
@@ -231,27 +241,14 @@ def policy_from_json(data: dict[str, Any]) -> EscalationPolicy:
 class _DirectoryCache:
     """The loaded directory and the region revision it belongs to, shared per factory.
 
-    On SQLite the revision need not even be read: `PRAGMA data_version` tells, for almost
-    nothing, whether another connection committed anything since the last check, and a unit
-    of work of our own that bumps the revision says so (`SqlUnitOfWorkFactory`). Until one
-    of those happens the cached directory is `fresh`. On PostgreSQL it never is: every
-    unit of work reads the revision.
+    Every unit of work reads the revision (one small row); whatever changes people, chats,
+    functions or rosters bumps it in the same transaction, so a cached directory is used
+    only while its revision is still the current one.
     """
 
     def __init__(self) -> None:
         self.revision: int | None = None
         self.directory: Directory | None = None
-        self.fresh = False
-        self._data_version: int | None = None
-
-    @property
-    def tracks_commits(self) -> bool:
-        return self._data_version is not None
-
-    def note_data_version(self, version: int) -> None:
-        if version != self._data_version:
-            self.fresh = False
-            self._data_version = version
 
 
 class SqlDirectoryRepo:
@@ -261,12 +258,9 @@ class SqlDirectoryRepo:
         self.changed = False  # a person changed in this unit of work
 
     async def load(self) -> Directory:
-        if self.cache.fresh and self.cache.directory is not None:
-            return self.cache.directory
         revision = (await self.conn.execute(_REVISION)).scalar_one_or_none()
         if revision is None:
             return _empty_directory()
-        self.cache.fresh = self.cache.tracks_commits
         if self.cache.directory is not None and self.cache.revision == revision:
             return self.cache.directory
         row = (await self.conn.execute(_REGION)).mappings().one()
@@ -277,12 +271,15 @@ class SqlDirectoryRepo:
             timezone=tz,
             alarm_functions=tuple(row["settings"].get("alarm_functions", ["rol"])),
         )
-        rows = (
-            (await self.conn.execute(select(PERSON).where(PERSON.c.active.is_(True))))
-            .mappings()
-            .all()
-        )
+        # Everyone, those no longer in the region too: existing incidents still name them.
+        every = (await self.conn.execute(select(PERSON))).mappings().all()
+        rows = [p for p in every if p["active"]]
         people = {PersonId(p["id"]): _person(p) for p in rows if p["chat_gemeenten"] is None}
+        former = {
+            PersonId(p["id"]): _person(p)
+            for p in every
+            if not p["active"] and p["chat_gemeenten"] is None
+        }
         gemeenten = tuple(
             Gemeente(
                 id=GemeenteId(g["id"]),
@@ -319,7 +316,7 @@ class SqlDirectoryRepo:
             for p in rows
             if p["chat_gemeenten"] is not None
         }
-        directory = Directory(region, people, gemeenten, functions, rotations, chats)
+        directory = Directory(region, people, gemeenten, functions, rotations, chats, former)
         self.cache.revision, self.cache.directory = row["revision"], directory
         return directory
 
@@ -390,6 +387,7 @@ def _person(row: Any, chat_for: frozenset[GemeenteId] | None = None) -> Person:
         slack_user_id=row["slack_user_id"],
         unreachable=frozenset(row["unreachable"]),
         chat_for=chat_for,
+        active=row["active"],
     )
 
 
@@ -553,6 +551,7 @@ class SqlPageRepo:
                 TargetStatus(r["status"]),
                 r["paged_at"],
                 r["answered_at"],
+                r["delivered_at"],
             )
             for r in result.mappings()
         ]
@@ -563,12 +562,23 @@ class SqlPageRepo:
         values: dict[str, Any] = {"status": status.value}
         if status is TargetStatus.PAGED:
             values["paged_at"] = at
+            values["delivered_at"] = None  # paged again: not delivered yet
         else:
             values["answered_at"] = at
         await self.conn.execute(
             update(TARGET)
             .where(and_(TARGET.c.page_id == page_id, TARGET.c.person_id == person_id))
             .values(**values)
+        )
+
+
+    async def set_target_delivered(
+        self, page_id: PageId, person_id: PersonId, at: datetime
+    ) -> None:
+        await self.conn.execute(
+            update(TARGET)
+            .where(and_(TARGET.c.page_id == page_id, TARGET.c.person_id == person_id))
+            .values(delivered_at=at)
         )
 
 
@@ -654,23 +664,25 @@ class SqlOutboxRepo:
         result = await self.conn.execute(_ADD_OUTBOX_ROWS, values)
         return [OutboxId(i) for i in result.scalars()]
 
-    async def waiting(self, now: datetime) -> dict[OutboxId, PersonId]:
-        rows = await self.conn.execute(_WAITING_OUTBOX, {"now": now})
-        return {OutboxId(r.id): PersonId(r.person_id) for r in rows}
-
     async def pending(self, now: datetime, limit: int) -> list[OutboxItem]:
         stmt = _PENDING_BATCHES.get(limit)
         if stmt is None:
             stmt = _PENDING_BATCHES[limit] = _PENDING.limit(limit)
         rows = list((await self.conn.execute(stmt, {"now": now})).mappings())
-        done: dict[int, set[str]] = {}
-        delivered: set[int] = set()
+        ledger: dict[int, list[LedgerEntry]] = {}
         if rows:  # what a crash or a retry left half done: one query for the whole batch
-            result = await self.conn.execute(_DELIVERIES, {"ids": [r["id"] for r in rows]})
+            result = await self.conn.execute(_LEDGER_OF, {"ids": [r["id"] for r in rows]})
             for row in result:
-                done.setdefault(row.outbox_id, set()).add(row.transport)
-                if not row.failed:
-                    delivered.add(row.outbox_id)
+                ledger.setdefault(row.outbox_id, []).append(
+                    LedgerEntry(
+                        OutboxId(row.outbox_id),
+                        row.transport,
+                        row.part,
+                        PartStatus(row.status),
+                        row.ref,
+                        row.buttons,
+                    )
+                )
         return [
             OutboxItem(
                 OutboxId(r["id"]),
@@ -679,25 +691,33 @@ class SqlOutboxRepo:
                 r["topic"],
                 Message.from_json(r["payload"]),
                 r["attempts"],
-                frozenset(done.get(r["id"], ())),
-                r["id"] in delivered,
+                tuple(ledger.get(r["id"], ())),
             )
             for r in rows
         ]
 
-    async def record_deliveries(self, records: list[DeliveryRecord], at: datetime) -> None:
-        if records:
-            rows = [
-                {
-                    "outbox_id": r.outbox_id,
-                    "transport": r.transport,
-                    "ref": r.ref,
-                    "failed": r.failed,
-                    "at": at,
-                }
-                for r in records
-            ]
-            await self.conn.execute(_ADD_DELIVERY, rows)
+    async def record(self, entries: list[LedgerEntry], at: datetime) -> None:
+        for entry in entries:
+            values = {"status": entry.status.value, "ref": entry.ref, "at": at}
+            done = await self.conn.execute(
+                update(LEDGER)
+                .where(
+                    LEDGER.c.outbox_id == entry.outbox_id,
+                    LEDGER.c.transport == entry.transport,
+                    LEDGER.c.part == entry.part,
+                )
+                .values(**values, buttons=entry.editable)
+            )
+            if done.rowcount == 0:
+                await self.conn.execute(
+                    LEDGER.insert().values(
+                        outbox_id=entry.outbox_id,
+                        transport=entry.transport,
+                        part=entry.part,
+                        buttons=entry.editable,
+                        **values,
+                    )
+                )
 
     async def refs_for_topic(self, person_id: PersonId, topic: str, transport: str) -> list[str]:
         values = {"person_id": person_id, "topic": topic, "transport": transport}
@@ -707,9 +727,22 @@ class SqlOutboxRepo:
         by_status: dict[str, list[OutboxId]] = {}
         for outbox_id, status in statuses.items():
             by_status.setdefault(status, []).append(outbox_id)
+        secret: list[OutboxId] = []
         for status, ids in by_status.items():
             values = {"ids": ids, "new_status": status, "at": at}
-            await self.conn.execute(_FINISH_OUTBOX, values)
+            result = await self.conn.execute(_FINISH_OUTBOX, values)
+            secret += [OutboxId(r["id"]) for r in result.mappings() if r["secrets"]]
+        if secret:
+            await self._redact(secret)
+
+    async def _redact(self, ids: list[OutboxId]) -> None:
+        """A finished row keeps no secret: its payload is stored again without them."""
+        stmt = select(OUTBOX.c.id, OUTBOX.c.payload).where(OUTBOX.c.id.in_(ids))
+        for row in (await self.conn.execute(stmt)).mappings().all():
+            blanked = Message.from_json(row["payload"]).redacted().to_json()
+            await self.conn.execute(
+                update(OUTBOX).where(OUTBOX.c.id == row["id"]).values(payload=blanked)
+            )
 
     async def retry_later(self, outbox_id: OutboxId, at: datetime, error: str) -> None:
         await self.conn.execute(
@@ -1030,51 +1063,89 @@ class SqlUnitOfWork:
         self.analyses = SqlAnalyseRepo(conn)
         self.roster = SqlRosterRepo(conn)
         self.calendar_feeds = SqlCalendarFeedRepo(conn)
+        self.inbox = SqlInboxRepo(conn)
 
     async def commit(self) -> None:
         await self.conn.commit()
 
 
 class SqlUnitOfWorkFactory:
-    """Hands out units of work. On SQLite, writers take turns (one process, one writer)."""
+    """Hands out units of work, each on a connection of its own from the engine's pool.
+
+    On SQLite they take turns (one lock per process): SQLite has one writer at a time, and
+    two transactions of ours that both read and then want to write would wait on each
+    other until `busy_timeout` runs out. Other processes (CLI commands) write only in
+    short transactions, which `busy_timeout` waits out.
+
+    A storage failure inside a unit of work (a driver or SQLAlchemy error, the disk full,
+    the connection lost) rolls back, discards the connection, so that nothing of that
+    transaction can leak into the next one, and is raised as `StorageError`. The next unit
+    of work gets a fresh connection and works as soon as the storage does.
+    """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._cache = _DirectoryCache()
-        sqlite = is_sqlite(str(engine.url))
-        self._lock = asyncio.Lock() if sqlite else None
-        self._inline = (
-            InlineSqliteEngine(engine.url.render_as_string(hide_password=False)) if sqlite else None
+        self._lock: AbstractAsyncContextManager[object] = (
+            asyncio.Lock() if is_sqlite(str(engine.url)) else nullcontext()
         )
-
-    @property
-    def checkpoints(self) -> WalCheckpoints | None:
-        """The SQLite write-ahead log's checkpoints, run off the loop (None on PostgreSQL)."""
-        return self._inline.checkpoints if self._inline else None
 
     @property
     def statement_engine(self) -> Engine:
         """The engine that runs the units of work's statements (for instrumentation)."""
-        return self._inline.engine if self._inline else self.engine.sync_engine
+        return self.engine.sync_engine
 
     def close(self) -> None:
-        """Close the SQLite connection of the units of work (before the engine's dispose)."""
-        if self._inline is not None:
-            self._inline.close()
+        """Nothing to close: the connections belong to the engine (`engine.dispose()`)."""
 
     @asynccontextmanager
     async def __call__(self) -> AsyncIterator[SqlUnitOfWork]:
-        if self._lock is None or self._inline is None:
-            async with self.engine.connect() as conn:
-                yield SqlUnitOfWork(conn, self._cache)
-            return
-        # Units of work queue here, without the pool's checkout timeout.
         async with self._lock:
-            with self._inline.connect() as inline:
-                self._cache.note_data_version(inline.data_version())
-                uow = SqlUnitOfWork(inline, self._cache)
-                try:
-                    yield uow
-                finally:
-                    if uow.directory.changed or uow.roster.changed:
-                        self._cache.fresh = False  # our own revision bump: read it next time
+            try:
+                conn = await self.engine.connect()
+            except STORAGE_ERRORS as error:
+                raise _storage_error(error) from error
+            try:
+                yield SqlUnitOfWork(conn, self._cache)
+            except BaseException as error:
+                # What was not committed is rolled back; after a storage failure (or a
+                # cancellation mid-statement) the connection is not trusted again.
+                broken = isinstance(error, STORAGE_ERRORS) or not isinstance(error, Exception)
+                await _release(conn, discard=broken)
+                if isinstance(error, STORAGE_ERRORS) and not isinstance(error, StorageError):
+                    raise _storage_error(error) from error
+                raise
+            else:
+                failure = await _release(conn, discard=False)
+                if failure is not None:
+                    raise _storage_error(failure) from failure
+
+
+# What a failing database raises: SQLAlchemy's errors (the drivers' own, wrapped), sqlite3's
+# where it is not wrapped, and the operating system's (a lost connection, a full disk).
+STORAGE_ERRORS = (StorageError, SQLAlchemyError, sqlite3.Error, OSError)
+
+
+def _storage_error(error: BaseException) -> StorageError:
+    described = describe_error(error)
+    log.warning("storage.failed", error=described)
+    return StorageError(described)
+
+
+async def _release(conn: AsyncConnection, *, discard: bool) -> BaseException | None:
+    """Return the connection to the pool, rolling back what was not committed; `discard`
+    closes it for good instead (the pool opens a new one when next asked), as does a
+    failure to roll back, which is returned."""
+    failure: BaseException | None = None
+    if not discard:
+        try:
+            await conn.close()
+            return None
+        except STORAGE_ERRORS as error:
+            failure = error
+    try:
+        await conn.invalidate()
+        await conn.close()
+    except STORAGE_ERRORS as error:
+        log.warning("storage.discard_failed", error=describe_error(error))
+    return failure

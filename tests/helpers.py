@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -15,6 +15,7 @@ from core.errors import DeliveryError
 from core.events import ButtonEvent, Sender, parse_text
 from core.messages import Message
 from core.model import Origin, Person
+from core.ports import Part, Transport
 from core.region_file import parse_region
 from scm_bot.app import App, build
 from storage.region import import_region
@@ -47,6 +48,22 @@ class RecordingTransport:
     def reaches(self, person: Person) -> bool:
         return person.key not in self.unreachable
 
+    def parts(self, message: Message) -> list[Part]:
+        return [Part(0, editable=True)]
+
+    async def send_part(
+        self,
+        person: Person,
+        message: Message,
+        part: int,
+        *,
+        note: str | None = None,
+        plain: bool = False,
+    ) -> str:
+        if note:
+            message = replace(message, text=f"{note}\n{message.text}")
+        return await self.send(person, message)
+
     async def send(self, person: Person, message: Message) -> str:
         if self.failures:
             raise self.failures.pop(0)
@@ -67,6 +84,18 @@ class RecordingTransport:
 
     def inbox(self, key: str) -> list[Message]:
         return [s.message for s in self.screens.get(key, [])]
+
+
+async def send_all(transport: Transport, person: Person, message: Message) -> str:
+    """Send every part of a message in order, as delivery does; the reference of the part
+    that edits reach."""
+    ref: str | None = None
+    for part in transport.parts(message):
+        sent = await transport.send_part(person, message, part.index)
+        if part.editable:
+            ref = sent
+    assert ref is not None, "every message has a part that edits reach"
+    return ref
 
 
 class Harness:

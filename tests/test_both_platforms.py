@@ -40,10 +40,8 @@ class Both:
         self.tg, self.telegram, self.slack = tg, telegram, slack
 
     async def feed(self, update: dict[str, Any]) -> None:
-        application = self.tg.application
-        await application.process_update(Update.de_json(update, application.bot))
-        await self.tg.answered()
-        await self.slack.app.deliverer.deliver_pending()
+        await self.tg.receive([Update.de_json(update, self.tg.application.bot)])
+        await self.slack.settle()
 
 
 @pytest.fixture
@@ -53,20 +51,14 @@ async def both(engine: AsyncEngine) -> AsyncIterator[Both]:
         clock = FakeClock(START)
         tg_transport = TelegramTransport(per_chat_interval=0.0, per_second=1000.0)
         app = build(engine, clock, [tg_transport, unpaced(slack_api)])
-        tg = TelegramBot(
-            app.router,
-            token=TOKEN,
-            base_url=telegram.base_url,
-            transport=tg_transport,
-            answer_after=app.deliverer.after_pages,
-        )
-        slack_bot = http_bot(app.router, slack_api)
+        tg = TelegramBot(app.inbox, token=TOKEN, base_url=telegram.base_url, transport=tg_transport)
+        slack_bot = http_bot(app.inbox, slack_api)
         await tg.start()
         await slack_bot.start()
         http = aiohttp.ClientSession()
         try:
             harness = Harness(app, clock, RecordingTransport())
-            slack = SlackWorld(slack_api, app, slack_bot, slack_bot.router, harness, http)  # type: ignore[arg-type]
+            slack = SlackWorld(slack_api, app, slack_bot, app.router, harness, http)  # type: ignore[arg-type]
             yield Both(tg, telegram, slack)
         finally:
             await http.close()

@@ -8,7 +8,7 @@ import yaml
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.clock import FakeClock
-from core.errors import DeliveryError, PermanentDeliveryError, RegionFileError
+from core.errors import DeliveryError, RecipientUnreachable, RegionFileError
 from core.events import Sender, parse_text
 from core.model import Origin
 from core.region_file import dump_region, parse_region
@@ -115,7 +115,7 @@ async def test_without_configured_chats_nothing_goes_to_a_group(engine: AsyncEng
 
 
 async def test_an_unreachable_group_is_reported_once_and_comes_back(h: Harness) -> None:
-    kicked: list[DeliveryError] = [PermanentDeliveryError("Forbidden: kicked")] * 10
+    kicked: list[DeliveryError] = [RecipientUnreachable("Forbidden: kicked")] * 10
     h.transport.failures_for["meldkamer-groep"] = kicked
     await h.raise_alarm("Soest: gaslek")
     warnings = [m.text for m in h.inbox("caco") if "niet meer bereikbaar" in m.text]
@@ -143,7 +143,7 @@ async def test_an_unreachable_group_is_reported_once_and_comes_back(h: Harness) 
 async def test_re_importing_the_region_file_clears_the_mark(
     engine: AsyncEngine, h: Harness
 ) -> None:
-    h.transport.failures_for["soest-groep"] = [PermanentDeliveryError("Forbidden: kicked")]
+    h.transport.failures_for["soest-groep"] = [RecipientUnreachable("Forbidden: kicked")]
     await h.raise_alarm("Soest: gaslek")
     chats = (await h.app.directory()).chats.values()
     assert next(c for c in chats if c.key == "soest-groep").unreachable == {"telegram"}

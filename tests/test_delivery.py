@@ -1,248 +1,24 @@
-"""Delivery after commit: retried on transient errors, never twice, nothing lost."""
+"""Delivery from the outbox: each part once and in order, errors classified, nothing lost,
+one bad message or person never holding up the rest."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
-import pytest
-
-from core.delivery import Deliverer
-from core.errors import PermanentDeliveryError, RateLimited, TransientDeliveryError
-from core.events import ButtonEvent, Sender, parse_text
+from core.errors import (
+    MessageRejected,
+    OutcomeUnknown,
+    PlatformError,
+    RateLimited,
+    RecipientUnreachable,
+)
 from core.messages import Message
 from core.model import Origin, Person
-from core.ports import DeliveryLimits
+from core.ports import LedgerEntry, Part, PartStatus
 from tests.conftest import count
 from tests.helpers import Harness, RecordingTransport
 
-
-async def test_transient_failure_is_retried_with_backoff(harness: Harness) -> None:
-    harness.transport.failures = [TransientDeliveryError("timeout")] * 2
-    await harness.say("caco", "/help")
-    assert harness.inbox("caco") == []  # failed once: retried after 1 s
-    harness.clock.advance(timedelta(seconds=1))
-    await harness.app.deliverer.deliver_pending()  # failed again: retried after 2 s
-    harness.clock.advance(timedelta(seconds=1))
-    await harness.app.deliverer.deliver_pending()
-    assert harness.inbox("caco") == []
-    harness.clock.advance(timedelta(seconds=1))
-    await harness.app.deliverer.deliver_pending()
-    assert "Hallo Caco Test" in harness.last("caco")
-
-
-async def test_a_committed_message_goes_out_without_waiting_for_the_table(
-    harness: Harness,
-) -> None:
-    """The commit hands its rows to the delivery workers: no dispatch reads them back."""
-    await harness.app.deliverer.deliver_pending()  # the first dispatch (after a start)
-    await harness.app.router.handle(parse_text(Sender(Origin.CONSOLE, "caco"), "/help"))
-    await harness.app.deliverer.settle()
-    assert "Hallo Caco Test" in harness.last("caco")
-    assert await count(harness.app.engine, "outbox WHERE status = 'pending'") == 0
-
-
-async def test_rate_limit_waits_retry_after(harness: Harness) -> None:
-    harness.transport.failures = [RateLimited(retry_after=7)]
-    await harness.say("caco", "/help")
-    harness.clock.advance(timedelta(seconds=6))
-    await harness.app.deliverer.deliver_pending()
-    assert harness.inbox("caco") == []
-    harness.clock.advance(timedelta(seconds=1))
-    await harness.app.deliverer.deliver_pending()
-    assert len(harness.inbox("caco")) == 1
-
-
-async def test_a_retry_never_pages_twice(harness: Harness) -> None:
-    """With two transports, one failing: the retry only repeats the failed one."""
-    second = RecordingTransport(name="second")
-    harness.app.deliverer.transports.append(second)
-    second.failures = [TransientDeliveryError("5xx")]
-    await harness.raise_alarm()
-    assert len(harness.inbox("rol-b")) == 1
-    assert second.inbox("rol-b") == [] or len(second.inbox("rol-b")) == 1
-    for _ in range(5):
-        harness.clock.advance(timedelta(seconds=30))
-        await harness.app.deliverer.deliver_pending()
-    assert len(harness.inbox("rol-b")) == 1, "the working transport paged once"
-    assert len(second.inbox("rol-b")) == 1, "the failing one paged once it recovered"
-    assert await count(harness.app.engine, "outbox WHERE status = 'pending'") == 0
-
-
-async def test_a_crash_mid_message_keeps_what_already_went_out(harness: Harness) -> None:
-    """Something unexpected breaks off a row after one transport delivered it: that delivery
-    is still recorded, so the next round sends only what is missing."""
-    second = RecordingTransport(name="second")
-    harness.app.deliverer.transports.append(second)
-    second.failures_for["caco"] = [RuntimeError("bug")]  # type: ignore[list-item]
-    with pytest.raises(RuntimeError):
-        await harness.say("caco", "/help")
-    assert len(harness.inbox("caco")) == 1 and second.inbox("caco") == []
-    await harness.app.deliverer.deliver_pending()
-    assert len(harness.inbox("caco")) == 1, "not sent twice"
-    assert len(second.inbox("caco")) == 1
-    assert await count(harness.app.engine, "outbox WHERE status = 'pending'") == 0
-
-
-async def test_permanent_failure_is_not_retried_forever(harness: Harness) -> None:
-    harness.transport.failures = [PermanentDeliveryError("blocked")]
-    await harness.say("caco", "/help")
-    harness.clock.advance(timedelta(minutes=5))
-    await harness.app.deliverer.deliver_pending()
-    assert harness.inbox("caco") == []
-    assert await count(harness.app.engine, "outbox WHERE status = 'pending'") == 0
-    assert await count(harness.app.engine, "delivery WHERE failed") == 1
-
-
-async def test_rejected_input_commits_nothing_but_the_answer(harness: Harness) -> None:
-    await harness.say("rol-a", "/alarm Soest: gaslek")
-    assert await count(harness.app.engine, "outbox") == 1
-    assert await count(harness.app.engine, "incident") == 0
-
-
-async def test_blocked_person_escalates_at_once_and_the_caco_is_told(harness: Harness) -> None:
-    harness.transport.name = "console"  # so that writing from the console clears it
-    await harness.say("caco", "/alarm Soest: gaslek")
-    harness.transport.failures_for["rol-b"] = [PermanentDeliveryError("Forbidden: blocked")]
-    await harness.press("caco", "Bevestigen en pagen")
-    # Bert (on duty) blocked the bot: Cees (backup) is paged without waiting 10 minutes.
-    assert harness.inbox("rol-c"), "the backup was paged at once"
-    assert "Rol Bert is onbereikbaar (console) als ROL" in harness.texts("caco")
-    async with harness.app.uows() as uow:
-        bert = (await uow.directory.load()).person_by_key("rol-b")
-    assert bert is not None and bert.unreachable == frozenset({"console"})
-    # When Bert writes again, he is reachable again.
-    await harness.say("rol-b", "/status")
-    assert harness.inbox("rol-b")
-
-
-async def test_blocked_on_one_platform_but_paged_on_the_other_does_not_escalate(
-    harness: Harness,
-) -> None:
-    """Bert blocked the bot on one platform but got the page on the other: he has it, so
-    the page waits for his answer instead of moving on to the backup."""
-    slack = RecordingTransport(name="slack")
-    harness.app.deliverer.transports.append(slack)
-    await harness.say("caco", "/alarm Soest: gaslek")
-    harness.transport.failures_for["rol-b"] = [PermanentDeliveryError("Forbidden: blocked")]
-    await harness.press("caco", "Bevestigen en pagen")
-    assert len(slack.inbox("rol-b")) == 1, "paged on the other platform"
-    assert harness.inbox("rol-c") == [] and slack.inbox("rol-c") == [], "no escalation"
-    assert not any("onbereikbaar" in text for text in harness.texts("caco"))
-    async with harness.app.uows() as uow:
-        bert = (await uow.directory.load()).person_by_key("rol-b")
-    assert bert is not None and bert.unreachable == frozenset({"fake"})
-
-
-async def test_a_page_message_that_cannot_be_edited_leaves_its_reader_pageable(
-    harness: Harness,
-) -> None:
-    """Bert deleted his page; when Cees takes it, Telegram refuses to edit Bert's copy. That
-    says nothing about reaching Bert: the next alarm pages him as usual."""
-    await harness.raise_alarm()
-    await harness.advance(10)  # Bert repeated, then Cees (backup) paged
-    recorded = harness.transport.edit
-
-    async def edit(person: Person, ref: str, message: Message) -> None:
-        if person.key == "rol-b":
-            raise PermanentDeliveryError("telegram: BadRequest: Message to edit not found")
-        await recorded(person, ref, message)
-
-    harness.transport.edit = edit  # type: ignore[method-assign]
-    await harness.press("rol-c", "Ik pak het op")
-    async with harness.app.uows() as uow:
-        bert = (await uow.directory.load()).person_by_key("rol-b")
-    assert bert is not None and bert.unreachable == frozenset()
-    before = len(harness.inbox("rol-b"))
-    await harness.raise_alarm("Soest: tweede melding")
-    assert len(harness.inbox("rol-b")) == before + 1
-    assert "tweede melding" in harness.last("rol-b")
-    assert not any("onbereikbaar" in text for text in harness.texts("caco"))
-
-
-async def test_a_rate_limited_chat_does_not_hold_up_others(harness: Harness) -> None:
-    transport = harness.transport
-    transport.failures_for["rol-b"] = [RateLimited(retry_after=30)]
-    await harness.raise_alarm()
-    assert transport.inbox("rol-b") == []  # paused for 30 s
-    assert "ROL gepaged" in harness.texts("caco"), "the caco's messages kept flowing"
-    await harness.say("caco", "/status")
-    assert "Open incidenten" in (harness.inbox("caco")[-1].title or "")
-    harness.clock.advance(timedelta(seconds=30))
-    await harness.app.deliverer.deliver_pending()
-    assert len(transport.inbox("rol-b")) == 1
-
-
-async def test_a_persons_messages_keep_their_order_across_a_retry(harness: Harness) -> None:
-    harness.transport.failures = [TransientDeliveryError("timeout")]
-    await harness.say("caco", "/help")
-    await harness.say("caco", "/status")
-    assert harness.inbox("caco") == [], "the second waits for the first"
-    harness.clock.advance(timedelta(seconds=1))
-    await harness.app.deliverer.deliver_pending()
-    texts = [m.text for m in harness.inbox("caco")]
-    assert texts[0].startswith("Hallo") and texts[1] == "Er zijn geen open incidenten."
-
-
-class HeldPages(RecordingTransport):
-    """Holds every page in `send` until the test lets it go, noting what went out meanwhile."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.release = asyncio.Event()
-        self.during_page: list[str] = []
-        self.paging = False
-
-    async def send(self, person: Person, message: Message) -> str:
-        if any(b.data.endswith(":ack") for b in message.buttons):
-            self.paging = True
-            await self.release.wait()
-            self.paging = False
-        elif self.paging:
-            self.during_page.append(person.key)
-        return await super().send(person, message)
-
-
-async def test_other_messages_wait_while_a_page_goes_out(harness: Harness) -> None:
-    """The confirm queues the ROL's page and the Caco's two messages in one commit: nothing
-    else goes out while the page is on its way."""
-    held = HeldPages()
-    harness.app.deliverer.transports[:] = [held]
-    await harness.app.router.handle(
-        parse_text(Sender(Origin.CONSOLE, "caco"), "/alarm Soest: gaslek Kerkstraat")
-    )
-    await harness.app.deliverer.settle()
-    confirm = next(b.data for b in held.inbox("caco")[-1].buttons if "confirm" in b.data)
-    await harness.app.router.handle(ButtonEvent(Sender(Origin.CONSOLE, "caco"), confirm))
-    delivering = asyncio.create_task(harness.app.deliverer.settle())
-    for _ in range(20):  # allowed: yields only, so the workers run as far as they can
-        await asyncio.sleep(0)
-    assert held.paging and held.inbox("rol-b") == []
-    assert held.during_page == [] and len(held.inbox("caco")) == 1, "the Caco waits"
-    held.release.set()
-    await delivering
-    assert len(held.inbox("rol-b")) == 1 and len(held.inbox("caco")) == 3
-    assert held.during_page == []
-
-
-async def yields(n: int = 20) -> None:
-    for _ in range(n):  # allowed: yields only, so every task runs as far as it can
-        await asyncio.sleep(0)
-
-
-class Parked:
-    """A pacer's sleep that lasts until the test lets it end (time never moves)."""
-
-    def __init__(self) -> None:
-        self.over = asyncio.Event()
-        self.sleeping = 0
-
-    async def sleep(self, _seconds: float) -> None:
-        self.sleeping += 1
-        try:
-            await self.over.wait()
-        finally:
-            self.sleeping -= 1
+REPEAT = "🔁 "  # the mark of a repeat, in any language
 
 
 async def send(harness: Harness, key: str, *messages: tuple[str, str | None]) -> None:
@@ -252,90 +28,272 @@ async def send(harness: Harness, key: str, *messages: tuple[str, str | None]) ->
         assert person is not None
         for text, topic in messages:
             await tx.send_message(person, Message(text, None), topic=topic)
+    await harness.app.deliverer.deliver_pending()
 
 
-async def test_after_pages_waits_while_a_page_is_being_sent(harness: Harness) -> None:
-    """What can wait (the answer to the button, the job store) waits while the page its
-    commit queued is being sent: the page's worker starts before it."""
-    held = HeldPages()
-    deliverer = harness.app.deliverer
-    deliverer.transports[:] = [held]
-    caco = Sender(Origin.CONSOLE, "caco")
-    await harness.app.router.handle(parse_text(caco, "/alarm Soest: gaslek Kerkstraat"))
-    await deliverer.settle()
-    confirm = next(b.data for b in held.inbox("caco")[-1].buttons if "confirm" in b.data)
-    await harness.app.router.handle(ButtonEvent(caco, confirm))
-    waiting = asyncio.create_task(deliverer.after_pages())  # as the bot's answer does
-    await yields()
-    assert held.paging and not waiting.done()
-    held.release.set()
-    await yields()
-    assert waiting.done() and len(held.inbox("rol-b")) == 1
-    await deliverer.settle()
+async def pending(harness: Harness) -> int:
+    return await count(harness.app.engine, "outbox WHERE status = 'pending'")
 
 
-async def test_a_page_waiting_for_its_chats_turn_holds_nothing_up(harness: Harness) -> None:
-    """A page to a chat that must wait (paced, or a 429) does not keep other work waiting."""
-    transport = RecordingTransport()
-    transport.limits = DeliveryLimits(per_chat_interval=60.0, per_second=1000.0)  # type: ignore[attr-defined]
-    parked = Parked()
-    deliverer = Deliverer(
-        harness.app.core, [transport], monotonic=lambda: 1000.0, sleep=parked.sleep
-    )
-    harness.app.core.on_outbox = deliverer.offer
-    await deliverer.dispatch()  # primed: commits hand their rows over at once
-    await send(harness, "rol-b", ("Goedemorgen", None))
-    await deliverer.settle()  # Bert's chat is now paced for 60 s
-    await send(harness, "rol-b", ("ALARM", "page:1"))
-    waiting = asyncio.create_task(deliverer.after_pages())
-    await yields()
-    assert parked.sleeping == 1 and waiting.done(), "the page waits for its turn, nothing else"
-    assert [m.text for m in transport.inbox("rol-b")] == ["Goedemorgen"]
-    await deliverer.close()
+class PartsTransport(RecordingTransport):
+    """Sends a message in parts (its text split at "|"): each part its own message, the
+    last one editable; failures can be scripted per part."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.part_failures: dict[int, list[Exception]] = {}
+        self.sent_parts: list[str] = []
+
+    def parts(self, message: Message) -> list[Part]:
+        pieces = message.text.split("|")
+        return [Part(i, editable=i == len(pieces) - 1) for i in range(len(pieces))]
+
+    async def send_part(
+        self,
+        person: Person,
+        message: Message,
+        part: int,
+        *,
+        note: str | None = None,
+        plain: bool = False,
+    ) -> str:
+        failures = self.part_failures.get(part)
+        if failures:
+            raise failures.pop(0)
+        text = message.text.split("|")[part]
+        self.sent_parts.append(f"{note} {text}" if note else text)
+        return await self.send(person, Message(text))
 
 
-async def test_a_message_ahead_of_its_persons_own_page_does_not_wait_for_it(
-    harness: Harness, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A person's message and then their page, in one commit: the message goes out at once
-    (the page is behind it in the same queue), and the page right after it."""
-    monkeypatch.setattr("core.delivery.PAGES_FIRST_AT_MOST", 30.0)
-    deliverer = harness.app.deliverer
-    await deliverer.dispatch()  # primed: commits hand their rows over at once
-    await send(harness, "rol-b", ("Goedemorgen", None), ("ALARM", "page:1"))
-    await yields()
-    assert [m.text for m in harness.inbox("rol-b")] == ["Goedemorgen", "ALARM"]
-    await deliverer.settle()
+# -- what the platform answers ---------------------------------------------------------------
 
 
-async def test_a_page_handed_over_while_its_persons_worker_finishes_goes_out(
+async def test_a_failing_platform_is_retried_with_backoff_and_never_blamed_on_the_person(
     harness: Harness,
 ) -> None:
-    """Bert's worker has sent his last message and waits for its outcome to commit when a
-    page for him is handed over: the same worker sends it, rather than leaving it in the
-    table for the next dispatch (a second later)."""
-    deliverer = harness.app.deliverer
-    await deliverer.dispatch()  # primed: commits hand their rows over at once
-    await send(harness, "rol-b", ("Goedemorgen", None))
+    harness.transport.failures_for["rol-b"] = [PlatformError("telegram: 502 Bad Gateway")] * 2
+    await harness.raise_alarm()
+    # Two refusals of the page to Bert: retried after 1 s and 2 s, no escalation meanwhile.
+    assert harness.inbox("rol-b") == [] and harness.inbox("rol-c") == []
+    harness.clock.advance(timedelta(seconds=1))
+    await harness.app.deliverer.deliver_pending()
+    harness.clock.advance(timedelta(seconds=2))
+    await harness.app.deliverer.deliver_pending()
+    assert "VRU-2026-0001" in harness.last("rol-b")
+    assert harness.inbox("rol-c") == [], "the backup is not paged: Bert was never to blame"
+    assert "onbereikbaar" not in harness.texts("caco")
+
+
+async def test_a_rate_limit_waits_retry_after_for_that_chat_only(harness: Harness) -> None:
+    harness.transport.failures_for["rol-b"] = [RateLimited(retry_after=30)]
+    await harness.raise_alarm()
+    assert harness.inbox("rol-b") == []  # paused for 30 s
+    assert "ROL gepaged" in harness.texts("caco"), "the caco's messages kept flowing"
+    await harness.say("caco", "/status")
+    assert "Open incidenten" in (harness.inbox("caco")[-1].title or "")
+    harness.clock.advance(timedelta(seconds=29))
+    await harness.app.deliverer.deliver_pending()
+    assert harness.inbox("rol-b") == []
+    harness.clock.advance(timedelta(seconds=1))
+    await harness.app.deliverer.deliver_pending()
+    assert len(harness.inbox("rol-b")) == 1
+
+
+async def test_a_blocked_person_is_skipped_for_this_page_and_paged_again_next_time(
+    harness: Harness,
+) -> None:
+    harness.transport.failures_for["rol-b"] = [RecipientUnreachable("Forbidden: blocked")]
+    await harness.raise_alarm()
+    # Bert (on duty) blocked the bot: Cees (backup) is paged without waiting 10 minutes.
+    assert harness.inbox("rol-c"), "the backup was paged at once"
+    assert "Rol Bert is onbereikbaar (fake) als ROL" in harness.texts("caco")
+    # Not excluded for good: the next alarm pages Bert again, and it reaches him.
+    await harness.raise_alarm("Soest: tweede melding")
+    assert "tweede melding" in harness.last("rol-b")
+
+
+async def test_a_refused_page_is_sent_as_plain_text(harness: Harness) -> None:
+    plain: list[bool] = []
+    original = harness.transport.send_part
+
+    async def send_part(person: Person, message: Message, part: int, **options: object) -> str:
+        if message.buttons and person.key == "rol-b" and not options.get("plain"):
+            plain.append(False)
+            raise MessageRejected("telegram: BadRequest: can't parse entities")
+        plain.append(bool(options.get("plain")))
+        return await original(person, message, part)
+
+    harness.transport.send_part = send_part  # type: ignore[method-assign]
+    await harness.raise_alarm()
+    assert "VRU-2026-0001" in harness.last("rol-b"), "the plain-text copy arrived"
+    assert harness.inbox("rol-c") == [] and "afgeleverd" not in harness.texts("caco")
+
+
+async def test_a_page_refused_even_as_plain_text_moves_on_and_the_caco_is_told(
+    harness: Harness,
+) -> None:
+    harness.transport.failures_for["rol-b"] = [MessageRejected("400: can't parse")] * 2
+    await harness.raise_alarm()
+    assert "kon niet worden afgeleverd via fake" in harness.texts("caco")
+    assert "VRU-2026-0001" in harness.last("rol-c"), "the backup is paged at once"
+    await harness.raise_alarm("Soest: tweede melding")
+    assert "tweede melding" in harness.last("rol-b"), "Bert is paged again next time"
+
+
+async def test_a_refused_message_fails_alone_and_the_queue_behind_it_goes_on(
+    harness: Harness,
+) -> None:
+    harness.transport.failures_for["caco"] = [MessageRejected("400: message is too long")]
+    await send(harness, "caco", ("eerste", None), ("tweede", None))
+    assert [m.text for m in harness.inbox("caco")] == ["tweede"]
+    assert await count(harness.app.engine, "outbox WHERE status = 'failed'") == 1
+    assert await pending(harness) == 0
+
+
+async def test_a_message_that_breaks_the_sender_fails_alone(harness: Harness) -> None:
+    """A bug while sending one message (an unpaired surrogate, say) must not block the
+    person's queue for ever: that row fails and is logged, the rest goes out."""
+    harness.transport.failures_for["caco"] = [RuntimeError("surrogates not allowed")]  # type: ignore[list-item]
+    await send(harness, "caco", ("kapot \ud800", None), ("daarna", None))
+    await send(harness, "rol-b", ("voor een ander", None))
+    assert [m.text for m in harness.inbox("caco")] == ["daarna"]
+    assert [m.text for m in harness.inbox("rol-b")] == ["voor een ander"]
+    assert await pending(harness) == 0
+
+
+async def test_a_persons_messages_keep_their_order_across_a_retry(harness: Harness) -> None:
+    harness.transport.failures = [PlatformError("timeout")]
+    await harness.say("caco", "/help")
+    await harness.say("caco", "/status")
+    assert harness.inbox("caco") == [], "the second waits for the first"
+    harness.clock.advance(timedelta(seconds=1))
+    await harness.app.deliverer.deliver_pending()
+    texts = [m.text for m in harness.inbox("caco")]
+    assert texts[0].startswith("Hallo") and texts[1] == "Er zijn geen open incidenten."
+
+
+# -- parts, repeats and copies -----------------------------------------------------------------
+
+
+async def test_a_multi_part_message_resumes_at_the_part_that_failed(harness: Harness) -> None:
+    transport = PartsTransport()
+    harness.app.deliverer.transports[:] = [transport]
+    transport.part_failures[1] = [RateLimited(retry_after=5)] * 3
+    await send(harness, "caco", ("een|twee|drie", None))
+    for _ in range(3):
+        assert transport.sent_parts == ["een"]
+        harness.clock.advance(timedelta(seconds=5))
+        await harness.app.deliverer.deliver_pending()
+    assert transport.sent_parts == ["een", "twee", "drie"], "every part once, in order"
+    assert await pending(harness) == 0
+
+
+async def test_an_uncertain_send_is_repeated_marked_as_a_repeat(harness: Harness) -> None:
+    transport = PartsTransport()
+    harness.app.deliverer.transports[:] = [transport]
+    transport.part_failures[0] = [OutcomeUnknown("telegram: TimedOut")]
+    await send(harness, "caco", ("ALARM", "page:1"))
+    harness.clock.advance(timedelta(seconds=1))
+    await harness.app.deliverer.deliver_pending()
+    assert transport.sent_parts == [
+        "🔁 Herhaling: dit bericht is mogelijk al eerder aangekomen. ALARM"
+    ]
+
+
+async def test_a_send_cut_off_by_a_crash_is_repeated_marked_as_a_repeat(
+    harness: Harness,
+) -> None:
+    """The process died between the send and its outcome: the ledger says "sending"."""
     async with harness.app.core.transaction(Origin.SYSTEM) as tx:
         bert = tx.directory.person_by_key("rol-b")
         assert bert is not None
-        # Meanwhile the worker sends it; on SQLite its outcome waits for this transaction.
-        await yields()
         await tx.send_message(bert, Message("ALARM", None), topic="page:1")
-    await deliverer.settle()  # the workers finish; no dispatch reads the table
-    assert [m.text for m in harness.inbox("rol-b")] == ["Goedemorgen", "ALARM"]
+    async with harness.app.uows() as uow:
+        (item,) = await uow.outbox.pending(harness.clock.now(), 10)
+    await harness.app.deliverer.close()
+    async with harness.app.uows() as uow:
+        entry = LedgerEntry(item.id, "fake", 0, PartStatus.SENDING, editable=True)
+        await uow.outbox.record([entry], harness.clock.now())
+        await uow.commit()
+    await harness.app.deliverer.deliver_pending()
+    (page,) = harness.inbox("rol-b")
+    assert page.text.startswith(REPEAT) and page.text.endswith("ALARM")
+
+
+async def test_acknowledging_edits_every_copy_of_the_page(harness: Harness) -> None:
+    harness.transport.failures_for["rol-b"] = [OutcomeUnknown("TimedOut")]
+    await harness.raise_alarm()
+    harness.clock.advance(timedelta(seconds=1))
+    await harness.app.deliverer.deliver_pending()
+    await harness.advance(5)  # the page repeats to Bert
+    copies = harness.inbox("rol-b")
+    assert len(copies) == 2 and copies[0].text.startswith(REPEAT)
+    await harness.press("rol-b", "I'll take it")
+    assert all("Taken by" in m.text and not m.buttons for m in harness.inbox("rol-b"))
+
+
+async def test_a_retry_on_one_transport_never_pages_twice_on_the_other(
+    harness: Harness,
+) -> None:
+    second = RecordingTransport(name="second")
+    harness.app.deliverer.transports.append(second)
+    second.failures = [PlatformError("5xx")]
+    await harness.raise_alarm()
+    for _ in range(5):
+        harness.clock.advance(timedelta(seconds=30))
+        await harness.app.deliverer.deliver_pending()
+    assert len(harness.inbox("rol-b")) == 1, "the working transport paged once"
+    assert len(second.inbox("rol-b")) == 1, "the failing one paged once it recovered"
+    assert await pending(harness) == 0
+
+
+async def test_blocked_on_one_platform_but_paged_on_the_other_does_not_escalate(
+    harness: Harness,
+) -> None:
+    slack = RecordingTransport(name="slack")
+    harness.app.deliverer.transports.append(slack)
+    harness.transport.failures_for["rol-b"] = [RecipientUnreachable("Forbidden: blocked")]
+    await harness.raise_alarm()
+    assert len(slack.inbox("rol-b")) == 1, "paged on the other platform"
+    assert harness.inbox("rol-c") == [] and slack.inbox("rol-c") == [], "no escalation"
+    assert "onbereikbaar" not in harness.texts("caco")
+
+
+async def test_a_page_that_cannot_be_edited_leaves_its_reader_pageable(
+    harness: Harness,
+) -> None:
+    await harness.raise_alarm()
+    await harness.advance(10)  # Bert repeated, then Cees (backup) paged
+    recorded = harness.transport.edit
+
+    async def edit(person: Person, ref: str, message: Message) -> None:
+        if person.key == "rol-b":
+            raise MessageRejected("telegram: BadRequest: Message to edit not found")
+        await recorded(person, ref, message)
+
+    harness.transport.edit = edit  # type: ignore[method-assign]
+    await harness.press("rol-c", "Ik pak het op")
+    before = len(harness.inbox("rol-b"))
+    await harness.raise_alarm("Soest: tweede melding")
+    assert len(harness.inbox("rol-b")) == before + 1
+    assert "onbereikbaar" not in harness.texts("caco")
 
 
 async def test_an_edit_right_behind_its_send_edits_it(harness: Harness) -> None:
-    """A send and an edit of the same topic, for one person, in one commit: the worker sends
-    the first and edits it (the edit waits for the send's outcome to be committed), rather
-    than sending the edit as a second message."""
     async with harness.app.core.transaction(Origin.SYSTEM) as tx:
         caco = tx.directory.person_by_key("caco")
         assert caco is not None
         await tx.send_message(caco, Message("eerste", None), topic="t:1")
         await tx.send_message(caco, Message("tweede", None), topic="t:1", kind="edit")
-    await harness.app.deliverer.settle()
+    await harness.app.deliverer.deliver_pending()
     assert [m.text for m in harness.inbox("caco")] == ["tweede"]
     assert harness.transport.sends == 1 and harness.transport.edits == 1
+
+
+async def test_a_delivered_page_is_marked_delivered_for_the_caco(harness: Harness) -> None:
+    await harness.raise_alarm()
+    async with harness.app.uows() as uow:
+        (incident,) = await uow.incidents.open()
+        pages = await uow.pages.for_incidents([incident.id])
+        targets = await uow.pages.targets([p.id for p in pages])
+    assert [t.delivered_at is not None for t in targets] == [True]

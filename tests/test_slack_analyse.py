@@ -18,10 +18,17 @@ import tests.test_slack
 from bots.slack import SlackTransport
 from bots.slack.render import escape_mrkdwn
 from bots.slack.transport import decode_ref
-from core.errors import PermanentDeliveryError, RateLimited, TransientDeliveryError
+from core.errors import (
+    MessageRejected,
+    OutcomeUnknown,
+    PlatformError,
+    RateLimited,
+    RecipientUnreachable,
+)
 from core.messages import Attachment, Button, Message
 from core.model import Person, PersonId
 from tests.fake_slack import BOT_TOKEN, FakeSlack, Posted, Uploaded
+from tests.helpers import send_all
 from tests.test_slack import BERT, CACO, World, make_world, unpaced
 
 BGM_SOEST, BGM_DEBILT, GS_SOEST = "UBGMSOEST", "UBGMDBILT", "UGSSOEST1"
@@ -225,13 +232,14 @@ WITH_FILE = Message("Het verslag.", title="Verslag", buttons=(Button("Ok", "x"),
 
 async def test_a_file_is_uploaded_unseen_then_shared_after_its_message(fake: FakeSlack) -> None:
     transport = unpaced(fake)
-    ref = await transport.send(PERSON, WITH_FILE)
+    ref = await send_all(transport, PERSON, WITH_FILE)
 
+    assert [p.editable for p in transport.parts(WITH_FILE)] == [True, False]
     assert fake.methods() == [
         "conversations.open",
-        "files.getUploadURLExternal",  # nothing is visible yet
+        "chat.postMessage",  # the text, with the buttons: part 0
+        "files.getUploadURLExternal",  # part 1, the file: nothing is visible yet
         "upload",
-        "chat.postMessage",
         "files.completeUploadExternal",  # the file appears, after the text
     ]
     (url,) = fake.calls_of("files.getUploadURLExternal")
@@ -251,25 +259,25 @@ async def test_a_file_is_uploaded_unseen_then_shared_after_its_message(fake: Fak
 
 async def test_a_long_message_gets_its_file_after_the_last_part(fake: FakeSlack) -> None:
     text = "\n\n".join(f"Alinea {i}: " + "x" * 2500 for i in range(60))
-    ref = await unpaced(fake).send(PERSON, Message(text, attachment=PDF))
-    _, timestamps = decode_ref(ref)
+    await send_all(unpaced(fake), PERSON, Message(text, attachment=PDF))
+    texts = fake.dm(PERSON.slack_user_id or "")
     (file,) = fake.uploads(PERSON.slack_user_id or "")
-    assert len(timestamps) == 2 and float(file.ts) > max(map(float, timestamps))
+    assert len(texts) == 2 and float(file.ts) > max(float(t.ts) for t in texts)
 
 
 @pytest.mark.parametrize(
     ("method", "status", "error", "expected"),
     [
         ("files.getUploadURLExternal", 429, None, RateLimited),
-        ("files.getUploadURLExternal", 503, None, TransientDeliveryError),
-        ("files.getUploadURLExternal", 200, "invalid_auth", TransientDeliveryError),
+        ("files.getUploadURLExternal", 503, None, PlatformError),
+        ("files.getUploadURLExternal", 200, "invalid_auth", PlatformError),
         ("upload", 429, None, RateLimited),
-        ("upload", 500, None, TransientDeliveryError),
-        ("upload", 404, None, TransientDeliveryError),  # an expired URL: the retry gets one
-        ("upload", 413, None, PermanentDeliveryError),
+        ("upload", 500, None, PlatformError),
+        ("upload", 404, None, PlatformError),  # an expired URL: the retry gets one
+        ("upload", 413, None, MessageRejected),
     ],
 )
-async def test_a_failed_upload_shows_nothing_and_the_retry_sends_it_once(
+async def test_a_failed_upload_is_retried_alone_and_sent_once(
     fake: FakeSlack,
     method: str,
     status: int,
@@ -277,15 +285,16 @@ async def test_a_failed_upload_shows_nothing_and_the_retry_sends_it_once(
     expected: type[Exception],
 ) -> None:
     transport = unpaced(fake)
+    await transport.send_part(PERSON, WITH_FILE, 0)  # the text went out
     fake.fail(method, status=status, error=error, retry_after=3)
     with pytest.raises(expected) as caught:
-        await transport.send(PERSON, WITH_FILE)
+        await transport.send_part(PERSON, WITH_FILE, 1)
     assert type(caught.value) is expected
     if isinstance(caught.value, RateLimited):
         assert caught.value.retry_after == 3.0
-    assert fake.calls_of("chat.postMessage") == [] and fake.files == {}
+    assert fake.files == {}, "a failed upload shows nothing"
 
-    await transport.send(PERSON, WITH_FILE)
+    await transport.send_part(PERSON, WITH_FILE, 1)  # the retry resumes at the file
     assert len(fake.dm(PERSON.slack_user_id or "")) == 1
     assert len(fake.uploads(PERSON.slack_user_id or "")) == 1
 
@@ -293,12 +302,12 @@ async def test_a_failed_upload_shows_nothing_and_the_retry_sends_it_once(
 async def test_sharing_errors_are_mapped_like_every_other_call(fake: FakeSlack) -> None:
     transport = unpaced(fake)
     fake.fail("files.completeUploadExternal", error="channel_not_found")
-    with pytest.raises(PermanentDeliveryError):
-        await transport.send(PERSON, WITH_FILE)
+    with pytest.raises(RecipientUnreachable):
+        await transport.send_part(PERSON, WITH_FILE, 1)
     opened = len(fake.calls_of("conversations.open"))
     fake.fail("files.completeUploadExternal", status=502)
-    with pytest.raises(TransientDeliveryError):
-        await transport.send(PERSON, WITH_FILE)
+    with pytest.raises(PlatformError):
+        await transport.send_part(PERSON, WITH_FILE, 1)
     assert len(fake.calls_of("conversations.open")) == opened + 1  # the DM was opened afresh
     assert fake.files == {}
 
@@ -306,6 +315,6 @@ async def test_sharing_errors_are_mapped_like_every_other_call(fake: FakeSlack) 
 async def test_a_hanging_upload_times_out_as_transient(fake: FakeSlack) -> None:
     fake.hang("upload")
     slow = SlackTransport(BOT_TOKEN, base_url=fake.base_url, timeout=0.2)
-    with pytest.raises(TransientDeliveryError):
-        await slow.send(PERSON, WITH_FILE)
+    with pytest.raises(OutcomeUnknown):
+        await slow.send_part(PERSON, WITH_FILE, 1)
     assert fake.calls_of("chat.postMessage") == []

@@ -20,7 +20,7 @@ from core.model import (
     PersonId,
     TargetStatus,
 )
-from core.ports import AuditRecord, DeliveryRecord, NewIncident, NewMessage
+from core.ports import AuditRecord, LedgerEntry, NewIncident, NewMessage, PartStatus
 from storage.uow import SqlUnitOfWorkFactory
 from tests.helpers import load_region
 
@@ -170,28 +170,35 @@ async def test_outbox_delivery_bookkeeping(uows: SqlUnitOfWorkFactory) -> None:
     async with uows() as uow:
         items = await uow.outbox.pending(NOW, 10)
         assert [i.message for i in items] == [message] * 3
-        assert [(i.done, i.delivered) for i in items] == [(frozenset(), False)] * 3
-        await uow.outbox.record_deliveries(
+        assert [i.ledger for i in items] == [()] * 3
+        await uow.outbox.record(
             [
-                DeliveryRecord(first, "telegram", "42"),
-                DeliveryRecord(second, "telegram", "43"),
-                DeliveryRecord(second, "slack", None, failed=True),
-                DeliveryRecord(third, "slack", None, failed=True),
+                LedgerEntry(first, "telegram", 0, PartStatus.SENT, "41", editable=False),
+                LedgerEntry(first, "telegram", 1, PartStatus.SENDING, None, editable=True),
+                LedgerEntry(second, "slack", 0, PartStatus.FAILED),
+                LedgerEntry(third, "slack", 0, PartStatus.FAILED),
             ],
             NOW,
         )
+        # The outcome replaces the "sending" entry of the same part.
+        entry = LedgerEntry(first, "telegram", 1, PartStatus.SENT, "42", editable=True)
+        await uow.outbox.record([entry], NOW)
+        await uow.outbox.record([LedgerEntry(second, "telegram", 0, PartStatus.UNCERTAIN)], NOW)
         await uow.outbox.finish_many({first: "sent", third: "unreachable"}, NOW)
         await uow.outbox.retry_later(second, NOW + timedelta(seconds=4), "boom")
         await uow.commit()
     async with uows() as uow:
+        # Edits reach the sent part that carries the buttons, and only that one.
         assert await uow.outbox.refs_for_topic(PersonId(2), "page:1", "telegram") == ["42"]
         assert await uow.outbox.refs_for_topic(PersonId(2), "page:1", "slack") == []
         assert await uow.outbox.pending(NOW, 10) == []
         assert await uow.outbox.count_pending() == 1
         (later,) = await uow.outbox.pending(NOW + timedelta(seconds=4), 10)
         assert later.id == second and later.attempts == 1
-        # A retry knows what already went out: a page is never sent twice.
-        assert later.done == {"telegram", "slack"} and later.delivered
+        # A retry knows what each part came to: it resumes where it stopped.
+        assert later.part_status("slack", 0) is PartStatus.FAILED
+        assert later.part_status("telegram", 0) is PartStatus.UNCERTAIN
+        assert later.part_status("telegram", 1) is None
         await uow.outbox.finish_many({}, NOW)  # nothing to finish: no statement, no error
 
 

@@ -1,9 +1,9 @@
 """The Slack adapter: receives slash commands, DMs and button clicks through slack-bolt.
 
-Every interaction is acknowledged at once (Slack gives up after 3 seconds and retries
-events); the slow work, the router's transaction and any direct reply, runs after the
-acknowledgement in a task of our own, one at a time per user so a conversation keeps its
-order. Platform payloads become core events here, at the edge.
+A payload becomes a core event here, at the edge, and is stored in the durable inbox before
+Slack is acknowledged (well within Slack's 3 seconds); the router handles it from there, in
+the order events came, and hands direct replies back here (`answer`). Slack retries an
+event with the same event id: the inbox stores it once.
 
 Socket Mode (the default) needs no public URL; HTTP mode serves the Events API and
 interactivity on one path, with Slack's request signature checked by bolt.
@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import structlog
 from aiohttp import web
@@ -27,10 +27,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bots.slack.render import from_slack_text, render_message
 from bots.slack.transport import DEFAULT_API_URL, SlackApi, call, secret
-from core.errors import DeliveryError, PermanentDeliveryError
+from core.errors import DeliveryError, RecipientUnreachable, StorageError
 from core.events import ButtonEvent, CommandEvent, InboundEvent, Sender, parse_text
+from core.i18n import t
 from core.messages import Message
-from core.model import Origin
+from core.model import Language, Origin
+from core.ports import Inbox, InboxItem
 
 log = structlog.get_logger(__name__)
 
@@ -39,10 +41,8 @@ ACTION_ID = re.compile(r"^scm:\d+$")  # the action_ids render.py gives our butto
 Translate = Callable[[dict[str, Any]], InboundEvent | None]
 
 
-class InboundHandler(Protocol):
-    """The router: handles one event, returns direct replies for an unregistered sender."""
-
-    async def handle(self, event: InboundEvent) -> list[Message]: ...
+def not_saved() -> Message:
+    return Message(t(Language.NL, "inbox.not_saved"))
 
 
 def _is_dm(channel_id: str | None) -> bool:
@@ -101,11 +101,11 @@ def message_event(body: dict[str, Any]) -> InboundEvent | None:
 
 
 class SlackBot:
-    """Receives from Slack and hands core events to the router."""
+    """Receives from Slack into the inbox, and answers what the inbox handled."""
 
     def __init__(
         self,
-        router: InboundHandler,
+        inbox: Inbox,
         *,
         bot_token: SecretStr | str,
         app_token: SecretStr | str | None = None,
@@ -125,7 +125,7 @@ class SlackBot:
             raise ValueError("Slack Socket Mode needs an app-level token (xapp-...)")
         if mode == "http" and not signing_secret:
             raise ValueError("Slack HTTP mode needs the signing secret")
-        self.router = router
+        self.inbox = inbox
         self.mode: Mode = "http" if mode == "http" else "socket"
         self.http_listen = http_listen
         self.http_path = http_path
@@ -139,16 +139,13 @@ class SlackBot:
             client=self.client,
             # "" rather than None: bolt would read SLACK_SIGNING_SECRET from the environment.
             signing_secret=secret(signing_secret) if signing_secret else "",
-            # Run our listeners to completion before answering: they only ack and hand the
-            # work to a task we track, so nothing runs unsupervised in bolt.
+            # Run our listeners to completion before answering: the ack follows the store.
             process_before_response=True,
         )
         self.app.command(command)(self._on_command)
         self.app.action({"type": "block_actions", "action_id": ACTION_ID})(self._on_action)
         self.app.event("message")(self._on_message)
-        self._tasks: set[asyncio.Task[None]] = set()
-        # One lock per user, kept for the life of the process: a workspace has few users.
-        self._locks: dict[str, asyncio.Lock] = {}
+        inbox.answer_with(Origin.SLACK, self)
         self._runner: web.AppRunner | None = None
         self._socket: AsyncSocketModeHandler | None = None
 
@@ -162,41 +159,46 @@ class SlackBot:
             return int(self._runner.addresses[0][1])
         return self._http_port
 
-    # -- listeners: acknowledge first, then hand over --------------------------------------
+    # -- listeners: store, then acknowledge ----------------------------------------------
 
     async def _on_command(self, ack: AsyncAck, body: dict[str, Any]) -> None:
-        await ack()
-        self._accept(command_event, body)
+        await self._receive(ack, command_event, body)
 
     async def _on_action(self, ack: AsyncAck, body: dict[str, Any]) -> None:
-        await ack()
-        self._accept(action_event, body)
+        await self._receive(ack, action_event, body)
 
     async def _on_message(self, ack: AsyncAck, body: dict[str, Any]) -> None:
-        await ack()
-        self._accept(message_event, body)
+        await self._receive(ack, message_event, body)
 
-    def _accept(self, translate: Translate, body: dict[str, Any]) -> None:
+    async def _receive(self, ack: AsyncAck, translate: Translate, body: dict[str, Any]) -> None:
         try:
             event = translate(body)
         except (KeyError, IndexError, TypeError, AttributeError):
-            # Already acknowledged: a payload we do not understand must not make Slack retry.
+            # A payload we do not understand must not make Slack retry.
             log.warning("slack.unexpected_payload", type=body.get("type"))
+            await ack()
             return
-        if event is not None:
-            task = asyncio.create_task(self._process(event), name="slack-inbound")
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        if event is None:
+            await ack()
+            return
+        try:
+            await self.inbox.accept([(event, {})])
+        except StorageError:
+            # Not stored: the person hears so (Slack does not resend a command or a click).
+            await ack()
+            await self.tell(event, {}, not_saved())
+            return
+        await ack()
 
-    async def _process(self, event: InboundEvent) -> None:
-        sender = event.sender
-        lock = self._locks.setdefault(sender.user_id, asyncio.Lock())
-        async with lock:
-            try:  # what the event queued went to delivery with its commit
-                direct = await self.router.handle(event)
-                await self._reply(sender, direct)
-            except Exception:  # the next event must still be handled
-                log.exception("slack.inbound_failed", event_id=sender.event_id)
+    # -- answering (the inbox calls these) -------------------------------------------------
+
+    async def answer(self, item: InboxItem, replies: list[Message]) -> None:
+        """The event is handled: send its direct replies (to a stranger)."""
+        await self._reply(item.event.sender, replies)
+
+    async def tell(self, event: InboundEvent, context: dict[str, Any], message: Message) -> None:
+        """Straight to the sender, best effort (the outbox may be what fails)."""
+        await self._reply(event.sender, [message])
 
     async def _reply(self, sender: Sender, messages: list[Message]) -> None:
         """Send direct replies to whoever wrote: ephemeral in a channel, else in their DM."""
@@ -207,17 +209,12 @@ class SlackBot:
                         try:
                             await self.api.post_ephemeral(sender.chat_id, sender.user_id, part)
                             continue
-                        except PermanentDeliveryError:
+                        except RecipientUnreachable:
                             pass  # the bot is not in that channel: answer privately instead
                     await self.api.post(await self.api.open_dm(sender.user_id), part)
                 except DeliveryError as error:
                     log.warning("slack.reply_failed", error=str(error))
                     return
-
-    async def wait_idle(self) -> None:
-        """Wait until every accepted event has been handled (tests, shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -267,37 +264,16 @@ class SlackBot:
                 self.connect_timeout,
             )
         except BaseException:
-            await self._close_socket(handler)
+            await handler.close_async()  # type: ignore[no-untyped-call]
             raise
         self._socket = handler
         log.info("slack.socket_mode_connected")
 
-    @staticmethod
-    async def _close_socket(handler: AsyncSocketModeHandler) -> None:
-        await handler.close_async()  # type: ignore[no-untyped-call]
-        client = handler.client
-        # close() cancels its tasks without waiting for them; wait, so none outlives us.
-        tasks = [
-            t
-            for t in (
-                client.message_processor,
-                client.current_session_monitor,
-                client.message_receiver,
-            )
-            if t is not None
-        ]
-        await asyncio.gather(*tasks, return_exceptions=True)
-
     async def stop(self) -> None:
-        """Stop receiving, let accepted work finish (up to `stop_timeout`), cancel the rest."""
+        """Stop receiving; what was stored is handled by the inbox (now or next start)."""
         if self._socket is not None:
-            await self._close_socket(self._socket)
+            await self._socket.close_async()  # type: ignore[no-untyped-call]
             self._socket = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        if self._tasks:
-            _, pending = await asyncio.wait(set(self._tasks), timeout=self.stop_timeout)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)

@@ -130,7 +130,7 @@ def split_text(text: str, limit: int = MAX_SECTION_TEXT) -> list[str]:
     return _pack(pieces, "\n\n", limit)
 
 
-def _plain(text: str) -> dict[str, Any]:
+def plain_text(text: str) -> dict[str, Any]:
     # emoji=False: a `:word:` typed in an alert is shown as typed, not as an emoji.
     return {"type": "plain_text", "text": text, "emoji": False}
 
@@ -183,10 +183,10 @@ def render_message(message: Message) -> list[SlackMessage]:
     """
     title = message.title.strip() if message.title and message.title.strip() else None
     sections: list[Block] = [
-        {"type": "section", "text": _plain(chunk)} for chunk in split_text(message.text)
+        {"type": "section", "text": plain_text(chunk)} for chunk in split_text(message.text)
     ]
     if not sections and title is None:
-        sections = [{"type": "section", "text": _plain(ELLIPSIS)}]
+        sections = [{"type": "section", "text": plain_text(ELLIPSIS)}]
     actions = _actions(message.buttons)
 
     pages: list[list[Block]] = []

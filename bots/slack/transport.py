@@ -18,24 +18,26 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
-from bots.slack.render import SlackMessage, render_message
+from bots.slack.render import MAX_BLOCKS, SlackMessage, escape_mrkdwn, plain_text, render_message
 from core.errors import (
     DeliveryError,
-    PermanentDeliveryError,
+    MessageRejected,
+    OutcomeUnknown,
+    PlatformError,
     RateLimited,
-    TransientDeliveryError,
+    RecipientUnreachable,
 )
 from core.messages import Attachment, Message
 from core.model import Person
-from core.ports import DeliveryLimits
+from core.ports import DeliveryLimits, Part
 
 log = structlog.get_logger(__name__)
 
 SLACK = "slack"
 DEFAULT_API_URL = "https://slack.com/api/"
 
-# Retrying these cannot help: the person, the DM or the payload is not deliverable.
-PERMANENT_ERRORS = frozenset(
+# The person, the DM or the channel cannot be reached (for this message).
+UNREACHABLE_ERRORS = frozenset(
     {
         "account_inactive",
         "user_not_found",
@@ -46,6 +48,11 @@ PERMANENT_ERRORS = frozenset(
         "not_in_channel",
         "is_archived",
         "user_not_in_channel",
+    }
+)
+# This message is refused: retrying it cannot help.
+REJECTED_ERRORS = frozenset(
+    {
         "message_not_found",
         "cant_update_message",
         "edit_window_closed",
@@ -109,15 +116,19 @@ def delivery_error(error: Exception) -> DeliveryError:
         if status == 429 or code == "ratelimited":
             return RateLimited(_retry_after(getattr(response, "headers", None)))
         if status >= 500:
-            return TransientDeliveryError(f"slack: HTTP {status} {code}".strip())
-        if code in PERMANENT_ERRORS:
-            return PermanentDeliveryError(f"slack: {code}")
+            return PlatformError(f"slack: HTTP {status} {code}".strip())
+        if code in UNREACHABLE_ERRORS:
+            return RecipientUnreachable(f"slack: {code}")
+        if code in REJECTED_ERRORS:
+            return MessageRejected(f"slack: {code}")
         if code in CONFIGURATION_ERRORS:
             log.error("slack.configuration_error", error=code)
-        return TransientDeliveryError(f"slack: {code or f'HTTP {status}'}")
-    if isinstance(error, TimeoutError | aiohttp.ClientError | OSError | SlackClientError):
-        detail = f": {error}" if str(error) else ""
-        return TransientDeliveryError(f"slack: {type(error).__name__}{detail}")
+        return PlatformError(f"slack: {code or f'HTTP {status}'}")
+    detail = f": {error}" if str(error) else ""
+    if isinstance(error, TimeoutError):  # the request may have reached Slack
+        return OutcomeUnknown(f"slack: {type(error).__name__}{detail}")
+    if isinstance(error, aiohttp.ClientError | OSError | SlackClientError):
+        return PlatformError(f"slack: {type(error).__name__}{detail}")
     raise error  # a bug of ours, not a delivery problem: let it surface
 
 
@@ -126,9 +137,9 @@ def upload_error(status: int, headers: Any) -> DeliveryError:
     if status == 429:
         return RateLimited(_retry_after(headers))
     if status == 413:
-        return PermanentDeliveryError("slack: the file is too large to upload")
+        return MessageRejected("slack: the file is too large to upload")
     # Anything else, an expired upload URL included: the next try asks for a new URL.
-    return TransientDeliveryError(f"slack: file upload HTTP {status}")
+    return PlatformError(f"slack: file upload HTTP {status}")
 
 
 async def call(request: Awaitable[AsyncSlackResponse]) -> AsyncSlackResponse:
@@ -150,7 +161,7 @@ def decode_ref(ref: str) -> tuple[str, list[str]]:
     channel, _, rest = ref.partition(":")
     timestamps = [ts for ts in rest.split(",") if ts]
     if not channel or not timestamps:
-        raise PermanentDeliveryError(f"slack: not a Slack message reference: {ref!r}")
+        raise MessageRejected(f"slack: not a Slack message reference: {ref!r}")
     return channel, timestamps
 
 
@@ -296,41 +307,55 @@ class SlackTransport:
 
     def _user(self, person: Person) -> str:
         if not person.slack_user_id:
-            raise PermanentDeliveryError(f"slack: {person.key} has no Slack user id")
+            raise RecipientUnreachable(f"slack: {person.key} has no Slack user id")
         return person.slack_user_id
 
-    async def send(self, person: Person, message: Message) -> str:
+    def parts(self, message: Message) -> list[Part]:
+        """One part per Slack message of the text (the last has the buttons and is the one
+        edits reach), then the file."""
+        count = len(render_message(message))
+        parts = [Part(index, editable=index == count - 1) for index in range(count)]
+        if message.attachment is not None:
+            parts.append(Part(count, editable=False))
+        return parts
+
+    async def send_part(
+        self,
+        person: Person,
+        message: Message,
+        part: int,
+        *,
+        note: str | None = None,
+        plain: bool = False,
+    ) -> str | None:
+        """Post one part in the person's DM (a configured chat is a channel already)."""
         user = self._user(person)
-        # A configured chat is a channel already; a person is reached in their DM.
         channel = user if person.is_chat else await self.api.open_dm(user)
-        timestamps: list[str] = []
-        file = message.attachment
+        pages = render_message(message)
         try:
-            # The file is uploaded first and shared last: the upload shows nothing, so if
-            # it fails the retry repeats nothing the person has already seen, and the file
-            # still appears after the text that introduces it.
-            file_id = await self.api.upload(file) if file is not None else None
-            for part in render_message(message):
-                timestamps.append(await self.api.post(channel, part))
-            if file is not None and file_id is not None:
-                await self.api.share(channel, file_id, file.filename)
-        except PermanentDeliveryError:
+            if part < len(pages):
+                page = pages[part]
+                if plain:  # the fallback for a refused page: its text alone, no blocks
+                    page = SlackMessage(page.text, ())
+                if note:
+                    page = SlackMessage(f"{escape_mrkdwn(note)}\n{page.text}", page.blocks)
+                    if page.blocks and len(page.blocks) < MAX_BLOCKS:
+                        note_block = {"type": "section", "text": plain_text(note)}
+                        page = SlackMessage(page.text, (note_block, *page.blocks))
+                return encode_ref(channel, [await self.api.post(channel, page)])
+            file = message.attachment
+            if file is None or part != len(pages):
+                raise MessageRejected(f"slack: the message has no part {part}")
+            # Uploading shows nothing; sharing shows the file in the DM.
+            file_id = await self.api.upload(file)
+            await self.api.share(channel, file_id, file.filename)
+            return None
+        except RecipientUnreachable:
             self.api.forget_dm(user)  # the DM may be gone; open it afresh next time
             raise
-        return encode_ref(channel, timestamps)
 
     async def edit(self, person: Person, ref: str, message: Message) -> None:
+        """Replace the Slack message `ref` names (the last one, with the buttons)."""
         channel, timestamps = decode_ref(ref)
-        parts = render_message(message)
-        for ts, part in zip(timestamps, parts, strict=False):
-            await self.api.update(channel, ts, part)
-        for ts in timestamps[len(parts) :]:
-            # The new text needs fewer Slack messages: remove the rest. Already removed by
-            # an earlier edit is fine.
-            try:
-                await self.api.delete(channel, ts)
-            except PermanentDeliveryError:
-                log.info("slack.leftover_already_gone", channel=channel, ts=ts)
-        for part in parts[len(timestamps) :]:
-            # The new text needs more: the reference cannot grow, so these stay as they are.
-            await self.api.post(channel, part)
+        pages = render_message(message)
+        await self.api.update(channel, timestamps[-1], pages[-1])

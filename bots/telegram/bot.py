@@ -1,9 +1,12 @@
-"""The Telegram bot: receives updates (long polling or a webhook) and hands them to the router.
+"""The Telegram bot: receives updates (long polling or a webhook) into the durable inbox.
 
-It runs inside the caller's event loop (`start`/`stop`, never `run_polling`). Handlers only
-translate: a platform update becomes a core event at the edge, at once; the router decides
-everything; direct replies (for strangers) go back to the chat they came from. What an
-event queues for delivery goes to the deliverer with the event's commit.
+It runs inside the caller's event loop (`start`/`stop`). An update becomes a core event at
+the edge, at once (`translate`), and is stored in the inbox before Telegram hears that it
+arrived: the poller asks for the next updates (which confirms these) only after the store
+committed, and the webhook answers 200 only then. python-telegram-bot's own Updater confirms
+an update before it is handled, so polling is ours; the `Application` (without an Updater)
+owns the `Bot`. The inbox hands each event to the router and, once it is handled, back here
+(`answer`): direct replies to strangers, and the answer that stops a pressed button spinning.
 """
 
 from __future__ import annotations
@@ -13,30 +16,23 @@ import datetime as dtm
 import hmac
 import logging
 import re
-from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
 import structlog
 from aiohttp import web
 from pydantic import SecretStr
-from telegram import CallbackQuery, Update, User
+from telegram import Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
-from telegram.ext import (
-    Application,
-    ApplicationBuilder,
-    CallbackQueryHandler,
-    ContextTypes,
-    MessageHandler,
-    filters,
-)
+from telegram.ext import Application, ApplicationBuilder
 
 from bots.telegram.transport import TelegramTransport, reply, scrub
-from core.errors import DeliveryError
+from core.errors import DeliveryError, StorageError
 from core.events import ButtonEvent, InboundEvent, Sender, parse_text
 from core.messages import Message
 from core.model import Origin
+from core.ports import Inbox, InboxItem
 
 log = structlog.get_logger(__name__)
 
@@ -49,12 +45,37 @@ ALLOWED_UPDATES = (Update.MESSAGE, Update.CALLBACK_QUERY)
 TOKEN_LOGGERS = ("telegram", "httpx", "httpcore")
 
 TelegramApp = Application[Any, Any, Any, Any, Any, Any]
+POLL_BACKOFF_MAX = 30.0  # seconds between tries while Telegram or the database fails
+CALLBACK_QUERY = "callback_query_id"
 
 
-class Handles(Protocol):
-    """The router, as the bot sees it."""
-
-    async def handle(self, event: InboundEvent) -> list[Message]: ...
+def translate(update: Update) -> tuple[InboundEvent, dict[str, Any]] | None:
+    """A core event and what answering it needs, or None for an update we do not handle."""
+    user = update.effective_user
+    if user is None:
+        return None
+    message, query = update.message, update.callback_query
+    if message is not None and message.text is not None:
+        sender = Sender(
+            Origin.TELEGRAM,
+            str(user.id),
+            event_id=str(update.update_id),
+            chat_id=str(message.chat.id),
+            private=message.chat.type == ChatType.PRIVATE,
+        )
+        return parse_text(sender, message.text), {}
+    if query is not None:
+        chat = update.effective_chat
+        # A button on an inline message has no chat: answer in the user's private chat.
+        sender = Sender(
+            Origin.TELEGRAM,
+            str(user.id),
+            event_id=str(update.update_id),
+            chat_id=str(chat.id if chat is not None else user.id),
+            private=chat is None or chat.type == ChatType.PRIVATE,
+        )
+        return ButtonEvent(sender, query.data or ""), {CALLBACK_QUERY: query.id}
+    return None
 
 
 class RedactToken(logging.Filter):
@@ -110,20 +131,19 @@ def _plain(secret: SecretStr | str | None) -> str | None:
 
 
 class TelegramBot:
-    """Owns the python-telegram-bot `Application`: polling (default) or webhook mode.
+    """Owns the python-telegram-bot `Application` (without an Updater): our own poller
+    (default) or the webhook, both storing into the inbox before confirming.
 
     Webhook mode is on when `webhook_url` is given; it then needs `webhook_secret`, which
-    Telegram sends in the `X-Telegram-Bot-Api-Secret-Token` header of every request.
-    `answer_after` is awaited before a button press is answered (the deliverer's
-    `after_pages`: a page the press raised goes out before the answer). The
-    webhook server is our own small aiohttp server rather than PTB's `start_webhook`:
-    PTB's needs tornado (not installed) and compares the secret with `!=`, not in
-    constant time.
+    Telegram sends in the `X-Telegram-Bot-Api-Secret-Token` header of every request. The
+    webhook server is our own small aiohttp server rather than PTB's `start_webhook`: PTB's
+    needs tornado (not installed), compares the secret with `!=`, not in constant time, and
+    answers before the update is stored.
     """
 
     def __init__(
         self,
-        router: Handles,
+        inbox: Inbox,
         *,
         token: SecretStr | str,
         base_url: str = DEFAULT_BASE_URL,
@@ -134,7 +154,6 @@ class TelegramBot:
         webhook_path: str | None = None,
         transport: TelegramTransport | None = None,
         poll_timeout: float = 10.0,
-        answer_after: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         plain = _plain(token)
         if not plain:
@@ -145,7 +164,7 @@ class TelegramBot:
             raise ValueError("webhook mode needs a webhook secret")
         if secret and not SECRET_PATTERN.fullmatch(secret):
             raise ValueError("a webhook secret is 1-256 characters A-Z, a-z, 0-9, _ and -")
-        self._router = router
+        self._inbox = inbox
         self._webhook_url = webhook_url or None  # an empty setting means polling
         self._webhook_secret = secret or ""
         self._webhook_listen = webhook_listen
@@ -153,8 +172,8 @@ class TelegramBot:
         # Telegram posts to the URL's path unless a reverse proxy rewrites it.
         self._webhook_path = webhook_path or (urlsplit(webhook_url or "").path or "/")
         self._poll_timeout = poll_timeout
-        self._answer_after = answer_after
-        self._answers: set[asyncio.Task[None]] = set()
+        self._poller: asyncio.Task[None] | None = None
+        self._told: set[str] = set()  # updates whose sender heard that storing failed
         self._runner: web.AppRunner | None = None
         protect_token(plain)  # before building: the Bot logs its URL on construction
         self.application: TelegramApp = (
@@ -162,16 +181,13 @@ class TelegramBot:
             .token(plain)
             .base_url(base_url)
             .base_file_url(file_url_for(base_url))
+            .updater(None)  # polling is ours: see the module's docstring
             .job_queue(None)  # timers are the core's, in the database
             .build()
         )
-        self.application.add_handler(
-            MessageHandler(filters.UpdateType.MESSAGE & filters.TEXT, self._on_text)
-        )
-        self.application.add_handler(CallbackQueryHandler(self._on_button))
-        self.application.add_error_handler(self._on_error)
         self.transport = transport or TelegramTransport()
         self.transport.bind(self.application.bot)
+        inbox.answer_with(Origin.TELEGRAM, self)
 
     @property
     def webhook_mode(self) -> bool:
@@ -185,40 +201,30 @@ class TelegramBot:
         return int(self._runner.addresses[0][1])
 
     async def start(self) -> None:
-        """Connect (getMe), start processing, then poll or serve the webhook."""
-        app = self.application
+        """Connect (getMe), then poll or serve the webhook."""
         try:
-            await app.initialize()
-            await app.start()
+            await self.application.initialize()
             if self.webhook_mode:
                 await self._start_webhook()
             else:
-                if app.updater is None:
-                    raise RuntimeError("the Application was built without an Updater")
-                await app.updater.start_polling(
-                    timeout=dtm.timedelta(seconds=self._poll_timeout),
-                    allowed_updates=list(ALLOWED_UPDATES),
-                    # Keep what arrived while we were down: an "Ik pak het op" must count.
-                    drop_pending_updates=False,
-                    error_callback=self._on_polling_error,
-                )
+                # A webhook left from an earlier deployment would keep getUpdates empty.
+                await self.application.bot.delete_webhook(drop_pending_updates=False)
+                self._poller = asyncio.create_task(self._poll(), name="telegram-poller")
         except BaseException:
             await self.stop()
             raise
         log.info("telegram.started", mode="webhook" if self.webhook_mode else "polling")
 
     async def stop(self) -> None:
-        """Stop receiving, finish the updates already received, and close connections."""
-        app = self.application
+        """Stop receiving and close connections; what was stored is handled next start."""
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        if app.updater is not None and app.updater.running:
-            await app.updater.stop()
-        if app.running:
-            await app.stop()
-        await self.answered()  # before the connections close
-        await app.shutdown()
+        if self._poller is not None:
+            self._poller.cancel()
+            await asyncio.gather(self._poller, return_exceptions=True)
+            self._poller = None
+        await self.application.shutdown()
 
     async def bot_username(self) -> str:
         """The bot's @username (for deep links), asked from Telegram."""
@@ -226,6 +232,50 @@ class TelegramBot:
         if not me.username:
             raise RuntimeError("Telegram returned a bot without a username")
         return str(me.username)
+
+    # Receiving ----------------------------------------------------------------------------
+
+    async def receive(self, updates: list[Update]) -> None:
+        """Store these updates' events in the inbox; StorageError if that failed (then
+        Telegram must not hear they arrived). The sender of an update that could not be
+        stored is told once."""
+        entries = [entry for entry in map(translate, updates) if entry is not None]
+        try:
+            await self._inbox.accept(entries)
+        except StorageError:
+            for event, context in entries:
+                key = event.sender.event_id or ""
+                if key not in self._told:
+                    self._told.add(key)
+                    await self._inbox.tell_delayed(event, context)
+            raise
+        self._told.clear()
+
+    async def _poll(self) -> None:
+        """Long polling that confirms updates (the next offset) only once they are stored."""
+        bot = self.application.bot
+        offset: int | None = None
+        failures = 0
+        while True:
+            try:
+                updates = await bot.get_updates(
+                    offset=offset,
+                    timeout=dtm.timedelta(seconds=self._poll_timeout),
+                    allowed_updates=list(ALLOWED_UPDATES),
+                )
+                if updates:
+                    await self.receive(list(updates))
+                    offset = updates[-1].update_id + 1
+                failures = 0
+            except (TelegramError, StorageError) as error:
+                failures += 1
+                delay = min(2.0 ** (failures - 1), POLL_BACKOFF_MAX)
+                log.warning(
+                    "telegram.polling_failed",
+                    error=scrub(f"{type(error).__name__}: {error}", self._token),
+                    retry_in=delay,
+                )
+                await asyncio.sleep(delay)  # Telegram or the database is down: back off
 
     # Webhook -------------------------------------------------------------------------------
 
@@ -247,7 +297,8 @@ class TelegramBot:
         )
 
     async def _on_webhook(self, request: web.Request) -> web.Response:
-        """One update from Telegram: verify the secret (in constant time), queue it."""
+        """One update from Telegram: verify the secret (in constant time), store it, and
+        only then answer 200; a storage failure answers 500 and Telegram sends it again."""
         given = request.headers.get(SECRET_HEADER)
         if given is None or not hmac.compare_digest(
             given.encode("utf-8"), self._webhook_secret.encode("utf-8")
@@ -260,86 +311,41 @@ class TelegramBot:
         except Exception:  # malformed JSON or not an update: Telegram need not resend it
             log.warning("telegram.webhook_bad_update", remote=request.remote)
             return web.Response(status=400)
-        await self.application.update_queue.put(update)
+        try:
+            await self.receive([update])
+        except StorageError:
+            return web.Response(status=500)
         return web.Response(status=200)
 
-    # Handlers: translate at the edge, nothing else ----------------------------------------
+    # Answering (the inbox calls these) ------------------------------------------------------
 
-    async def _on_text(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
-        message, user, chat = update.message, update.effective_user, update.effective_chat
-        if message is None or message.text is None or user is None or chat is None:
-            return
-        sender = Sender(
-            Origin.TELEGRAM,
-            str(user.id),
-            event_id=str(update.update_id),
-            chat_id=str(chat.id),
-            private=chat.type == ChatType.PRIVATE,
-        )
-        await self._dispatch(parse_text(sender, message.text), chat.id)
-
-    async def _on_button(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
-        query, user = update.callback_query, update.effective_user
-        if query is None or user is None:
-            return
-        try:
-            if query.data is not None:
-                await self._press(update, user, query.data)
-        finally:
-            # Answered (the button stops spinning on the phone) once the press is handled
-            # and a page it raised is out, in a task of its own: the page does not share
-            # the loop and the connection with the answer's round trip, and the next
-            # update (another press, a command) is not held up by either.
-            answer = asyncio.create_task(self._answer(query))
-            self._answers.add(answer)
-            answer.add_done_callback(self._answers.discard)
-
-    async def answered(self) -> None:
-        """Wait until every button press so far is answered (at stop; tests)."""
-        while self._answers:
-            await asyncio.gather(*self._answers, return_exceptions=True)
-
-    async def _answer(self, query: CallbackQuery) -> None:
-        try:
-            if self._answer_after is not None:
-                await self._answer_after()
-            await query.answer()
-        except TelegramError as error:  # a stale query: the press is handled all the same
-            log.info("telegram.answer_failed", error=scrub(str(error), self._token))
-
-    async def _press(self, update: Update, user: User, data: str) -> None:
-        chat = update.effective_chat
-        # A button on an inline message has no chat: answer in the user's private chat.
-        chat_id = chat.id if chat is not None else user.id
-        sender = Sender(
-            Origin.TELEGRAM,
-            str(user.id),
-            event_id=str(update.update_id),
-            chat_id=str(chat_id),
-            private=chat is None or chat.type == ChatType.PRIVATE,
-        )
-        await self._dispatch(ButtonEvent(sender, data), chat_id)
-
-    async def _dispatch(self, event: InboundEvent, chat_id: int) -> None:
-        # What the event queued went to delivery with its commit; only direct replies (to
-        # strangers, who have no outbox) are sent from here.
-        for message in await self._router.handle(event):
+    async def answer(self, item: InboxItem, replies: list[Message]) -> None:
+        """The event is handled: direct replies (to strangers), then the pressed button
+        stops spinning."""
+        event: InboundEvent = item.event
+        chat_id = int(event.sender.chat_id or event.sender.user_id)
+        for message in replies:
             try:
                 await reply(self.application.bot, chat_id, message)
             except DeliveryError as error:  # a stranger's reply is best effort
                 log.info("telegram.reply_failed", chat_id=chat_id, error=str(error))
+        query_id = item.context.get(CALLBACK_QUERY)
+        if query_id:
+            try:
+                await self.application.bot.answer_callback_query(str(query_id))
+            except TelegramError as error:  # a stale query: the press is handled all the same
+                log.info("telegram.answer_failed", error=scrub(str(error), self._token))
 
-    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        error = context.error
-        update_id = update.update_id if isinstance(update, Update) else None
-        log.error(
-            "telegram.handler_error",
-            update_id=update_id,
-            error=scrub(f"{type(error).__name__}: {error}", self._token),
-            # A Telegram error's traceback may hold the request URL: never print it.
-            exc_info=None if isinstance(error, TelegramError) else error,
-        )
-
-    def _on_polling_error(self, error: TelegramError) -> None:
-        # PTB retries polling by itself; we only log (without the token).
-        log.warning("telegram.polling_error", error=scrub(str(error), self._token))
+    async def tell(self, event: InboundEvent, context: dict[str, Any], message: Message) -> None:
+        """Straight to the sender's chat, best effort (the outbox may be what fails)."""
+        chat_id = int(event.sender.chat_id or event.sender.user_id)
+        try:
+            await reply(self.application.bot, chat_id, message)
+        except DeliveryError as error:
+            log.info("telegram.tell_failed", chat_id=chat_id, error=str(error))
+        query_id = context.get(CALLBACK_QUERY)
+        if query_id:
+            try:
+                await self.application.bot.answer_callback_query(str(query_id))
+            except TelegramError as error:
+                log.info("telegram.answer_failed", error=scrub(str(error), self._token))

@@ -25,12 +25,19 @@ PER_ROW = 2
 ELLIPSIS = "\n…"
 
 
+# Text is split this much short of Telegram's limit, so a line in front of a chunk (the
+# note that marks a repeated message) still fits.
+NOTE_ROOM = 200
+
+
 @dataclass(frozen=True, slots=True)
 class Chunk:
-    """One Telegram message: HTML text and, on the last chunk only, the keyboard."""
+    """One Telegram message: HTML text (or plain text, see `render`) and, on the last chunk
+    only, the keyboard."""
 
     html: str
     markup: InlineKeyboardMarkup | None = None
+    plain: bool = False  # sent without a parse mode: the fallback for a refused page
 
 
 def units(text: str) -> int:
@@ -126,10 +133,21 @@ def keyboard(buttons: Sequence[Button]) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup(rows)
 
 
-def render(message: Message, limit: int = MAX_TEXT, max_chunks: int | None = None) -> list[Chunk]:
+def _escape(text: str, plain: bool) -> str:
+    return text if plain else html.escape(text, quote=False)
+
+
+def render(
+    message: Message,
+    limit: int = MAX_TEXT - NOTE_ROOM,
+    max_chunks: int | None = None,
+    *,
+    plain: bool = False,
+) -> list[Chunk]:
     """The Telegram messages that show `message`: the title in bold on the first, all text
     escaped, the keyboard on the last. With `max_chunks` (an edit cannot add messages),
-    text that needs more is cut short with an ellipsis."""
+    text that needs more is cut short with an ellipsis. `plain` gives the same chunks as
+    plain text (no markup at all), for a page Telegram refused to parse."""
     title = message.title.strip() if message.title else ""
     text = message.text
     if not title and not text.strip():
@@ -142,12 +160,12 @@ def render(message: Message, limit: int = MAX_TEXT, max_chunks: int | None = Non
         keep = max(max_chunks, 1)
         room = (first_limit if keep == 1 else limit) - units(ELLIPSIS)
         parts = [*parts[: keep - 1], _hard_cut(parts[keep - 1], room)[0] + ELLIPSIS]
-    escaped = [html.escape(part, quote=False) for part in parts]
+    escaped = [_escape(part, plain) for part in parts]
     if title:
-        head = f"<b>{html.escape(title, quote=False)}</b>"
+        head = _escape(title, plain) if plain else f"<b>{_escape(title, plain)}</b>"
         escaped[0] = f"{head}\n{escaped[0]}" if escaped[0] else head
     markup = keyboard(message.buttons)
     return [
-        Chunk(part, markup if index == len(escaped) - 1 else None)
+        Chunk(part, markup if index == len(escaped) - 1 else None, plain)
         for index, part in enumerate(escaped)
     ]

@@ -8,6 +8,7 @@ original exception is not chained (httpx errors can carry the request URL, token
 from __future__ import annotations
 
 import datetime as dtm
+import html
 from collections.abc import Sequence
 
 import structlog
@@ -18,22 +19,23 @@ from telegram.error import (
     BadRequest,
     ChatMigrated,
     Forbidden,
-    InvalidToken,
-    NetworkError,
     RetryAfter,
     TelegramError,
+    TimedOut,
 )
 
 from bots.telegram.render import Chunk, render
 from core.errors import (
     DeliveryError,
-    PermanentDeliveryError,
+    MessageRejected,
+    OutcomeUnknown,
+    PlatformError,
     RateLimited,
-    TransientDeliveryError,
+    RecipientUnreachable,
 )
 from core.messages import Attachment, Message
 from core.model import Person
-from core.ports import DeliveryLimits
+from core.ports import DeliveryLimits, Part
 
 log = structlog.get_logger(__name__)
 
@@ -45,6 +47,8 @@ REDACTED = "<token>"
 PER_CHAT_INTERVAL = 1.0
 PER_SECOND = 29.0
 PER_GROUP_INTERVAL = 3.0  # Telegram allows about 20 messages a minute in a group
+# A 400 with these words is about the chat, not the message: the recipient is unreachable.
+UNREACHABLE_CHAT = ("chat not found", "user not found", "peer_id_invalid", "group chat was")
 
 
 def scrub(text: str, token: str | None) -> str:
@@ -62,13 +66,17 @@ def map_error(error: TelegramError, token: str | None = None) -> DeliveryError:
     detail = scrub(f"telegram: {type(error).__name__}: {error.message}", token)
     if isinstance(error, RetryAfter):
         return RateLimited(_seconds(error.retry_after))
-    if isinstance(error, Forbidden):  # the person blocked the bot or never started it
-        return PermanentDeliveryError(detail)
-    if isinstance(error, BadRequest | ChatMigrated | InvalidToken):
-        return PermanentDeliveryError(detail)
-    if isinstance(error, NetworkError):  # timeouts, connection errors, 5xx
-        return TransientDeliveryError(detail)
-    return TransientDeliveryError(detail)  # an unparsable answer and the like: try again
+    if isinstance(error, Forbidden | ChatMigrated):  # blocked the bot, never started it
+        return RecipientUnreachable(detail)
+    if isinstance(error, BadRequest):
+        if any(text in error.message.lower() for text in UNREACHABLE_CHAT):
+            return RecipientUnreachable(detail)
+        return MessageRejected(detail)
+    if isinstance(error, TimedOut):  # the request may have reached Telegram
+        return OutcomeUnknown(detail)
+    # InvalidToken (401), Conflict, network errors, 5xx, an unparsable answer: our side or
+    # Telegram's is failing, not the person.
+    return PlatformError(detail)
 
 
 def is_not_modified(error: TelegramError) -> bool:
@@ -77,7 +85,7 @@ def is_not_modified(error: TelegramError) -> bool:
 
 
 def make_ref(chat_id: int, message_ids: Sequence[int]) -> str:
-    """`chat:id,id,...`: every message a send produced; the last carries the buttons."""
+    """`chat:id,id,...`: the messages a send produced; edits reach the last."""
     return f"{chat_id}:{','.join(str(m) for m in message_ids)}"
 
 
@@ -90,40 +98,43 @@ def parse_ref(ref: str) -> tuple[int, list[int]]:
     return int(chat), message_ids
 
 
-async def send_chunks(bot: Bot, chat_id: int, chunks: Sequence[Chunk]) -> list[int]:
-    """Send rendered chunks in order; the ids of the messages sent. Raises TelegramError."""
-    ids: list[int] = []
-    for chunk in chunks:
-        sent: TgMessage = await bot.send_message(
-            chat_id,
-            chunk.html,
-            parse_mode=ParseMode.HTML,
-            reply_markup=chunk.markup,
-        )
-        ids.append(sent.message_id)
-    return ids
+def _chunks(message: Message, *, plain: bool = False) -> list[Chunk]:
+    try:
+        return render(message, plain=plain)
+    except ValueError as error:
+        raise MessageRejected(f"telegram: cannot render: {error}") from None
 
 
-async def send_document(bot: Bot, chat_id: int, attachment: Attachment) -> int:
+async def send_chunk(bot: Bot, chat_id: int, chunk: Chunk, note: str | None = None) -> int:
+    """Send one rendered chunk, `note` as a line in front; the id of the message sent.
+    Raises TelegramError."""
+    text = chunk.html
+    if note:
+        text = f"{note if chunk.plain else html.escape(note, quote=False)}\n{text}"
+    sent: TgMessage = await bot.send_message(
+        chat_id,
+        text,
+        parse_mode=None if chunk.plain else ParseMode.HTML,
+        reply_markup=chunk.markup,
+    )
+    return sent.message_id
+
+
+async def send_document(
+    bot: Bot, chat_id: int, attachment: Attachment, note: str | None = None
+) -> int:
     """Send a file as a document; the id of the message. Raises TelegramError."""
     sent: TgMessage = await bot.send_document(
-        chat_id, InputFile(attachment.content, filename=attachment.filename)
+        chat_id, InputFile(attachment.content, filename=attachment.filename), caption=note
     )
     return sent.message_id
 
 
 async def reply(bot: Bot, chat_id: int, message: Message) -> list[int]:
-    """Send `message` to any chat; the ids of its text messages (not of its file, which
-    is never edited). DeliveryError on failure.
-
-    The text goes first, the file after it, so the text introduces the file.
-    """
+    """Send `message` to any chat, best effort (a stranger's answer, not from the outbox);
+    the ids of its text messages. DeliveryError on failure."""
     try:
-        chunks = render(message)
-    except ValueError as error:
-        raise PermanentDeliveryError(f"telegram: cannot render: {error}") from None
-    try:
-        ids = await send_chunks(bot, chat_id, chunks)
+        ids = [await send_chunk(bot, chat_id, chunk) for chunk in _chunks(message)]
         if message.attachment is not None:
             await send_document(bot, chat_id, message.attachment)
         return ids
@@ -163,67 +174,68 @@ class TelegramTransport:
     @property
     def bot(self) -> Bot:
         if self._bot is None:
-            raise TransientDeliveryError("telegram: the bot is not started yet")
+            raise PlatformError("telegram: the bot is not started yet")
         return self._bot
 
     def reaches(self, person: Person) -> bool:
         return person.telegram_user_id is not None
 
-    async def send(self, person: Person, message: Message) -> str:
-        """Send to the person's private chat (its id is the user id), or to a configured
-        group (its negative chat id); the reference of every text message sent, for `edit`."""
+    def parts(self, message: Message) -> list[Part]:
+        """One part per Telegram message: the text's chunks (the last one carries the
+        buttons and is the one edits reach), then the file."""
+        count = len(_chunks(message))
+        parts = [Part(index, editable=index == count - 1) for index in range(count)]
+        if message.attachment is not None:
+            parts.append(Part(count, editable=False))
+        return parts
+
+    async def send_part(
+        self,
+        person: Person,
+        message: Message,
+        part: int,
+        *,
+        note: str | None = None,
+        plain: bool = False,
+    ) -> str:
+        """Send one part to the person's private chat (its id is the user id), or to a
+        configured group (its negative chat id); the reference of the message sent."""
         if person.telegram_user_id is None:
-            raise PermanentDeliveryError(f"telegram: {person.key} has no telegram user id")
+            raise RecipientUnreachable(f"telegram: {person.key} has no telegram user id")
         chat_id = person.telegram_user_id
-        ids = await reply(self.bot, chat_id, message)
-        return make_ref(chat_id, ids)
+        bot = self.bot
+        chunks = _chunks(message, plain=plain)
+        try:
+            if part < len(chunks):
+                message_id = await send_chunk(bot, chat_id, chunks[part], note)
+            elif message.attachment is not None and part == len(chunks):
+                message_id = await send_document(bot, chat_id, message.attachment, note)
+            else:
+                raise MessageRejected(f"telegram: the message has no part {part}")
+        except TelegramError as error:
+            raise map_error(error, bot.token) from None
+        return make_ref(chat_id, [message_id])
 
     async def edit(self, person: Person, ref: str, message: Message) -> None:
-        """Replace what a `send` showed. The number of messages stays: the last (with the
-        buttons) gets the new message's last chunk; earlier messages get the earlier
-        chunks, surplus old ones are deleted, and a message that needs more chunks than
-        were sent is cut short on the last one."""
+        """Replace the text of the message `ref` names (the last, with the buttons, when
+        it names several), cut short to one Telegram message."""
         bot = self.bot
         try:
             chat_id, ids = parse_ref(ref)
-            chunks = render(message, max_chunks=len(ids))
+            (chunk,) = render(message, max_chunks=1)
         except ValueError as error:
-            raise PermanentDeliveryError(f"telegram: cannot edit: {error}") from None
-        plan = list(zip(ids[: len(chunks) - 1], chunks[:-1], strict=True))
-        plan.append((ids[-1], chunks[-1]))
-        surplus = ids[len(chunks) - 1 : -1]
-        try:
-            for message_id, chunk in plan:
-                await self._edit_one(bot, chat_id, message_id, chunk)
-            for message_id in surplus:
-                await self._delete_one(bot, chat_id, message_id)
-        except TelegramError as error:
-            raise map_error(error, bot.token) from None
-
-    @staticmethod
-    async def _edit_one(bot: Bot, chat_id: int, message_id: int, chunk: Chunk) -> None:
+            raise MessageRejected(f"telegram: cannot edit: {error}") from None
         try:
             await bot.edit_message_text(
                 chunk.html,
                 chat_id=chat_id,
-                message_id=message_id,
+                message_id=ids[-1],
                 parse_mode=ParseMode.HTML,
                 reply_markup=chunk.markup,
             )
         except BadRequest as error:
             if not is_not_modified(error):
-                raise
-            log.debug("telegram.edit_not_modified", chat_id=chat_id, message_id=message_id)
-
-    @staticmethod
-    async def _delete_one(bot: Bot, chat_id: int, message_id: int) -> None:
-        # Already deleted (a retried edit) or too old to delete: the edit itself is done.
-        try:
-            await bot.delete_message(chat_id, message_id)
-        except BadRequest as error:
-            log.info(
-                "telegram.delete_failed",
-                chat_id=chat_id,
-                message_id=message_id,
-                error=error.message,
-            )
+                raise map_error(error, bot.token) from None
+            log.debug("telegram.edit_not_modified", chat_id=chat_id, message_id=ids[-1])
+        except TelegramError as error:
+            raise map_error(error, bot.token) from None

@@ -60,9 +60,15 @@ def upgrade() -> None:
     )
     op.drop_index("ix_delivery_outbox_id", table_name="delivery")
     op.drop_table("delivery")
+    with op.batch_alter_table("page_target", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("delivered_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True)
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("page_target", schema=None) as batch_op:
+        batch_op.drop_column("delivered_at")
     op.create_table(
         "delivery",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -78,9 +84,7 @@ def downgrade() -> None:
     op.create_index("ix_delivery_outbox_id", "delivery", ["outbox_id"])
     op.execute(
         "INSERT INTO delivery (outbox_id, transport, ref, failed, at) "
-        "SELECT outbox_id, transport, max(ref), bool_or_failed, max(at) FROM ("
-        "SELECT outbox_id, transport, ref, status = 'failed' AS bool_or_failed, at "
-        "FROM ledger WHERE part = 0) AS first_parts GROUP BY outbox_id, transport, bool_or_failed"
+        "SELECT outbox_id, transport, ref, status = 'failed', at FROM ledger WHERE part = 0"
     )
     op.drop_index("ix_ledger_outbox_id", table_name="ledger")
     op.drop_table("ledger")

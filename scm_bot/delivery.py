@@ -1,0 +1,494 @@
+"""Delivering the outbox: the table is the queue, each part of a message goes out once.
+
+One loop reads the due outbox rows (after every commit that queued messages, and every
+second for retries) and hands them to one worker per recipient, so a person's messages
+keep their order while different people are served side by side; people with a page start
+first, and a page takes the next free sending slot before any other message (`Pacer`).
+
+A message is sent part by part (a long text in several messages, then its file), and each
+part has its own ledger entry per transport: `sending` is committed before the request
+goes out and the outcome after it, so a retry resumes at the part that did not go out and
+a part whose fate is unknown (a crash or a timeout came between) is sent again marked as a
+repeat, never silently twice. Errors arrive classified (core.errors): a refused message
+fails on its own (a page is tried once more as plain text), an unreachable recipient fails
+this message only, a failing platform is retried with back-off and a rate limit pauses that
+chat only. Nothing one row does can stop the rows behind it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import structlog
+
+from core.errors import (
+    DeliveryError,
+    MessageRejected,
+    OutcomeUnknown,
+    PlatformError,
+    RateLimited,
+    RecipientUnreachable,
+    StorageError,
+)
+from core.i18n import t
+from core.model import Directory, Person, PersonId
+from core.ports import (
+    DeliveryLimits,
+    DeliveryReport,
+    LedgerEntry,
+    OutboxItem,
+    Part,
+    PartStatus,
+    Transport,
+)
+from core.tx import Core
+
+log = structlog.get_logger(__name__)
+BATCH = 500
+TICK = 1.0  # seconds between two looks at the table when nothing wakes the loop
+MIN_RETRY = timedelta(milliseconds=500)
+MAX_BACKOFF = timedelta(minutes=2)
+
+ReportHandler = Callable[[DeliveryReport], Awaitable[None]]
+
+
+def is_page(item: OutboxItem) -> bool:
+    return item.kind == "send" and (item.topic or "").startswith("page:")
+
+
+def backoff(attempts: int) -> timedelta:
+    return min(timedelta(seconds=2 ** min(attempts, 7)), MAX_BACKOFF)
+
+
+class Pacer:
+    """Keeps a platform's limits: a chat waits for its own turn, then for an overall slot.
+
+    Overall slots go to urgent sends (pages) first, then in the order asked. A chat that
+    is paced or paused (a 429) never holds up the others: it waits for its own turn before
+    it queues for a slot. Each chat has one worker, so its own turn needs no queue.
+    """
+
+    def __init__(
+        self,
+        limits: DeliveryLimits,
+        now: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.limits = limits
+        self.now = now
+        self.sleep = sleep
+        self._next_slot = 0.0
+        self._next_chat: dict[int, float] = {}
+        self._queue: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+        self._granting: asyncio.Task[None] | None = None
+
+    def paused_for(self, chat: int) -> float:
+        return max(0.0, self._next_chat.get(chat, 0.0) - self.now())
+
+    def pause(self, chat: int, seconds: float) -> None:
+        self._next_chat[chat] = max(self._next_chat.get(chat, 0.0), self.now() + seconds)
+
+    async def wait(self, chat: int, *, group: bool = False, urgent: bool = False) -> None:
+        while (own := self.paused_for(chat)) > 0:  # a 429 may extend it meanwhile
+            await self.sleep(own)
+        slot: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._queue, (0 if urgent else 1, next(self._order), slot))
+        if self._granting is None or self._granting.done():
+            self._granting = asyncio.create_task(self._grant())
+        await slot
+        interval = self.limits.per_chat_interval
+        if group and self.limits.per_group_interval is not None:
+            interval = max(interval, self.limits.per_group_interval)
+        self._next_chat[chat] = self.now() + interval
+
+    async def _grant(self) -> None:
+        while self._queue:
+            wait = self._next_slot - self.now()
+            if wait > 0:
+                await self.sleep(wait)
+            _, _, slot = heapq.heappop(self._queue)
+            if slot.done():  # its sender was cancelled
+                continue
+            slot.set_result(None)
+            self._next_slot = self.now() + 1.0 / self.limits.per_second
+
+    async def close(self) -> None:
+        if self._granting is not None:
+            self._granting.cancel()
+            await asyncio.gather(self._granting, return_exceptions=True)
+
+
+@dataclass
+class _Result:
+    """What one transport did with one row."""
+
+    delivered: bool = False  # it holds some part of it
+    retry_in: timedelta | None = None  # not done yet: try again then
+    unreachable: bool = False  # the recipient cannot be reached there
+    rejected: bool = False  # a part was refused (it stays failed)
+    error: str = ""
+
+
+@dataclass
+class _Row:
+    """One row on its way: the ledger as the worker knows it."""
+
+    item: OutboxItem
+    person: Person
+    ledger: dict[tuple[str, int], PartStatus] = field(default_factory=dict)
+
+
+class Deliverer:
+    def __init__(
+        self,
+        core: Core,
+        transports: list[Transport],
+        on_report: ReportHandler | None = None,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.core = core
+        self.transports = transports
+        self.on_report = on_report
+        self._monotonic = monotonic  # pacing time, injectable so tests need not wait
+        self._sleep = sleep
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._pacers: dict[str, Pacer] = {}
+        self._workers: dict[PersonId, asyncio.Task[int]] = {}
+
+    def wake(self) -> None:
+        """Called after a commit that queued messages."""
+        self._wake.set()
+
+    def _pacer(self, transport: Transport) -> Pacer | None:
+        limits: DeliveryLimits | None = getattr(transport, "limits", None)
+        if limits is None:
+            return None
+        pacer = self._pacers.get(transport.name)
+        if pacer is None:
+            pacer = self._pacers[transport.name] = Pacer(limits, self._monotonic, self._sleep)
+        return pacer
+
+    async def run(self) -> None:
+        """Deliver whenever woken, and at least every second for retries that fell due."""
+        while True:
+            try:
+                async with asyncio.timeout(TICK):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                await self.dispatch()
+            except Exception:  # the table is still the truth: the next tick reads it again
+                log.exception("delivery.loop_error")
+
+    async def dispatch(self) -> int:
+        """Hand the due rows of everyone without a worker to a new worker for them; returns
+        how many rows were handed over."""
+        async with self._lock:
+            busy = set(self._workers)  # a worker ending during the query may not see it
+            async with self.core.uow_factory() as uow:
+                items = await uow.outbox.pending(self.core.clock.now(), BATCH)
+                directory = await uow.directory.load() if items else None
+            if directory is None:
+                return 0
+            mine: dict[PersonId, list[OutboxItem]] = {}
+            for item in items:
+                if item.person_id not in busy and item.person_id not in self._workers:
+                    mine.setdefault(item.person_id, []).append(item)
+            # People with a page start first: their workers ask for sending slots first.
+            for person_id in sorted(mine, key=lambda p: not any(map(is_page, mine[p]))):
+                worker = asyncio.create_task(self._work(person_id, mine[person_id], directory))
+                self._workers[person_id] = worker
+            return sum(len(rows) for rows in mine.values())
+
+    async def deliver_pending(self) -> int:
+        """Deliver everything due now and wait until it is done (tests, the console);
+        returns how many rows were finished or put off."""
+        handled = 0
+        while True:
+            started = await self.dispatch()
+            if not self._workers:
+                return handled
+            progress = sum(await asyncio.gather(*self._workers.values()))
+            handled += progress
+            if not progress and not started:
+                return handled
+
+    settle = deliver_pending
+
+    async def close(self) -> None:
+        """Stop the workers (at shutdown); what they did not finish stays pending."""
+        workers = list(self._workers.values())
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        for pacer in self._pacers.values():
+            await pacer.close()
+
+    async def _work(
+        self, person_id: PersonId, items: list[OutboxItem], directory: Directory
+    ) -> int:
+        """One person's rows, in order, until one has to wait (the rest waits behind it)."""
+        handled = 0
+        try:
+            person = directory.recipient(person_id)
+            for item in items:
+                try:
+                    waits = await self._deliver(item, person)
+                except StorageError as error:
+                    # Nothing was sent that is not recorded: the row is read again later.
+                    log.error("delivery.storage_failed", outbox_id=item.id, error=str(error))
+                    break
+                except Exception:
+                    log.exception("delivery.row_failed", outbox_id=item.id)
+                    if not await self._give_up(item):
+                        break
+                    waits = False
+                handled += 1
+                if waits:
+                    break
+        finally:
+            del self._workers[person_id]
+            self._wake.set()  # rows queued for this person meanwhile
+        return handled
+
+    async def _give_up(self, item: OutboxItem) -> bool:
+        """A row broke in a way nobody foresaw: it fails alone, so the rest still goes."""
+        try:
+            async with self.core.uow_factory() as uow:
+                await uow.outbox.finish_many({item.id: "failed"}, self.core.clock.now())
+                await uow.commit()
+        except Exception:
+            log.exception("delivery.give_up_failed", outbox_id=item.id)
+            return False
+        return True
+
+    async def _deliver(self, item: OutboxItem, person: Person | None) -> bool:
+        """Deliver one row on every transport that reaches the person; True when it waits
+        for a retry."""
+        transports = []
+        if person is not None:
+            transports = [
+                t
+                for t in self.transports
+                # A group the bot was removed from is skipped until it is heard again; a
+                # person is never left out: every message tries them afresh.
+                if t.reaches(person) and not (person.is_chat and t.name in person.unreachable)
+            ]
+        results: dict[str, _Result] = {}
+        if person is not None:
+            row = _Row(item, person, {(e.transport, e.part): e.status for e in item.ledger})
+            for transport in transports:
+                if item.kind == "edit" and item.topic:
+                    results[transport.name] = await self._edit(transport, row)
+                else:
+                    results[transport.name] = await self._send(transport, row)
+        retries = [r.retry_in for r in results.values() if r.retry_in is not None]
+        now = self.core.clock.now()
+        if retries:
+            delay = max(min(retries), MIN_RETRY)
+            error = "; ".join(r.error for r in results.values() if r.error)
+            log.info("delivery.retry", outbox_id=item.id, in_seconds=delay.total_seconds())
+            async with self.core.uow_factory() as uow:
+                await uow.outbox.retry_later(item.id, now + delay, error)
+                await uow.commit()
+            return True
+        delivered = any(r.delivered for r in results.values())
+        unreachable = tuple(n for n, r in results.items() if r.unreachable)
+        rejected = tuple(n for n, r in results.items() if r.rejected)
+        status = "sent" if delivered else "failed" if rejected else "unreachable"
+        async with self.core.uow_factory() as uow:
+            await uow.outbox.finish_many({item.id: status}, now)
+            await uow.commit()
+        if not delivered:
+            log.warning("delivery.undelivered", outbox_id=item.id, person_id=item.person_id)
+        if person is not None and self.on_report is not None:
+            report = DeliveryReport(item, person, delivered, unreachable, rejected)
+            try:
+                await self.on_report(report)
+            except Exception:  # bookkeeping must never stop delivery to everyone else
+                log.exception("delivery.report_failed", outbox_id=item.id)
+        return False
+
+    async def _send(self, transport: Transport, row: _Row) -> _Result:
+        """Send the parts of a row that did not go out yet, in order."""
+        item, person = row.item, row.person
+        result = _Result(
+            delivered=any(
+                s is PartStatus.SENT
+                for (name, _), s in row.ledger.items()
+                if name == transport.name
+            )
+        )
+        try:
+            parts = transport.parts(item.message)
+        except MessageRejected as error:
+            log.warning(
+                "delivery.rejected", outbox_id=item.id, transport=transport.name, error=str(error)
+            )
+            result.rejected, result.error = True, str(error)
+            return result
+        for part in parts:
+            before = row.ledger.get((transport.name, part.index))
+            if before in (PartStatus.SENT, PartStatus.FAILED):
+                continue
+            repeat = before in (PartStatus.SENDING, PartStatus.UNCERTAIN)
+            note = t(person.language, "delivery.repeat") if repeat else None
+            try:
+                ref = await self._send_part(transport, row, part, note)
+            except MessageRejected as error:
+                log.warning(
+                    "delivery.rejected",
+                    outbox_id=item.id,
+                    transport=transport.name,
+                    part=part.index,
+                    error=str(error),
+                )
+                await self._record(row, transport, part, PartStatus.FAILED)
+                result.rejected, result.error = True, str(error)
+                continue
+            except RecipientUnreachable as error:
+                log.info(
+                    "delivery.unreachable",
+                    outbox_id=item.id,
+                    transport=transport.name,
+                    error=str(error),
+                )
+                await self._record(row, transport, part, PartStatus.FAILED)
+                result.unreachable, result.error = True, str(error)
+                return result
+            except RateLimited as error:
+                pacer = self._pacer(transport)
+                if pacer is not None:
+                    pacer.pause(person.id, error.retry_after)
+                await self._record(row, transport, part, before or PartStatus.NOT_SENT)
+                result.retry_in = max(timedelta(seconds=error.retry_after), MIN_RETRY)
+                result.error = str(error)
+                return result
+            except OutcomeUnknown as error:
+                log.warning(
+                    "delivery.uncertain",
+                    outbox_id=item.id,
+                    transport=transport.name,
+                    error=str(error),
+                )
+                await self._record(row, transport, part, PartStatus.UNCERTAIN)
+                result.retry_in, result.error = backoff(item.attempts), str(error)
+                return result
+            except PlatformError as error:
+                log.error(
+                    "delivery.platform_failing",
+                    outbox_id=item.id,
+                    transport=transport.name,
+                    error=str(error),
+                )
+                await self._record(
+                    row, transport, part, PartStatus.UNCERTAIN if repeat else PartStatus.NOT_SENT
+                )
+                result.retry_in, result.error = backoff(item.attempts), str(error)
+                return result
+            await self._record(row, transport, part, PartStatus.SENT, ref)
+            result.delivered = True
+        return result
+
+    async def _send_part(
+        self, transport: Transport, row: _Row, part: Part, note: str | None
+    ) -> str | None:
+        """One part, recorded as being sent first; a refused page is tried as plain text."""
+        item, person = row.item, row.person
+        pacer = self._pacer(transport)
+        if pacer is not None:
+            await pacer.wait(person.id, group=person.is_chat, urgent=is_page(item))
+        await self._record(row, transport, part, PartStatus.SENDING)
+        try:
+            return await self._guarded(
+                transport.send_part(person, item.message, part.index, note=note)
+            )
+        except MessageRejected:
+            if not is_page(item):
+                raise
+            log.warning("delivery.page_as_plain_text", outbox_id=item.id, transport=transport.name)
+        if pacer is not None:
+            await pacer.wait(person.id, group=person.is_chat, urgent=True)
+        return await self._guarded(
+            transport.send_part(person, item.message, part.index, note=note, plain=True)
+        )
+
+    @staticmethod
+    async def _guarded(send: Awaitable[str | None]) -> str | None:
+        """A send whose failure was not foreseen by the transport counts as a bad message."""
+        try:
+            return await send
+        except DeliveryError:
+            raise
+        except (ValueError, UnicodeError, TypeError) as error:
+            raise MessageRejected(f"{type(error).__name__}: {error}") from error
+
+    async def _edit(self, transport: Transport, row: _Row) -> _Result:
+        """Replace every copy of the topic the person holds; nothing to edit: send it."""
+        item, person = row.item, row.person
+        assert item.topic is not None
+        async with self.core.uow_factory() as uow:
+            refs = await uow.outbox.refs_for_topic(person.id, item.topic, transport.name)
+        if not refs:
+            return await self._send(transport, row)
+        pacer = self._pacer(transport)
+        for ref in refs:
+            if pacer is not None:
+                await pacer.wait(person.id, group=person.is_chat)
+            try:
+                await self._guarded(self._edit_one(transport, person, ref, item))
+            except (MessageRejected, RecipientUnreachable) as error:
+                # The message is gone or can no longer change (its reader deleted it):
+                # they still have what was sent.
+                log.info(
+                    "delivery.edit_refused",
+                    outbox_id=item.id,
+                    transport=transport.name,
+                    error=str(error),
+                )
+            except RateLimited as error:
+                if pacer is not None:
+                    pacer.pause(person.id, error.retry_after)
+                return _Result(
+                    retry_in=max(timedelta(seconds=error.retry_after), MIN_RETRY), error=str(error)
+                )
+            except PlatformError as error:
+                log.error(
+                    "delivery.platform_failing",
+                    outbox_id=item.id,
+                    transport=transport.name,
+                    error=str(error),
+                )
+                return _Result(retry_in=backoff(item.attempts), error=str(error))
+        return _Result(delivered=True)
+
+    @staticmethod
+    async def _edit_one(transport: Transport, person: Person, ref: str, item: OutboxItem) -> None:
+        await transport.edit(person, ref, item.message)
+        return None
+
+    async def _record(
+        self,
+        row: _Row,
+        transport: Transport,
+        part: Part,
+        status: PartStatus,
+        ref: str | None = None,
+    ) -> None:
+        row.ledger[(transport.name, part.index)] = status
+        entry = LedgerEntry(row.item.id, transport.name, part.index, status, ref, part.editable)
+        async with self.core.uow_factory() as uow:
+            await uow.outbox.record([entry], self.core.clock.now())
+            await uow.commit()

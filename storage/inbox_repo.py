@@ -1,0 +1,73 @@
+"""The inbox table: inbound events, stored before the platform is told they arrived."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from core.events import InboundEvent, event_from_json, event_to_json
+from core.ports import InboxItem
+from storage.connection import Conn
+from storage.database import table
+from storage.tables import InboxRow
+
+INBOX = table(InboxRow)
+
+
+class SqlInboxRepo:
+    def __init__(self, conn: Conn) -> None:
+        self.conn = conn
+
+    async def add(self, entries: list[tuple[InboundEvent, dict[str, Any]]], at: datetime) -> None:
+        """Store events; one seen before (a redelivery) is left as it is."""
+        if not entries:
+            return
+        rows = [
+            {
+                "origin": event.sender.origin.value,
+                "event_id": event.sender.event_id,
+                "event": event_to_json(event),
+                "context": context,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": at,
+                "received_at": at,
+            }
+            for event, context in entries
+        ]
+        insert = pg_insert if self.conn.dialect.name == "postgresql" else sqlite_insert
+        statement = insert(INBOX).on_conflict_do_nothing(index_elements=["origin", "event_id"])
+        await self.conn.execute(statement, rows)
+
+    async def pending(self, now: datetime, limit: int) -> list[InboxItem]:
+        """Events not handled yet whose turn it is, in the order they arrived."""
+        rows = await self.conn.execute(
+            select(INBOX.c.id, INBOX.c.event, INBOX.c.context, INBOX.c.attempts)
+            .where(INBOX.c.status == "pending", INBOX.c.next_attempt_at <= now)
+            .order_by(INBOX.c.id)
+            .limit(limit)
+        )
+        return [InboxItem(r.id, event_from_json(r.event), r.context, r.attempts) for r in rows]
+
+    async def finish(self, ids: list[int], status: str, at: datetime, error: str = "") -> None:
+        if ids:
+            await self.conn.execute(
+                update(INBOX)
+                .where(INBOX.c.id.in_(ids))
+                .values(status=status, handled_at=at, last_error=error[:500] or None)
+            )
+
+    async def retry_later(self, inbox_id: int, at: datetime, error: str) -> None:
+        await self.conn.execute(
+            update(INBOX)
+            .where(INBOX.c.id == inbox_id)
+            .values(attempts=INBOX.c.attempts + 1, next_attempt_at=at, last_error=error[:500])
+        )
+
+    async def count_pending(self) -> int:
+        statement = select(func.count()).select_from(INBOX).where(INBOX.c.status == "pending")
+        return int((await self.conn.execute(statement)).scalar_one())
