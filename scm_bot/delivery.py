@@ -98,15 +98,16 @@ class Pacer:
     async def wait(self, chat: int, *, group: bool = False, urgent: bool = False) -> None:
         while (own := self.paused_for(chat)) > 0:  # a 429 may extend it meanwhile
             await self.sleep(own)
+        interval = self.limits.per_chat_interval
+        if group and self.limits.per_group_interval is not None:
+            interval = max(interval, self.limits.per_group_interval)
+        self._next_chat[chat] = self.now() + interval  # the chat's next turn, at the latest
         slot: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._queue, (0 if urgent else 1, next(self._order), slot))
         if self._granting is None or self._granting.done():
             self._granting = asyncio.create_task(self._grant())
         await slot
-        interval = self.limits.per_chat_interval
-        if group and self.limits.per_group_interval is not None:
-            interval = max(interval, self.limits.per_group_interval)
-        self._next_chat[chat] = self.now() + interval
+        self._next_chat[chat] = max(self._next_chat[chat], self.now() + interval)
 
     async def _grant(self) -> None:
         while self._queue:

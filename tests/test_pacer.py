@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any
 
-from core.delivery import Pacer
+from scm_bot.delivery import Pacer
 from core.ports import DeliveryLimits
 
 
@@ -89,3 +89,20 @@ async def test_a_group_is_spaced_by_its_own_stricter_interval() -> None:
         first = await clock.sent_at(("1", p.wait(1, group=group)))
         second = await clock.sent_at(("2", p.wait(1, group=group)))
         assert second["2"] - first["1"] == spacing
+
+
+async def test_a_page_takes_the_next_slot_before_messages_that_asked_earlier() -> None:
+    clock = FakeTime()
+    p = pacer(clock, per_chat_interval=0.0, per_second=1.0)
+    sent = await clock.sent_at(
+        *((f"chatter {c}", p.wait(c)) for c in range(1, 5)),
+        ("page", p.wait(99, urgent=True)),
+    )
+    # One slot a second: the page asked last and goes first; the rest follow in order.
+    assert sent == {
+        "page": 0,
+        "chatter 1": 1.0,
+        "chatter 2": 2.0,
+        "chatter 3": 3.0,
+        "chatter 4": 4.0,
+    }
