@@ -162,17 +162,25 @@ class Incidents:
                 state = t(lang, "status.page_acknowledged", name=who, time=at)
             elif page.status is PageStatus.INFORMED:
                 state = t(lang, "status.page_informed")
+            elif page.status is PageStatus.NOBODY_LEFT:
+                state = t(lang, "status.page_nobody_left")
             else:
-                state = t(
-                    lang, "status.page_waiting", step=page.step_index + 1, attempt=page.attempt
-                )
+                # A re-import may have shortened the policy: never a step it does not have.
+                step = min(page.step_index + 1, len(function.policy.steps))
+                state = t(lang, "status.page_waiting", step=step, attempt=page.attempt)
             lines.append(t(lang, "status.page_line", function=function.name, state=state))
             for target in targets_of.get(page.id, []):
-                name = tx.directory.person(target.person_id).name
+                person = tx.directory.person(target.person_id)  # also if no longer in the region
                 answer = t(lang, f"status.target_{target.status.value}")
+                if target.status is TargetStatus.PAGED and target.delivered_at is not None:
+                    # Accepted by the platform: on the phone, not only handed out.
+                    at = fmt_time(target.delivered_at, tz, lang)
+                    answer = t(lang, "status.target_delivered", time=at)
+                if target.status is TargetStatus.PAGED and not person.active:
+                    answer = t(lang, "status.target_gone")  # not yet withdrawn
                 if target.status is not TargetStatus.PAGED and target.answered_at:
                     answer += " " + fmt_time(target.answered_at, tz, lang)
-                lines.append(t(lang, "status.target_line", name=name, answer=answer))
+                lines.append(t(lang, "status.target_line", name=person.name, answer=answer))
         return "\n".join(lines)
 
     async def ask_close(self, tx: Tx, person: Person, ident: str) -> None:

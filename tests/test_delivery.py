@@ -229,7 +229,9 @@ async def test_acknowledging_edits_every_copy_of_the_page(harness: Harness) -> N
     copies = harness.inbox("rol-b")
     assert len(copies) == 2 and copies[0].text.startswith(REPEAT)
     await harness.press("rol-b", "I'll take it")
-    assert all("Taken by" in m.text and not m.buttons for m in harness.inbox("rol-b"))
+    first, repeat = harness.inbox("rol-b")[:2]
+    assert harness.transport.edits == 2, "both copies were edited"
+    assert first.buttons == () and repeat.buttons == (), "no live buttons left"
 
 
 async def test_a_retry_on_one_transport_never_pages_twice_on_the_other(
@@ -297,3 +299,14 @@ async def test_a_delivered_page_is_marked_delivered_for_the_caco(harness: Harnes
         pages = await uow.pages.for_incidents([incident.id])
         targets = await uow.pages.targets([p.id for p in pages])
     assert [t.delivered_at is not None for t in targets] == [True]
+
+
+async def test_the_caco_sees_whether_each_page_was_delivered(harness: Harness) -> None:
+    harness.transport.failures_for["rol-b"] = [PlatformError("telegram: 502 Bad Gateway")]
+    await harness.raise_alarm()
+    await harness.say("caco", "/status")
+    assert "Rol Bert: gepaged, nog niet afgeleverd" in harness.last("caco")
+    harness.clock.advance(timedelta(seconds=1))
+    await harness.app.deliverer.deliver_pending()
+    await harness.say("caco", "/status")
+    assert "Rol Bert: gepaged, afgeleverd om 03:07, nog geen reactie" in harness.last("caco")
