@@ -154,6 +154,7 @@ class TelegramBot:
         webhook_path: str | None = None,
         transport: TelegramTransport | None = None,
         poll_timeout: float = 10.0,
+        poll_retry: float = 1.0,
     ) -> None:
         plain = _plain(token)
         if not plain:
@@ -172,6 +173,7 @@ class TelegramBot:
         # Telegram posts to the URL's path unless a reverse proxy rewrites it.
         self._webhook_path = webhook_path or (urlsplit(webhook_url or "").path or "/")
         self._poll_timeout = poll_timeout
+        self._poll_retry = poll_retry  # the first back-off; it doubles up to 30 s
         self._poller: asyncio.Task[None] | None = None
         self._told: set[str] = set()  # updates whose sender heard that storing failed
         self._runner: web.AppRunner | None = None
@@ -269,7 +271,7 @@ class TelegramBot:
                 failures = 0
             except (TelegramError, StorageError) as error:
                 failures += 1
-                delay = min(2.0 ** (failures - 1), POLL_BACKOFF_MAX)
+                delay = min(self._poll_retry * 2.0 ** (failures - 1), POLL_BACKOFF_MAX)
                 log.warning(
                     "telegram.polling_failed",
                     error=scrub(f"{type(error).__name__}: {error}", self._token),
