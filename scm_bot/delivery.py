@@ -54,6 +54,7 @@ BATCH = 500
 TICK = 1.0  # seconds between two looks at the table when nothing wakes the loop
 MIN_RETRY = timedelta(milliseconds=500)
 MAX_BACKOFF = timedelta(minutes=2)
+GIVE_UP_AFTER = 40  # attempts: with the back-off capped at 2 minutes, about an hour
 
 ReportHandler = Callable[[DeliveryReport], Awaitable[None]]
 
@@ -223,7 +224,7 @@ class Deliverer:
                 return handled
             progress = sum(await asyncio.gather(*self._workers.values()))
             handled += progress
-            if not progress and not started:
+            if not progress:  # nothing moved (the database fails): the next tick tries
                 return handled
 
     settle = deliver_pending
@@ -297,6 +298,9 @@ class Deliverer:
                     results[transport.name] = await self._send(transport, row)
         retries = [r.retry_in for r in results.values() if r.retry_in is not None]
         now = self.core.clock.now()
+        if retries and item.attempts >= GIVE_UP_AFTER:
+            log.error("delivery.given_up", outbox_id=item.id, attempts=item.attempts)
+            retries = []  # about an hour of failures: it is finished as it stands
         if retries:
             delay = max(min(retries), MIN_RETRY)
             error = "; ".join(r.error for r in results.values() if r.error)
