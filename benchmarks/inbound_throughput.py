@@ -189,9 +189,8 @@ class Subject:
 
 
 def count_round_trips(app: App, counts: dict[str, int]) -> None:
-    """Count what the app's units of work send to the database (not the job store's). On
-    SQLite their statements run on a synchronous engine over the async engine's one
-    connection (`storage.connection`); call this after the first unit of work."""
+    """Count what the app's units of work send to the database (not the job store's):
+    SQLAlchemy's events on the async engine's synchronous core."""
 
     def counter(name: str) -> Callable[..., None]:
         def seen(*_args: object) -> None:
@@ -205,8 +204,7 @@ def count_round_trips(app: App, counts: dict[str, int]) -> None:
     event.listen(statements, "commit", counter("commit"))
     event.listen(statements, "rollback", counter("rollback"))
     event.listen(statements.pool, "reset", counter("reset"))
-    # A unit of work that runs a statement begins a transaction (on SQLite its connection
-    # stays open, so pool checkouts would not count them).
+    # A unit of work that runs a statement begins a transaction.
     event.listen(statements, "begin", counter("checkout"))
 
 

@@ -199,7 +199,7 @@ async def fan_out(url: str, variant: Variant, people: int) -> Run:
         def count(*_args: Any) -> None:
             run.statements += counting[0]
 
-        statement_engine = app.uows.statement_engine  # on SQLite: the inline engine
+        statement_engine = app.uows.statement_engine
         assert statement_engine is not None
         event.listen(statement_engine, "before_cursor_execute", count)
         with contextlib.suppress(TimeoutError):

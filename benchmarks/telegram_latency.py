@@ -56,7 +56,7 @@ from core.events import InboundEvent
 from core.messages import Message
 from core.model import TimerId
 from core.ports import TimerScheduler
-from scm_bot.app import App, freeze_heap, running
+from scm_bot.app import App, running
 from storage.database import make_engine
 from tests.fake_telegram import TOKEN, FakeTelegram
 from tests.helpers import REGION_FILE, load_region
@@ -147,7 +147,7 @@ class DbProbe:
         self.statements: dict[str, int] = {"handle": 0, "delivery": 0}
 
     def attach(self, app: App) -> None:
-        engine = app.uows.statement_engine  # on SQLite the inline engine (storage.connection)
+        engine = app.uows.statement_engine
         assert engine is not None, "attach after the app ran a unit of work"
         event.listen(engine, "before_cursor_execute", self._statement)
 
@@ -431,7 +431,6 @@ async def measure(url: str, iterations: int, warmup: int) -> Results:
                     ),
                 )
                 await settled(app, router)
-                freeze_heap()  # as scm_bot.runtime does once the bots have started
                 scm = Scm(app, scm_fake, router, scheduler, Watch(scm_fake, results.db))
                 for i in range(warmup + iterations):
                     keep = i >= warmup
@@ -563,8 +562,8 @@ def hot_spots(results: Results) -> str:
             "scm-bot answers while it handles the press, and sends the same page):",
             "",
             f"- The confirm's transaction, p50 {ms(stat(scm, 'handle', 50))} ms: "
-            f"{db.statements['handle'] / n:.0f} SQL statements, run inline on the event loop "
-            "(`storage.connection`): the incident and its number, the page, its target, the "
+            f"{db.statements['handle'] / n:.0f} SQL statements (aiosqlite, through "
+            "SQLAlchemy's async engine): the incident and its number, the page, its target, the "
             "escalation timer, the conversation, the audit records and the outbox rows (the "
             "page, and the Caco's two messages), then the commit. One small SELECT costs "
             f"{results.select_async * 1e3:.2f} ms through the app's engine against "
@@ -574,11 +573,7 @@ def hot_spots(results: Results) -> str:
             f"- The job store: queueing the escalation takes p50 "
             f"{ms(stat(scm, 'scheduler', 50))} ms inside the handling; on SQLite the write "
             "itself (about 0.5 ms) runs on the loop once the page is out "
-            "(`Deliverer.after_pages`), and so does the answer to the Caco's button. "
-            "SQLite's checkpoints of its write-ahead log run in a worker thread "
-            "(`storage.connection.WalCheckpoints`), not inside a commit; and what was alive "
-            "at start is frozen out of the garbage collector's sight (`freeze_heap`), so "
-            "no full collection walks it in the middle of a page.",
+            "(`Deliverer.after_pages`), and so does the answer to the Caco's button.",
             f"- Delivery after the commit, p50 {ms(stat(scm, 'after_handle', 50))} ms against "
             f"~{ms(bare_send)} ms for the bare app's one send: the commit hands the page to its "
             "person's worker at once (`Deliverer.offer`, pages first; "

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
 
+from core.messages import Message
 from core.model import Language
 
 
@@ -66,3 +67,8 @@ def fmt_time(at: datetime, tz: ZoneInfo, language: Language) -> str:
 def fmt_datetime(at: datetime, tz: ZoneInfo, language: Language) -> str:
     """Day and time: "ma 23 nov 03:12"."""
     return format_datetime(at, "EEE d MMM HH:mm", tzinfo=tz, locale=language.value)
+
+
+def storage_failure_message(language: Language) -> Message:
+    """What a person is told when what they sent could not be saved (`StorageError`)."""
+    return Message(t(language, "storage.failed"))

@@ -108,7 +108,10 @@ class Router:
 
     async def handle(self, event: InboundEvent) -> list[Message]:
         """Handle one event. Returns replies for a sender who is not registered (who gets
-        nothing else); everything for registered people goes through the outbox."""
+        nothing else); everything for registered people goes through the outbox.
+
+        Raises `StorageError` when the database fails: nothing of the event was saved, and
+        the caller tells the person (`core.i18n.storage_failure_message`) or tries again."""
         origin = event.sender.origin
         event_id = event.sender.event_id
         try:

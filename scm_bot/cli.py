@@ -11,7 +11,7 @@ from typing import Annotated
 import structlog
 import typer
 
-from core.errors import RegionFileError
+from core.errors import RegionFileError, StorageError
 from core.region_file import dump_region, parse_region
 from scm_bot.roster_cli import roster_app
 from scm_bot.settings import Settings
@@ -69,12 +69,22 @@ def _settings() -> Settings:
     return settings
 
 
+def _migrate(db_url: str) -> None:
+    """Bring the schema up to date; a database that cannot be written ends the command
+    with one line that names it (no traceback)."""
+    from storage.database import migrate as do_migrate
+
+    try:
+        do_migrate(db_url)
+    except StorageError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(1) from None
+
+
 @app.command()
 def migrate() -> None:
     """Create or upgrade the database schema."""
-    from storage.database import migrate as do_migrate
-
-    do_migrate(_settings().db_url)
+    _migrate(_settings().db_url)
 
 
 @app.command()
@@ -83,7 +93,12 @@ def run() -> None:
     from scm_bot.runtime import run_bot
 
     settings = _settings()
-    sys.exit(asyncio.run(run_bot(settings)))
+    try:
+        code = asyncio.run(run_bot(settings))  # migrates first
+    except StorageError as error:
+        typer.echo(str(error), err=True)
+        code = 1
+    sys.exit(code)
 
 
 @app.command()
@@ -126,12 +141,11 @@ def region_validate(file: Annotated[Path, typer.Argument(help="The region YAML f
 def region_import(file: Annotated[Path, typer.Argument(help="The region YAML file.")]) -> None:
     """Import (upsert) the region file: all or nothing; importing twice changes nothing."""
     from storage.database import make_engine
-    from storage.database import migrate as do_migrate
     from storage.region import import_region
 
     settings = _settings()
     doc = _parse_or_exit(file)
-    do_migrate(settings.db_url)
+    _migrate(settings.db_url)
 
     async def go() -> None:
         engine = make_engine(settings.db_url)
@@ -164,11 +178,10 @@ def region_export(
 ) -> None:
     """Write the current region back as a region file."""
     from storage.database import make_engine
-    from storage.database import migrate as do_migrate
     from storage.region import export_region
 
     settings = _settings()
-    do_migrate(settings.db_url)
+    _migrate(settings.db_url)
 
     async def go() -> str | None:
         engine = make_engine(settings.db_url)
@@ -201,11 +214,10 @@ def person_invite(
     from core.timers import ManualTimerScheduler
     from core.tx import Core
     from storage.database import make_engine
-    from storage.database import migrate as do_migrate
     from storage.uow import SqlUnitOfWorkFactory
 
     settings = _settings()
-    do_migrate(settings.db_url)
+    _migrate(settings.db_url)
 
     async def go() -> str | None:
         engine = make_engine(settings.db_url)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -9,10 +11,11 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Table, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import SQLModel
 
-from storage.sqlite_inline import inline_creator
+from core.errors import StorageError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -28,7 +31,7 @@ def is_sqlite(url: str) -> bool:
 
 
 def sync_url(url: str) -> str:
-    """The same database through a synchronous driver (for Alembic and `storage.connection`)."""
+    """The same database through a synchronous driver (for Alembic)."""
     parsed = make_url(url)
     driver = "sqlite" if parsed.get_backend_name() == "sqlite" else "postgresql+psycopg"
     return parsed.set(drivername=driver).render_as_string(hide_password=False)
@@ -55,23 +58,12 @@ def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def make_engine(url: str) -> AsyncEngine:
     if is_sqlite(url):
-        # One connection, statements run inline on the loop (see storage.sqlite_inline):
-        # units of work queue for the connection, never for SQLite's write lock.
-        engine = create_async_engine(
-            async_url(url),
-            async_creator=inline_creator(make_url(url).database or ":memory:"),
-            pool_size=1,
-            max_overflow=0,
-        )
+        # SQLAlchemy's own aiosqlite engine and pool; the units of work take turns for the
+        # one write lock (`storage.uow.SqlUnitOfWorkFactory`).
+        engine = create_async_engine(async_url(url))
         event.listen(engine.sync_engine, "connect", sqlite_pragmas)
         return engine
     return create_async_engine(async_url(url), pool_size=10, max_overflow=10, pool_pre_ping=True)
-
-
-def ensure_sqlite_dir(url: str) -> None:
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
 
 
 def alembic_config(url: str) -> Config:
@@ -82,6 +74,50 @@ def alembic_config(url: str) -> Config:
 
 
 def migrate(url: str) -> None:
-    """Bring the database to the newest schema (idempotent)."""
-    ensure_sqlite_dir(url)
-    command.upgrade(alembic_config(url), "head")
+    """Bring the database to the newest schema (idempotent). A database that cannot be
+    written raises `StorageError` with one line that names it."""
+    parsed = make_url(url)
+    database = parsed.database or ""
+    if is_sqlite(url) and database not in ("", ":memory:") and "uri" not in parsed.query:
+        _check_sqlite_writable(Path(database))
+    try:
+        command.upgrade(alembic_config(url), "head")
+    except (SQLAlchemyError, sqlite3.Error, OSError) as error:
+        where = database if is_sqlite(url) else parsed.render_as_string(hide_password=True)
+        raise StorageError(
+            f"De database {where} kan niet worden bijgewerkt: {describe_error(error)}."
+        ) from error
+
+
+def _check_sqlite_writable(path: Path) -> None:
+    """Create the data directory and try a write, so that a read-only directory or file is
+    reported at start (an up-to-date schema would otherwise write nothing until the first
+    event). The write is rolled back."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StorageError(
+            f"De datamap {path.parent} kan niet worden aangemaakt: {error.strerror or error}. "
+            "Kies met DATA_DIR een map waarin scm-bot mag schrijven."
+        ) from error
+    try:
+        with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("BEGIN IMMEDIATE")
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            conn.execute(f"PRAGMA user_version={version}")  # a write, rolled back
+            conn.execute("ROLLBACK")
+    except sqlite3.Error as error:
+        raise StorageError(
+            f"De database {path} is niet beschrijfbaar ({error}): scm-bot moet het bestand "
+            f"en de map {path.parent} kunnen schrijven."
+        ) from error
+
+
+def describe_error(error: BaseException) -> str:
+    """A storage error in a few words: the driver's own message, never the statement or
+    its parameters (which may hold message texts)."""
+    if isinstance(error, DBAPIError) and error.orig is not None:
+        error = error.orig
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
