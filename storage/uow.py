@@ -73,8 +73,8 @@ from storage.tables import (
     GemeenteRow,
     InboundEventRow,
     IncidentRow,
-    LinkAttemptRow,
     LedgerRow,
+    LinkAttemptRow,
     LinkCodeRow,
     OutboxRow,
     PageRow,
@@ -570,7 +570,6 @@ class SqlPageRepo:
             .where(and_(TARGET.c.page_id == page_id, TARGET.c.person_id == person_id))
             .values(**values)
         )
-
 
     async def set_target_delivered(
         self, page_id: PageId, person_id: PersonId, at: datetime
