@@ -29,6 +29,7 @@ import structlog
 
 from core.messages import Message
 from core.model import Person
+from core.ports import Part
 from storage.database import migrate
 
 PG_ADMIN_URL = os.environ.get("SCM_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -220,6 +221,20 @@ class BenchTransport:
 
     def reaches(self, person: Person) -> bool:
         return True
+
+    def parts(self, message: Message) -> list[Part]:
+        return [Part(0, editable=True)]  # the whole message in one send
+
+    async def send_part(
+        self,
+        person: Person,
+        message: Message,
+        part: int,
+        *,
+        note: str | None = None,
+        plain: bool = False,
+    ) -> str:
+        return await self.send(person, message)
 
     async def send(self, person: Person, message: Message) -> str:
         at = time.perf_counter()
