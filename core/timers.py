@@ -44,16 +44,18 @@ class TimerRunner:
         *,
         at_once: int = 1,
         stopping: Callable[[], bool] = lambda: False,
+        skip: Callable[[TimerId], bool] = lambda _timer_id: False,
     ) -> int:
         """Fire every timer that is due now, oldest first, `at_once` at a time; returns how
-        many ran. Once `stopping()` is true no further timer starts.
+        many ran. Once `stopping()` is true no further timer starts; a timer for which
+        `skip` is true is left alone (another task is firing it).
 
         A timer whose handler fails stays pending (its transaction rolled back) and is
         passed over here, so one bad timer cannot stop the others or the start of the bot;
         the next call tries it again.
         """
         fired = 0
-        failed: set[TimerId] = set()
+        passed: set[TimerId] = set()  # failed or skipped
 
         async def fire_each(todo: Iterator[TimerId]) -> None:
             nonlocal fired
@@ -64,15 +66,16 @@ class TimerRunner:
                     ran = await self.fire(timer_id)
                 except Exception:
                     log.exception("timer.failed", timer_id=timer_id)
-                    failed.add(timer_id)
+                    passed.add(timer_id)
                 else:
                     fired += ran  # after the await: the workers share the count
 
         while not stopping():
-            asked = limit + len(failed)
+            asked = limit + len(passed)
             async with self.core.uow_factory() as uow:
                 due = await uow.timers.due(self.core.clock.now(), asked)
-            todo = [timer_id for timer_id in due if timer_id not in failed]
+            passed.update(timer_id for timer_id in due if skip(timer_id))
+            todo = [timer_id for timer_id in due if timer_id not in passed]
             if not todo:
                 break
             shared = iter(todo)

@@ -46,7 +46,8 @@ class ApsTimerScheduler:
             timezone=UTC, job_defaults={"misfire_grace_time": None, "coalesce": True}
         )
         self._slots = asyncio.Semaphore(FIRING_AT_ONCE)
-        self._firing: set[asyncio.Task[object]] = set()
+        self._jobs: set[asyncio.Task[object]] = set()  # jobs under way, waiting or firing
+        self._busy: set[TimerId] = set()  # their timers: the reconcile leaves them alone
         self._stopping = asyncio.Event()
         self._reconciler: asyncio.Task[None] | None = None
 
@@ -87,23 +88,28 @@ class ApsTimerScheduler:
 
     async def fire(self, timer_id: TimerId) -> None:
         """The job: fire one timer, a few at a time."""
-        async with self._slots:
-            if self._stopping.is_set():
-                return  # the row stays pending: the next start fires it
-            task = asyncio.current_task()
-            assert task is not None
-            self._firing.add(task)
-            try:
+        task = asyncio.current_task()
+        assert task is not None
+        self._jobs.add(task)
+        self._busy.add(timer_id)
+        try:
+            async with self._slots:
+                if self._stopping.is_set():
+                    return  # the row stays pending: the next start fires it
                 await self.runner.fire(timer_id)
-            except Exception:  # the row stays pending: the reconcile tries it again
-                log.exception("timer.failed", timer_id=timer_id)
-            finally:
-                self._firing.discard(task)
+        except Exception:  # the row stays pending: the reconcile tries it again
+            log.exception("timer.failed", timer_id=timer_id)
+        finally:
+            self._busy.discard(timer_id)
+            self._jobs.discard(task)
 
     async def reconcile(self) -> int:
-        """Fire every pending row that is overdue; returns how many fired."""
+        """Fire every pending row that is overdue and not being fired by its job; returns
+        how many fired."""
         try:
-            return await self.runner.run_due(at_once=FIRING_AT_ONCE, stopping=self._stopping.is_set)
+            return await self.runner.run_due(
+                at_once=FIRING_AT_ONCE, stopping=self._stopping.is_set, skip=self._busy.__contains__
+            )
         except Exception:  # the database is away, say: the next round tries again
             log.exception("scheduler.reconcile_failed")
             return 0
@@ -128,14 +134,14 @@ class ApsTimerScheduler:
         return fired
 
     async def shutdown(self) -> None:
-        """Stop taking due jobs; the timers already firing finish. What is left pending
-        fires at the next start."""
+        """Stop taking due jobs; the timers already firing finish (jobs waiting for a slot
+        return without firing). What is left pending fires at the next start."""
         self._stopping.set()
         if self.scheduler.running:
             self.scheduler.pause()
         if self._reconciler is not None:
             await self._reconciler  # the round under way ends after its firings under way
-        await asyncio.gather(*self._firing, return_exceptions=True)
+        await asyncio.gather(*self._jobs, return_exceptions=True)  # those waiting return
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
             await asyncio.sleep(0)  # AsyncIOScheduler shuts down in a loop callback

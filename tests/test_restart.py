@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -291,6 +292,7 @@ class HeldRunner:
         self.most = 0
         self.fired: list[int] = []
         self.release = asyncio.Event()
+        self.skipped: set[int] = set()
 
     async def fire(self, timer_id: int) -> bool:
         self.running += 1
@@ -301,6 +303,10 @@ class HeldRunner:
             self.running -= 1
         self.fired.append(timer_id)
         return True
+
+    async def run_due(self, *, skip: Callable[[TimerId], bool], **_options: object) -> int:
+        self.skipped = {i for i in range(200) if skip(TimerId(i))}
+        return 0
 
 
 async def _yield() -> None:
@@ -332,6 +338,37 @@ async def test_a_burst_of_due_timers_fires_a_few_at_a_time() -> None:
     await stopping
     await asyncio.gather(*queued)
     assert len(runner.fired) == 20 + FIRING_AT_ONCE  # only those already firing
+
+
+async def test_the_reconcile_leaves_alone_the_timers_whose_job_is_under_way(
+    harness: Harness,
+) -> None:
+    """Under a burst the reconcile does not race the jobs for the timers they are firing or
+    waiting to fire (their claims would only wait for each other)."""
+    fired: list[int] = []
+
+    async def ok(_tx: Tx, timer: Timer) -> None:
+        fired.append(timer.ref)
+
+    harness.app.runner.handlers["test.ok"] = ok
+    async with harness.app.core.transaction(Origin.SYSTEM) as tx:
+        await tx.schedule("test.ok", 1, tx.now)
+        await tx.schedule("test.ok", 2, tx.now)
+    (first,) = [t for t in await _pending(harness.app, "test.ok") if t.ref == 1]
+    assert await harness.app.runner.run_due(skip=lambda timer_id: timer_id == first.id) == 1
+    assert fired == [2]
+    assert await _pending(harness.app, "test.ok") == [first]
+
+    runner = HeldRunner()
+    scheduler = ApsTimerScheduler(runner)  # type: ignore[arg-type]
+    jobs = [asyncio.create_task(scheduler.fire(TimerId(i))) for i in range(FIRING_AT_ONCE + 2)]
+    await _yield()
+    await scheduler.reconcile()
+    assert runner.skipped == set(range(FIRING_AT_ONCE + 2)), "firing or waiting for a slot"
+    runner.release.set()
+    await asyncio.gather(*jobs)
+    await scheduler.reconcile()
+    assert runner.skipped == set()
 
 
 async def test_jobs_follow_schedule_and_cancel_at_once_in_order(harness: Harness) -> None:
