@@ -22,15 +22,39 @@ class Attachment:
     content: bytes
 
 
+REDACTED = "[…]"  # what a secret reads as once the message is delivered
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
     """Plain text (never markup: transports escape it) with an optional title, buttons and
-    file."""
+    file.
+
+    `secrets`: strings in the message that must not be kept once it is delivered (the token
+    of a subscription URL). Storage blanks them out of the stored copy when the outbox row
+    is finished (`redacted`).
+    """
 
     text: str
     title: str | None = None
     buttons: tuple[Button, ...] = ()
     attachment: Attachment | None = None
+    secrets: tuple[str, ...] = ()
+
+    def redacted(self) -> Message:
+        """This message with every secret replaced by `REDACTED`, and no secrets left."""
+
+        def blank(value: str) -> str:
+            for secret in filter(None, self.secrets):
+                value = value.replace(secret, REDACTED)
+            return value
+
+        return Message(
+            text=blank(self.text),
+            title=blank(self.title) if self.title is not None else None,
+            buttons=tuple(Button(blank(b.label), blank(b.data)) for b in self.buttons),
+            attachment=self.attachment,
+        )
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -44,6 +68,8 @@ class Message:
                 "mime_type": self.attachment.mime_type,
                 "content": base64.b64encode(self.attachment.content).decode(),
             }
+        if self.secrets:
+            data["secrets"] = list(self.secrets)
         return data
 
     @classmethod
@@ -58,4 +84,5 @@ class Message:
             )
             if file
             else None,
+            secrets=tuple(data.get("secrets", ())),
         )

@@ -149,6 +149,7 @@ class RosterFeeds:
             url=feed_url(base_url, token),
             args=(" " + " ".join(args.split())) if args.strip() else "",
             renewed=lambda lang: t(lang, "roster.feed.renewed") if renewed else "",
+            secrets=(token,),  # the outbox keeps it only until the message is delivered
         )
 
     async def unsubscribe(self, tx: Tx, person: Person, args: str) -> None:
