@@ -1,11 +1,13 @@
 """Alert confirmed -> page handed to the transport: latency with 100 concurrent incidents.
 
-The app runs as `scm-bot run` runs it (`scm_bot.app.running`: APScheduler in its own
-thread, the delivery loop `Deliverer.run` as a background task woken by `Core.on_outbox`
-and handing each person's messages to that person's worker, `SystemClock`). The latency of
-an incident runs from just before its confirm button event is handed to `Router.handle`
-until the fake transport's `send()` is called with that incident's page (timestamp taken
-inside `send()`).
+The app runs as `scm-bot run` runs it (`scm_bot.app.running`: the inbox loop
+`Inbox.run`, the delivery loop `Deliverer.run`, APScheduler for the timers, `SystemClock`).
+Every event goes in as a chat adapter hands it in: `Inbox.accept` stores it (the Telegram
+poller confirms the update only after that, Slack acks only then), the inbox loop hands it
+to `Router.handle`, whose commit wakes delivery, which reads the outbox and sends part by
+part with its ledger. The latency of an incident runs from just before its confirm button
+event is handed to `Inbox.accept` until the fake transport's `send()` is called with that
+incident's page (timestamp taken inside `send()`).
 
 Target scenario ("steady"): a region with 3 Caco's (`--cacos`) and one ROL rotation. First
 100 incidents are opened through the real flow and left open (`--open`; not measured): a
@@ -17,6 +19,11 @@ start + i / rate, whether or not earlier pages arrived yet (open loop). The Caco
 turns; before each confirm its Caco sends `/alarm Soest: bench-<i> ...` and waits for the
 prompt (not measured, but part of the load). Every page is also reported to every Caco
 ("ROL gepaged").
+
+Where the time goes (target scenario): every unit of work of the bot is traced through
+SQLAlchemy's pool and connection events (`benchmarks._trace`), and each page's path is
+followed back from its send: the inbox store of its confirm, the inbox read that found it,
+its handling transaction, the delivery dispatch query, the ledger's "sending" commit.
 
 Stress rows (for information, `--no-burst` skips them): N Caco's (N = 10 and `--burst`,
 100) each open an alarm, then N asyncio tasks, released together, each hand in their
@@ -31,15 +38,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import math
 import re
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
+from sqlalchemy import text
+
+from benchmarks import _trace as trace
 from benchmarks._common import (
     BenchTransport,
     available_kinds,
     database,
+    log_summary,
     machine,
     ms,
     percentile,
@@ -49,7 +62,7 @@ from benchmarks._common import (
     update_readme,
 )
 from core.clock import SystemClock
-from core.events import ButtonEvent, Sender, parse_text
+from core.events import ButtonEvent, InboundEvent, Sender, parse_text
 from core.messages import Message
 from core.model import Origin, Person
 from core.paging import ESCALATE
@@ -66,6 +79,50 @@ TARGET = 0.05  # seconds: p99 at most 50 ms
 LATE_HANDIN = 0.01  # a confirm handed in more than this after its slot counts as late
 STEADY = "steady"
 BURST = "burst"
+EVENT_IDS = itertools.count(1)
+
+# The previous engine (session 5: `Router.handle` called directly, the commit handing its
+# rows to delivery in memory), from benchmarks/README.md at commit 78a935c (2026-11-24,
+# AMD EPYC, 2 cores, load 0.2): p50 / p99 / max ms.
+BEFORE = {
+    ("sqlite", STEADY, 100): (2.4, 4.3, 4.9),
+    ("postgresql", STEADY, 100): (5.1, 7.0, 7.3),
+    ("sqlite", BURST, 10): (5.6, 12.6, 12.9),
+    ("postgresql", BURST, 10): (60.7, 90.5, 91.2),
+    ("sqlite", BURST, 100): (179.2, 343.5, 350.6),
+    ("postgresql", BURST, 100): (704.5, 1050.2, 1050.3),
+}
+SAME_LOAD = (
+    "Same-load reference: the session 5 engine's own script (`git archive 78a935c`, "
+    "`--no-burst`) run on this machine on 2026-12-03 06:40 UTC, load 7.1: target scenario "
+    "p50 / p99 / max **8.1 / 22.7 / 25.4 ms** on SQLite (met), **33.3 / 66.7 / 95.4 ms** on "
+    "PostgreSQL (not met at that load)."
+)
+
+# The path of one page, in order: (stage, the unit of work that ends it).
+STAGES = (
+    ("confirm stored (`Inbox.accept`)", trace.STORE),
+    ("inbox loop read it", trace.READ),
+    ("handled (`Router.handle`'s transaction)", trace.HANDLE),
+    ("delivery's dispatch query", trace.DISPATCH),
+    ('ledger "sending" committed', trace.SENDING),
+)
+
+
+@dataclass
+class Chain:
+    """The units of work on one page's path, and when the page reached the transport."""
+
+    t0: float
+    units: list[trace.Unit]  # one per STAGES entry
+    paged_at: float
+    off_path: Counter[str]  # other units of work that started on the way, by kind
+    off_path_time: float  # and the time they held a connection
+
+    def stage(self, i: int) -> float:
+        before = self.t0 if i == 0 else self.units[i - 1].end
+        end = self.paged_at if i == len(self.units) else self.units[i].end
+        return end - before
 
 
 @dataclass
@@ -77,7 +134,8 @@ class Result:
     cacos: int
     rate: float | None = None  # confirms per second (steady)
     latencies: list[float] = field(default_factory=list)  # confirm -> page at transport
-    handle: list[float] = field(default_factory=list)  # Router.handle of the confirm
+    from_handling: list[float] = field(default_factory=list)  # handling starts -> page
+    accept: list[float] = field(default_factory=list)  # Inbox.accept of the confirm
     before_page: list[int] = field(default_factory=list)  # sends between confirm and page
     late: list[float] = field(default_factory=list)  # seconds each confirm missed its slot
     all_paged: float | None = None  # first confirm handed in -> last page sent
@@ -86,6 +144,15 @@ class Result:
     sent: int = 0  # messages sent from the first confirm until the outbox was empty
     missing: int = 0
     escalations: tuple[int, int] = (0, 0)  # escalation timers pending before / after
+    chains: list[Chain] = field(default_factory=list)
+    unchained: int = 0  # pages whose path could not be followed back in the trace
+    units: int = 0  # units of work traced from the first confirm until the outbox was empty
+    cpu: float = math.nan  # the process's CPU seconds per wall second, measured phase
+    db_busy: float = math.nan  # the units of work's connection time per wall second, same
+    per_confirm: Counter[str] = field(default_factory=Counter)  # units of work per confirm
+    trips_per_confirm: float = math.nan  # driver round trips per confirm, all units
+    select_1: float = math.nan  # one round trip: SELECT 1 on an open connection, median
+    empty_unit: float = math.nan  # an empty unit of work (checkout, pre-ping, return), median
 
     def p(self, p: float) -> float:
         """Percentile over every measured confirm; a page never sent counts as infinite."""
@@ -96,6 +163,9 @@ class Result:
         if self.scenario == STEADY:
             return f"**target**: {self.open} open, {self.measured} confirms at {self.rate:g}/s"
         return f"stress (for information): {self.measured} confirms at once"
+
+    def before(self) -> tuple[float, float, float] | None:
+        return BEFORE.get((self.kind, self.scenario, self.open or self.measured))
 
 
 class PageProbe:
@@ -160,10 +230,13 @@ async def pending_escalations(app: App) -> int:
 
 
 async def wait_drained(app: App, limit: float) -> float | None:
-    """Seconds until the outbox is empty (polled every 20 ms), None on timeout."""
+    """Seconds until the inbox is handled and the outbox empty (polled every 20 ms), None
+    on timeout."""
     start = time.perf_counter()
     while time.perf_counter() - start < limit:
-        if await pending_outbox(app) == 0:
+        async with app.uows() as uow:
+            left = await uow.outbox.count_pending() + await uow.inbox.count_pending()
+        if left == 0:
             return time.perf_counter() - start
         await asyncio.sleep(0.02)
     return None
@@ -173,15 +246,24 @@ def caco(i: int) -> str:
     return f"caco-{i:03d}"
 
 
-def sender(person: str) -> Sender:
-    return Sender(Origin.CONSOLE, person)
+def event_id() -> str:
+    return f"bench-{next(EVENT_IDS)}"
+
+
+def sender(person: str, eid: str | None = None) -> Sender:
+    return Sender(Origin.CONSOLE, person, event_id=eid or event_id())
+
+
+async def hand_in(app: App, event: InboundEvent) -> None:
+    """As a chat adapter hands an event in: stored in the inbox; the inbox loop handles it."""
+    await app.inbox.accept([(event, {})])
 
 
 async def draft(app: App, probe: PageProbe, person: str, tag: str) -> str:
     """`person` starts an alarm in one line and waits for its confirm prompt to arrive;
     returns the confirm button's data."""
     prompt = probe.prompt(person)
-    await app.router.handle(parse_text(sender(person), f"/alarm Soest: {tag} gaslek"))
+    await hand_in(app, parse_text(sender(person), f"/alarm Soest: {tag} gaslek"))
     try:
         await asyncio.wait_for(prompt.wait(), PROMPT_TIMEOUT)
     except TimeoutError:
@@ -194,7 +276,7 @@ async def open_incidents(app: App, probe: PageProbe, cacos: int, count: int) -> 
     for i in range(count):
         person = caco(i % cacos)
         data = await draft(app, probe, person, f"open-{i:03d}")
-        await app.router.handle(ButtonEvent(sender(person), data))
+        await hand_in(app, ButtonEvent(sender(person), data))
     if await wait_drained(app, 60) is None:
         raise RuntimeError("the open incidents' messages were not delivered")
 
@@ -219,12 +301,46 @@ async def finish(app: App, probe: PageProbe, result: Result, started: dict[int, 
     result.sent = probe.transport.sends - probe.start_sends
 
 
-async def confirm_steady(app: App, probe: PageProbe, result: Result) -> None:
+def follow(units: list[trace.Unit], eid: str, t0: float, paged_at: float) -> Chain | None:
+    """The units of work on one page's path, followed back from its send."""
+    by_event = [u for u in units if eid in u.event_ids()]
+    store = next((u for u in by_event if u.kind == trace.STORE), None)
+    handle = next((u for u in by_event if u.kind == trace.HANDLE), None)
+    if store is None or handle is None:
+        return None
+    reads = [u for u in units if u.kind == trace.READ and store.end <= u.start <= handle.start]
+    sendings = [
+        u for u in units if u.kind == trace.SENDING and handle.end <= u.start and u.end <= paged_at
+    ]
+    if not reads or not sendings:
+        return None
+    sending = max(sendings, key=lambda u: u.end)
+    dispatches = [
+        u
+        for u in units
+        if u.kind == trace.DISPATCH and handle.end <= u.start and u.end <= sending.start
+    ]
+    if not dispatches:
+        return None
+    path = [store, reads[-1], handle, max(dispatches, key=lambda u: u.end), sending]
+    on_path = {id(u) for u in path}
+    others = [u for u in units if t0 <= u.start <= paged_at and id(u) not in on_path]
+    return Chain(
+        t0,
+        path,
+        paged_at,
+        Counter(u.kind.split(":")[0] for u in others),
+        sum(u.duration for u in others),
+    )
+
+
+async def confirm_steady(app: App, probe: PageProbe, result: Result, sql: trace.SqlTrace) -> None:
     """Confirm i is handed in at start + i / rate (open loop); the Caco's take turns, each
     drafting its next alarm right after handing in its previous confirm."""
     assert result.rate is not None
     rate = result.rate
     started: dict[int, float] = {}
+    ids: dict[int, str] = {}
     probe.expect(set(range(result.measured)))
     start = time.perf_counter() + 0.5
 
@@ -235,13 +351,33 @@ async def confirm_steady(app: App, probe: PageProbe, result: Result) -> None:
             slot = start + i / rate
             await asyncio.sleep(max(0.0, slot - time.perf_counter()))
             probe.handed_in(i)
+            ids[i] = eid = event_id()
             started[i] = t0 = time.perf_counter()
             result.late.append(max(0.0, t0 - slot))
-            await app.router.handle(ButtonEvent(sender(person), data))
-            result.handle.append(time.perf_counter() - t0)
+            await hand_in(app, ButtonEvent(sender(person, eid), data))
+            result.accept.append(time.perf_counter() - t0)
 
+    sql.recording = True
+    cpu, wall = time.process_time(), time.perf_counter()
     await asyncio.gather(*(drive(c) for c in range(min(result.cacos, result.measured))))
     await finish(app, probe, result, started)
+    wall = time.perf_counter() - wall
+    result.cpu = (time.process_time() - cpu) / wall
+    sql.recording = False
+    units = sql.bot_units()
+    result.db_busy = sum(u.duration for u in units) / wall
+    result.units = len(units)
+    result.per_confirm.update(u.kind.split(":")[0] for u in units)
+    result.trips_per_confirm = sum(u.round_trips(result.kind) for u in units) / result.measured
+    for i, t0 in started.items():
+        if i not in probe.paged_at:
+            continue
+        chain = follow(units, ids[i], t0, probe.paged_at[i])
+        if chain is None:
+            result.unchained += 1
+            continue
+        result.chains.append(chain)
+        result.from_handling.append(chain.paged_at - chain.units[2].start)
 
 
 async def confirm_burst(
@@ -255,8 +391,8 @@ async def confirm_burst(
         await gate.wait()
         probe.handed_in(i)
         started[i] = time.perf_counter()
-        await app.router.handle(ButtonEvent(sender(caco(i)), buttons[i]))
-        result.handle.append(time.perf_counter() - started[i])
+        await hand_in(app, ButtonEvent(sender(caco(i)), buttons[i]))
+        result.accept.append(time.perf_counter() - started[i])
 
     probe.expect(set(buttons))
     tasks = [asyncio.create_task(confirm(i)) for i in buttons]
@@ -269,10 +405,28 @@ async def confirm_burst(
 async def open_alarms(app: App, transport: BenchTransport, tags: range) -> dict[int, str]:
     """Every Caco opens an alarm; returns each one's confirm button data."""
     for i in tags:
-        await app.router.handle(parse_text(sender(caco(i)), f"/alarm Soest: bench-{i:03d} gaslek"))
+        await hand_in(app, parse_text(sender(caco(i)), f"/alarm Soest: bench-{i:03d} gaslek"))
     if await wait_drained(app, 60) is None:
         raise RuntimeError("the confirmation prompts were not delivered")
     return {i: transport.button(caco(i), CONFIRM) for i in tags}
+
+
+async def floor(app: App, result: Result, n: int = 200) -> None:
+    """One round trip (SELECT 1 on an open connection) and one empty unit of work
+    (checkout with the pre-ping, return), medians, the bot idle."""
+    one: list[float] = []
+    async with app.engine.connect() as conn:
+        for _ in range(n):
+            start = time.perf_counter()
+            await conn.execute(text("SELECT 1"))
+            one.append(time.perf_counter() - start)
+    empty: list[float] = []
+    for _ in range(n):
+        start = time.perf_counter()
+        async with app.uows():
+            pass
+        empty.append(time.perf_counter() - start)
+    result.select_1, result.empty_unit = percentile(one, 50), percentile(empty, 50)
 
 
 async def scenario(url: str, result: Result) -> None:
@@ -282,14 +436,17 @@ async def scenario(url: str, result: Result) -> None:
     transport = BenchTransport()
     probe = PageProbe(transport)
     async with running(url, [transport], SystemClock()) as app:
+        sql = trace.SqlTrace(app.engine, result.kind, trace.classify)
         if result.scenario == STEADY:
             await open_incidents(app, probe, result.cacos, result.open)
             before = await pending_escalations(app)
-            await confirm_steady(app, probe, result)
+            await confirm_steady(app, probe, result, sql)
+            await floor(app, result)
         else:
             buttons = await open_alarms(app, transport, range(result.measured))
             before = await pending_escalations(app)
             await confirm_burst(app, probe, buttons, result)
+        sql.detach()
         result.escalations = (before, await pending_escalations(app))
 
 
@@ -320,9 +477,10 @@ def main() -> None:
             print(
                 f"{kind:10} {name:6} {open_:3} open, {measured:3} confirms, {cacos:3} Caco: "
                 f"p50 {ms(r.p(50))} ms, p99 {ms(r.p(99))} ms, max {ms(r.p(100))} ms, "
-                f"handle p99 {ms(percentile(r.handle, 99))} ms, missing {r.missing}, "
+                f"accept p99 {ms(percentile(r.accept, 99))} ms, missing {r.missing}, "
                 f"late hand-ins {sum(1 for x in r.late if x > LATE_HANDIN)}, "
-                f"escalations pending {r.escalations[0]} -> {r.escalations[1]}"
+                f"escalations pending {r.escalations[0]} -> {r.escalations[1]}",
+                flush=True,
             )
     body = readme_body(results)
     print()
@@ -337,14 +495,14 @@ def seconds(value: float | None) -> str:
 
 def row(r: Result) -> list[object]:
     late = sum(1 for x in r.late if x > LATE_HANDIN)
+    before = r.before()
     return [
         r.kind,
         r.label(),
         r.cacos,
-        f"**{ms(r.p(50))}**",
-        f"**{ms(r.p(99))}**",
-        ms(r.p(100)),
-        f"{ms(percentile(r.handle, 50))} / {ms(percentile(r.handle, 99))}",
+        f"**{ms(r.p(50))}** / **{ms(r.p(99))}** / {ms(r.p(100))}",
+        " / ".join(f"{x:.1f}" for x in before) if before else "-",
+        f"{ms(percentile(r.accept, 50))} / {ms(percentile(r.accept, 99))}",
         f"{percentile(r.before_page, 50):.0f}",
         f"{late} (max {ms(max(r.late))} ms)" if r.scenario == STEADY and r.late else "-",
         "-" if r.all_paged is None else f"{r.all_paged:.2f}",
@@ -359,6 +517,9 @@ def verdict(r: Result) -> str:
     p99 = r.p(99)
     met = p99 <= TARGET and not r.missing
     figures = f"p99 {ms(p99)} ms, max {ms(r.p(100))} ms, {r.missing} pages missing"
+    before = r.before()
+    if before:
+        figures += f"; before: p99 {before[1]:.1f} ms"
     if r.scenario == STEADY:
         late = sum(1 for x in r.late if x > LATE_HANDIN)
         if late:
@@ -379,15 +540,109 @@ def verdict(r: Result) -> str:
     )
 
 
+def breakdown(r: Result) -> list[str]:
+    """Where one page's time goes, stage by stage, from the trace."""
+    chains = r.chains
+    if not chains:
+        return [f"{r.kind}: no page's path could be followed in the trace."]
+    rows = []
+    for i, (label, _) in enumerate(STAGES):
+        stage = [c.stage(i) for c in chains]
+        held = [c.units[i].duration for c in chains]
+        trips = [c.units[i].round_trips(r.kind) for c in chains]
+        statements = [len(c.units[i].statements) for c in chains]
+        rows.append(
+            [
+                label,
+                ms(percentile(stage, 50)),
+                ms(percentile(stage, 99)),
+                ms(percentile(held, 50)),
+                ms(percentile([s - h for s, h in zip(stage, held, strict=True)], 50)),
+                f"{percentile(statements, 50):.0f}",
+                f"{percentile(trips, 50):.0f}",
+            ]
+        )
+    last = [c.stage(len(STAGES)) for c in chains]
+    rows.append(
+        ["transport `send()` called", ms(percentile(last, 50)), ms(percentile(last, 99))] + [""] * 4
+    )
+    total = [c.paged_at - c.t0 for c in chains]
+    trips = [sum(u.round_trips(r.kind) for u in c.units) for c in chains]
+    statements = [sum(len(u.statements) for u in c.units) for c in chains]
+    held = [sum(u.duration for u in c.units) for c in chains]
+    rows.append(
+        [
+            "**total** (hand-in -> `send()`)",
+            f"**{ms(percentile(total, 50))}**",
+            f"**{ms(percentile(total, 99))}**",
+            ms(percentile(held, 50)),
+            ms(percentile([t - h for t, h in zip(total, held, strict=True)], 50)),
+            f"{percentile(statements, 50):.0f}",
+            f"{percentile(trips, 50):.0f}",
+        ]
+    )
+    off: Counter[str] = Counter()
+    for c in chains:
+        off.update(c.off_path)
+    n = len(chains)
+    off_text = ", ".join(f"{kind} {count / n:.1f}" for kind, count in off.most_common())
+    return [
+        f"{r.kind} ({n} of {len(r.latencies)} pages followed back; {r.unchained} not): "
+        'p50 / p99 per stage, each measured from the end of the one before; "in the '
+        'database" = the unit of work holding its connection (checkout to return; on '
+        'PostgreSQL after the pre-ping), "waiting" = the rest (the SQLite units\' turn, '
+        "the pre-ping, the loop waking the next task).",
+        "",
+        table(
+            [
+                "stage",
+                "p50 ms",
+                "p99 ms",
+                "in the database p50 ms",
+                "waiting p50 ms",
+                "statements",
+                "driver round trips",
+            ],
+            rows,
+        ),
+        "",
+        f"Other units of work that started while a page was on its way (per page): "
+        f"{off_text or 'none'}; they held a connection p50 "
+        f"{ms(percentile([c.off_path_time for c in chains], 50))} ms per page. One round "
+        f"trip (`SELECT 1` on an open connection) {r.select_1 * 1e3:.2f} ms; an empty unit "
+        f"of work (pool checkout{' with its pre-ping' if r.kind == 'postgresql' else ''}, "
+        f"return) {r.empty_unit * 1e3:.2f} ms (medians, the bot idle).",
+        "",
+        f"Everything one confirm cycle (the draft, its prompt, the confirm, the page and "
+        f"the {r.cacos} reports to the Caco's) costs the bot, per confirm: "
+        + ", ".join(f"{kind} {c / r.measured:.1f}" for kind, c in r.per_confirm.most_common())
+        + f" units of work; {r.trips_per_confirm:.0f} driver round trips. During the "
+        f"measured phase the units of work held a connection {r.db_busy:.0%} of the time "
+        + (
+            "(summed; on SQLite they take turns, one lock in `SqlUnitOfWorkFactory`)"
+            if r.kind == "sqlite"
+            else "(summed over the pool's connections)"
+        )
+        + f", and the bot process used {r.cpu:.0%} of one core (CPU time / wall time, all "
+        "its threads).",
+    ]
+
+
 def readme_body(results: list[Result]) -> str:
     steady = next((r for r in results if r.scenario == STEADY), None)
     lines = [
         machine().markdown(),
         "",
-        "Latency = from just before the confirm button event is handed to `Router.handle` "
-        "until the fake transport's `send()` is called with that incident's page; a page "
-        "never sent counts as infinitely late. Delivery by the production delivery loop, "
-        "one worker per person.",
+        "Latency = from just before the confirm button event is handed to `Inbox.accept` (as "
+        "the Telegram poller and the Slack handler hand events in: stored, then confirmed "
+        "to the platform) until the fake transport's `send()` is called with that incident's "
+        "page; a page never sent counts as infinitely late. The production wiring "
+        "(`scm_bot.app.running`): the inbox loop hands the stored event to `Router.handle`; "
+        "its commit wakes the delivery loop, which reads the due outbox rows, gives each "
+        "person a worker and sends part by part, committing the ledger's `sending` before "
+        "each part goes out. **Before** = the session 5 engine (commit 78a935c, same "
+        "scenarios, same kind of machine, calm: load 0.2-0.9), where the event was handed "
+        "straight to `Router.handle` and its commit handed the rows to delivery in memory.",
         "",
     ]
     if steady is not None and steady.rate:
@@ -419,10 +674,9 @@ def readme_body(results: list[Result]) -> str:
                 "DB",
                 "scenario",
                 "Caco's",
-                "p50 ms",
-                "p99 ms",
-                "max ms",
-                "confirm handle p50/p99 ms",
+                "p50 / p99 / max ms",
+                "before (session 5 engine): p50 / p99 / max ms",
+                "`Inbox.accept` p50/p99 ms",
                 "msgs sent between confirm and page (p50)",
                 "late hand-ins",
                 "last page, s after the first confirm",
@@ -437,24 +691,56 @@ def readme_body(results: list[Result]) -> str:
     for r in results:
         if r.scenario == STEADY:
             lines += ["", verdict(r)]
+    if any(r.scenario == STEADY for r in results):
+        lines += ["", SAME_LOAD]
     for r in results:
         if r.scenario == BURST:
             lines += ["", verdict(r)]
-    steadies = {r.kind: r for r in results if r.scenario == STEADY}
-    ratios = []
-    for kind, s in steadies.items():
-        bursts = [r for r in results if r.kind == kind and r.scenario == BURST]
-        if bursts and 0 < s.p(99) < math.inf:
-            big = max(bursts, key=lambda r: r.measured)
-            ratios.append(
-                f"{kind}: burst of {big.measured} p99 / target p99 = {big.p(99) / s.p(99):.0f}x"
+    steadies = [r for r in results if r.scenario == STEADY]
+    if steadies:
+        lines += [
+            "",
+            "### Where a page's time goes (target scenario)",
+            "",
+            "Every unit of work of the bot traced through SQLAlchemy's pool and connection "
+            "events (`benchmarks/_trace.py`; nothing in the bot changed); each page's path "
+            "followed back from its `send()`: the inbox store of its confirm, the inbox read "
+            "that found it, its handling transaction, the dispatch query that found the page "
+            "row, and the ledger's `sending` commit just before the send. Driver round trips: "
+            "on PostgreSQL one per statement plus `BEGIN`, `COMMIT`/`ROLLBACK` and the pool's "
+            "pre-ping (3: asyncpg pings with `BEGIN`, `;`, `ROLLBACK`); on SQLite the calls "
+            "into aiosqlite's thread (per statement: cursor, execute, fetch if it returns "
+            "rows, close; every commit and rollback). For comparison, the old definition "
+            "(from the start of the handling transaction to `send()`), p50 / p99: "
+            + "; ".join(
+                f"{r.kind} {ms(percentile(r.from_handling, 50))} / "
+                f"{ms(percentile(r.from_handling, 99))} ms"
+                for r in steadies
             )
-    if "sqlite" in steadies and "postgresql" in steadies:
-        sq, pg = steadies["sqlite"].p(99), steadies["postgresql"].p(99)
+            + ".",
+        ]
+        for r in steadies:
+            lines += ["", *breakdown(r)]
+    ratios = []
+    for s in steadies:
+        bursts = [r for r in results if r.kind == s.kind and r.scenario == BURST]
+        big = max(bursts, key=lambda r: r.measured) if bursts else None
+        if big is not None and 0 < s.p(99) < math.inf and big.p(99) < math.inf:
+            ratios.append(
+                f"{s.kind}: burst of {big.measured} p99 / target p99 = {big.p(99) / s.p(99):.0f}x"
+            )
+    by_kind = {r.kind: r for r in steadies}
+    if "sqlite" in by_kind and "postgresql" in by_kind:
+        sq, pg = by_kind["sqlite"].p(99), by_kind["postgresql"].p(99)
         if 0 < pg < math.inf and sq < math.inf:
             ratios.append(f"SQLite/PostgreSQL target p99 = {sq / pg:.2f}x")
+    for s in steadies:
+        before = s.before()
+        if before and 0 < s.p(99) < math.inf:
+            ratios.append(f"{s.kind}: target p99 now / before = {s.p(99) * 1e3 / before[1]:.1f}x")
     if ratios:
         lines += ["", "Ratios (same run): " + "; ".join(ratios) + "."]
+    lines += ["", f"Logged (warning and above): {log_summary()}."]
     return "\n".join(lines)
 
 

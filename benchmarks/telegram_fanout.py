@@ -1,10 +1,12 @@
 """Fan-out: 300 pages to 300 Telegram chats, against a fake Bot API that enforces 30/s.
 
 Through the real stack on loopback: a region of 300 people, each with a telegram_user_id, on
-a migrated SQLite file; the real core (`scm_bot.app.build`, `SystemClock`) with the real
+a migrated SQLite file; the bot as `scm-bot run` runs it (`scm_bot.app.running`: the inbox
+loop, the delivery loop `Deliverer.run`, APScheduler, `SystemClock`) with the real
 `TelegramTransport` at its default limits (1 message a second per chat, 29 a second in all),
-bound to a started `TelegramBot` (its python-telegram-bot Application, polling); the real
-delivery loop `Deliverer.run` as a background task, as `scm-bot run` runs it. The fake Bot
+bound to a started `TelegramBot(app.inbox, ...)` (its python-telegram-bot Application and
+its own polling loop). Delivery reads the outbox rows and sends each part once, committing
+the ledger's `sending` before the request and `sent` after it. The fake Bot
 API (`tests.fake_telegram.FakeTelegram`) refuses a send with 429 (`retry_after` 1 s) when it
 would be the 31st in any 1-second window, or the 2nd to one chat within 1 second.
 
@@ -30,8 +32,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import text
 
+from benchmarks import _trace as trace
 from benchmarks._common import (
     log_summary,
     machine,
@@ -44,12 +47,22 @@ from bots.telegram import TelegramBot, TelegramTransport
 from bots.telegram.transport import PER_SECOND
 from core.clock import SystemClock
 from core.model import Origin
-from scm_bot.app import App, build
+from scm_bot.app import App, running
 from storage.database import make_engine
 from tests.fake_telegram import TOKEN, FakeTelegram
 from tests.helpers import load_region
 
 RATE = 30  # Telegram's overall limit, messages per second
+# The session 5 engine (the commit handed its rows to delivery in memory; one unit of work
+# per message after the send), from benchmarks/README.md at commit 78a935c (2026-11-24,
+# AMD EPYC, 2 cores, load 0.2): wall seconds of the two runs of each variant.
+BEFORE = {0: (10.32, 10.32), 1: (10.43, 10.32), 2: (11.06, 11.05)}
+SAME_LOAD = (
+    "Same-load reference: the session 5 engine's own script (`git archive 78a935c`, one "
+    "run of each variant) on this machine on 2026-12-03 06:47 UTC, load 6.1-6.9: strict "
+    "fake at the default limits **10.35 s** (met, no 429), without flood limits 10.63 s, "
+    "what-if at 30/s 11.28 s (13 429s)."
+)
 FIRST_ID = 500_000  # telegram_user_id of person 0
 TIMEOUT = 90.0  # seconds to wait for every page before giving up
 
@@ -121,6 +134,10 @@ class Run:
     retry_delay: list[float] = field(default_factory=list)  # last refusal -> accepted, s
     per_chat_refusals: int = 0
     statements: int = 0  # SQL statements from the commit until the outbox was empty
+    round_trips: int = 0  # calls into aiosqlite's thread, in that time
+    units: Counter[str] = field(default_factory=Counter)  # units of work, by kind
+    held: dict[str, float] = field(default_factory=dict)  # seconds they held a connection
+    held_max: dict[str, float] = field(default_factory=dict)  # the longest one, by kind
     last_first_try: float = float("nan")  # last message accepted on its first attempt
 
     @property
@@ -171,60 +188,59 @@ async def enqueue_pages(app: App) -> None:
 
 async def fan_out(url: str, variant: Variant, people: int) -> Run:
     run = Run(variant, people)
-    engine = make_engine(url)
-    await load_region(engine, region_yaml(people))
+    setup = make_engine(url)
+    await load_region(setup, region_yaml(people))
+    await setup.dispose()
     fake = TimedFake(limit_overall=variant.limit_overall, limit_per_chat=variant.limit_per_chat)
     fake.expected = people
     await fake.start()
     transport = TelegramTransport(
         per_chat_interval=variant.per_chat_interval, per_second=variant.per_second
     )
-    app = build(engine, SystemClock(), [transport])
-    tg = TelegramBot(
-        app.router,
-        token=TOKEN,
-        base_url=fake.base_url,
-        transport=transport,
-        answer_after=app.deliverer.after_pages,  # as scm_bot.runtime wires it
-    )
-    delivery: asyncio.Task[None] | None = None
     try:
-        await tg.start()
-        delivery = asyncio.create_task(app.deliverer.run(), name="delivery")
-        await asyncio.sleep(0.2)  # the loop's first (empty) round is over
-        await enqueue_pages(app)
-        t0 = time.perf_counter()  # committed; the commit woke the deliverer
-        counting = [True]
-
-        def count(*_args: Any) -> None:
-            run.statements += counting[0]
-
-        statement_engine = app.uows.statement_engine
-        assert statement_engine is not None
-        event.listen(statement_engine, "before_cursor_execute", count)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(fake.all_in.wait(), TIMEOUT)
-        while time.perf_counter() - t0 < TIMEOUT:
-            if not await pending(app):
-                break
-            await asyncio.sleep(0.02)
-        run.drained = time.perf_counter() - t0
-        counting[0] = False
-        await asyncio.sleep(0.5)  # anything sent twice would show now
-        collect(run, fake, t0)
-        async with engine.connect() as conn:
-            for status, attempts, n in await conn.execute(
-                text("SELECT status, attempts, count(*) FROM outbox GROUP BY status, attempts")
-            ):
-                run.statuses[str(status)] += int(n)
-                run.attempts[int(attempts)] += int(n)
+        async with running(url, [transport], SystemClock()) as app:
+            tg = TelegramBot(  # as scm_bot.runtime wires it
+                app.inbox, token=TOKEN, base_url=fake.base_url, transport=transport
+            )
+            await tg.start()
+            try:
+                await asyncio.sleep(0.2)  # the loops' first (empty) rounds are over
+                sql = trace.SqlTrace(app.engine, "sqlite", trace.classify)
+                sql.recording = True
+                await enqueue_pages(app)
+                t0 = time.perf_counter()  # committed; the commit woke delivery
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(fake.all_in.wait(), TIMEOUT)
+                while time.perf_counter() - t0 < TIMEOUT:
+                    if not await pending(app):
+                        break
+                    await asyncio.sleep(0.02)
+                run.drained = time.perf_counter() - t0
+                sql.recording = False
+                units = [u for u in sql.bot_units() if u.start >= t0]  # delivery's
+                for u in units:
+                    kind = u.kind.split(":")[0]
+                    run.units[kind] += 1
+                    run.held[kind] = run.held.get(kind, 0.0) + u.duration
+                    run.held_max[kind] = max(run.held_max.get(kind, 0.0), u.duration)
+                run.round_trips = sum(u.round_trips("sqlite") for u in units)
+                run.statements = sum(len(u.statements) for u in units)
+                sql.detach()
+                await asyncio.sleep(0.5)  # anything sent twice would show now
+                collect(run, fake, t0)
+                async with app.engine.connect() as conn:
+                    for status, attempts, n in await conn.execute(
+                        text(
+                            "SELECT status, attempts, count(*) FROM outbox"
+                            " GROUP BY status, attempts"
+                        )
+                    ):
+                        run.statuses[str(status)] += int(n)
+                        run.attempts[int(attempts)] += int(n)
+            finally:
+                await tg.stop()
     finally:
-        if delivery is not None:
-            delivery.cancel()
-            await asyncio.gather(delivery, return_exceptions=True)
-        await tg.stop()
         await fake.close()
-        await engine.dispose()
     return run
 
 
@@ -303,6 +319,7 @@ def readme_body(runs: list[Run], people: int) -> str:
         [
             r.variant.name,
             f"**{r.wall:.2f}**",
+            " / ".join(f"{w:.2f}" for w in BEFORE[VARIANTS.index(r.variant)]),
             f"{r.wall / minimum:.2f}x",
             f"{r.first:.2f}",
             f"{r.last_first_try:.2f}",
@@ -326,18 +343,24 @@ def readme_body(runs: list[Run], people: int) -> str:
         "",
         f"{people} pages (one transaction of `Tx.send`, catalog `page.body` with the page "
         f"buttons) to {people} people, each in their own private chat, through the real "
-        "`TelegramTransport` (bound to a started `TelegramBot`) and the real delivery loop "
-        "(`Deliverer.run`), core on SQLite (`scm_bot.app.build`, `SystemClock`). The fake Bot "
+        "`TelegramTransport` (bound to a started `TelegramBot(app.inbox, ...)`) and the bot "
+        "as `scm-bot run` runs it (`scm_bot.app.running` on SQLite: inbox loop, delivery "
+        "loop, APScheduler, `SystemClock`); delivery reads the due outbox rows, gives each "
+        "person a worker and sends part by part, committing the ledger's `sending` before "
+        "and `sent` after each request, then finishing the row. The fake Bot "
         "API refuses with 429 (`retry_after` 1) a send that would be the 31st in any sliding "
         "1-second window or the 2nd to one chat within 1 second (`FakeTelegram(limit_overall=30, "
         "limit_per_chat=1)`); refused sends do not count. Wall = from the commit of the "
-        "transaction (which hands its rows to delivery) until the fake accepted the last chat's "
-        f"message; the minimum at {RATE}/s is {minimum:.0f} s. Runs interleaved in one process.",
+        "transaction (which wakes delivery) until the fake accepted the last chat's "
+        f"message; the minimum at {RATE}/s is {minimum:.0f} s. Runs interleaved in one process. "
+        "**Before** = the session 5 engine (commit 78a935c, same machine type, load 0.2), "
+        "where the commit handed its rows to delivery in memory.",
         "",
         table(
             [
                 "variant",
                 "wall s",
+                "before (session 5 engine), wall s of its 2 runs",
                 "x minimum",
                 "first sent s",
                 "last first-try s",
@@ -362,24 +385,85 @@ def readme_body(runs: list[Run], people: int) -> str:
         + f" ({people} distinct chats, exactly one message each, every 429 retried and "
         "delivered, every outbox row `sent`).",
     ]
+    lines += ["", SAME_LOAD]
     free = [r for r in runs if r.variant is VARIANTS[1]]
     if strict and free:
         ratio = sum(r.wall for r in strict) / sum(r.wall for r in free)
         lines += ["", f"Ratio strict / no-limit fake (mean wall): {ratio:.2f}x."]
-    statements = sum(r.statements for r in runs) / max(sum(r.people for r in runs), 1)
+    delivered = max(sum(r.people for r in runs), 1)
+    statements = sum(r.statements for r in runs) / delivered
+    trips = sum(r.round_trips for r in runs) / delivered
+    units: Counter[str] = Counter()
+    held: dict[str, float] = {}
+    for r in runs:
+        units.update(r.units)
+        for kind, seconds in r.held.items():
+            held[kind] = held.get(kind, 0.0) + seconds
+    drained = sum(r.drained for r in runs)
+    cost_rows = [
+        [
+            kind,
+            f"{units[kind] / delivered:.2f}",
+            f"{held[kind] / units[kind] * 1e3:.2f}",
+            f"{max(r.held_max.get(kind, 0.0) for r in runs) * 1e3:.1f}",
+            f"{held[kind] / delivered * 1e3:.2f}",
+        ]
+        for kind in sorted(held, key=lambda k: -held[k])
+    ]
+    cost_rows.append(
+        [
+            "**all**",
+            f"{sum(units.values()) / delivered:.2f}",
+            "",
+            "",
+            f"**{sum(held.values()) / delivered * 1e3:.2f}**",
+        ]
+    )
     lines += [
         "",
         "What shapes these numbers:",
         "",
         f"- The pacer: {PER_SECOND:g} sends a second over all chats (a margin under "
         f"Telegram's {RATE}), 1 a second per chat; without flood limits the fan-out takes "
-        f"{people / PER_SECOND:.1f} s ({statements:.1f} SQL statements per delivered "
-        "message: the due rows in one query per dispatch, then one unit of work per "
-        "message recording its delivery and finishing the row).",
+        f"{people / PER_SECOND:.1f} s. The database work per delivered message (traced "
+        "through SQLAlchemy's pool and connection events, `benchmarks/_trace.py`, from the "
+        "commit until the outbox was empty): "
+        + ", ".join(f"{kind} {n / delivered:.2f}" for kind, n in units.most_common())
+        + f" units of work; {statements:.1f} SQL statements, {trips:.0f} calls into "
+        "aiosqlite's thread. On SQLite the units of work take turns (one lock in "
+        "`SqlUnitOfWorkFactory`); together they held the database "
+        f"{sum(held.values()) / drained:.0%} of the time from the commit until the outbox "
+        "was empty (all runs), per kind:",
+        "",
+        table(
+            [
+                "unit of work",
+                "per message",
+                "mean ms",
+                "longest ms",
+                "ms per message",
+            ],
+            cost_rows,
+        ),
+        "",
+        "At 29 messages a second a message has 34 ms of the database's time; what it "
+        "uses is above (the dispatch query reads every due row, up to 500, with their "
+        "ledger entries, each time a person's worker ends).",
         "- Why the margin: sends leave exactly 1/rate apart but reach the server with "
         "jitter, so at exactly 30/s a few land as the 31st in some second and are refused "
         "(the what-if row); each refusal costs that chat its `retry_after` (1 s here) plus "
         "up to 1 s until the delivery loop's next round picks the retry up.",
+    ]
+    strict_refused = sum(r.refused for r in strict)
+    if strict_refused:
+        lines.append(
+            f"- At the default limits the strict fake refused {strict_refused} send(s) over "
+            f"the {len(strict)} runs (before: none), most likely because the ledger's "
+            "`sending` commit now sits between the pacer's slot and the request, and its wait "
+            "for the database (above) lets sends leave unevenly, so a few land as the 31st in "
+            "some second."
+        )
+    lines += [
         "- A 429 pauses only that chat (`Pacer.pause(chat)`); every other chat keeps its "
         "pace, and nothing is lost (all rows end `sent`, every chat exactly one message).",
     ]
