@@ -203,19 +203,21 @@ async def calibrate(app: App, count: int = 200) -> float:
     return seconds / count
 
 
-async def wait_fired(fired: Fired, deadline: float) -> bool:
+async def wait_fired(fired: Fired, deadline: float) -> str | None:
     """Wait until every expected timer fired; give up at `deadline` (perf_counter) or when
-    nothing fired for STALL seconds. True when all fired."""
+    nothing fired for STALL seconds. None when all fired, else why it gave up."""
     count, since = fired.hits, time.perf_counter()
     while not fired.done.is_set():
         now = time.perf_counter()
-        if now >= deadline or now - since >= STALL:
-            return False
+        if now - since >= STALL:
+            return f"stalled (nothing fired for {STALL:.0f} s)"
+        if now >= deadline:
+            return "deadline"
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(fired.done.wait(), 0.5)
         if fired.hits != count:
             count, since = fired.hits, time.perf_counter()
-    return True
+    return None
 
 
 class LoopLag:
@@ -261,7 +263,7 @@ class Lateness:
     lateness: list[float] = field(default_factory=list)  # fired - max(due, job added)
     due_too_early: int = 0  # due before their job existed (the lead was too short)
     fired: int = 0  # firing ones that fired
-    stalled: bool = False
+    gave_up: str | None = None  # why the wait ended before all fired
     unfired_at_end: int = 0
     fired_early: int = 0  # timers due later that fired in the window (should be 0)
     loop_lag: list[float] = field(default_factory=list)
@@ -333,10 +335,11 @@ async def lateness_phase(url: str, phase: Lateness) -> None:
         calls.reset()
         window_start = time.perf_counter()
         deadline = time.perf_counter() + (last_due - datetime.now(UTC)).total_seconds() + DRAIN
-        if await wait_fired(fired, deadline):
+        phase.gave_up = await wait_fired(fired, deadline)
+        if phase.gave_up is None:
             phase.last_fired_after = (datetime.now(UTC) - last_due).total_seconds()
-        else:
-            phase.stalled = True
+        elif phase.gave_up == "deadline":
+            phase.gave_up = f"not all within {DRAIN:.0f} s of the last due time"
         phase.window = time.perf_counter() - window_start
         phase.by_reconcile = calls.by_reconcile
         await lag.stop()
@@ -371,7 +374,7 @@ async def restart_phase(url: str, result: Result) -> None:
     async with app_running(url, fired, calls) as app:
         result.start_seconds = time.perf_counter() - start
         result.fired_during_start = len(fired.firings)
-        if await wait_fired(fired, time.perf_counter() + 90):
+        if await wait_fired(fired, time.perf_counter() + 90) is None:
             result.restart_all_fired = time.perf_counter() - start
         result.restart_fired = len(fired.firings)
         await asyncio.sleep(0.5)  # let the last firings commit
@@ -391,7 +394,7 @@ def fmt_s(value: float | None) -> str:
 def print_lateness(kind: str, phase: Lateness) -> None:
     print(
         f"{kind:10} {phase.scenario:6}: {phase.pending:,} pending, {phase.fired}/{phase.firing} "
-        f"due over {phase.spread:.0f} s fired{' (stalled)' if phase.stalled else ''}, "
+        f"due over {phase.spread:.0f} s fired{f' ({phase.gave_up})' if phase.gave_up else ''}, "
         f"p50 {late_ms(phase.p(50))} ms, p99 {late_ms(phase.p(99))} ms, "
         f"max {late_ms(phase.p(100))} ms; scheduling {phase.schedule_seconds:.1f} s "
         f"({phase.schedule_call_us:.0f} us per schedule() call); fired by the reconcile "
@@ -476,8 +479,8 @@ def late_ms(seconds: float) -> str:
 
 def lateness_row(kind: str, r: Lateness) -> list[object]:
     nan = math.nan
-    if r.stalled and r.fired < r.firing:
-        all_fired = f"stalled (nothing fired for {STALL:.0f} s)"
+    if r.gave_up and r.fired < r.firing:
+        all_fired = r.gave_up
     else:
         all_fired = "not all" if r.last_fired_after is None else f"{r.last_fired_after:.1f}"
     return [
