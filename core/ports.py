@@ -201,6 +201,10 @@ class OutboxRepo(Protocol):
         for a retry; each with its ledger."""
         ...
 
+    async def waiting_people(self, now: datetime) -> set[PersonId]:
+        """The people with a pending row that waits for a retry (due later than `now`)."""
+        ...
+
     async def record(self, entries: list[LedgerEntry], at: datetime) -> None:
         """Write these ledger entries, replacing earlier ones of the same part."""
         ...

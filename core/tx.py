@@ -15,6 +15,7 @@ from core.model import Directory, Origin, Person, TimerId
 from core.ports import (
     AuditRecord,
     NewMessage,
+    OutboxItem,
     TimerScheduler,
     UnitOfWork,
     UnitOfWorkFactory,
@@ -103,7 +104,7 @@ class Core:
         uow_factory: UnitOfWorkFactory,
         clock: Clock,
         scheduler: TimerScheduler,
-        on_outbox: Callable[[], None] = lambda: None,
+        on_outbox: Callable[[list[OutboxItem], Directory | None], None] = lambda _i, _d: None,
     ) -> None:
         self.uow_factory = uow_factory
         self.clock = clock
@@ -116,12 +117,17 @@ class Core:
             directory = await uow.directory.load()
             tx = Tx(uow, directory, self.clock.now(), origin)
             yield tx
-            await uow.outbox.add_many(tx.outbox, tx.now)
+            ids = await uow.outbox.add_many(tx.outbox, tx.now)
             await uow.audit.append_many(tx.audited)
             await uow.commit()
         # Only after commit: a timer or message of a rolled-back transaction never leaks out.
         if tx.outbox:
-            self.on_outbox()  # delivery reads the new rows from the table
+            queued = [
+                OutboxItem(outbox_id, row.person_id, row.kind, row.topic, row.message, 0)
+                for outbox_id, row in zip(ids, tx.outbox, strict=True)
+            ]
+            # Handed to delivery as they are (a person changed here: it reads them afresh).
+            self.on_outbox(queued, None if tx.uow.directory.changed else tx.directory)
         for timer_id, due_at in tx.scheduled:
             self.scheduler.schedule(timer_id, due_at)
         for timer_id in tx.cancelled:

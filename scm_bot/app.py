@@ -98,7 +98,7 @@ def build(
     deliverer = Deliverer(
         core, transports, report_handler(core, paging), monotonic=monotonic, sleep=sleep
     )
-    core.on_outbox = deliverer.wake
+    core.on_outbox = deliverer.offer
     inbox = Inbox(uows, router, clock)
     return App(engine, uows, core, router, runner, deliverer, inbox)
 

@@ -166,10 +166,32 @@ class Deliverer:
         self._lock = asyncio.Lock()
         self._pacers: dict[str, Pacer] = {}
         self._workers: dict[PersonId, asyncio.Task[int]] = {}
+        # People whose rows are left in the table for the loop: they had a worker when a
+        # commit offered more, or a row waits for a retry (so nothing may overtake it).
+        self._left: set[PersonId] = set()
+        self._ran: set[PersonId] = set()  # people who had a worker since a dispatch began
+        self._primed = False  # the first dispatch has read what a restart left
 
     def wake(self) -> None:
-        """Called after a commit that queued messages."""
+        """Look at the table soon (a retry fell due, a worker left rows behind)."""
         self._wake.set()
+
+    def offer(self, items: list[OutboxItem], directory: Directory | None) -> None:
+        """Called right after a commit with the rows it queued: a person without a worker
+        and with nothing waiting in the table gets a worker for them at once, without a
+        look at the table; anyone else's rows are left to the loop."""
+        if not self._primed or directory is None:
+            self.wake()
+            return
+        mine: dict[PersonId, list[OutboxItem]] = {}
+        for item in items:
+            mine.setdefault(item.person_id, []).append(item)
+        for person_id, rows in mine.items():
+            if person_id in self._workers or person_id in self._left:
+                self._left.add(person_id)
+                self.wake()
+            else:
+                self._start(person_id, rows, directory)
 
     def _pacer(self, transport: Transport) -> Pacer | None:
         limits: DeliveryLimits | None = getattr(transport, "limits", None)
@@ -198,21 +220,35 @@ class Deliverer:
         """Hand the due rows of everyone without a worker to a new worker for them; returns
         how many rows were handed over."""
         async with self._lock:
-            busy = set(self._workers)  # a worker ending during the query may not see it
+            # A worker that runs while the query does may have sent rows it reads as due.
+            self._ran = set(self._workers)
+            before = set(self._left)
+            now = self.core.clock.now()
             async with self.core.uow_factory() as uow:
-                items = await uow.outbox.pending(self.core.clock.now(), BATCH)
+                items = await uow.outbox.pending(now, BATCH)
                 directory = await uow.directory.load() if items else None
-            if directory is None:
-                return 0
+                # People with a row waiting for a retry: nothing of theirs may overtake it.
+                waiting = await uow.outbox.waiting_people(now)
+            self._primed = True
+            if len(items) < BATCH:  # everything due is in view: the rest is done
+                self._left = waiting | (self._left - before)  # and what came meanwhile
+            else:
+                self._left |= waiting | {item.person_id for item in items}
             mine: dict[PersonId, list[OutboxItem]] = {}
             for item in items:
-                if item.person_id not in busy and item.person_id not in self._workers:
+                if item.person_id in self._ran or item.person_id in self._workers:
+                    self._left.add(item.person_id)  # its worker wakes us when it ends
+                else:
                     mine.setdefault(item.person_id, []).append(item)
             # People with a page start first: their workers ask for sending slots first.
             for person_id in sorted(mine, key=lambda p: not any(map(is_page, mine[p]))):
-                worker = asyncio.create_task(self._work(person_id, mine[person_id], directory))
-                self._workers[person_id] = worker
+                assert directory is not None
+                self._start(person_id, mine[person_id], directory)
             return sum(len(rows) for rows in mine.values())
+
+    def _start(self, person_id: PersonId, items: list[OutboxItem], directory: Directory) -> None:
+        self._ran.add(person_id)
+        self._workers[person_id] = asyncio.create_task(self._work(person_id, items, directory))
 
     async def deliver_pending(self) -> int:
         """Deliver everything due now and wait until it is done (tests, the console);
@@ -259,10 +295,15 @@ class Deliverer:
                     waits = False
                 handled += 1
                 if waits:
+                    self._left.add(person_id)  # nothing of theirs may overtake it
                     break
+            else:
+                return handled
+            self._left.add(person_id)  # broken off: the rest is read from the table
         finally:
             del self._workers[person_id]
-            self._wake.set()  # rows queued for this person meanwhile
+            if person_id in self._left:
+                self._wake.set()  # rows of theirs wait in the table
         return handled
 
     async def _give_up(self, item: OutboxItem) -> bool:

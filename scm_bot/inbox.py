@@ -110,20 +110,21 @@ class Inbox:
                 due = [i for i in items if self._failures.get(i.id, (0, now))[1] <= now]
                 if not due:
                     return finished
-                outcomes: dict[str, list[int]] = {"done": [], "refused": []}
+                refused: list[int] = []
                 for item in due[:BATCH]:
                     outcome = await self._handle(item)
+                    if outcome == "refused":
+                        refused.append(item.id)
                     if outcome is not None:
-                        outcomes[outcome].append(item.id)
-                try:
-                    async with self.uows() as uow:
-                        for status, ids in outcomes.items():
-                            await uow.inbox.finish(ids, status, self.clock.now())
-                        await uow.commit()
-                except StorageError as error:  # handled all the same: the ids were seen
-                    log.error("inbox.finish_failed", error=str(error))
-                    return finished
-                finished += sum(map(len, outcomes.values()))
+                        finished += 1
+                if refused:  # a handled event was marked done by its own transaction
+                    try:
+                        async with self.uows() as uow:
+                            await uow.inbox.finish(refused, "refused", self.clock.now())
+                            await uow.commit()
+                    except StorageError as error:
+                        log.error("inbox.finish_failed", error=str(error))
+                        return finished
                 if len(due) <= BATCH:  # everything whose turn it was is handled
                     return finished
 

@@ -20,6 +20,7 @@ from sqlalchemy.sql import Executable
 
 from core.analyse_model import Analyse, AnalyseId, Copy, Editor, FieldValue, Version
 from core.errors import StorageError
+from core.events import clean
 from core.messages import Message
 from core.model import (
     AlertKind,
@@ -58,7 +59,7 @@ from core.ports import (
 )
 from storage.connection import Conn
 from storage.database import describe_error, is_sqlite, table
-from storage.inbox_repo import SqlInboxRepo
+from storage.inbox_repo import INBOX, SqlInboxRepo
 from storage.roster_repo import SqlCalendarFeedRepo, SqlRosterRepo
 from storage.tables import (
     AnalyseCopyRow,
@@ -148,6 +149,14 @@ _FINISH_OUTBOX = (
     # The secrets a row's message carries (NULL for almost every row): blanked next.
     .returning(OUTBOX.c.id, OUTBOX.c.payload["secrets"].label("secrets"))
 )
+_WAITING_PEOPLE = (
+    select(OUTBOX.c.person_id)
+    .where(
+        OUTBOX.c.status == "pending",
+        OUTBOX.c.next_attempt_at > bindparam("now", type_=OUTBOX.c.next_attempt_at.type),
+    )
+    .distinct()
+)
 _TOPIC_REFS = (
     select(LEDGER.c.ref)
     .join(OUTBOX, OUTBOX.c.id == LEDGER.c.outbox_id)
@@ -193,6 +202,15 @@ _CANCEL_TIMERS = (
     )
     .values(status="cancelled")
     .returning(TIMER.c.id)
+)
+_INBOX_DONE = (
+    update(INBOX)
+    .where(
+        INBOX.c.origin == bindparam("o"),
+        INBOX.c.event_id == bindparam("e"),
+        INBOX.c.status == "pending",
+    )
+    .values(status="done", handled_at=bindparam("at", type_=INBOX.c.handled_at.type))
 )
 _REVISION = select(REGION.c.revision).limit(1)
 _REGION = select(REGION).limit(1)
@@ -627,12 +645,24 @@ class SqlTimerRepo:
         ]
 
 
+def _storable(value: Any) -> Any:
+    """JSON that every database keeps: no unpaired surrogate (PostgreSQL's JSON refuses
+    one), whatever text a message was made of."""
+    if isinstance(value, str):
+        return clean(value)
+    if isinstance(value, list):
+        return [_storable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _storable(v) for k, v in value.items()}
+    return value
+
+
 def _outbox_values(row: NewMessage, at: datetime) -> dict[str, Any]:
     return {
         "person_id": row.person_id,
         "kind": row.kind,
         "topic": row.topic,
-        "payload": row.message.to_json(),
+        "payload": _storable(row.message.to_json()),
         "status": "pending",
         "attempts": 0,
         "next_attempt_at": at,
@@ -694,6 +724,10 @@ class SqlOutboxRepo:
             )
             for r in rows
         ]
+
+    async def waiting_people(self, now: datetime) -> set[PersonId]:
+        rows = await self.conn.execute(_WAITING_PEOPLE, {"now": now})
+        return {PersonId(person_id) for person_id in rows.scalars()}
 
     async def record(self, entries: list[LedgerEntry], at: datetime) -> None:
         for entry in entries:
@@ -808,7 +842,11 @@ class SqlInboundRepo:
             .values(origin=origin.value, event_id=event_id, at=at)
             .on_conflict_do_nothing(index_elements=[INBOUND.c.origin, INBOUND.c.event_id])
         )
-        return (await self.conn.execute(stmt)).rowcount == 1
+        first = (await self.conn.execute(stmt)).rowcount == 1
+        # The inbox row of this event is handled in the same transaction: done exactly when
+        # its effects commit.
+        await self.conn.execute(_INBOX_DONE, {"o": origin.value, "e": event_id, "at": at})
+        return first
 
 
 class SqlLinkRepo:

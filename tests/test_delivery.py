@@ -310,3 +310,13 @@ async def test_the_caco_sees_whether_each_page_was_delivered(harness: Harness) -
     await harness.app.deliverer.deliver_pending()
     await harness.say("caco", "/status")
     assert "Rol Bert: gepaged, afgeleverd om 03:07, nog geen reactie" in harness.last("caco")
+
+
+async def test_a_text_with_an_unpaired_surrogate_is_stored_and_delivered(
+    harness: Harness,
+) -> None:
+    """What a platform sent may hold an unpaired surrogate; echoed back in a message it
+    once crashed the sender every second and blocked the person's queue for ever."""
+    await send(harness, "caco", ("kapot \ud800 bericht", None), ("daarna", None))
+    assert [m.text for m in harness.inbox("caco")] == ["kapot ? bericht", "daarna"]
+    assert await pending(harness) == 0
