@@ -255,7 +255,7 @@ class Deliverer:
         returns how many rows were finished or put off."""
         handled = 0
         while True:
-            started = await self.dispatch()
+            await self.dispatch()
             if not self._workers:
                 return handled
             progress = sum(await asyncio.gather(*self._workers.values()))
