@@ -12,10 +12,17 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Annotated
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 from core.model import Language
+from core.yaml_input import YamlProblem, load_yaml
 
 
 class FieldType(StrEnum):
@@ -95,10 +102,41 @@ class Form(BaseModel):
         return hits[0] if len(hits) == 1 else None
 
 
+class FormFileError(ValueError):
+    """The form file cannot be used; the message names the file and every problem, on one
+    line."""
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    """`fields[2].label`; a key with a newline or other unprintable text is quoted."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            name = part if part.isprintable() and part.strip() == part != "" else repr(part)
+            text += f".{name}" if text else name
+    return text
+
+
 def load_form(path: Path | None = None) -> Form:
-    """The region's form, or the default one."""
+    """The region's form, or the default one; a form that cannot be used raises
+    FormFileError."""
     if path is None:
         text = files("core").joinpath("data", "analyse-form.yaml").read_text("utf-8")
-    else:
+        return Form.model_validate(load_yaml(text)[1])
+    try:
         text = path.read_text("utf-8")
-    return Form.model_validate(yaml.safe_load(text))
+    except OSError as error:
+        raise FormFileError(f"{path}: kan het bestand niet lezen ({error.strerror}).") from None
+    except UnicodeDecodeError:
+        raise FormFileError(f"{path}: het bestand is geen UTF-8-tekst.") from None
+    try:
+        return Form.model_validate(load_yaml(text)[1])
+    except YamlProblem as error:
+        raise FormFileError(f"{path}: {error}") from None
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{_location(e['loc']) or '(bestand)'}: {e['msg']}" for e in error.errors()
+        )
+        raise FormFileError(f"{path}: {problems}") from None

@@ -23,8 +23,10 @@ from pydantic import (
 
 from core.errors import RegionFileError, RegionProblem
 from core.model import CACO, ROL, Language, StepTarget
+from core.yaml_input import YamlProblem, load_yaml
 
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+BIGINT_MAX = 2**63 - 1  # the largest number the database's BIGINT columns hold
 
 
 class _Strict(BaseModel):
@@ -83,8 +85,9 @@ class PersonSpec(_Strict):
     name: Annotated[str, StringConstraints(min_length=1, max_length=120)]
     functions: list[Key] = Field(default_factory=list)
     language: Language = Language.NL
-    # A person's Telegram id is positive; negative ids are groups (see `chats`).
-    telegram_user_id: Annotated[int, Field(gt=0)] | None = None
+    # A person's Telegram id is positive; negative ids are groups (see `chats`). The
+    # database keeps it in a BIGINT.
+    telegram_user_id: Annotated[int, Field(gt=0, le=BIGINT_MAX)] | None = None
     slack_user_id: Annotated[str, StringConstraints(pattern=r"^[UW][A-Z0-9]{2,20}$")] | None = None
 
 
@@ -98,7 +101,7 @@ class ChatSpec(_Strict):
     gemeenten: list[Key] = Field(default_factory=list)  # empty: every gemeente
     language: Language = Language.NL
     # Telegram groups, supergroups and channels have negative ids (e.g. -1001234567890).
-    telegram_chat_id: Annotated[int, Field(lt=0)] | None = None
+    telegram_chat_id: Annotated[int, Field(lt=0, ge=-BIGINT_MAX - 1)] | None = None
     slack_channel_id: Annotated[str, StringConstraints(pattern=r"^[CG][A-Z0-9]{2,20}$")] | None = (
         None
     )
@@ -290,12 +293,10 @@ def _where(path: tuple[Any, ...], root: yaml.Node | None) -> str:
 def parse_region(text: str) -> RegionFile:
     """Parse and validate a region file; raises RegionFileError listing every problem."""
     try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"regel {mark.line + 1}" if mark else "(bestand)"
-        raise RegionFileError([RegionProblem(where, f"geen geldige YAML: {error}")]) from None
+        root, data = load_yaml(text)
+    except YamlProblem as error:
+        where = f"regel {error.line}" if error.line else "(bestand)"
+        raise RegionFileError([RegionProblem(where, error.message)]) from None
     if not isinstance(data, dict):
         raise RegionFileError([RegionProblem("(bestand)", "verwacht een YAML-mapping")])
     try:

@@ -57,6 +57,9 @@ _ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:t(\d{1,2}:\d{2}))?$")
 _WORDS = re.compile(r"^(\d{1,2})\s+([a-z]+)\.?(?:\s+(\d{4}))?$")
 
 Localized = Callable[[Language], str]
+# A date with a year this far from now is a typo ("0001", "9999"): refused, not computed with
+# (year 1 in local time is before the first instant a datetime holds).
+YEARS_AWAY = 10
 
 
 def fmt_local(local: datetime, language: Language) -> str:
@@ -83,7 +86,10 @@ def _parse_time(text: str, said: str) -> dtime:
     return dtime(hour, minute)
 
 
-def _real_date(year: int, month: int, day: int, said: str) -> date:
+def _real_date(year: int, month: int, day: int, said: str, now: date) -> date:
+    first, last = now.year - YEARS_AWAY, now.year + YEARS_AWAY
+    if not first <= year <= last:
+        raise UserError("roster.date.far_year", text=said, year=year, first=first, last=last)
     try:
         return date(year, month, day)
     except ValueError:
@@ -104,7 +110,7 @@ def _nearest_year(month: int, day: int, reference: date, said: str) -> date:
             continue
     if not candidates:
         # 31-02 exists in no year; 29-02 in few: say so for this year.
-        _real_date(reference.year, month, day, said)
+        _real_date(reference.year, month, day, said, reference)
     return min(candidates, key=lambda d: (abs((d - reference).days), d < reference))
 
 
@@ -152,21 +158,22 @@ def parse_local(text: str, now: datetime, after: datetime | None = None) -> date
             candidate += timedelta(days=7)
         return candidate
     if m := _ISO.match(day_text):
-        day = _real_date(int(m.group(1)), int(m.group(2)), int(m.group(3)), said)
+        day = _real_date(int(m.group(1)), int(m.group(2)), int(m.group(3)), said, now.date())
         return datetime.combine(day, at_time)
     if m := _NUMERIC.match(day_text):
         d, mo = int(m.group(1)), int(m.group(2))
         if m.group(3):
             year = int(m.group(3))
-            year += 2000 if year < 100 else 0
-            return datetime.combine(_real_date(year, mo, d, said), at_time)
+            year += 2000 if len(m.group(3)) == 2 else 0  # "26" is 2026; "0001" is year 1
+            return datetime.combine(_real_date(year, mo, d, said, now.date()), at_time)
         if not 1 <= mo <= 12:
             raise UserError("roster.date.no_such_month", text=said, month=mo)
         return datetime.combine(_nearest_year(mo, d, ref_day, said), at_time)
     if (m := _WORDS.match(day_text)) and m.group(2) in MONTHS:
         d, mo = int(m.group(1)), MONTHS[m.group(2)]
         if m.group(3):
-            return datetime.combine(_real_date(int(m.group(3)), mo, d, said), at_time)
+            year = int(m.group(3))
+            return datetime.combine(_real_date(year, mo, d, said, now.date()), at_time)
         return datetime.combine(_nearest_year(mo, d, ref_day, said), at_time)
     raise UserError("roster.date.unknown", text=said)
 

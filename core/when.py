@@ -14,6 +14,9 @@ _RELATIVE = re.compile(
 )
 _TIME = re.compile(r"^(\d{1,2})[:.](\d{2})$")
 _DATE_TIME = re.compile(r"^(\d{1,2})-(\d{1,2})(?:-(\d{4}))?\s+(\d{1,2})[:.](\d{2})$")
+# The furthest ahead a moment may be (the next update of an analyse, ...): anything later is a
+# typo, and a year like 9999 would overflow the timers counting from it.
+MAX_AHEAD = timedelta(days=366)
 
 
 def _local(
@@ -33,7 +36,15 @@ def _local(
 
 
 def parse_moment(text: str, now: datetime, tz: ZoneInfo) -> datetime:
-    """A future moment; raises UserError (with what was understood) otherwise."""
+    """A future moment, at most a year ahead; raises UserError (with what was understood)
+    otherwise."""
+    at = _parse_moment(text, now, tz)
+    if at - now > MAX_AHEAD:
+        raise UserError("when.too_far", text=text)
+    return at
+
+
+def _parse_moment(text: str, now: datetime, tz: ZoneInfo) -> datetime:
     cleaned = " ".join(text.strip().lower().split())
     local_now = now.astimezone(tz)
     if m := _RELATIVE.match(cleaned):
@@ -57,6 +68,11 @@ def parse_moment(text: str, now: datetime, tz: ZoneInfo) -> datetime:
     if m := _DATE_TIME.match(cleaned):
         day, month = int(m.group(1)), int(m.group(2))
         year = int(m.group(3)) if m.group(3) else local_now.year
+        # Checked before it is computed with: year 1 is before the first instant there is.
+        if year < local_now.year:
+            raise UserError("when.past", text=text)
+        if year > local_now.year + 1:
+            raise UserError("when.too_far", text=text)
         at = _local(year, month, day, int(m.group(4)), int(m.group(5)), tz, text)
         if at <= now:
             raise UserError("when.past", text=text)

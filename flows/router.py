@@ -7,6 +7,7 @@ fresh one, so a rejected command never changes anything.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import replace
 
@@ -49,6 +50,31 @@ def _link_code(event: InboundEvent) -> str:
     return ""
 
 
+def _storable(text: str) -> str:
+    """`text` as a database stores it: an unpaired surrogate (a platform may send one in its
+    JSON) or a NUL (PostgreSQL refuses it in text and JSON) becomes a question mark."""
+    return text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "?")
+
+
+def storable(event: InboundEvent) -> InboundEvent:
+    """The event with every text in it storable, so what it says can be kept and echoed."""
+    sender = event.sender
+    sender = replace(
+        sender,
+        user_id=_storable(sender.user_id),
+        event_id=sender.event_id and _storable(sender.event_id),
+        chat_id=sender.chat_id and _storable(sender.chat_id),
+    )
+    match event:
+        case CommandEvent(name=name, args=args):
+            return CommandEvent(sender, _storable(name), _storable(args))
+        case TextEvent(text=text):
+            return TextEvent(sender, _storable(text))
+        case ButtonEvent(data=data):
+            return ButtonEvent(sender, _storable(data))
+    return event
+
+
 def _describe(event: InboundEvent) -> str:
     """What an event asked for, for the audit trail (a command without its free text)."""
     match event:
@@ -62,7 +88,7 @@ def _describe(event: InboundEvent) -> str:
 def resolve(directory: Directory, sender: Sender) -> Person | None:
     """The registered person behind a platform identity; None for strangers."""
     if sender.origin is Origin.TELEGRAM:
-        if not sender.user_id.lstrip("-").isdigit():
+        if not re.fullmatch(r"-?[0-9]{1,19}", sender.user_id):  # not "²", which isdigit()
             return None
         return directory.person_by_telegram(int(sender.user_id))
     if sender.origin is Origin.SLACK:
@@ -112,6 +138,7 @@ class Router:
 
         Raises `StorageError` when the database fails: nothing of the event was saved, and
         the caller tells the person (`core.i18n.storage_failure_message`) or tries again."""
+        event = storable(event)
         origin = event.sender.origin
         event_id = event.sender.event_id
         try:

@@ -90,9 +90,17 @@ def migrate() -> None:
 @app.command()
 def run() -> None:
     """Run the bot. Without Telegram or Slack settings: the interactive console."""
+    from core.analyse_form import FormFileError, load_form
     from scm_bot.runtime import run_bot
 
     settings = _settings()
+    if settings.analyse_form is not None:
+        # Checked before anything starts: a broken form is one line naming the file.
+        try:
+            load_form(settings.analyse_form)
+        except FormFileError as error:
+            typer.echo(f"ANALYSE_FORM {error}", err=True)
+            raise typer.Exit(1) from None
     try:
         code = asyncio.run(run_bot(settings))  # migrates first
     except StorageError as error:

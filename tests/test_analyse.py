@@ -475,3 +475,22 @@ async def test_an_analyse_reminder_survives_a_restart(harness: Harness) -> None:
         assert len(again.inbox("rol-b")) == before + 2, "each fires once"
     finally:
         await again.app.deliverer.close()
+
+
+async def test_a_next_update_in_year_one_or_far_ahead_gets_a_clear_dutch_answer(
+    harness: Harness,
+) -> None:
+    await _acknowledged(harness)
+    await harness.say("rol-b", "/taal nl")
+    await harness.say("rol-b", "/analyse")
+    await harness.say("rol-b", "/wijzig volgende_update")
+    for text in ("01-01-0001 00:05", "01-01-0001 10:00", "31-12-9999 23:59", "over 9999 uur"):
+        await harness.say("rol-b", text)
+        answer = harness.last("rol-b")
+        assert answer.startswith(f"'{text}' ligt "), answer
+    assert harness.last("rol-b") == (
+        "'over 9999 uur' ligt meer dan een jaar vooruit. Geef een tijdstip binnen een jaar."
+    )
+    async with harness.app.uows() as uow:
+        timers = await uow.timers.pending()
+    assert all(t.due_at.year == 2026 for t in timers)

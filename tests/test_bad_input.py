@@ -196,3 +196,87 @@ async def test_strangers_in_groups_get_silence(harness: Harness) -> None:
     group = Sender(Origin.TELEGRAM, "4242", chat_id="-1001", private=False)
     assert await harness.app.router.handle(parse_text(group, "/status")) == []
     assert await harness.app.router.handle(parse_text(group, "hallo allemaal")) == []
+
+
+STALE = "Deze knop hoort bij iets wat niet meer bestaat of al is afgehandeld."
+STALE_EN = "This button belongs to something that no longer exists or was already handled."
+# Ids are INTEGER keys (PostgreSQL's 32-bit `integer`): a larger number was never ours, and
+# one beyond 2**63 does not even fit SQLite's.
+BEYOND = str(2**63)
+
+
+async def test_button_ids_beyond_the_database_are_refused(harness: Harness) -> None:
+    await harness.raise_alarm()
+    before = await _state(harness)
+    forged = [
+        f"pg:{BEYOND}:ack",
+        f"pg:{2**31}:decline",
+        f"pg:{'9' * 20}:seen",
+        f"cl:{BEYOND}:yes",
+        f"ast:{BEYOND}:start",
+        f"aj:{BEYOND}:yes",
+        f"ab:{BEYOND}.1:read",
+        f"ab:1.{BEYOND}:read",
+        f"ash:1.1:{BEYOND}",
+        f"abt:{BEYOND}.1:yes",
+        f"rq:{BEYOND}:yes",
+        f"sw:{BEYOND}:approve",
+        f"al:pick:{BEYOND}",
+        "pg:²:ack",  # a digit to str.isdigit(), not to int()
+    ]
+    for who in ("caco", "rol-b", "coord", "bgm-soest"):
+        for data in forged:
+            await harness.app.router.handle(ButtonEvent(Sender(Origin.CONSOLE, who), data))
+            await harness.app.deliverer.deliver_pending()
+            assert harness.last(who) in (STALE, STALE_EN), (who, data)
+    assert await _state(harness) == before
+    # The largest id an INTEGER key holds is a button that is merely stale.
+    await harness.press_data("caco", f"pg:{2**31 - 1}:ack")
+    assert harness.last("caco") == STALE
+
+
+async def test_button_data_with_unpaired_surrogates_is_refused(harness: Harness) -> None:
+    await harness.raise_alarm()
+    before = await _state(harness)
+    for data in ("\ud800", "pg:\ud800:ack", "pg:1\udfff:ack", "\udc80:1:x"):
+        await harness.press_data("caco", data)
+        assert harness.last("caco") == STALE
+    assert await _state(harness) == before
+    async with harness.app.uows() as uow:
+        rejected = [r for r in await uow.audit.all() if r.action == "input.rejected"]
+    assert [r.detail["request"] for r in rejected] == [
+        "button ?",
+        "button pg:?:ack",
+        "button pg:1?:ack",
+        "button ?:1:x",
+    ]
+
+
+async def test_typed_unpaired_surrogates_and_nul_are_answered(harness: Harness) -> None:
+    """Neither fits a database (PostgreSQL refuses NUL in text): each becomes "?"."""
+    await harness.say("caco", "/\ud800")
+    assert harness.last("caco") == "Onbekend commando /?. Typ /help voor wat ik kan."
+    await harness.say("caco", "/\x00")
+    assert harness.last("caco") == "Onbekend commando /?. Typ /help voor wat ik kan."
+    await harness.say("caco", "/alarm Soest: gaslek \ud83d bij de\x00kerk")
+    await harness.press("caco", "Bevestigen en pagen")
+    async with harness.app.uows() as uow:
+        (incident,) = await uow.incidents.open()
+    assert incident.description == "gaslek ? bij de?kerk"
+
+
+async def test_roster_dates_in_year_one_or_far_away_get_a_clear_answer(harness: Harness) -> None:
+    before = await _state(harness)
+    for command in (
+        "/vervang Bert door Anna van 01-01-0001 08:00 tot 02-01-0001 08:00",
+        "/vervang Bert door Anna van 0001-01-01 00:05 tot 0001-01-02 08:00",
+        "/vervang Bert door Anna van 1 jan 0001 00:05 tot 2 jan 0001 08:00",
+        "/vervang Bert door Anna van morgen 08:00 tot 31-12-9999 23:59",
+        "/dienst Anna van 01-01-0001 00:05 tot 01-01-0001 08:00",
+        "/dienst Anna van 31-12-9999 08:00 tot 31-12-9999 23:00",
+    ):
+        await harness.say("coord", command)
+        answer = harness.last("coord")
+        assert "ligt te ver" in answer and "Er is niets gewijzigd" in answer, (command, answer)
+    assert "het jaar 1 ligt te ver" in harness.texts("coord")
+    assert await _state(harness) == before

@@ -106,3 +106,63 @@ def test_person_invite_prints_a_single_use_code_and_how_to_use_it(
     assert code not in second.output, "every invite is a new code"
     unknown = runner.invoke(app, ["person", "invite", "niemand"])
     assert unknown.exit_code == 1 and "Onbekende persoon 'niemand'" in unknown.output
+
+
+def test_a_telegram_id_the_database_cannot_hold_is_refused_by_validate_and_import(
+    env: Path,
+) -> None:
+    caco = "{key: caco, name: Caco Test, functions: [caco]}"
+    big = env / "big.yaml"
+    big.write_text(
+        REGION_FILE.read_text().replace(caco, caco[:-1] + f", telegram_user_id: {2**63}}}")
+    )
+    for command in ("validate", "import"):
+        result = runner.invoke(app, ["region", command, str(big)])
+        assert result.exit_code == 1, result.output
+        assert "people[0].telegram_user_id (regel 18)" in result.output
+        assert "er is niets geïmporteerd" in result.output
+        assert "Traceback" not in result.output
+    result = runner.invoke(app, ["region", "export"])
+    assert result.exit_code == 1 and "nog geen regio" in result.output
+
+
+def test_a_deeply_nested_region_file_is_one_clear_problem(env: Path) -> None:
+    deep = env / "deep.yaml"
+    deep.write_text("region: " + "[" * 5000 + "]" * 5000)
+    result = runner.invoke(app, ["region", "import", str(deep)])
+    assert result.exit_code == 1
+    assert "niveaus diep genest" in result.output and "Recursion" not in result.output
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "fields: [\n  - key: x\n  bad",  # broken YAML
+        "[" * 5000 + "]" * 5000,  # nested deeper than the parser goes
+        "fields:\n  - {key: x, label: {nl: X}, prompt: {nl: Wat}, type: choice}\n",  # invalid
+        "- just a list",
+    ],
+)
+def test_run_with_a_broken_analyse_form_says_so_in_one_line(
+    env: Path, monkeypatch: pytest.MonkeyPatch, content: str
+) -> None:
+    form = env / "mijn-formulier.yaml"
+    form.write_text(content)
+    monkeypatch.setenv("ANALYSE_FORM", str(form))
+    result = runner.invoke(app, ["run"])
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert str(form) in lines[0] and lines[0].startswith("ANALYSE_FORM")
+    assert not (env / "data").exists(), "nothing was touched: no database made"
+
+
+def test_run_with_a_missing_analyse_form_says_so(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANALYSE_FORM", str(env / "weg.yaml"))
+    result = runner.invoke(app, ["run"])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        f"ANALYSE_FORM {env / 'weg.yaml'}: kan het bestand niet lezen (No such file or directory)."
+    ]

@@ -110,3 +110,49 @@ def test_the_readme_example_is_a_valid_region_file() -> None:
     doc = parse_region(block)
     assert [g.key for g in doc.gemeenten] == ["soest"]
     assert doc.people[0].telegram_user_id == 123456789
+
+
+def test_telegram_ids_beyond_the_database_are_refused_with_their_line() -> None:
+    """The column is a BIGINT: an id it cannot hold passed validation and failed the import."""
+    caco = "{key: caco, name: Caco Test, functions: [caco]}"
+    text = REGION_FILE.read_text().replace(caco, caco[:-1] + f", telegram_user_id: {2**63}}}")
+    problems = _problems(text)
+    assert len(problems) == 1 and problems[0].startswith("people[0].telegram_user_id (regel 18)")
+    largest = REGION_FILE.read_text().replace(
+        caco, caco[:-1] + f", telegram_user_id: {2**63 - 1}}}"
+    )
+    assert parse_region(largest).people[0].telegram_user_id == 2**63 - 1
+    chat = f"chats:\n  - {{key: crisis, name: Crisis, telegram_chat_id: {-(2**63) - 1}}}\n"
+    problems = _problems(REGION_FILE.read_text() + chat)
+    assert len(problems) == 1 and problems[0].startswith("chats[0].telegram_chat_id (regel ")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "region: " + "[" * 5000 + "]" * 5000,
+        "region: " + "{a: " * 5000 + "1" + "}" * 5000,
+        "region:\n" + "".join("  " * i + "- \n" for i in range(1, 3000)),
+    ],
+)
+def test_deeply_nested_yaml_is_a_clear_problem(text: str) -> None:
+    problems = _problems(text)
+    assert len(problems) == 1 and "niveaus diep genest" in problems[0]
+    assert problems[0].startswith("regel ")
+
+
+def test_a_date_that_does_not_exist_is_a_problem_with_its_line() -> None:
+    text = REGION_FILE.read_text().replace('start: "2026-01-05T08:00:00"', "start: 2026-02-30")
+    problems = _problems(text)
+    assert len(problems) == 1 and problems[0].startswith("rotations[0].start (regel 37)")
+    unquoted = REGION_FILE.read_text().replace(
+        'start: "2026-01-05T08:00:00"', "start: 2026-01-05T08:00:00"
+    )
+    assert parse_region(unquoted) == parse_region(REGION_FILE.read_text())
+    assert _problems("region: !!timestamp 2026-02-30")[0].startswith("region (regel 1): ")
+
+
+@pytest.mark.parametrize("value", ["!!bool x", '!!int ""', "!!int _", "!!int 0x", "!!float ."])
+def test_a_value_its_tag_cannot_make_is_a_problem_with_its_line(value: str) -> None:
+    problems = _problems(f"region:\n  code: VRU\n  name: {value}\n")
+    assert len(problems) == 1 and problems[0].startswith("regel 3: geen geldige YAML: !!")

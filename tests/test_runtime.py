@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 from bots.slack.bot import SlackBot
 from bots.telegram.bot import TelegramBot
-from core.analyse_form import load_form
+from core.analyse_form import FormFileError, load_form
 from core.clock import FakeClock
 from scm_bot.app import build, running
 from scm_bot.runtime import _bots, run_bot
@@ -108,3 +108,12 @@ def test_a_region_form_replaces_the_default(tmp_path: Path) -> None:
     )
     with pytest.raises(ValueError, match="keuzeveld heeft keuzes nodig"):
         load_form(path)
+
+
+def test_a_form_problem_is_one_line_even_for_a_key_with_a_newline(tmp_path: Path) -> None:
+    path = tmp_path / "form.yaml"
+    path.write_text('"\\n": 1\n')
+    with pytest.raises(FormFileError) as info:
+        load_form(path)
+    assert "\n" not in str(info.value)
+    assert str(info.value).startswith(f"{path}: fields: Field required; '\\n': Extra inputs")
