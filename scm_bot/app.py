@@ -60,6 +60,11 @@ class App:
         async with self.uows() as uow:
             return await uow.directory.load()
 
+    def start_delivery(self) -> None:
+        """Start the delivery loop; its first look at the table sends what is due."""
+        self.tasks.append(asyncio.create_task(self.deliverer.run(), name="delivery"))
+        self.deliverer.wake()
+
     async def settle(self) -> None:
         """Handle stored events, fire due timers and deliver everything queued (tests and
         the demo)."""
@@ -152,8 +157,12 @@ async def running(
     clock: Clock | None = None,
     form: Form | None = None,
     feed_url: str | None = None,
+    *,
+    deliver_now: bool = True,
 ) -> AsyncIterator[App]:
-    """Start the whole bot: lock, scheduler rebuilt from the timer rows, delivery loop."""
+    """Start the whole bot: lock, scheduler rebuilt from the timer rows, inbox and delivery
+    loops. With `deliver_now=False` delivery waits for `App.start_delivery` (the caller
+    starts its transports first: a send before that would fail and be put off)."""
     engine = make_engine(db_url)
     lock = InstanceLock(db_url, engine)
     try:
@@ -165,11 +174,9 @@ async def running(
     aps = ApsTimerScheduler(app.runner)
     app.core.scheduler = aps
     try:
-        # Delivering first: pages of escalations that fell due while we were down go out
-        # while the rest of the overdue timers fire.
-        app.tasks.append(asyncio.create_task(app.deliverer.run(), name="delivery"))
+        if deliver_now:
+            app.start_delivery()
         app.tasks.append(asyncio.create_task(app.inbox.run(), name="inbox"))
-        app.deliverer.wake()
         fired = await aps.start()
         await RosterReminders().ensure(app.core)  # the daily roster check, if not planned
         log.info("scheduler.started", fired_overdue=fired)

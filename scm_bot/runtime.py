@@ -123,7 +123,11 @@ async def run_bot(settings: Settings) -> int:
     try:
         form = load_form(settings.analyse_form) if settings.analyse_form else None
         async with running(
-            settings.db_url, transports, form=form, feed_url=settings.ical_feed_url
+            settings.db_url,
+            transports,
+            form=form,
+            feed_url=settings.ical_feed_url,
+            deliver_now=False,
         ) as app:
             bots = _bots(settings, app, telegram)
             server = _ical_server(settings, app)
@@ -134,6 +138,7 @@ async def run_bot(settings: Settings) -> int:
                 for bot in bots:
                     await bot.start()
                     started.append(bot)
+                app.start_delivery()  # the transports can send now
                 log.info("scm-bot.running", transports=[t.name for t in transports])
                 if console is not None:
                     session = ConsoleSession(

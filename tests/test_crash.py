@@ -20,8 +20,9 @@ copy follows it); the analyse holds both answers; the outbox is all sent, the in
 handled; and no chat got any text twice without the repeat mark (no text in this scenario
 legitimately repeats: its one HERHALING page goes out once).
 
-`test_crash_loop` kills the bot again right after each start while a page is due: it fails
-today (see its xfail reason) and passes once start-up delivers without a lost first try.
+`test_crash_loop` kills the bot again right after each start while a page is due: every
+start must send it at once (delivery starts only once the transports can send, so a start
+never loses a try and the back-off never grows).
 
 Run them alone with `pytest tests/test_crash.py -s` (-s prints the timings).
 """
@@ -553,13 +554,6 @@ async def scenario(s: Scene) -> None:
     report(s, cold, time.monotonic() - began)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=PageLate,
-    reason="defect: every start fails the first try of each due message ('the bot is not "
-    "started yet': delivery runs before the Telegram bot is bound) and counts it as an "
-    "attempt, so each restart doubles the back-off of a page that is still due",
-)
 async def test_crash_loop(sqlite_url: str, tmp_path: Path, fake: CrashFake) -> None:
     """A crash loop: the bot is killed again right after each start, while a page is due;
     after the last restart the page still arrives within DUE_WITHIN s."""
