@@ -16,6 +16,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
@@ -28,12 +29,20 @@ from tests.helpers import Harness, dispose, make_harness
 
 @pytest.fixture(autouse=True)
 def _restore_logging() -> Iterator[None]:
-    """CLI tests set logger levels the way `scm-bot` does; later tests get the defaults back."""
-    loggers = [logging.getLogger(), *map(logging.getLogger, QUIET_LOGGERS)]
+    """CLI runs set logger levels and point logging at the runner's streams the way
+    `scm-bot` does (and the runner closes those streams): later tests get the defaults
+    back."""
+    root = logging.getLogger()
+    loggers = [root, *map(logging.getLogger, QUIET_LOGGERS)]
     levels = [logger.level for logger in loggers]
+    handlers = root.handlers[:]
     yield
     for logger, level in zip(loggers, levels, strict=True):
         logger.setLevel(level)
+    for handler in root.handlers[:]:
+        if handler not in handlers:
+            root.removeHandler(handler)
+    structlog.reset_defaults()
 
 
 PG_ADMIN_URL = os.environ.get("SCM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
