@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from core.model import Origin
@@ -57,9 +57,27 @@ def parse_text(sender: Sender, text: str) -> InboundEvent:
 
 
 def clean(text: str) -> str:
-    """`text` without unpaired surrogates (a platform may send them; no database stores
-    them): each becomes a question mark."""
-    return text.encode("utf-8", "replace").decode("utf-8")
+    """`text` as every database stores it: an unpaired surrogate (a platform may send one in
+    its JSON) or a NUL (PostgreSQL refuses it in text and JSON) becomes a question mark."""
+    return text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "?")
+
+
+def storable(event: InboundEvent) -> InboundEvent:
+    """The event with every text in it storable, so what it says can be kept and echoed."""
+    sender = replace(
+        event.sender,
+        user_id=clean(event.sender.user_id),
+        event_id=event.sender.event_id and clean(event.sender.event_id),
+        chat_id=event.sender.chat_id and clean(event.sender.chat_id),
+    )
+    match event:
+        case CommandEvent(name=name, args=args):
+            return CommandEvent(sender, clean(name), clean(args))
+        case TextEvent(text=text):
+            return TextEvent(sender, clean(text))
+        case ButtonEvent(data=data):
+            return ButtonEvent(sender, clean(data))
+    return event
 
 
 def event_to_json(event: InboundEvent) -> dict[str, Any]:

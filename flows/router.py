@@ -15,7 +15,7 @@ import structlog
 
 from core.callbacks import CallbackData
 from core.errors import UserError
-from core.events import ButtonEvent, CommandEvent, InboundEvent, Sender, TextEvent
+from core.events import ButtonEvent, CommandEvent, InboundEvent, Sender, TextEvent, storable
 from core.i18n import t
 from core.linking import LINK_COMMANDS, try_link
 from core.messages import Message
@@ -48,31 +48,6 @@ def _link_code(event: InboundEvent) -> str:
     if isinstance(event, CommandEvent) and event.name in LINK_COMMANDS:
         return event.args.strip()
     return ""
-
-
-def _storable(text: str) -> str:
-    """`text` as a database stores it: an unpaired surrogate (a platform may send one in its
-    JSON) or a NUL (PostgreSQL refuses it in text and JSON) becomes a question mark."""
-    return text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "?")
-
-
-def storable(event: InboundEvent) -> InboundEvent:
-    """The event with every text in it storable, so what it says can be kept and echoed."""
-    sender = event.sender
-    sender = replace(
-        sender,
-        user_id=_storable(sender.user_id),
-        event_id=sender.event_id and _storable(sender.event_id),
-        chat_id=sender.chat_id and _storable(sender.chat_id),
-    )
-    match event:
-        case CommandEvent(name=name, args=args):
-            return CommandEvent(sender, _storable(name), _storable(args))
-        case TextEvent(text=text):
-            return TextEvent(sender, _storable(text))
-        case ButtonEvent(data=data):
-            return ButtonEvent(sender, _storable(data))
-    return event
 
 
 def _describe(event: InboundEvent) -> str:
