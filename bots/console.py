@@ -174,7 +174,7 @@ class ConsoleSession:
         if self.transport.acting is None:
             return "Kies eerst wie je bent: /als <persoon> (bijvoorbeeld /als caco-carla)."
         sender = Sender(Origin.CONSOLE, self.transport.acting.key)
-        if text.isdigit():
+        if text.isascii() and text.isdigit():  # not "²", which isdigit()
             button = self.transport.buttons.get(int(text))
             if button is None:
                 return f"Er is geen knop [{text}]."

@@ -334,7 +334,8 @@ class AnalyseFeature:
             case FieldType.CHOICE:
                 choices = self.form.choices_of(field)
                 chosen = next((c for c in choices if c.casefold() == text.casefold()), None)
-                if chosen is None and text.isdigit() and 1 <= int(text) <= len(choices):
+                number = text.isascii() and text.isdigit()  # not "²", which isdigit()
+                if chosen is None and number and 1 <= int(text) <= len(choices):
                     chosen = choices[int(text) - 1]
                 if chosen is None:
                     raise UserError("analyse.choice_again", options=", ".join(choices))
@@ -550,7 +551,7 @@ def _ident_and_version(words: list[str]) -> tuple[str, int | None]:
     for word in words:
         if _INCIDENT_ID.match(word):
             ident = word
-        elif word.isdigit():
+        elif word.isascii() and word.isdigit():  # not "²", which isdigit()
             number = int(word)
         else:
             raise UserError("analyse.show_usage")

@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.events import Sender, parse_text
-from core.model import Origin, PersonId
+from core.i18n import t
+from core.model import Language, Origin, PersonId
 from scm_bot.app import build
 from tests.conftest import count
 from tests.helpers import REGION_FILE, Harness, make_harness
@@ -494,3 +495,14 @@ async def test_a_next_update_in_year_one_or_far_ahead_gets_a_clear_dutch_answer(
     async with harness.app.uows() as uow:
         timers = await uow.timers.pending()
     assert all(t.due_at.year == 2026 for t in timers)
+
+
+async def test_digits_that_are_no_number_are_refused_clearly(harness: Harness) -> None:
+    """A superscript 2 is a digit to str.isdigit() but no number to int() (found by the fuzz)."""
+    await _acknowledged(harness)
+    await harness.say("rol-b", "/analyse")
+    await harness.say("rol-b", "/wijzig opschaling")
+    await harness.say("rol-b", "²")
+    assert harness.last("rol-b").startswith("Choose one of: GRIP 1")
+    await harness.say("rol-b", "/analyse toon VRU-2026-0001 ²")
+    assert harness.last("rol-b") == t(Language.EN, "analyse.show_usage")

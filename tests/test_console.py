@@ -51,3 +51,16 @@ async def test_console_run_loop_reads_until_quit(engine: AsyncEngine) -> None:
 
     await session.run(read)
     assert "Hallo Caco Test" in out.getvalue()
+
+
+async def test_a_digit_that_is_no_number_is_text(engine: AsyncEngine) -> None:
+    """A superscript 2 is a digit to str.isdigit(), no number to int(): text, not a press."""
+    await load_region(engine)
+    out = io.StringIO()
+    transport = ConsoleTransport(out)
+    app = build(engine, FakeClock(START), [transport])
+    session = ConsoleSession(app.router, transport, app.directory, app.deliverer.deliver_pending)
+    await session.act_as("caco")
+    await session.line("²")
+    assert "Ik verwacht nu geen tekst" in out.getvalue()
+    await app.deliverer.close()
