@@ -15,8 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bots.telegram.bot import SECRET_HEADER
 from core.messages import Message
+from storage.database import make_engine
 from tests.conftest import count
+from tests.fake_slack import FakeSlack
 from tests.fake_telegram import FakeTelegram
+from tests.test_slack import CACO as SLACK_CACO
+from tests.test_slack import make_world as slack_world
 from tests.test_telegram import (
     BERT,
     CACO,
@@ -149,3 +153,21 @@ async def test_an_event_that_keeps_failing_is_refused_with_an_answer(
         assert await count(engine, "inbox WHERE status = 'refused'") == 1
         await w.say(CACO, "/help")  # the next event is handled as usual
         assert "Hallo Caco Test" in fake.last(CACO).text
+
+
+async def test_a_slack_command_that_cannot_be_stored_is_answered_not_lost_silently(
+    sqlite_url: str,
+) -> None:
+    engine = make_engine(sqlite_url)
+    try:
+        async with FakeSlack() as api:
+            async for w in slack_world(engine, api):
+                with failing_statements(engine, "INSERT INTO inbox", times=1):
+                    assert await w.command(SLACK_CACO, "alarm Soest: gaslek") == 200
+                # Slack does not resend a command: the Caco is told it was not saved.
+                api.find(SLACK_CACO, "Dit kon niet worden opgeslagen door een storing")
+                assert await count(engine, "inbox") == 0
+                assert await w.command(SLACK_CACO, "alarm Soest: gaslek") == 200
+                api.find(SLACK_CACO, "Controleer het alarm")
+    finally:
+        await engine.dispose()

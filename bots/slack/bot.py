@@ -33,7 +33,7 @@ from bots.slack.render import from_slack_text, render_message
 from bots.slack.transport import DEFAULT_API_URL, SlackApi, call, secret
 from core.errors import DeliveryError, RecipientUnreachable, StorageError
 from core.events import ButtonEvent, CommandEvent, InboundEvent, Sender, parse_text
-from core.i18n import t
+from core.i18n import storage_failure_message
 from core.messages import Message
 from core.model import Language, Origin
 from core.ports import Inbox, InboxItem
@@ -43,10 +43,6 @@ log = structlog.get_logger(__name__)
 Mode = Literal["socket", "http"]
 ACTION_ID = re.compile(r"^scm:\d+$")  # the action_ids render.py gives our buttons
 Translate = Callable[[dict[str, Any]], InboundEvent | None]
-
-
-def not_saved() -> Message:
-    return Message(t(Language.NL, "inbox.not_saved"))
 
 
 def _is_dm(channel_id: str | None) -> bool:
@@ -190,7 +186,7 @@ class SlackBot:
         except StorageError:
             # Not stored: the person hears so (Slack does not resend a command or a click).
             await ack()
-            await self.tell(event, {}, not_saved())
+            await self.tell(event, {}, storage_failure_message(Language.NL))
             return
         await ack()
 
