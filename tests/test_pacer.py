@@ -7,8 +7,8 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any
 
-from scm_bot.delivery import Pacer
 from core.ports import DeliveryLimits
+from scm_bot.delivery import Pacer
 
 
 class FakeTime:

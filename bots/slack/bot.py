@@ -123,6 +123,9 @@ class SlackBot:
             raise ValueError(f"unknown Slack mode {mode!r}: use 'socket' or 'http'")
         if mode == "socket" and not app_token:
             raise ValueError("Slack Socket Mode needs an app-level token (xapp-...)")
+        # Kept to check a request's signature before its body is read (bolt has no public
+        # getter for its own copy).
+        self._signing_secret = secret(signing_secret).encode() if signing_secret else b""
         if mode == "http" and not signing_secret:
             raise ValueError("Slack HTTP mode needs the signing secret")
         self.inbox = inbox
@@ -250,7 +253,7 @@ class SlackBot:
         signature = request.headers.get("X-Slack-Signature", "")
         if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
             return web.Response(status=401)
-        secret = self.app._signing_secret.encode()  # bolt keeps it; no public getter
+        secret = self._signing_secret
         digest = hmac.new(secret, b"v0:" + timestamp.encode() + b":" + raw, hashlib.sha256)
         expected = "v0=" + digest.hexdigest()
         fresh = abs(time.time() - int(timestamp)) <= 5 * 60
