@@ -48,6 +48,7 @@ from core.ports import (
     Transport,
 )
 from core.tx import Core
+from scm_bot.loops import run_woken
 
 log = structlog.get_logger(__name__)
 BATCH = 500
@@ -204,17 +205,7 @@ class Deliverer:
 
     async def run(self) -> None:
         """Deliver whenever woken, and at least every second for retries that fell due."""
-        while True:
-            try:
-                async with asyncio.timeout(TICK):
-                    await self._wake.wait()
-            except TimeoutError:
-                pass
-            self._wake.clear()
-            try:
-                await self.dispatch()
-            except Exception:  # the table is still the truth: the next tick reads it again
-                log.exception("delivery.loop_error")
+        await run_woken(self._wake, TICK, self.dispatch, "delivery")
 
     async def dispatch(self) -> int:
         """Hand the due rows of everyone without a worker to a new worker for them; returns

@@ -24,6 +24,7 @@ from core.i18n import t
 from core.messages import Message
 from core.model import Language, Origin
 from core.ports import Answerer, InboxItem
+from scm_bot.loops import run_woken
 from storage.uow import SqlUnitOfWorkFactory
 
 log = structlog.get_logger(__name__)
@@ -83,17 +84,7 @@ class Inbox:
 
     async def run(self) -> None:
         """Handle stored events whenever some arrive, and every second for retries."""
-        while True:
-            try:
-                async with asyncio.timeout(TICK):
-                    await self._wake.wait()
-            except TimeoutError:
-                pass
-            self._wake.clear()
-            try:
-                await self.drain()
-            except Exception:  # the table is still the truth: the next tick reads it again
-                log.exception("inbox.loop_error")
+        await run_woken(self._wake, TICK, self.drain, "inbox")
 
     async def drain(self) -> int:
         """Handle every stored event whose turn it is; returns how many were finished."""

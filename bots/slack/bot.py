@@ -283,12 +283,9 @@ class SlackBot:
         assert self._app_token is not None
         handler = AsyncSocketModeHandler(self.app, secret(self._app_token))
         try:
-            # Ask for the WebSocket URL ourselves: a bad app token then fails here, instead
-            # of the client retrying the connection forever.
-            opened = await call(
-                self.client.apps_connections_open(app_token=secret(self._app_token))
-            )
-            handler.client.wss_uri = opened["url"]
+            # Check the app token first: a bad one then fails here, with Slack's error,
+            # instead of the client retrying the connection forever.
+            await call(self.client.apps_connections_open(app_token=secret(self._app_token)))
             # The client retries a failed connection forever; give up after a while, so a
             # start-up problem is reported instead of hanging.
             await asyncio.wait_for(
