@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # An empty value (`SCM_CONSOLE=` as in .env.example) means "not set": the default applies.
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+    )
 
     data_dir: Path = Field(default=Path("data"), description="Where SQLite and locks live.")
     database_url: str | None = Field(
@@ -59,12 +62,6 @@ class Settings(BaseSettings):
         description="Where people reach the calendar server (https://piket.example.nl); "
         "empty: http://ICAL_HTTP_LISTEN:ICAL_HTTP_PORT.",
     )
-
-    @field_validator("ical_http_port", mode="before")
-    @classmethod
-    def _empty_is_off(cls, value: object) -> object:
-        """`ICAL_HTTP_PORT=` (as in .env.example) means off."""
-        return None if isinstance(value, str) and not value.strip() else value
 
     @property
     def db_url(self) -> str:

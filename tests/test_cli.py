@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -166,3 +167,17 @@ def test_run_with_a_missing_analyse_form_says_so(
     assert result.output.strip().splitlines() == [
         f"ANALYSE_FORM {env / 'weg.yaml'}: kan het bestand niet lezen (No such file or directory)."
     ]
+
+
+def test_run_starts_with_env_example_copied_to_env(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first line of .env.example says to copy it to .env; `scm-bot run` then starts
+    (the console on the demo region) instead of refusing its empty values."""
+    for name in ("SCM_CONSOLE", "ANALYSE_FORM", "TELEGRAM_BOT_TOKEN", "SLACK_BOT_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    shutil.copy(Path(__file__).parent.parent / ".env.example", env / ".env")
+    result = runner.invoke(app, ["run"], input="/quit\n")
+    assert result.exit_code == 0, result.output
+    assert "de demoregio Veiligheidsregio Utrecht" in result.output
+    assert "scm-bot console." in result.output
