@@ -1,14 +1,17 @@
 """The region file: one YAML document describing a safety region, validated as a whole.
 
-Every problem is reported with its location (path and line), and a file with any problem is
-not imported at all.
+Every problem is reported with its location (path and line), all of them in one run, and a
+file with any problem is not imported at all.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import re
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -18,12 +21,13 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
 from core.errors import RegionFileError, RegionProblem
 from core.model import CACO, ROL, Language, StepTarget
-from core.yaml_input import YamlProblem, load_yaml
+from core.yaml_input import DuplicateKeys, YamlProblem, load_yaml
 
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 BIGINT_MAX = 2**63 - 1  # the largest number the database's BIGINT columns hold
@@ -38,13 +42,14 @@ class RegionInfo(_Strict):
     name: str
     timezone: str = "Europe/Amsterdam"
 
-    @model_validator(mode="after")
-    def _known_zone(self) -> RegionInfo:
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, timezone: str) -> str:
         try:
-            ZoneInfo(self.timezone)
+            ZoneInfo(timezone)
         except (ZoneInfoNotFoundError, ValueError) as error:
-            raise ValueError(f"onbekende tijdzone {self.timezone!r}") from error
-        return self
+            raise ValueError(f"onbekende tijdzone {timezone!r}") from error
+        return timezone
 
 
 Scope = Annotated[
@@ -178,57 +183,159 @@ class RegionFile(_Strict):
     chats: list[ChatSpec] = Field(default_factory=list)
 
 
-def _cross_check(doc: RegionFile) -> list[tuple[tuple[Any, ...], str]]:
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _keys(raw: Any) -> set[str]:
+    """The keys a section of the file defines, valid items or not."""
+    listed = raw if isinstance(raw, list) else []
+    return {i["key"] for i in listed if isinstance(i, dict) and isinstance(i.get("key"), str)}
+
+
+def _without(data: dict[str, Any], bad: list[tuple[Any, ...]]) -> dict[str, Any]:
+    """A copy of `data` without the fields at these problem locations: a field of a list item
+    (`people[3].name`) or of `settings` (`settings.reminder_time`)."""
+    data = copy.deepcopy(data)
+    for loc in bad:
+        owner: Any = data.get(loc[0])
+        rest = loc[1:]
+        if loc[0] != "settings":
+            if not (isinstance(owner, list) and rest and isinstance(rest[0], int)):
+                continue
+            owner, rest = owner[rest[0]] if rest[0] < len(owner) else None, rest[1:]
+        if not (isinstance(owner, dict) and rest and rest[0] in owner):
+            continue
+        if loc[:2] == ("settings", "alarm_functions"):
+            owner[rest[0]] = []  # not the default: its check would be a second problem
+        else:
+            del owner[rest[0]]
+    return data
+
+
+@dataclass(frozen=True)
+class _Valid:
+    """The parts of a region file that validated, each list item under its index in the file
+    (an item with a problem of its own is left out: it was reported already). `keys` holds
+    every key the file defines per section, valid item or not, so a reference to an item
+    with a problem of its own is not a second problem."""
+
+    settings: Settings
+    functions: list[tuple[int, FunctionSpec]]
+    people: list[tuple[int, PersonSpec]]
+    gemeenten: list[tuple[int, GemeenteSpec]]
+    rotations: list[tuple[int, RotationSpec]]
+    chats: list[tuple[int, ChatSpec]]
+    keys: dict[str, set[str]]
+
+    @classmethod
+    def of(cls, doc: RegionFile) -> _Valid:
+        return cls(
+            doc.settings,
+            list(enumerate(doc.functions)),
+            list(enumerate(doc.people)),
+            list(enumerate(doc.gemeenten)),
+            list(enumerate(doc.rotations)),
+            list(enumerate(doc.chats)),
+            {
+                "functions": {f.key for f in doc.functions},
+                "people": {p.key for p in doc.people},
+                "gemeenten": {g.key for g in doc.gemeenten},
+                "piketregios": {p.key for p in doc.settings.piketregios or []},
+            },
+        )
+
+    @classmethod
+    def salvage(cls, data: dict[str, Any], bad: list[tuple[Any, ...]]) -> _Valid:
+        """What validates of a file that does not validate as a whole: every field with a
+        problem (`bad`, the locations of the problems) is left out, so a list item falls
+        back to that field's default, or is left out itself when the field is required."""
+        raw_settings = data.get("settings")
+        defined = {
+            section: _keys(data.get(section)) for section in ("functions", "people", "gemeenten")
+        }
+        defined["piketregios"] = _keys(
+            raw_settings.get("piketregios") if isinstance(raw_settings, dict) else None
+        )
+        data = _without(data, bad)
+
+        def items(section: str, spec: type[_M]) -> list[tuple[int, _M]]:
+            raw = data.get(section)
+            valid = []
+            for i, item in enumerate(raw if isinstance(raw, list) else []):
+                with contextlib.suppress(ValidationError):
+                    valid.append((i, spec.model_validate(item)))
+            return valid
+
+        try:
+            settings = Settings.model_validate(data.get("settings") or {})
+        except ValidationError:
+            settings = Settings(alarm_functions=[])
+        return cls(
+            settings,
+            items("functions", FunctionSpec),
+            items("people", PersonSpec),
+            items("gemeenten", GemeenteSpec),
+            items("rotations", RotationSpec),
+            items("chats", ChatSpec),
+            defined,
+        )
+
+
+def _cross_check(doc: _Valid) -> list[tuple[tuple[Any, ...], str]]:
     """Problems a single field cannot see: duplicates and references to unknown keys."""
     problems: list[tuple[tuple[Any, ...], str]] = []
-    people = {p.key for p in doc.people}
-    functions = {f.key for f in doc.functions}
+    people = doc.keys["people"]
+    functions = doc.keys["functions"]
+    gemeenten = doc.keys["gemeenten"]
+    piketregios = doc.keys["piketregios"]
 
-    def unique(section: str, keys: list[str | None], what: str = "key") -> None:
+    def unique(section: str, keys: list[tuple[int, str | None]], what: str = "key") -> None:
         """Report repeated values; None (not given) is never a repeat."""
         seen: set[str] = set()
-        for i, key in enumerate(keys):
+        for i, key in keys:
             if key is None:
                 continue
             if key in seen:
                 problems.append(((section, i, what), f"dubbele {what} {key!r}"))
             seen.add(key)
 
-    unique("people", [p.key for p in doc.people])
-    unique("functions", [f.key for f in doc.functions])
-    unique("gemeenten", [g.key for g in doc.gemeenten])
-    unique("gemeenten", [g.name.casefold() for g in doc.gemeenten], "name")
-    unique("rotations", [f"{r.function} {r.scope or 'regio'}" for r in doc.rotations], "function")
+    unique("people", [(i, p.key) for i, p in doc.people])
+    unique("functions", [(i, f.key) for i, f in doc.functions])
+    unique("gemeenten", [(i, g.key) for i, g in doc.gemeenten])
+    unique("gemeenten", [(i, g.name.casefold()) for i, g in doc.gemeenten], "name")
+    unique(
+        "rotations",
+        [(i, f"{r.function} {r.scope or 'regio'}") for i, r in doc.rotations],
+        "function",
+    )
     unique(
         "people",
-        [str(p.telegram_user_id) if p.telegram_user_id else None for p in doc.people],
+        [(i, str(p.telegram_user_id) if p.telegram_user_id else None) for i, p in doc.people],
         "telegram_user_id",
     )
-    unique("people", [p.slack_user_id for p in doc.people], "slack_user_id")
-    unique("chats", [c.key for c in doc.chats])
+    unique("people", [(i, p.slack_user_id) for i, p in doc.people], "slack_user_id")
+    unique("chats", [(i, c.key) for i, c in doc.chats])
     unique(
         "chats",
-        [str(c.telegram_chat_id) if c.telegram_chat_id else None for c in doc.chats],
+        [(i, str(c.telegram_chat_id) if c.telegram_chat_id else None) for i, c in doc.chats],
         "telegram_chat_id",
     )
-    unique("chats", [c.slack_channel_id for c in doc.chats], "slack_channel_id")
+    unique("chats", [(i, c.slack_channel_id) for i, c in doc.chats], "slack_channel_id")
 
     def person_ref(path: tuple[Any, ...], key: str | None) -> None:
         if key is not None and key not in people:
             problems.append((path, f"onbekende persoon {key!r}"))
 
-    for i, g in enumerate(doc.gemeenten):
+    for i, g in doc.gemeenten:
         person_ref(("gemeenten", i, "burgemeester"), g.burgemeester)
         person_ref(("gemeenten", i, "locoburgemeester"), g.locoburgemeester)
         for j, key in enumerate(g.share_with):
             person_ref(("gemeenten", i, "share_with", j), key)
-    for i, r in enumerate(doc.rotations):
+    for i, r in doc.rotations:
         if r.function not in functions:
             problems.append((("rotations", i, "function"), f"onbekende functie {r.function!r}"))
         for j, key in enumerate(r.members):
             person_ref(("rotations", i, "members", j), key)
-    gemeenten = {g.key for g in doc.gemeenten}
-    piketregios = {p.key for p in doc.settings.piketregios or []}
 
     def scope_ref(path: tuple[Any, ...], scope: str | None) -> None:
         kind, _, key = (scope or "regio").partition(":")
@@ -236,7 +343,7 @@ def _cross_check(doc: RegionFile) -> list[tuple[tuple[Any, ...], str]]:
         if known is not None and key not in known:
             problems.append((path, f"onbekende {kind} {key!r}"))
 
-    for i, c in enumerate(doc.chats):
+    for i, c in doc.chats:
         if c.key in people:  # people and chats share one namespace of keys
             problems.append((("chats", i, "key"), f"sleutel {c.key!r} is al een persoon"))
         for j, key in enumerate(c.gemeenten):
@@ -251,9 +358,9 @@ def _cross_check(doc: RegionFile) -> list[tuple[tuple[Any, ...], str]]:
         person_ref(("settings", "coordinator_scopes", key), key)
         for j, scope in enumerate(scopes):
             scope_ref(("settings", "coordinator_scopes", key, j), scope)
-    for i, r in enumerate(doc.rotations):
+    for i, r in doc.rotations:
         scope_ref(("rotations", i, "scope"), r.scope)
-    for i, f in enumerate(doc.functions):
+    for i, f in doc.functions:
         for j, step in enumerate(f.escalation.steps):
             path = ("functions", i, "escalation", "steps", j)
             if step.target is StepTarget.PERSON:
@@ -291,25 +398,34 @@ def _where(path: tuple[Any, ...], root: yaml.Node | None) -> str:
 
 
 def parse_region(text: str) -> RegionFile:
-    """Parse and validate a region file; raises RegionFileError listing every problem."""
+    """Parse and validate a region file; raises RegionFileError listing every problem (keys
+    written twice, field problems, and duplicates and unknown references among the parts
+    that validated) in one go."""
+    problems: list[RegionProblem] = []
     try:
         root, data = load_yaml(text)
+    except DuplicateKeys as error:
+        root, data = error.root, error.data
+        problems += [RegionProblem(f"regel {p.line}", p.message) for p in error.problems]
     except YamlProblem as error:
         where = f"regel {error.line}" if error.line else "(bestand)"
         raise RegionFileError([RegionProblem(where, error.message)]) from None
     if not isinstance(data, dict):
-        raise RegionFileError([RegionProblem("(bestand)", "verwacht een YAML-mapping")])
+        problems.append(RegionProblem("(bestand)", "verwacht een YAML-mapping"))
+        raise RegionFileError(problems)
+    doc: RegionFile | None = None
+    bad: list[tuple[Any, ...]] = []
     try:
         doc = RegionFile.model_validate(data)
     except ValidationError as error:
-        problems = []
         for e in error.errors():
             loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and re.match(r"^\w+\[", p)))
             problems.append(RegionProblem(_where(loc, root), e["msg"]))
-        raise RegionFileError(problems) from None
-    cross = _cross_check(doc)
-    if cross:
-        raise RegionFileError([RegionProblem(_where(p, root), msg) for p, msg in cross])
+            bad.append(loc)
+    valid = _Valid.of(doc) if doc is not None else _Valid.salvage(data, bad)
+    problems += [RegionProblem(_where(p, root), msg) for p, msg in _cross_check(valid)]
+    if problems or doc is None:
+        raise RegionFileError(problems)
     return doc
 
 

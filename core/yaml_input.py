@@ -2,9 +2,10 @@
 
 Every problem becomes a `YamlProblem` with its line where there is one: bad syntax, nesting
 deeper than any real file needs (PyYAML's composer is recursive and would end in a
-RecursionError), or a value the constructor cannot make. Dates and times stay text: the
-validation reads them, with the field's name and line, instead of the constructor raising a
-bare ValueError for 2026-02-30.
+RecursionError), a key written twice in one mapping (PyYAML silently keeps the last), or a
+value the constructor cannot make. Dates and times stay text: the validation reads them, with
+the field's name and line, instead of the constructor raising a bare ValueError for
+2026-02-30.
 """
 
 from __future__ import annotations
@@ -23,9 +24,48 @@ class YamlProblem(ValueError):
         self.message = message
 
 
+class DuplicateKeys(YamlProblem):
+    """Keys written twice in one mapping, every one with its line. The document loaded all
+    the same (`root`, `data`), so a caller can report these together with its own problems."""
+
+    def __init__(self, problems: list[YamlProblem], root: yaml.Node | None, data: Any) -> None:
+        super().__init__(problems[0].line, problems[0].message)
+        self.args = ("; ".join(str(p) for p in problems),)
+        self.problems = problems
+        self.root = root
+        self.data = data
+
+
+MERGE = "tag:yaml.org,2002:merge"
+
+
 class _Loader(yaml.SafeLoader):
-    """The safe loader: dates stay text, and a value its tag cannot make is a problem with
-    its line (PyYAML raises KeyError for `!!bool x`, IndexError for `!!int ""`, ...)."""
+    """The safe loader: dates stay text, a key written twice is recorded with its line, and
+    a value its tag cannot make is a problem with its line (PyYAML raises KeyError for
+    `!!bool x`, IndexError for `!!int ""`, ...)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.duplicates: list[YamlProblem] = []
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first_line: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == MERGE:  # `<<: *defaults` may be overridden on purpose
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                seen = first_line.get(key)
+            except TypeError:
+                continue  # an unhashable key: the base class reports it
+            line = key_node.start_mark.line + 1
+            if seen is None:
+                first_line[key] = line
+            else:
+                self.duplicates.append(
+                    YamlProblem(line, f"dubbele sleutel {key!r} (ook op regel {seen})")
+                )
+        return super().construct_mapping(node, deep)
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         try:
@@ -71,13 +111,16 @@ def _one_line(problem: str) -> str:
 
 
 def load_yaml(text: str) -> tuple[yaml.Node | None, Any]:
-    """The node tree (for lines) and the data of a single YAML document."""
+    """The node tree (for lines) and the data of a single YAML document.
+
+    Raises `YamlProblem`; `DuplicateKeys` (one) when keys were written twice."""
     try:
         _check_depth(text)
         loader = _Loader(text)
         try:
             root = loader.get_single_node()
             data = loader.construct_document(root) if root is not None else None
+            duplicates = loader.duplicates
         finally:
             loader.dispose()
     except YamlProblem:
@@ -90,4 +133,6 @@ def load_yaml(text: str) -> tuple[yaml.Node | None, Any]:
         raise YamlProblem(mark.line + 1 if mark else None, _one_line(problem)) from None
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError) as error:
         raise YamlProblem(None, _one_line(str(error))) from None
+    if duplicates:
+        raise DuplicateKeys(sorted(duplicates, key=lambda p: p.line or 0), root, data)
     return root, data

@@ -181,3 +181,24 @@ def test_run_starts_with_env_example_copied_to_env(
     assert result.exit_code == 0, result.output
     assert "de demoregio Veiligheidsregio Utrecht" in result.output
     assert "scm-bot console." in result.output
+
+
+def test_region_validate_and_import_refuse_every_key_written_twice(env: Path) -> None:
+    doubled = env / "dubbel.yaml"
+    doubled.write_text(
+        REGION_FILE.read_text()
+        .replace("  code: VRU\n", "  code: VRU\n  code: VRBN\n")
+        .replace("burgemeester: bgm-soest,", "burgemeester: bgm-soest, burgemeester: bgm-debilt,")
+        .replace("Europe/Amsterdam", "Mars/Olympus")
+    )
+    for command in ("validate", "import"):
+        result = runner.invoke(app, ["region", command, str(doubled)])
+        assert result.exit_code == 1, result.output
+        problems = [line for line in result.output.splitlines() if line.startswith("  - ")]
+        assert problems == [
+            "  - regel 4: dubbele sleutel 'code' (ook op regel 3)",
+            "  - regel 29: dubbele sleutel 'burgemeester' (ook op regel 29)",
+            "  - region.timezone (regel 6): Value error, onbekende tijdzone 'Mars/Olympus'",
+        ]
+    result = runner.invoke(app, ["region", "export"])
+    assert result.exit_code == 1 and "nog geen regio" in result.output

@@ -32,14 +32,58 @@ def test_every_problem_is_reported_with_its_location() -> None:
     text = text.replace("members: [rol-a, rol-b, rol-c]", "members: [rol-a, rol-z]")
     text = text.replace("shift_days: 7}", "shift_days: 0}")
     problems = _problems(text)
-    assert len(problems) == 1, "field errors come first; the rest after they are fixed"
-    assert problems[0].startswith("rotations[0].shift_days (regel ")
+    assert problems == [
+        "rotations[0].shift_days (regel 37): Input should be greater than or equal to 1",
+        "gemeenten[0].burgemeester (regel 28): onbekende persoon 'bgm-x'",
+        "rotations[0].members[1] (regel 37): onbekende persoon 'rol-z'",
+    ], "every problem in one run: a field's problem hides no other"
 
-    text = text.replace("shift_days: 0}", "shift_days: 7}")
+
+def test_a_bad_timezone_does_not_hide_a_duplicate_gemeente() -> None:
+    text = REGION_FILE.read_text().replace("Europe/Amsterdam", "Mars/Olympus")
+    text = text.replace("{key: de-bilt, name: De Bilt", "{key: soest, name: De Bilt")
+    text = text.replace("  - {key: rol-b, name: Rol Bert, functions: [rol], language: en}\n", "")
     problems = _problems(text)
-    assert "gemeenten[0].burgemeester (regel 28): onbekende persoon 'bgm-x'" in problems
-    assert any(p.startswith("rotations[0].members[1]") and "rol-z" in p for p in problems)
-    assert len(problems) == 2
+    assert problems == [
+        "region.timezone (regel 5): Value error, onbekende tijdzone 'Mars/Olympus'",
+        "gemeenten[1].key (regel 28): dubbele key 'soest'",
+        "rotations[0].members[1] (regel 36): onbekende persoon 'rol-b'",
+    ]
+
+
+def test_a_reference_to_an_item_with_its_own_problem_is_no_second_problem() -> None:
+    text = REGION_FILE.read_text().replace(
+        "{key: bgm-soest, name: Burgemeester Soest,", "{key: bgm-soest, name: '',"
+    )
+    problems = _problems(text)
+    assert len(problems) == 1 and problems[0].startswith("people[6].name (regel 24)")
+
+
+def test_a_key_written_twice_is_refused_with_its_line() -> None:
+    """PyYAML keeps the last of two equal keys: a doubled `burgemeester:` would send the
+    analyse to the wrong mayor."""
+    text = (
+        REGION_FILE.read_text()
+        .replace("  code: VRU\n", "  code: VRU\n  code: VRBN\n")
+        .replace("burgemeester: bgm-soest,", "burgemeester: bgm-soest, burgemeester: bgm-debilt,")
+    )
+    text += "settings:\n  alarm_functions: [rol]\n"
+    problems = _problems(text)
+    assert problems == [
+        "regel 4: dubbele sleutel 'code' (ook op regel 3)",
+        "regel 29: dubbele sleutel 'burgemeester' (ook op regel 29)",
+        "regel 39: dubbele sleutel 'settings' (ook op regel 7)",
+    ]
+
+
+def test_a_merge_key_may_be_overridden() -> None:
+    """`<<: *defaults` followed by one of its keys is YAML's way to override, no duplicate."""
+    text = REGION_FILE.read_text().replace(
+        "  - key: coordinator\n    name: Piketcoördinator\n",
+        "  - &coord {key: coordinator, name: Piketcoördinator}\n  - <<: *coord\n    key: im\n",
+    )
+    doc = parse_region(text)
+    assert [f.name for f in doc.functions if f.key == "im"] == ["Piketcoördinator"]
 
 
 def test_structural_errors() -> None:

@@ -117,3 +117,11 @@ def test_a_form_problem_is_one_line_even_for_a_key_with_a_newline(tmp_path: Path
         load_form(path)
     assert "\n" not in str(info.value)
     assert str(info.value).startswith(f"{path}: fields: Field required; '\\n': Extra inputs")
+
+
+def test_a_form_key_written_twice_is_refused_with_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "form.yaml"
+    path.write_text("fields: []\nfamilies: []\nfields: []\n")
+    with pytest.raises(FormFileError) as info:
+        load_form(path)
+    assert str(info.value) == f"{path}: regel 3: dubbele sleutel 'fields' (ook op regel 1)"
