@@ -23,10 +23,10 @@ import bisect
 import math
 from collections import defaultdict
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 from itertools import pairwise
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from core.model import PersonId
@@ -279,6 +279,21 @@ class _Timed:
         return found
 
 
+_Stored = TypeVar("_Stored", Shift, Override)
+
+
+def _appended(existing: list[_Stored], added: Iterable[_Stored]) -> list[_Stored]:
+    """`existing` and then `added`, each new item (id 0) numbered after every existing one."""
+    next_id = max((x.id for x in existing), default=0) + 1
+    result = list(existing)
+    for item in added:
+        if item.id == 0:
+            item = replace(item, id=next_id)
+            next_id += 1
+        result.append(item)
+    return result
+
+
 class Roster:
     """All rosters of a region (or the part of them loaded for a window of time)."""
 
@@ -313,15 +328,17 @@ class Roster:
         overrides: Iterable[Override] = (),
     ) -> Roster:
         """This roster with more data: for a preview. A current rotation definition
-        (`valid_until` None) replaces the current one of its function and scope."""
+        (`valid_until` None) replaces the current one of its function and scope. A shift or
+        override without an id yet (0) counts as the newest, as storage will store it, so
+        the preview applies it last, as the saved roster will."""
         added = list(rotations)
         replaced = {r.key for r in added if r.valid_until is None}
         kept = [r for r in self._input[0] if r.valid_until is not None or r.key not in replaced]
         return Roster(
             self.tz,
             kept + added,
-            [*self._input[1], *shifts],
-            [*self._input[2], *overrides],
+            _appended(self._input[1], shifts),
+            _appended(self._input[2], overrides),
         )
 
     # What exists.

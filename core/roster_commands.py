@@ -33,6 +33,7 @@ from core.roster import (
     to_utc,
 )
 from core.roster_dates import fmt_moment, parse_period
+from core.roster_effects import MAX_LINES, changed_people, fingerprint, result_text
 from core.roster_service import (
     clamp_span,
     coordinators_of,
@@ -58,7 +59,6 @@ CHANGE_TTL = timedelta(hours=1)
 SWAP_TTL = timedelta(days=3)
 WHO_HORIZON = timedelta(days=35)
 MINE_DAYS = 60
-MAX_LINES = 60
 
 # Keywords, Dutch and English.
 BY = frozenset({"door", "by", "with"})
@@ -129,22 +129,21 @@ class Proposal:
     affected: tuple[PersonId, ...]
 
 
-def changed_people(
-    before: Roster, after: Roster, key: Key, start: datetime, end: datetime
-) -> tuple[PersonId, ...]:
-    """Everyone whose duty or backup in [start, end) differs between the two rosters, in the
-    order their first difference comes."""
-
-    def held(roster: Roster) -> set[tuple[datetime, PersonId, str, datetime]]:
-        segments = roster.timeline(*key, start, end)
-        return {
-            (r.start, r.person, r.role, r.end)
-            for role in ("duty", "backup")
-            for r in runs(segments, role)
-        }
-
-    return tuple(
-        dict.fromkeys(person for _at, person, *_rest in sorted(held(before) ^ held(after)))
+def _override_proposal(roster: Roster, override: Override) -> Proposal:
+    """The proposal of an override: who it names, and anyone else whose duty or backup it
+    changes (it may apply on top of an earlier override)."""
+    key, start, end = override.key, override.start, override.end
+    after = roster.plus(overrides=[override])
+    named = (override.replaced, override.replacement)
+    return Proposal(
+        "override",
+        key,
+        {"replaced": override.replaced, "replacement": override.replacement},
+        roster,
+        after,
+        start,
+        end,
+        tuple(dict.fromkeys(named + changed_people(roster, after, key, start, end))),
     )
 
 
@@ -177,6 +176,14 @@ def roster_keys(
             if (function is None or k[0] == function) and (scope is None or k[1] == scope)
         }
     return sorted(keys, key=lambda k: _sort_key(tx.directory.functions, k))
+
+
+def _fingerprint(proposal: Proposal) -> str:
+    return fingerprint(proposal.after, proposal.key, proposal.start, proposal.end)
+
+
+def _result(tx: Tx, proposal: Proposal, lang: Language) -> str:
+    return result_text(tx, proposal.after, proposal.key, proposal.start, proposal.end, lang)
 
 
 class RosterCommands:
@@ -424,16 +431,7 @@ class RosterCommands:
             key = await self._key_for(tx, settings, roster, replaced, start, end, parts.get("for"))
             require_coordinator(tx.directory, person, settings, key[1])
             override = self._check_override(tx, roster, key, replaced, replacement, start, end)
-            return Proposal(
-                "override",
-                key,
-                {"replaced": replaced.id, "replacement": replacement.id},
-                roster,
-                roster.plus(overrides=[override]),
-                start,
-                end,
-                (replaced.id, replacement.id),
-            )
+            return _override_proposal(roster, override)
 
         proposal = await self._first(
             args,
@@ -626,7 +624,7 @@ class RosterCommands:
             "roster.rotation.show",
             label=key_label(tx.directory, settings, d.key, lang),
             members=members or "–",
-            days=d.shift_days,
+            count=d.shift_days,
             handover=d.start.strftime("%H:%M"),
             duty=duty_text(tx.directory, roster.duty(*d.key, tx.now), lang),
         )
@@ -721,13 +719,13 @@ class RosterCommands:
             "start": _iso(proposal.start),
             "end": _iso(proposal.end),
             **proposal.payload,
+            "result": _fingerprint(proposal),
         }
         request_id = await tx.uow.roster.add_request("change", person.id, payload, tx.now)
         lang = person.language
         tz = tx.directory.region.timezone
         key = proposal.key
         before = proposal.before.timeline(*key, proposal.start, proposal.end)
-        after = proposal.after.timeline(*key, proposal.start, proposal.end)
         await tx.send(
             person,
             f"roster.preview.{proposal.op}",
@@ -735,7 +733,7 @@ class RosterCommands:
             start=fmt_moment(proposal.start, tz, lang),
             end=fmt_moment(proposal.end, tz, lang),
             before=timeline_text(tx, before[:MAX_LINES], lang),
-            after=timeline_text(tx, after[:MAX_LINES], lang),
+            after=_result(tx, proposal, lang),
             name=person_name(tx.directory, PersonId(proposal.payload.get("person") or 0)),
             buttons=(
                 ("roster.button.confirm", CallbackData(CHANGE, str(request_id), "yes").encode()),
@@ -767,7 +765,18 @@ class RosterCommands:
     async def _recheck(
         self, tx: Tx, person: Person, settings: RosterSettings, request: RosterRequest
     ) -> Proposal:
-        """The change of a request, checked again against the roster as it is now."""
+        """The change of a request, checked again against the roster as it is now; refused
+        when it would no longer give the roster its preview showed."""
+        proposal = await self._rebuild(tx, person, settings, request)
+        shown = request.payload.get("result")
+        if shown is not None and shown != _fingerprint(proposal):
+            raise UserError("roster.request.outdated")
+        return proposal
+
+    async def _rebuild(
+        self, tx: Tx, person: Person, settings: RosterSettings, request: RosterRequest
+    ) -> Proposal:
+        """The change of a request, built again against the roster as it is now."""
         p = request.payload
         key: Key = (p["function"], p["scope"])
         start, end = _at(p["start"]), _at(p["end"])
@@ -787,16 +796,7 @@ class RosterCommands:
             override = self._check_override(tx, roster, key, replaced, replacement, start, end)
             if request.kind == "swap":
                 override = replace(override, reason=f"ruil:{request.id}")
-            return Proposal(
-                "override",
-                key,
-                p,
-                roster,
-                roster.plus(overrides=[override]),
-                start,
-                end,
-                (replaced.id, replacement.id),
-            )
+            return replace(_override_proposal(roster, override), payload=p)
         if p["op"] == "shift":
             holder = who("person")
             backup = who("backup") if p.get("backup") else None
@@ -857,9 +857,8 @@ class RosterCommands:
                 int(p["shift_days"]),
             )
             await repo.change_rotation(new, replace(current, valid_until=proposal.start), tx.now)
-        detail = {k: v for k, v in request.payload.items() if k != "old_members"}
+        detail = {k: v for k, v in request.payload.items() if k not in ("old_members", "result")}
         await tx.audit(person, f"roster.{proposal.op}", f"request:{request.id}", **detail)
-        after = proposal.after.timeline(*key, proposal.start, proposal.end)
         for pid in dict.fromkeys(proposal.affected):
             other = tx.directory.people.get(pid)
             if other is None:
@@ -871,7 +870,7 @@ class RosterCommands:
                 by=person.name,
                 start=lambda lang: fmt_moment(proposal.start, tz, lang),
                 end=lambda lang: fmt_moment(proposal.end, tz, lang),
-                after=lambda lang: timeline_text(tx, after[:MAX_LINES], lang),
+                after=lambda lang: _result(tx, proposal, lang),
             )
         if person.id not in proposal.affected:
             await tx.send(person, "roster.change.done")
@@ -897,16 +896,7 @@ class RosterCommands:
             roster = await load_roster(tx, start, end)
             key = await self._key_for(tx, settings, roster, person, start, end, parts.get("for"))
             override = self._check_override(tx, roster, key, person, taker, start, end)
-            return Proposal(
-                "override",
-                key,
-                {"replaced": person.id, "replacement": taker.id},
-                roster,
-                roster.plus(overrides=[override]),
-                start,
-                end,
-                (person.id, taker.id),
-            )
+            return _override_proposal(roster, override)
 
         readings = [
             [Clause("from", FROM), Clause("until", UNTIL), Clause("for", FOR, required=False)],
@@ -933,6 +923,7 @@ class RosterCommands:
             "start": _iso(proposal.start),
             "end": _iso(proposal.end),
             **proposal.payload,
+            "result": _fingerprint(proposal),
         }
         request_id = await tx.uow.roster.add_request("swap", person.id, payload, tx.now)
         await tx.audit(person, "roster.swap.asked", f"request:{request_id}", **payload)
@@ -944,6 +935,7 @@ class RosterCommands:
             label=label,
             start=lambda lang: fmt_moment(proposal.start, tz, lang),
             end=lambda lang: fmt_moment(proposal.end, tz, lang),
+            after=lambda lang: _result(tx, proposal, lang),
             buttons=(
                 ("roster.button.accept", CallbackData(SWAP, str(request_id), "yes").encode()),
                 ("roster.button.decline", CallbackData(SWAP, str(request_id), "no").encode()),
@@ -1008,7 +1000,7 @@ class RosterCommands:
                 await tx.send(person, "roster.swap.you_declined", **params)
                 return
             if settings.swap_approval:
-                await self._recheck(tx, person, settings, request)  # still possible?
+                proposal = await self._recheck(tx, person, settings, request)  # still possible?
                 await tx.uow.roster.set_request(request.id, "accepted", p, tx.now)
                 await tx.audit(person, "roster.swap.accepted", f"request:{request.id}")
                 for coordinator in coordinators_of(d, settings, p["scope"]):
@@ -1016,6 +1008,7 @@ class RosterCommands:
                         coordinator,
                         "roster.swap.approve",
                         **params,
+                        after=lambda lang: _result(tx, proposal, lang),
                         buttons=(
                             (
                                 "roster.button.approve",
@@ -1057,6 +1050,7 @@ class RosterCommands:
         params: dict[str, Any],
     ) -> None:
         proposal = await self._recheck(tx, person, settings, request)
+        params = {**params, "after": lambda lang: _result(tx, proposal, lang)}
         p = request.payload
         override = Override(
             0,
@@ -1081,6 +1075,11 @@ class RosterCommands:
         for coordinator in coordinators_of(d, settings, p["scope"]):
             if coordinator.id not in told:
                 await tx.send(coordinator, "roster.swap.done_note", **params)
+                told.add(coordinator.id)
+        for pid in proposal.affected:  # anyone else whose duty or backup the swap changes
+            other = d.people.get(pid)
+            if other is not None and pid not in told:
+                await tx.send(other, "roster.changed", by=person.name, **params)
         if self.on_change is not None:
             await self.on_change(tx, proposal.key)
 

@@ -21,7 +21,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from core.model import Directory, Language, PersonId
 from core.roster import MAX_SPAN, REGIO, Key, Roster, RosterSettings, Shift, wall_time_problem
-from core.roster_service import find_function, find_scope, function_name, key_label, runs
+from core.roster_dates import fmt_moment
+from core.roster_effects import changed_people, result_text
+from core.roster_service import (
+    find_function,
+    find_scope,
+    function_name,
+    key_label,
+    load_roster,
+    roster_settings,
+    runs,
+)
 from core.tx import Tx
 
 PRODID = "-//scm-bot//piket//NL"
@@ -415,9 +425,12 @@ async def import_shifts(tx: Tx, specs: list[ShiftSpec], *, dry_run: bool) -> Imp
             if (s.person, s.backup, s.start, s.end)
             == (spec.person, spec.backup, spec.start, spec.end)
         ]
+        backup = (
+            f"backup {d.people[spec.backup].name}" if spec.backup in d.people else "zonder backup"
+        )
         text = (
             f"{function_name(d, spec.function_key)} {spec.scope}: {d.people[spec.person].name}, "
-            f"{local_text(spec.start, tz)} – {local_text(spec.end, tz)}"
+            f"{backup}, {local_text(spec.start, tz)} – {local_text(spec.end, tz)}"
         )
         if same:
             report.unchanged.append(text)
@@ -434,12 +447,40 @@ async def import_shifts(tx: Tx, specs: list[ShiftSpec], *, dry_run: bool) -> Imp
         report.added.append(text)
     if report.problems or dry_run:
         return report
-    for spec in new:
-        shift = Shift(
-            0, spec.function_key, spec.scope, spec.person, spec.backup, spec.start, spec.end
-        )
+    before = await load_roster(tx, start, end)
+    shifts = [
+        Shift(0, spec.function_key, spec.scope, spec.person, spec.backup, spec.start, spec.end)
+        for spec in new
+    ]
+    for shift in shifts:
         await tx.uow.roster.add_shift(shift, "cli", tx.now)
     await tx.audit(
         "cli", "roster.import", "shifts", added=len(new), unchanged=len(report.unchanged)
     )
+    await tell_moved(tx, before, before.plus(shifts=shifts), shifts)
     return report
+
+
+async def tell_moved(tx: Tx, before: Roster, after: Roster, shifts: list[Shift]) -> None:
+    """Tell everyone whose duty or backup the imported shifts change, per roster, what it
+    looks like now: as a command's change is announced."""
+    d = tx.directory
+    tz = d.region.timezone
+    settings = await roster_settings(tx)
+    spans: dict[Key, tuple[datetime, datetime]] = {}
+    for s in shifts:
+        first, last = spans.get(s.key, (s.start, s.end))
+        spans[s.key] = (min(first, s.start), max(last, s.end))
+    for key, (start, end) in sorted(spans.items()):
+        for pid in changed_people(before, after, key, start, end):
+            person = d.people.get(pid)
+            if person is None:
+                continue
+            await tx.send(
+                person,
+                "roster.imported",
+                label=lambda lang, k=key: key_label(d, settings, k, lang),
+                start=lambda lang, a=start: fmt_moment(a, tz, lang),
+                end=lambda lang, b=end: fmt_moment(b, tz, lang),
+                after=lambda lang, k=key, a=start, b=end: result_text(tx, after, k, a, b, lang),
+            )

@@ -1,8 +1,9 @@
 """Gaps and reminders, all through database timers.
 
 - `roster.daily` runs once a day (07:00 local): it warns the coordinators about every function
-  and scope with nobody on duty in the next 14 days and about everyone on duty without a linked
-  chat account, plans the reminders of the next two days, and schedules itself again.
+  and scope with nobody on duty in the next 14 days, with nobody as backup where a page
+  escalates to the backup, and about everyone on duty without a linked chat account, plans
+  the reminders of the next two days, and schedules itself again.
 - `roster.notice` timers each fire one planned reminder: the day before a duty (18:00 by
   default), at its start, and a note at its end. A reminder is sent only if the roster still
   says so when it fires, so a change made after planning never sends a wrong one.
@@ -15,8 +16,9 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from core.i18n import fmt_datetime, t
-from core.model import Origin, Person, PersonId, Timer
+from core.model import Directory, Origin, Person, PersonId, StepTarget, Timer
 from core.roster import REGIO, Key, Roster, RosterSettings, Segment, to_utc
+from core.roster_effects import no_backup
 from core.roster_service import (
     coordinators_of,
     duty_text,
@@ -54,6 +56,15 @@ class Problem:
     key: Key
     gap: Segment | None = None
     unlinked: PersonId | None = None
+    no_backup: tuple[datetime, datetime] | None = None
+
+
+def pages_backup(directory: Directory, function_key: str) -> bool:
+    """Whether a page for the function escalates to its backup (then a missing one matters)."""
+    function = directory.functions.get(function_key)
+    return function is not None and any(
+        step.target == StepTarget.BACKUP for step in function.policy.steps
+    )
 
 
 class RosterReminders:
@@ -74,8 +85,8 @@ class RosterReminders:
         await tx.schedule(DAILY, 0, next_daily(tx.now, tz))
 
     async def check(self, tx: Tx) -> int:
-        """Warn the coordinators about gaps and unlinked people on duty; returns how many
-        problems were found."""
+        """Warn the coordinators about gaps, missing backups and unlinked people on duty;
+        returns how many problems were found."""
         start, end = tx.now, tx.now + timedelta(days=GAP_DAYS)
         roster = await load_roster(tx, start, end)
         settings = await roster_settings(tx)
@@ -96,7 +107,9 @@ class RosterReminders:
                     and not linked(d.people[s.duty.on_duty])
                 }
             )
+            alone = no_backup(segments) if pages_backup(d, key[0]) else []
             problems = [Problem(key, gap=g) for g in gaps]
+            problems += [Problem(key, no_backup=span) for span in alone]
             problems += [Problem(key, unlinked=pid) for pid in unlinked]
             if not problems:
                 continue
@@ -109,6 +122,7 @@ class RosterReminders:
                 f"{key[0]}@{key[1]}",
                 "warned",
                 gaps=len(gaps),
+                no_backup=len(alone),
                 unlinked=[person_name(d, pid) for pid in unlinked],
             )
         for coordinator_id, items in warnings.items():
@@ -125,6 +139,16 @@ class RosterReminders:
                             label=label,
                             start=fmt_datetime(problem.gap.start, tz, lang),
                             end=fmt_datetime(problem.gap.end, tz, lang),
+                        )
+                    )
+                elif problem.no_backup is not None:
+                    lines.append(
+                        t(
+                            lang,
+                            "roster.check.no_backup",
+                            label=label,
+                            start=fmt_datetime(problem.no_backup[0], tz, lang),
+                            end=fmt_datetime(problem.no_backup[1], tz, lang),
                         )
                     )
                 else:

@@ -277,7 +277,10 @@ async def test_a_shift_tells_the_backup_it_displaces(harness: Harness) -> None:
     assert "gewijzigd door Coord Cor" in harness.last("rol-a")
     assert "changed by Coord Cor" in harness.last("rol-b")  # displaced from duty
     assert "gewijzigd door Coord Cor" in harness.last("rol-c"), "displaced as backup"
-    assert harness.last("rol-c").endswith("\nwo 25 nov 08:00 – wo 25 nov 20:00: Rol Anna")
+    assert harness.last("rol-c").endswith(
+        "\nwo 25 nov 08:00 – wo 25 nov 20:00: Rol Anna\n"
+        "⚠ Niemand is backup van wo 25 nov 08:00 tot wo 25 nov 20:00."
+    )
     assert harness.inbox("caco") == [] and harness.inbox("im") == []
 
 

@@ -230,7 +230,9 @@ async def test_a_swap_is_accepted_by_button(world: World) -> None:
     [ask] = world.fake.dm(CEES)
     assert ask.body() == (
         "Rol Bert vraagt of jij de piket ROL (regio) wilt overnemen van vr 27 nov 2026 08:00 "
-        "tot za 28 nov 2026 08:00."
+        "tot za 28 nov 2026 08:00. Het rooster wordt dan:\n"
+        "vr 27 nov 08:00 – za 28 nov 08:00: Rol Cees (i.p.v. Rol Bert)\n"
+        "⚠ Niemand is backup van vr 27 nov 08:00 tot za 28 nov 08:00."
     )
     assert labels(ask) == ["Ja, ik neem het over", "Nee"]
 
@@ -241,13 +243,23 @@ async def test_a_swap_is_accepted_by_button(world: World) -> None:
     await chat.press(CEES, "Ja, ik neem het over")
     assert chat.last(CEES) == (
         "De ruil staat in het rooster: Rol Cees heeft piket ROL (regio) in plaats van Rol Bert, "
-        "van vr 27 nov 2026 08:00 tot za 28 nov 2026 08:00."
+        "van vr 27 nov 2026 08:00 tot za 28 nov 2026 08:00:\n"
+        "vr 27 nov 08:00 – za 28 nov 08:00: Rol Cees (i.p.v. Rol Bert)\n"
+        "⚠ Niemand is backup van vr 27 nov 08:00 tot za 28 nov 08:00."
     )
     assert chat.last(BERT) == (
         "The swap is in the roster: Rol Cees is on duty ROL (region) instead of Rol Bert, "
-        "from Fri 27 Nov 2026 08:00 until Sat 28 Nov 2026 08:00."
+        "from Fri 27 Nov 2026 08:00 until Sat 28 Nov 2026 08:00:\n"
+        "Fri 27 Nov 08:00 – Sat 28 Nov 08:00: Rol Cees (instead of Rol Bert)\n"
+        "⚠ Nobody is backup from Fri 27 Nov 08:00 until Sat 28 Nov 08:00."
     )
-    assert chat.last(COORD).startswith("Ter info: Rol Cees neemt de piket ROL (regio)")
+    note, check = world.fake.dm(COORD)[-2:]
+    assert note.body().startswith("Ter info: Rol Cees neemt de piket ROL (regio)")
+    # The change left nobody as backup: the first daily check, planned by it, says so.
+    assert check.body() == (
+        "Let op, het piketrooster (komende 14 dagen):\n"
+        "⚠ ROL (regio): niemand is backup van vr 27 nov 08:00 tot za 28 nov 08:00"
+    )
     assert await count(world.app.engine, "roster_override") == 1
 
     [mine] = await chat.say(CEES, "/mijnpiket")
@@ -275,11 +287,16 @@ async def test_a_coordinator_sets_a_shift_by_confirm_button(world: World) -> Non
 
     await chat.press(COORD, "Bevestigen")
     assert await count(world.app.engine, "roster_shift") == 1
-    assert chat.last(COORD).startswith("Het rooster is gewijzigd.")
+    done, check = world.fake.dm(COORD)[-2:]
+    assert done.body().startswith("Het rooster is gewijzigd.")
+    assert check.body().endswith(  # the first daily check, planned by the change
+        "⚠ ROL (regio): niemand is backup van wo 25 nov 08:00 tot wo 25 nov 20:00"
+    )
     for told in (ANNA, CEES):  # Cees is no longer backup in those hours
         assert chat.last(told) == (
             f"{CHANGED} (wo 25 nov 2026 08:00 – wo 25 nov 2026 20:00):\n"
-            "wo 25 nov 08:00 – wo 25 nov 20:00: Rol Anna"
+            "wo 25 nov 08:00 – wo 25 nov 20:00: Rol Anna\n"
+            "⚠ Niemand is backup van wo 25 nov 08:00 tot wo 25 nov 20:00."
         )
     assert chat.last(BERT).startswith("The roster ROL (region) was changed by Coord Cor")
     assert world.fake.dm(CACO) == []
@@ -293,7 +310,7 @@ async def test_a_coordinator_changes_the_rotation_by_confirm_button(world: World
     chat = Chat(world)
     [shown] = await chat.scm(COORD, "rotatie rol")
     assert shown.body() == (
-        "Rotatie ROL (regio): diensten van 7 dag(en), overdracht om 08:00.\n"
+        "Rotatie ROL (regio): diensten van 7 dagen, overdracht om 08:00.\n"
         "1. Rol Anna\n2. Rol Bert\n3. Rol Cees\nNu: Rol Bert · backup Rol Cees"
     )
     [preview] = await chat.scm(COORD, "rotatie rol verwijderen Anna")
@@ -376,7 +393,9 @@ async def test_a_coordinator_approves_or_rejects_a_swap_by_button(world: World) 
     assert chat.last(BERT).startswith("The swap (Rol Cees takes over Rol Bert's duty")
     assert chat.last(COORD) == (
         "Rol Bert en Rol Cees willen ruilen: Rol Cees neemt de piket ROL (regio) over van "
-        "vr 27 nov 2026 08:00 tot za 28 nov 2026 08:00. Goedkeuren?"
+        "vr 27 nov 2026 08:00 tot za 28 nov 2026 08:00. Het rooster wordt dan:\n"
+        "vr 27 nov 08:00 – za 28 nov 08:00: Rol Cees (i.p.v. Rol Bert)\n"
+        "⚠ Niemand is backup van vr 27 nov 08:00 tot za 28 nov 08:00.\n\nGoedkeuren?"
     )
     assert labels(chat.with_button(COORD, "Goedkeuren")) == ["Goedkeuren", "Afwijzen"]
     assert await count(world.app.engine, "roster_override") == 0

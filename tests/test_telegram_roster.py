@@ -187,7 +187,9 @@ async def test_a_swap_is_accepted_by_button(w: World) -> None:
     ask = w.fake.last(CEES)
     assert ask.text == (
         "Rol Bert vraagt of jij de piket ROL (regio) wilt overnemen van vr 27 nov 2026 08:00 "
-        "tot za 28 nov 2026 08:00."
+        "tot za 28 nov 2026 08:00. Het rooster wordt dan:\n"
+        "vr 27 nov 08:00 – za 28 nov 08:00: Rol Cees (i.p.v. Rol Bert)\n"
+        "⚠ Niemand is backup van vr 27 nov 08:00 tot za 28 nov 08:00."
     )
     assert ask.labels == ["Ja, ik neem het over", "Nee"]
     buttons_fit(w)
@@ -201,11 +203,15 @@ async def test_a_swap_is_accepted_by_button(w: World) -> None:
     await w.press(CEES, "Ja, ik neem het over")
     assert w.fake.last(CEES).text == (
         "De ruil staat in het rooster: Rol Cees heeft piket ROL (regio) in plaats van Rol Bert, "
-        "van vr 27 nov 2026 08:00 tot za 28 nov 2026 08:00."
+        "van vr 27 nov 2026 08:00 tot za 28 nov 2026 08:00:\n"
+        "vr 27 nov 08:00 – za 28 nov 08:00: Rol Cees (i.p.v. Rol Bert)\n"
+        "⚠ Niemand is backup van vr 27 nov 08:00 tot za 28 nov 08:00."
     )
     assert w.fake.last(BERT).text == (
         "The swap is in the roster: Rol Cees is on duty ROL (region) instead of Rol Bert, "
-        "from Fri 27 Nov 2026 08:00 until Sat 28 Nov 2026 08:00."
+        "from Fri 27 Nov 2026 08:00 until Sat 28 Nov 2026 08:00:\n"
+        "Fri 27 Nov 08:00 – Sat 28 Nov 08:00: Rol Cees (instead of Rol Bert)\n"
+        "⚠ Nobody is backup from Fri 27 Nov 08:00 until Sat 28 Nov 08:00."
     )
     assert w.fake.last(COORD).text.startswith("Ter info: Rol Cees neemt de piket ROL (regio)")
     assert await count(w.app.engine, "roster_override") == 1
@@ -225,7 +231,8 @@ async def test_a_coordinator_sets_a_shift_by_confirm_button(w: World) -> None:
     assert preview.text == (
         "Voorbeeld – losse dienst ROL (regio), wo 25 nov 2026 08:00 – wo 25 nov 2026 20:00\n"
         "Nu:\nwo 25 nov 08:00 – wo 25 nov 20:00: Rol Bert · backup Rol Cees\n"
-        "Na de wijziging:\nwo 25 nov 08:00 – wo 25 nov 20:00: Rol Anna\n\nBevestigen?"
+        "Na de wijziging:\nwo 25 nov 08:00 – wo 25 nov 20:00: Rol Anna\n"
+        "⚠ Niemand is backup van wo 25 nov 08:00 tot wo 25 nov 20:00.\n\nBevestigen?"
     )
     assert preview.labels == ["Bevestigen", "Annuleren"]
     buttons_fit(w)
@@ -239,7 +246,8 @@ async def test_a_coordinator_sets_a_shift_by_confirm_button(w: World) -> None:
     changed = (
         "Het piketrooster ROL (regio) is gewijzigd door Coord Cor "
         "(wo 25 nov 2026 08:00 – wo 25 nov 2026 20:00):\n"
-        "wo 25 nov 08:00 – wo 25 nov 20:00: Rol Anna"
+        "wo 25 nov 08:00 – wo 25 nov 20:00: Rol Anna\n"
+        "⚠ Niemand is backup van wo 25 nov 08:00 tot wo 25 nov 20:00."
     )
     assert w.fake.last(ANNA).text == changed
     assert w.fake.last(CEES).text == changed  # no longer backup in those hours
@@ -254,7 +262,7 @@ async def test_a_coordinator_sets_a_shift_by_confirm_button(w: World) -> None:
 async def test_a_coordinator_changes_the_rotation_by_confirm_button(w: World) -> None:
     [shown] = await answer(w, COORD, "/rotatie rol")
     assert shown.text == (
-        "Rotatie ROL (regio): diensten van 7 dag(en), overdracht om 08:00.\n"
+        "Rotatie ROL (regio): diensten van 7 dagen, overdracht om 08:00.\n"
         "1. Rol Anna\n2. Rol Bert\n3. Rol Cees\nNu: Rol Bert · backup Rol Cees"
     )
     [preview] = await answer(w, COORD, "/rotatie rol verwijderen Anna")
@@ -357,7 +365,9 @@ async def test_a_coordinator_approves_or_rejects_a_swap_by_button(w: World) -> N
     approve = w.fake.last(COORD)
     assert approve.text == (
         "Rol Bert en Rol Cees willen ruilen: Rol Cees neemt de piket ROL (regio) over van "
-        "vr 27 nov 2026 08:00 tot za 28 nov 2026 08:00. Goedkeuren?"
+        "vr 27 nov 2026 08:00 tot za 28 nov 2026 08:00. Het rooster wordt dan:\n"
+        "vr 27 nov 08:00 – za 28 nov 08:00: Rol Cees (i.p.v. Rol Bert)\n"
+        "⚠ Niemand is backup van vr 27 nov 08:00 tot za 28 nov 08:00.\n\nGoedkeuren?"
     )
     assert approve.labels == ["Goedkeuren", "Afwijzen"]
     buttons_fit(w)
