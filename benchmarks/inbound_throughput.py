@@ -2,7 +2,7 @@
 
 One "incident cycle" is six inbound events, each one `Router.handle` call followed by
 delivering the outbox it queued (the commit hands the rows to the delivery workers; the
-driver awaits `Deliverer.settle()` until they are sent; fake in-memory transport):
+driver awaits `Deliverer.quiet()` until they are sent; fake in-memory transport):
 
 1. Caco: `/alarm Soest: gaslek Kerkstraat <n>`      (flow opens, confirmation asked)
 2. Caco presses "Bevestigen en pagen"                (incident raised, ROL on duty paged,
@@ -105,7 +105,7 @@ class Driver:
         start = time.perf_counter()
         direct = await self.app.router.handle(event)
         handled = time.perf_counter()
-        await self.app.deliverer.settle()
+        await self.app.deliverer.quiet()
         done = time.perf_counter()
         elapsed = done - start
         if direct:
@@ -125,7 +125,7 @@ class Driver:
     async def raise_alarm(self, run: Run | None, n: int) -> tuple[str, str]:
         self.paged = None
         await self.say(run, "alarm", CACO, f"/alarm Soest: gaslek Kerkstraat {n}")
-        await self.press(run, "confirm", CACO, self.transport.button(CACO, "al:confirm:"))
+        await self.press(run, "confirm", CACO, self.transport.button(CACO, "al:confirm."))
         if self.paged is None:
             raise RuntimeError("the confirmed alarm paged nobody")
         return self.paged
@@ -353,7 +353,7 @@ def readme_body(
         "(`scm_bot.app.running`: APScheduler with its SQLAlchemy job store, delivery loop "
         'running); "manual" is `build()` with the in-memory `ManualTimerScheduler` and the '
         "same delivery loop. Each commit hands its messages to the delivery workers "
-        "(`Deliverer.offer`); the driver awaits `Deliverer.settle()` after each event, so an "
+        "(`Deliverer.offer`); the driver awaits `Deliverer.quiet()` after each event, so an "
         "event counts as done once its messages reached the transport.",
         "",
         table(

@@ -188,4 +188,5 @@ async def running(
         await aps.shutdown()  # timers already firing finish (and may queue messages)
         await app.deliverer.close()  # then delivery stops; what is left goes out next start
         await lock.release()
+        app.uows.close()
         await engine.dispose()

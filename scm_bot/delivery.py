@@ -37,7 +37,7 @@ from core.errors import (
     StorageError,
 )
 from core.i18n import t
-from core.model import Directory, Person, PersonId
+from core.model import Directory, OutboxId, Person, PersonId
 from core.ports import (
     DeliveryLimits,
     DeliveryReport,
@@ -146,6 +146,9 @@ class _Row:
     item: OutboxItem
     person: Person
     ledger: dict[tuple[str, int], PartStatus] = field(default_factory=dict)
+    # Outcomes known but not yet written: they go with the next write for this row (the
+    # next part's "sending", or the row's retry or finish), one commit instead of two.
+    unwritten: list[LedgerEntry] = field(default_factory=list)
 
 
 class Deliverer:
@@ -171,6 +174,8 @@ class Deliverer:
         # commit offered more, or a row waits for a retry (so nothing may overtake it).
         self._left: set[PersonId] = set()
         self._ran: set[PersonId] = set()  # people who had a worker since a dispatch began
+        self._in_work: set[OutboxId] = set()  # rows a worker holds
+        self._taken: set[OutboxId] = set()  # rows a worker held since a dispatch began
         self._primed = False  # the first dispatch has read what a restart left
 
     def wake(self) -> None:
@@ -213,6 +218,7 @@ class Deliverer:
         async with self._lock:
             # A worker that runs while the query does may have sent rows it reads as due.
             self._ran = set(self._workers)
+            self._taken = set(self._in_work)
             before = set(self._left)
             now = self.core.clock.now()
             async with self.core.uow_factory() as uow:
@@ -227,6 +233,8 @@ class Deliverer:
                 self._left |= waiting | {item.person_id for item in items}
             mine: dict[PersonId, list[OutboxItem]] = {}
             for item in items:
+                if item.id in self._taken:
+                    continue  # its worker has it (or just finished it, unseen by the query)
                 if item.person_id in self._ran or item.person_id in self._workers:
                     self._left.add(item.person_id)  # its worker wakes us when it ends
                 else:
@@ -239,6 +247,9 @@ class Deliverer:
 
     def _start(self, person_id: PersonId, items: list[OutboxItem], directory: Directory) -> None:
         self._ran.add(person_id)
+        ids = {item.id for item in items}
+        self._in_work |= ids
+        self._taken |= ids
         self._workers[person_id] = asyncio.create_task(self._work(person_id, items, directory))
 
     async def deliver_pending(self) -> int:
@@ -255,6 +266,20 @@ class Deliverer:
                 return handled
 
     settle = deliver_pending
+
+    async def quiet(self) -> None:
+        """Wait until what commits handed over is delivered and nothing is left for the
+        loop (no look at the table for rows nobody offered: `deliver_pending` does that)."""
+        while True:
+            async with self._lock:  # a dispatch under way has started its workers
+                pass
+            if self._workers:
+                await asyncio.gather(*self._workers.values(), return_exceptions=True)
+            elif self._wake.is_set() or not self._primed:
+                self._wake.clear()
+                await self.dispatch()
+            else:
+                return
 
     async def close(self) -> None:
         """Stop the workers (at shutdown); what they did not finish stays pending."""
@@ -293,6 +318,7 @@ class Deliverer:
             self._left.add(person_id)  # broken off: the rest is read from the table
         finally:
             del self._workers[person_id]
+            self._in_work -= {item.id for item in items}
             if person_id in self._left:
                 self._wake.set()  # rows of theirs wait in the table
         return handled
@@ -321,8 +347,10 @@ class Deliverer:
                 if t.reaches(person) and not (person.is_chat and t.name in person.unreachable)
             ]
         results: dict[str, _Result] = {}
+        unwritten: list[LedgerEntry] = []  # what the sends noted, written with the outcome
         if person is not None:
             row = _Row(item, person, {(e.transport, e.part): e.status for e in item.ledger})
+            unwritten = row.unwritten
             for transport in transports:
                 if item.kind == "edit" and item.topic:
                     results[transport.name] = await self._edit(transport, row)
@@ -338,6 +366,7 @@ class Deliverer:
             error = "; ".join(r.error for r in results.values() if r.error)
             log.info("delivery.retry", outbox_id=item.id, in_seconds=delay.total_seconds())
             async with self.core.uow_factory() as uow:
+                await uow.outbox.record(unwritten, now)
                 await uow.outbox.retry_later(item.id, now + delay, error)
                 await uow.commit()
             return True
@@ -346,6 +375,7 @@ class Deliverer:
         rejected = tuple(n for n, r in results.items() if r.rejected)
         status = "sent" if delivered else "failed" if rejected else "unreachable"
         async with self.core.uow_factory() as uow:
+            await uow.outbox.record(unwritten, now)
             await uow.outbox.finish_many({item.id: status}, now)
             await uow.commit()
         if not delivered:
@@ -447,7 +477,7 @@ class Deliverer:
         pacer = self._pacer(transport)
         if pacer is not None:
             await pacer.wait(person.id, group=person.is_chat, urgent=is_page(item))
-        await self._record(row, transport, part, PartStatus.SENDING)
+        await self._record(row, transport, part, PartStatus.SENDING, write=True)
         try:
             return await self._guarded(
                 transport.send_part(person, item.message, part.index, note=note)
@@ -523,9 +553,15 @@ class Deliverer:
         part: Part,
         status: PartStatus,
         ref: str | None = None,
+        *,
+        write: bool = False,
     ) -> None:
+        """Note a part's status; `write` commits it (with what was noted before) now."""
         row.ledger[(transport.name, part.index)] = status
         entry = LedgerEntry(row.item.id, transport.name, part.index, status, ref, part.editable)
-        async with self.core.uow_factory() as uow:
-            await uow.outbox.record([entry], self.core.clock.now())
-            await uow.commit()
+        row.unwritten.append(entry)
+        if write:
+            async with self.core.uow_factory() as uow:
+                await uow.outbox.record(row.unwritten, self.core.clock.now())
+                await uow.commit()
+            row.unwritten.clear()

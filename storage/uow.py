@@ -57,7 +57,7 @@ from core.ports import (
     OutboxItem,
     PartStatus,
 )
-from storage.connection import Conn
+from storage.connection import Conn, SqliteConn, sqlite_engine
 from storage.database import describe_error, is_sqlite, table
 from storage.inbox_repo import INBOX, SqlInboxRepo
 from storage.roster_repo import SqlCalendarFeedRepo, SqlRosterRepo
@@ -240,7 +240,22 @@ def _per_dialect(build: Callable[[Callable[[Table], Any]], Executable]) -> dict[
     return {"sqlite": build(sqlite_insert), "postgresql": build(pg_insert)}
 
 
+def _record_part(insert: Callable[[Table], Any]) -> Executable:
+    """A part's ledger entry, new or replaced: one statement."""
+    new = insert(LEDGER)
+    return new.on_conflict_do_update(  # type: ignore[no-any-return]
+        index_elements=[LEDGER.c.outbox_id, LEDGER.c.transport, LEDGER.c.part],
+        set_={
+            "status": new.excluded.status,
+            "ref": new.excluded.ref,
+            "buttons": new.excluded.buttons,
+            "at": new.excluded.at,
+        },
+    )
+
+
 _NEXT_NUMBER = _per_dialect(_next_number_upsert)
+_RECORD_PART = _per_dialect(_record_part)
 _SET_CONVERSATION = _per_dialect(_set_conversation)
 _ADD_AUDIT = AUDIT.insert()
 
@@ -730,27 +745,20 @@ class SqlOutboxRepo:
         return {PersonId(person_id) for person_id in rows.scalars()}
 
     async def record(self, entries: list[LedgerEntry], at: datetime) -> None:
-        for entry in entries:
-            values = {"status": entry.status.value, "ref": entry.ref, "at": at}
-            done = await self.conn.execute(
-                update(LEDGER)
-                .where(
-                    LEDGER.c.outbox_id == entry.outbox_id,
-                    LEDGER.c.transport == entry.transport,
-                    LEDGER.c.part == entry.part,
-                )
-                .values(**values, buttons=entry.editable)
-            )
-            if done.rowcount == 0:
-                await self.conn.execute(
-                    LEDGER.insert().values(
-                        outbox_id=entry.outbox_id,
-                        transport=entry.transport,
-                        part=entry.part,
-                        buttons=entry.editable,
-                        **values,
-                    )
-                )
+        if entries:
+            rows = [
+                {
+                    "outbox_id": e.outbox_id,
+                    "transport": e.transport,
+                    "part": e.part,
+                    "status": e.status.value,
+                    "ref": e.ref,
+                    "buttons": e.editable,
+                    "at": at,
+                }
+                for e in entries
+            ]
+            await self.conn.execute(_RECORD_PART[self.conn.dialect.name], rows)
 
     async def refs_for_topic(self, person_id: PersonId, topic: str, transport: str) -> list[str]:
         values = {"person_id": person_id, "topic": topic, "transport": transport}
@@ -1123,23 +1131,33 @@ class SqlUnitOfWorkFactory:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._cache = _DirectoryCache()
+        url = engine.url.render_as_string(hide_password=False)
+        # SQLite: a synchronous connection on the loop (see `storage.connection`).
+        self._sqlite = sqlite_engine(url) if is_sqlite(url) else None
         self._lock: AbstractAsyncContextManager[object] = (
-            asyncio.Lock() if is_sqlite(str(engine.url)) else nullcontext()
+            asyncio.Lock() if self._sqlite is not None else nullcontext()
         )
 
     @property
     def statement_engine(self) -> Engine:
         """The engine that runs the units of work's statements (for instrumentation)."""
-        return self.engine.sync_engine
+        return self._sqlite if self._sqlite is not None else self.engine.sync_engine
 
     def close(self) -> None:
-        """Nothing to close: the connections belong to the engine (`engine.dispose()`)."""
+        """Close SQLite's connections; PostgreSQL's belong to the engine (`dispose()`)."""
+        if self._sqlite is not None:
+            self._sqlite.dispose()
+
+    async def _connect(self) -> AsyncConnection | SqliteConn:
+        if self._sqlite is not None:
+            return await SqliteConn.open(self._sqlite)
+        return await self.engine.connect()
 
     @asynccontextmanager
     async def __call__(self) -> AsyncIterator[SqlUnitOfWork]:
         async with self._lock:
             try:
-                conn = await self.engine.connect()
+                conn = await self._connect()
             except STORAGE_ERRORS as error:
                 raise _storage_error(error) from error
             try:
@@ -1169,7 +1187,7 @@ def _storage_error(error: BaseException) -> StorageError:
     return StorageError(described)
 
 
-async def _release(conn: AsyncConnection, *, discard: bool) -> BaseException | None:
+async def _release(conn: AsyncConnection | SqliteConn, *, discard: bool) -> BaseException | None:
     """Return the connection to the pool, rolling back what was not committed; `discard`
     closes it for good instead (the pool opens a new one when next asked), as does a
     failure to roll back, which is returned."""

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bots.telegram.bot import SECRET_HEADER
 from core.messages import Message
+from scm_bot.app import App
 from storage.database import make_engine
 from tests.conftest import count
 from tests.fake_slack import FakeSlack
@@ -44,9 +45,11 @@ REFUSED = "Dit kon niet worden verwerkt door een fout aan onze kant"
 
 
 @contextmanager
-def failing_statements(engine: AsyncEngine, fragment: str, times: int) -> Iterator[list[str]]:
-    """The database refuses the next `times` statements that contain `fragment`, as a full
-    or locked SQLite file or a lost PostgreSQL connection would."""
+def failing_statements(app: App, fragment: str, times: int) -> Iterator[list[str]]:
+    """The database refuses the next `times` statements of the app's units of work that
+    contain `fragment`, as a full or locked SQLite file or a lost PostgreSQL connection
+    would."""
+    engine = app.uows.statement_engine
     refused: list[str] = []
 
     def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
@@ -54,11 +57,11 @@ def failing_statements(engine: AsyncEngine, fragment: str, times: int) -> Iterat
             refused.append(statement)
             raise sqlite3.OperationalError("database or disk is full")
 
-    event.listen(engine.sync_engine, "before_cursor_execute", before)
+    event.listen(engine, "before_cursor_execute", before)
     try:
         yield refused
     finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", before)
+        event.remove(engine, "before_cursor_execute", before)
 
 
 async def page_bert(w: World) -> None:
@@ -72,7 +75,7 @@ async def test_an_acknowledgement_hit_by_a_database_error_is_retried_not_lost(
 ) -> None:
     async with world(engine, fake) as w:
         await page_bert(w)
-        with failing_statements(engine, "UPDATE page SET", times=1) as refused:
+        with failing_statements(w.app, "UPDATE page SET", times=1) as refused:
             await w.press(BERT, "I'll take it")
         assert refused, "the acknowledgement's transaction failed"
         assert DELAYED in w.fake.last(BERT).text, "Bert hears it is delayed, not lost"
@@ -89,7 +92,7 @@ async def test_an_update_that_cannot_be_stored_is_not_confirmed_to_telegram(
 ) -> None:
     async with world(engine, fake, poll_retry=0.05) as w:
         await page_bert(w)
-        with failing_statements(engine, "INSERT INTO inbox", times=3) as refused:
+        with failing_statements(w.app, "INSERT INTO inbox", times=3) as refused:
             press = fake.push(fake.press_update(BERT, "I'll take it"))
             await until(lambda: len(refused) == 3, "three failed tries to store it")
             # Telegram still holds it: no getUpdates confirmed it.
@@ -115,7 +118,7 @@ async def test_the_webhook_answers_only_once_the_update_is_stored(
         assert port is not None
         update = fake.text_update(CACO, "/alarm Soest: brand")
         headers = {SECRET_HEADER: WEBHOOK_SECRET}
-        with failing_statements(engine, "INSERT INTO inbox", times=1):
+        with failing_statements(w.app, "INSERT INTO inbox", times=1):
             assert await webhook_post(port, update, headers) == 500  # Telegram sends it again
         assert await count(engine, "inbox") == 0
         assert await webhook_post(port, update, headers) == 200
@@ -162,7 +165,7 @@ async def test_a_slack_command_that_cannot_be_stored_is_answered_not_lost_silent
     try:
         async with FakeSlack() as api:
             async for w in slack_world(engine, api):
-                with failing_statements(engine, "INSERT INTO inbox", times=1):
+                with failing_statements(w.app, "INSERT INTO inbox", times=1):
                     assert await w.command(SLACK_CACO, "alarm Soest: gaslek") == 200
                 # Slack does not resend a command: the Caco is told it was not saved.
                 api.find(SLACK_CACO, "Dit kon niet worden opgeslagen door een storing")

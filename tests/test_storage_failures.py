@@ -15,6 +15,7 @@ Two ways the disk fills up, both real SQLite failures:
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import resource
@@ -39,9 +40,10 @@ from bots.console import ConsoleSession, ConsoleTransport
 from core.clock import FakeClock
 from core.errors import StorageError
 from core.i18n import storage_failure_message, t
-from core.model import Language
+from core.model import Language, Origin
 from scm_bot.app import App, build
 from scm_bot.cli import app as cli
+from storage import connection
 from storage.database import make_engine, table
 from storage.tables import IncidentRow
 from tests.helpers import START, Harness, dispose, load_region, make_harness
@@ -296,3 +298,44 @@ def test_data_directory_that_cannot_be_created(
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert f"De datamap {blocker / 'data'} kan niet worden aangemaakt" in result.output
     assert "Traceback" not in result.output
+
+
+async def test_a_writer_in_another_process_is_waited_for_without_blocking_the_loop(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bot runs SQLite on its event loop: while another process (a CLI command) holds
+    the write lock, a unit of work waits for it without holding up everything else, goes
+    on once the lock is free, and gives up with a storage error if it stays taken."""
+    engine = make_engine(sqlite_url)
+    app = build(engine, FakeClock(START), [])
+    other = sqlite3.connect(make_url(sqlite_url).database or "", isolation_level=None)
+    try:
+
+        async def write() -> None:
+            async with app.uows() as uow:
+                await uow.inbound.first_time(Origin.CONSOLE, "evt-1", START)
+                await uow.commit()
+
+        other.execute("BEGIN IMMEDIATE")  # the other process writes
+        waiting = asyncio.create_task(write())
+        for _ in range(5):
+            await asyncio.sleep(0)  # the loop runs on: the unit of work waits aside
+        assert not waiting.done()
+        other.execute("ROLLBACK")  # its transaction ends
+        await asyncio.wait_for(waiting, timeout=5)
+        assert await _count(engine, "inbound_event") == 1
+
+        monkeypatch.setattr(connection, "LOCKED_FOR", 0.05)
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(StorageError, match="database is locked"):
+            await write()
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+        app.uows.close()
+        await dispose(engine)
+
+
+async def _count(engine: AsyncEngine, name: str) -> int:
+    async with engine.connect() as conn:
+        return int((await conn.execute(text(f"SELECT count(*) FROM {name}"))).scalar_one())
