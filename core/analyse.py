@@ -15,14 +15,13 @@ from typing import Any
 from core.analyse_form import Form, FormField
 from core.analyse_model import Analyse, AnalyseId, Copy, Editor, Version
 from core.analyse_render import Sheet, chat_text, markdown, pdf, title
+from core.analyse_team import EDITOR_FUNCTIONS, caller, im_on_duty, invite_im_on_duty
 from core.callbacks import ANALYSE_START, CallbackData
 from core.errors import UserError
 from core.i18n import fmt_time, t
 from core.messages import Attachment, Button, Message
 from core.model import (
     CACO,
-    IM,
-    ROL,
     GemeenteId,
     Incident,
     IncidentStatus,
@@ -37,13 +36,11 @@ from core.tx import Tx
 REMIND = "analyse.remind"
 NUDGE = "analyse.nudge"
 REMIND_BEFORE = timedelta(minutes=10)
-EDITOR_FUNCTIONS = frozenset({ROL, IM})
 
 # Button prefixes of the analyse.
 MAYOR = "ab"  # id "<analyse>.<version>", action read | call | share | bt
 SHARE = "ash"  # id "<analyse>.<version>", action = person id
 BT = "abt"  # id "<analyse>.<version>", action yes | no
-JOIN = "aj"  # id analyse, action yes | no
 START = ANALYSE_START
 
 
@@ -73,23 +70,42 @@ class AnalyseService:
             e.person_id == person.id and e.joined for e in await tx.uow.analyses.editors(analyse.id)
         )
 
-    async def _involved(self, tx: Tx, incident: Incident, person: Person) -> bool:
-        """Paged for the incident (or acknowledged it) with a function that fills analyses."""
+    async def _involved(
+        self, tx: Tx, incident: Incident, analyse: Analyse | None, person: Person
+    ) -> bool:
+        """Acknowledged the incident's page, or, with a function that fills analyses: paged
+        for it, invited to its analyse, or the IM on duty (who helps the ROL from the start)."""
         pages = await tx.uow.pages.for_incidents([incident.id])
         if any(page.acknowledged_by == person.id for page in pages):
             return True
         if not person.functions & EDITOR_FUNCTIONS:
             return False
         targets = await tx.uow.pages.targets([page.id for page in pages])
-        return any(x.person_id == person.id for x in targets)
+        if any(x.person_id == person.id for x in targets):
+            return True
+        if analyse is not None and any(
+            e.person_id == person.id for e in await tx.uow.analyses.editors(analyse.id)
+        ):
+            return True
+        im = await im_on_duty(tx, incident)
+        return im is not None and im.id == person.id
 
     async def readable_versions(self, tx: Tx, analyse: Analyse, person: Person) -> set[int]:
+        """Editors and the Caco read every version; the burgemeester of an affected gemeente
+        (and the locoburgemeester while acting) every version for that gemeente, also those
+        from before they took office; anyone else the copies they received."""
         everything = set(range(1, analyse.version + 1))
         if CACO in person.functions or await self.is_editor(tx, analyse, person):
             return everything
-        return {
+        readable = {
             c.number for c in await tx.uow.analyses.copies(analyse.id) if c.person_id == person.id
         }
+        if tx.directory.gemeenten_of_mayor(person.id):
+            for number in sorted(everything - readable):
+                version = await tx.uow.analyses.version(analyse.id, number)
+                if version is not None and self._is_recipient(tx, person, version):
+                    readable.add(number)
+        return readable
 
     # --- filling ---------------------------------------------------------------------
 
@@ -100,17 +116,30 @@ class AnalyseService:
         analyse = await tx.uow.analyses.by_incident(incident.id)
         if analyse is not None and await self.is_editor(tx, analyse, person):
             return analyse
-        if not await self._involved(tx, incident, person):
+        if not await self._involved(tx, incident, analyse, person):
             await tx.audit(person, "analyse.start", incident.public_id, "denied")
             raise UserError("analyse.not_editor", id=incident.public_id)
         if analyse is None:
             analyse = await tx.uow.analyses.create(incident.id, person.id, tx.now)
             await self._prefill(tx, analyse, incident, person)
             await tx.audit(person, "analyse.started", incident.public_id)
+            await invite_im_on_duty(tx, analyse, incident, person)
         else:
-            await tx.uow.analyses.set_editor(Editor(analyse.id, person.id, None, True, tx.now))
-            await tx.audit(person, "analyse.joined", incident.public_id)
+            await self.join(tx, analyse, incident, person)
         return analyse
+
+    async def join(self, tx: Tx, analyse: Analyse, incident: Incident, person: Person) -> None:
+        """The person co-edits from now on; whoever invited them hears it."""
+        mine = next(
+            (e for e in await tx.uow.analyses.editors(analyse.id) if e.person_id == person.id),
+            None,
+        )
+        invited_by = mine.invited_by if mine is not None else None
+        await tx.uow.analyses.set_editor(Editor(analyse.id, person.id, invited_by, True, tx.now))
+        await tx.audit(person, "analyse.joined", incident.public_id)
+        inviter = tx.directory.people.get(invited_by) if invited_by is not None else None
+        if inviter is not None:
+            await tx.send(inviter, "analyse.invite_accepted", name=person.name)
 
     async def _prefill(self, tx: Tx, analyse: Analyse, incident: Incident, person: Person) -> None:
         for field in self.form.fields:
@@ -161,6 +190,12 @@ class AnalyseService:
 
     def missing(self, values: dict[str, Any]) -> list[FormField]:
         return [f for f in self.form.fields if f.required and values.get(f.key) in (None, "", [])]
+
+    def missing_lines(self, fields: list[FormField], lang: Language) -> str:
+        """One line per empty field: its label and the /wijzig that fills it."""
+        return "\n".join(
+            t(lang, "analyse.missing_line", label=f.label.get(lang), field=f.key) for f in fields
+        )
 
     async def current_values(
         self, tx: Tx, analyse: Analyse
@@ -248,8 +283,7 @@ class AnalyseService:
         version = await self.draft_version(tx, analyse, person)
         missing = self.missing(version.values)
         if missing:
-            labels = "\n".join(f"• {f.label.get(person.language)}" for f in missing)
-            raise UserError("analyse.missing", fields=labels)
+            raise UserError("analyse.missing", fields=self.missing_lines(missing, person.language))
         if version.next_update_at is not None and version.next_update_at <= tx.now:
             raise UserError("analyse.next_update_past")
         previous = await tx.uow.analyses.version(analyse.id, analyse.version)
@@ -337,11 +371,16 @@ class AnalyseService:
             return
         if not self._is_recipient(tx, person, version):  # shared copies only get "Gelezen"
             raise UserError("analyse.not_yours")
+        if action in ("call", "bt") and incident.status is IncidentStatus.CLOSED:
+            raise UserError(f"analyse.closed_{action}", id=incident.public_id)
         if action == "call":
-            await tx.audit(person, "analyse.call_me", incident.public_id)
-            await self._tell_rol(
-                tx,
-                analyse,
+            # One person calls back (the ROL), so the burgemeester knows whose call to expect.
+            callee = await caller(tx, analyse, incident)
+            if callee is None:
+                raise UserError("analyse.call_nobody")
+            await tx.audit(person, "analyse.call_me", incident.public_id, callee=callee.key)
+            await tx.send(
+                callee,
                 "analyse.call_request",
                 title_key="analyse.call_title",
                 id=incident.public_id,
@@ -349,9 +388,14 @@ class AnalyseService:
                 time=time,
             )
             await tell_meldkamer(
-                tx, "analyse.call_meldkamer", id=incident.public_id, name=person.name, time=time
+                tx,
+                "analyse.call_meldkamer",
+                id=incident.public_id,
+                name=person.name,
+                time=time,
+                callee=callee.name,
             )
-            await tx.send(person, "analyse.call_sent")
+            await tx.send(person, "analyse.call_sent", name=callee.name)
         elif action == "share":
             people = self.share_list(tx, person, version)
             if not people:
@@ -401,12 +445,27 @@ class AnalyseService:
             person, "analyse.shared", incident.public_id, version=version.number, to=target.key
         )
         await tx.send(target, "analyse.shared_note", name=person.name)
+        await self._tell_newer(tx, analyse, incident, target, version.number)
         await tx.send(person, "analyse.shared_done", name=target.name)
+
+    async def _tell_newer(
+        self, tx: Tx, analyse: Analyse, incident: Incident, person: Person, number: int
+    ) -> None:
+        """Under an older version: that a newer one exists, and how to get it."""
+        if number >= analyse.version:
+            return
+        if analyse.version in await self.readable_versions(tx, analyse, person):
+            key = "analyse.newer_readable"
+        else:
+            key = "analyse.newer_not_shared"
+        await tx.send(person, key, version=number, newest=analyse.version, id=incident.public_id)
 
     async def convene_bt(self, tx: Tx, person: Person, ref: str) -> None:
         analyse, incident, version = await self._copy_of(tx, person, ref)
         if not self._is_recipient(tx, person, version):
             raise UserError("analyse.not_yours")
+        if incident.status is IncidentStatus.CLOSED:
+            raise UserError("analyse.closed_bt", id=incident.public_id)
         if analyse.bt_convened_at is not None:
             raise UserError("analyse.bt_already")
         await tx.uow.analyses.convene_bt(analyse.id, person.id, tx.now)
@@ -449,6 +508,7 @@ class AnalyseService:
         sheet = self.sheet(tx, incident, version, base)
         message = self.message(tx, sheet, analyse.id, person, buttons=False)
         await tx.send_message(person, replace(message, attachment=None), topic=topic(analyse.id))
+        await self._tell_newer(tx, analyse, incident, person, number)
         await tx.audit(person, "analyse.shown", incident.public_id, version=number)
 
     async def export(

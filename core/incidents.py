@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from core.access import can, visible_incidents
+from core.analyse_form import Form
+from core.analyse_incident import status_of, tell_closed
 from core.callbacks import CLOSE, CallbackData
 from core.errors import UserError
 from core.i18n import fmt_time, t
@@ -41,8 +43,9 @@ class AlertDraft:
 
 
 class Incidents:
-    def __init__(self, paging: Paging) -> None:
+    def __init__(self, paging: Paging, form: Form) -> None:
         self.paging = paging
+        self.form = form  # the analyse's form: /status shows what the analyse says
 
     async def raise_alert(self, tx: Tx, caco: Person, draft: AlertDraft) -> Incident:
         if not can(caco, Capability.RAISE_ALERT):
@@ -132,10 +135,15 @@ class Incidents:
         if not visible:
             await tx.send(person, "status.none")
             return
-        blocks = [
-            self._status_block(tx, incident, pages_of.get(incident.id, []), targets_of, lang)
-            for incident in visible
-        ]
+        blocks = []
+        for incident in visible:
+            opschaling, analyse_lines = await status_of(tx, self.form, incident, lang)
+            if opschaling is not None:  # the analyse's word on the opschaling is the newest
+                incident = replace(incident, opschaling=opschaling)
+            block = self._status_block(
+                tx, incident, pages_of.get(incident.id, []), targets_of, lang
+            )
+            blocks.append("\n".join([block, *analyse_lines]))
         await tx.send(
             person,
             "status.list",
@@ -208,6 +216,7 @@ class Incidents:
             raise UserError("close.already_closed", id=incident.public_id)
         await tx.uow.incidents.close(incident.id, person.id, tx.now)
         await self.paging.stop(tx, incident, person)
+        await tell_closed(tx, incident, person)
         await tx.audit(person, "incident.closed", incident.public_id)
         time = fmt_time(tx.now, tx.directory.region.timezone, Language.NL)
         await tell_meldkamer(

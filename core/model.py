@@ -5,7 +5,6 @@ Plain frozen dataclasses; storage maps its rows onto these and the core never se
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -23,6 +22,14 @@ OutboxId = NewType("OutboxId", int)
 class Language(StrEnum):
     NL = "nl"
     EN = "en"
+
+
+class Register(StrEnum):
+    """How Dutch addresses someone: operational staff as "je", the burgemeester (and the
+    locoburgemeester) and the people a burgemeester shares with as "u"."""
+
+    JE = "je"
+    U = "u"
 
 
 class Origin(StrEnum):
@@ -77,6 +84,7 @@ class Capability(StrEnum):
     RAISE_ALERT = "raise_alert"
     VIEW_ALL_INCIDENTS = "view_all_incidents"
     CLOSE_INCIDENT = "close_incident"
+    FILL_ANALYSE = "fill_analyse"  # fill in, co-edit and publish the strategische analyse
 
 
 # Function keys the product itself gives meaning to. Regions name every other function freely.
@@ -154,39 +162,6 @@ class PiketFunction:
 
 
 @dataclass(frozen=True, slots=True)
-class Rotation:
-    """Members take turns of `shift_days` days, handing over at `start`'s wall-clock time.
-
-    Arithmetic runs on local wall time, so a week with a clock change still runs from
-    Monday 08:00 to Monday 08:00 local time.
-    """
-
-    function_key: str
-    members: tuple[PersonId, ...]
-    start: datetime  # naive, local wall time of the first handover
-    shift_days: int
-    timezone: ZoneInfo
-
-    def _turn(self, at: datetime) -> int | None:
-        if not self.members:
-            return None
-        local = at.astimezone(self.timezone).replace(tzinfo=None)
-        if local < self.start:
-            return None
-        return math.floor((local - self.start) / timedelta(days=self.shift_days))
-
-    def on_duty(self, at: datetime) -> PersonId | None:
-        turn = self._turn(at)
-        return None if turn is None else self.members[turn % len(self.members)]
-
-    def backup(self, at: datetime) -> PersonId | None:
-        turn = self._turn(at)
-        if turn is None or len(self.members) < 2:
-            return None
-        return self.members[(turn + 1) % len(self.members)]
-
-
-@dataclass(frozen=True, slots=True)
 class Region:
     code: str
     name: str
@@ -202,7 +177,6 @@ class Directory:
     people: dict[PersonId, Person]
     gemeenten: tuple[Gemeente, ...]
     functions: dict[str, PiketFunction]
-    rotations: tuple[Rotation, ...]
     # Groups and channels configured to receive the meldkamer's stream (not in `people`).
     chats: dict[PersonId, Person] = field(default_factory=dict)
     # People no longer in the region (inactive): never paged, never a sender, never sent
@@ -265,8 +239,21 @@ class Directory:
     def gemeente(self, gemeente_id: GemeenteId) -> Gemeente:
         return next(g for g in self.gemeenten if g.id == gemeente_id)
 
-    def rotation(self, function_key: str) -> Rotation | None:
-        return next((r for r in self.rotations if r.function_key == function_key), None)
+    def administration(self, person: Person) -> bool:
+        """A (loco)burgemeester or on a gemeente's share list: the people who receive the
+        analyse rather than make it."""
+        return any(
+            person.id in (g.burgemeester, g.locoburgemeester) or person.id in g.share_with
+            for g in self.gemeenten
+        )
+
+    def register(self, person: Person) -> Register:
+        """Formal for the administration (`administration`), informal for everyone else."""
+        return Register.U if self.administration(person) else Register.JE
+
+    def holds_piket(self, person: Person) -> bool:
+        """Whether the person has a piket function, and so duties to see or swap."""
+        return bool(person.functions & self.functions.keys())
 
     def gemeenten_of_mayor(self, person_id: PersonId) -> set[GemeenteId]:
         """The gemeenten where this person is burgemeester, or acting locoburgemeester."""

@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from core.access import can, reads_analyses
 from core.analyse import (
     BT,
-    JOIN,
     MAYOR,
     NUDGE,
     REMIND,
@@ -21,17 +21,19 @@ from core.analyse import (
     AnalyseService,
 )
 from core.analyse_form import FieldType, FormField
-from core.analyse_model import Analyse, AnalyseId, Editor
+from core.analyse_lookup import analyse_to_read, incident_to_fill
+from core.analyse_model import Analyse, AnalyseId
 from core.analyse_render import value_text
+from core.analyse_team import JOIN, im_on_duty, invite
 from core.callbacks import CallbackData
 from core.errors import UserError
 from core.gemeenten import match, split_names
 from core.i18n import t
 from core.incidents import Incidents
-from core.model import IM, IncidentId, IncidentStatus
+from core.model import Capability, IncidentId, IncidentStatus
 from core.timers import TimerHandler
 from core.when import parse_moment
-from flows.registry import Command, Ctx, Flow, FlowInput, Registry
+from flows.registry import Command, Ctx, Flow, FlowInput, HelpLine, Registry
 
 FLOW = "analyse"
 FIELD = "af"  # buttons while filling: id = field index, action = choice index | keep | done | skip
@@ -47,7 +49,16 @@ class AnalyseFeature:
 
     def register(self, registry: Registry) -> None:
         registry.add_command(
-            Command("analyse", self._analyse, aliases=("analysis",), help_key="help.analyse")
+            Command(
+                "analyse",
+                self._analyse,
+                aliases=("analysis",),
+                help_lines=(
+                    HelpLine("help.analyse_fill", _fills),
+                    HelpLine("help.analyse_read", _reads),
+                    HelpLine("help.analyse_invite", _fills),
+                ),
+            )
         )
         registry.add_command(
             Command(
@@ -55,7 +66,7 @@ class AnalyseFeature:
                 self._publish,
                 aliases=("publish",),
                 help_key="help.deel",
-                shown_to=lambda p: bool(p.functions & {"rol", "im"}),
+                shown_to=lambda p: can(p, Capability.FILL_ANALYSE),
             )
         )
         registry.add_command(Command("voorbeeld", self._preview, aliases=("preview",)))
@@ -75,21 +86,6 @@ class AnalyseFeature:
 
     # --- finding the analyse ---------------------------------------------------------
 
-    async def _incident(self, ctx: Ctx, ident: str) -> IncidentId:
-        if ident:
-            return (await self.incidents.find(ctx.tx, ctx.person, ident)).id
-        for analyse in await ctx.tx.uow.analyses.for_editor(ctx.person.id):
-            incident = await ctx.tx.uow.incidents.get(analyse.incident_id)
-            if incident and incident.status is IncidentStatus.OPEN:
-                return incident.id
-        open_incidents = await ctx.tx.uow.incidents.open()
-        pages = await ctx.tx.uow.pages.for_incidents([i.id for i in open_incidents])
-        taken = {page.incident_id for page in pages if page.acknowledged_by == ctx.person.id}
-        for incident in reversed(open_incidents):
-            if incident.id in taken:
-                return incident.id
-        raise UserError("analyse.which_incident")
-
     async def _current(self, ctx: Ctx) -> Analyse:
         """The analyse of the conversation, else the newest one this person edits."""
         if ctx.flow == FLOW and ctx.state:
@@ -98,36 +94,9 @@ class AnalyseFeature:
                 return found
         for analyse in await ctx.tx.uow.analyses.for_editor(ctx.person.id):
             return analyse
+        if not can(ctx.person, Capability.FILL_ANALYSE):
+            raise _who_fills(ctx)
         raise UserError("analyse.none_yet")
-
-    async def _readable(self, ctx: Ctx, ident: str) -> Analyse:
-        """For re-reading: by incident, or the newest analyse this person may read."""
-        if ident:
-            wanted = ident.upper()
-            found = await ctx.tx.uow.incidents.by_public_id(wanted)
-            if found is None:  # "0001": the open incident with that number
-                found = next(
-                    (
-                        i
-                        for i in await ctx.tx.uow.incidents.open()
-                        if i.public_id.endswith("-" + wanted)
-                    ),
-                    None,
-                )
-            analyse = await ctx.tx.uow.analyses.by_incident(found.id) if found else None
-            if analyse is None:
-                raise UserError("analyse.nothing_to_show", id=wanted)
-            return analyse
-        candidates: list[Analyse] = []
-        for incident in reversed(await ctx.tx.uow.incidents.open()):
-            analyse = await ctx.tx.uow.analyses.by_incident(incident.id)
-            if analyse is not None and await self.service.readable_versions(
-                ctx.tx, analyse, ctx.person
-            ):
-                candidates.append(analyse)
-        if not candidates:
-            raise UserError("analyse.nothing_readable")
-        return candidates[0]
 
     # --- commands --------------------------------------------------------------------
 
@@ -137,21 +106,42 @@ class AnalyseFeature:
         rest = words[1:]
         if head in ("toon", "show"):
             ident, number = _ident_and_version(rest)
-            await self.service.show(ctx.tx, ctx.person, await self._readable(ctx, ident), number)
+            await self.service.show(
+                ctx.tx,
+                ctx.person,
+                await analyse_to_read(ctx.tx, self.service, ctx.person, ident),
+                number,
+            )
         elif head == "export":
             kind = rest[0].lower() if rest else ""
             ident, number = _ident_and_version(rest[1:])
             if kind not in ("md", "pdf", "kernbeeld"):
                 raise UserError("analyse.export_usage")
             await self.service.export(
-                ctx.tx, ctx.person, await self._readable(ctx, ident), kind, number
+                ctx.tx,
+                ctx.person,
+                await analyse_to_read(ctx.tx, self.service, ctx.person, ident),
+                kind,
+                number,
             )
         elif head in ("uitnodigen", "invite"):
             await self._invite(ctx, " ".join(rest))
         else:
             if ctx.flow is not None and ctx.flow != FLOW:
                 raise UserError("flow.other_busy")
-            incident_id = await self._incident(ctx, args.strip())
+            ident = args.strip()
+            try:
+                incident_id = (
+                    (await self.incidents.find(ctx.tx, ctx.person, ident)).id
+                    if ident
+                    else await incident_to_fill(ctx.tx, ctx.person)
+                )
+            except UserError as error:
+                if error.key == "analyse.which_incident" and not can(
+                    ctx.person, Capability.FILL_ANALYSE
+                ):
+                    raise _who_fills(ctx) from None  # naming an incident would not help
+                raise
             incident = await ctx.tx.uow.incidents.get(incident_id)
             assert incident is not None
             analyse = await self.service.start(ctx.tx, ctx.person, incident)
@@ -172,8 +162,16 @@ class AnalyseFeature:
         await self._ask(ctx, analyse, key)
 
     async def _ask(
-        self, ctx: Ctx, analyse: Analyse, key: str, picked: list[str] | None = None
+        self,
+        ctx: Ctx,
+        analyse: Analyse,
+        key: str,
+        picked: list[str] | None = None,
+        *,
+        edit: bool | None = None,
     ) -> None:
+        """Ask one field. `edit`: after /wijzig the flow goes on at the next empty field
+        rather than through every later one (None: as the conversation was)."""
         field = self.form.field(key)
         assert field is not None
         index = self.form.index(key)
@@ -182,8 +180,19 @@ class AnalyseFeature:
         lang = ctx.person.language
         if picked is None:
             picked = list(current.value) if current and field.type is FieldType.MULTI else []
+        same = ctx.flow == FLOW and ctx.state and ctx.state.get("analyse_id") == analyse.id
+        if edit is None:
+            edit = bool(same and ctx.state and ctx.state.get("edit"))
+        await self._leave(ctx)
         await ctx.set_state(
-            {"flow": FLOW, "analyse_id": analyse.id, "field": key, "fresh": True, "picked": picked}
+            {
+                "flow": FLOW,
+                "analyse_id": analyse.id,
+                "field": key,
+                "fresh": True,
+                "picked": picked,
+                "edit": edit,
+            }
         )
         lines = [field.prompt.get(lang)]
         if field.help:
@@ -235,12 +244,28 @@ class AnalyseFeature:
         )
 
     async def _next(self, ctx: Ctx, analyse: Analyse, field: FormField) -> None:
-        index = self.form.index(field.key)
-        if index + 1 < len(self.form.fields):
-            await self._ask(ctx, analyse, self.form.fields[index + 1].key)
+        later = list(self.form.fields[self.form.index(field.key) + 1 :])
+        if ctx.state and ctx.state.get("edit"):
+            values, _ = await self.service.current_values(ctx.tx, analyse)
+            later = [f for f in later if values.get(f.key) in (None, "", [])]
+        if later:
+            await self._ask(ctx, analyse, later[0].key)
             return
+        await self._leave(ctx)
         await ctx.set_state(None)
         await self._overview(ctx, analyse, finished=True)
+
+    async def _leave(self, ctx: Ctx) -> None:
+        """Leaving a text field typed into but not finished with Klaar (for another field,
+        /annuleer, /deel): the co-editors hear of the change now."""
+        state = ctx.state
+        if ctx.flow != FLOW or state is None or state.get("fresh", True):
+            return
+        analyse = await ctx.tx.uow.analyses.get(AnalyseId(state["analyse_id"]))
+        field = self.form.field(state["field"])
+        if analyse is not None and field is not None:
+            await self.service.tell_editors(ctx.tx, analyse, ctx.person, field)
+        ctx.state = {**state, "fresh": True}
 
     async def _overview(self, ctx: Ctx, analyse: Analyse, *, finished: bool = False) -> None:
         fields = await ctx.tx.uow.analyses.fields(analyse.id)
@@ -279,11 +304,12 @@ class AnalyseFeature:
             return
         match inp.command:
             case "annuleer":
+                await self._leave(ctx)
                 await ctx.set_state(None)
                 await ctx.say("analyse.paused")
-            case "terug":
+            case "terug":  # walking back means walking through: no longer only empty fields
                 index = self.form.index(field.key)
-                await self._ask(ctx, analyse, self.form.fields[max(index - 1, 0)].key)
+                await self._ask(ctx, analyse, self.form.fields[max(index - 1, 0)].key, edit=False)
             case "overslaan":
                 await self._next(ctx, analyse, field)
             case "klaar":
@@ -293,19 +319,19 @@ class AnalyseFeature:
                     await self._done(ctx, analyse, field)
             case "overzicht":
                 await self._overview(ctx, analyse)
+                await self._ask(ctx, analyse, field.key, ctx.state.get("picked"))  # still open
             case "wijzig":
                 target = self.form.find(inp.args, ctx.person.language)
                 if target is None:
                     keys = ", ".join(f.key for f in self.form.fields)
                     raise UserError("analyse.unknown_field", name=inp.args.strip(), keys=keys)
-                await self._ask(ctx, analyse, target.key)
+                await self._ask(ctx, analyse, target.key, edit=True)
             case None:
                 await self._answer(ctx, analyse, field, inp.text or "")
 
     async def _done(self, ctx: Ctx, analyse: Analyse, field: FormField) -> None:
-        """The person finished a field: co-editors hear about it, on to the next."""
-        if not ctx.state or not ctx.state.get("fresh", True):
-            await self.service.tell_editors(ctx.tx, analyse, ctx.person, field)
+        """The person finished a field: on to the next (co-editors hear of a change as the
+        field is left, see `_leave`)."""
         await self._next(ctx, analyse, field)
 
     async def _answer(self, ctx: Ctx, analyse: Analyse, field: FormField, text: str) -> None:
@@ -415,7 +441,7 @@ class AnalyseFeature:
         if target is None:
             keys = ", ".join(f.key for f in self.form.fields)
             raise UserError("analyse.unknown_field", name=args.strip(), keys=keys)
-        await self._ask(ctx, analyse, target.key)
+        await self._ask(ctx, analyse, target.key, edit=True)
 
     async def _overview_command(self, ctx: Ctx, _args: str) -> None:
         analyse = await self._current(ctx)
@@ -431,32 +457,15 @@ class AnalyseFeature:
         if query.strip():
             q = query.strip().casefold()
             hits = [p for p in directory.people.values() if p.key == q or q in p.name.casefold()]
-        else:  # the IM on duty
-            rotation = directory.rotation(IM)
-            on_duty = rotation.on_duty(ctx.tx.now) if rotation else None
-            hits = [directory.person(on_duty)] if on_duty is not None else []
-        if len(hits) != 1:
-            raise UserError("analyse.invite_who", name=query.strip() or "IM")
-        invitee = hits[0]
-        if not invitee.functions & {"rol", "im"}:
-            raise UserError("analyse.invite_function", name=invitee.name)
-        if await self.service.is_editor(ctx.tx, analyse, invitee):
-            raise UserError("analyse.invite_already", name=invitee.name)
-        await ctx.tx.uow.analyses.set_editor(
-            Editor(analyse.id, invitee.id, ctx.person.id, False, ctx.tx.now)
-        )
-        await ctx.tx.audit(ctx.person, "analyse.invited", incident.public_id, who=invitee.key)
-        buttons = (
-            ("analyse.button_join", CallbackData(JOIN, str(analyse.id), "yes").encode()),
-            ("analyse.button_decline", CallbackData(JOIN, str(analyse.id), "no").encode()),
-        )
-        await ctx.tx.send(
-            invitee,
-            "analyse.invitation",
-            buttons=buttons,
-            name=ctx.person.name,
-            id=incident.public_id,
-        )
+            if len(hits) != 1:
+                raise UserError("analyse.invite_who", name=query.strip())
+            invitee = hits[0]
+        else:  # the IM on duty, by the roster
+            found = await im_on_duty(ctx.tx, incident)
+            if found is None:
+                raise UserError("analyse.no_im_on_duty")
+            invitee = found
+        await invite(ctx.tx, analyse, incident, ctx.person, invitee)
         await ctx.say("analyse.invite_sent", name=invitee.name)
 
     async def _join_button(self, ctx: Ctx, data: CallbackData) -> None:
@@ -471,6 +480,8 @@ class AnalyseFeature:
             raise UserError("analyse.not_invited")
         incident = await ctx.tx.uow.incidents.get(analyse.incident_id)
         assert incident is not None
+        if incident.status is IncidentStatus.CLOSED:
+            raise UserError("analyse.incident_closed", id=incident.public_id)
         inviter = ctx.tx.directory.people.get(mine.invited_by) if mine.invited_by else None
         if data.action == "no":
             await ctx.tx.audit(ctx.person, "analyse.invite_declined", incident.public_id)
@@ -480,12 +491,7 @@ class AnalyseFeature:
             return
         if ctx.flow is not None and ctx.flow != FLOW:
             raise UserError("flow.other_busy")
-        await ctx.tx.uow.analyses.set_editor(
-            Editor(analyse.id, ctx.person.id, mine.invited_by, True, ctx.tx.now)
-        )
-        await ctx.tx.audit(ctx.person, "analyse.joined", incident.public_id)
-        if inviter:
-            await ctx.tx.send(inviter, "analyse.invite_accepted", name=ctx.person.name)
+        await self.service.join(ctx.tx, analyse, incident, ctx.person)
         await self._resume(ctx, analyse)
 
     async def _start_button(self, ctx: Ctx, data: CallbackData) -> None:
@@ -521,11 +527,12 @@ class AnalyseFeature:
         await ctx.tx.send_message(ctx.person, message)
         missing = self.service.missing(draft.values)
         if missing:
-            labels = "\n".join(f"• {f.label.get(ctx.person.language)}" for f in missing)
-            await ctx.say("analyse.preview_missing", fields=labels)
+            lines = self.service.missing_lines(missing, ctx.person.language)
+            await ctx.say("analyse.preview_missing", fields=lines)
 
     async def _publish(self, ctx: Ctx, _args: str) -> None:
         analyse = await self._current(ctx)
+        await self._leave(ctx)
         await self.service.publish(ctx.tx, analyse, ctx.person)
         if ctx.flow == FLOW:
             await ctx.set_state(None)
@@ -543,6 +550,21 @@ class AnalyseFeature:
             await self.service.convene_bt(ctx.tx, ctx.person, data.id)
         else:
             await ctx.say("analyse.bt_not")
+
+
+async def _fills(ctx: Ctx) -> bool:
+    return can(ctx.person, Capability.FILL_ANALYSE)
+
+
+async def _reads(ctx: Ctx) -> bool:
+    return reads_analyses(ctx.tx.directory, ctx.person)
+
+
+def _who_fills(ctx: Ctx) -> UserError:
+    """The refusal for someone who fills in no analyse: who does, and, if they may, how to
+    read one."""
+    reads = reads_analyses(ctx.tx.directory, ctx.person)
+    return UserError("analyse.only_editors_read" if reads else "analyse.only_editors")
 
 
 def _ident_and_version(words: list[str]) -> tuple[str, int | None]:

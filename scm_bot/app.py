@@ -89,11 +89,12 @@ def build(
     uows = SqlUnitOfWorkFactory(engine)
     core = Core(uows, clock, scheduler or ManualTimerScheduler())
     paging = Paging()
-    incidents = Incidents(paging)
+    form = form or load_form()
+    incidents = Incidents(paging, form)
     features: list[Feature] = [
         IncidentsFeature(paging, incidents),
-        AnalyseFeature(AnalyseService(form or load_form()), incidents),
-        RosterFeature(feed_url),
+        AnalyseFeature(AnalyseService(form), incidents),
+        RosterFeature(feed_url, reaches=lambda person: any(t.reaches(person) for t in transports)),
     ]
     router = Router(core, features)
     timers: dict[str, TimerHandler] = {}

@@ -43,7 +43,6 @@ from core.model import (
     PersonId,
     PiketFunction,
     Region,
-    Rotation,
     StepTarget,
     TargetStatus,
     Timer,
@@ -331,25 +330,12 @@ class SqlDirectoryRepo:
             f["key"]: PiketFunction(f["key"], f["name"], policy_from_json(f["escalation"]))
             for f in (await self.conn.execute(select(FUNCTION))).mappings()
         }
-        rotations = tuple(
-            Rotation(
-                function_key=r["function_key"],
-                members=tuple(PersonId(i) for i in r["members"] if PersonId(i) in people),
-                start=datetime.fromisoformat(r["start_local"]),
-                shift_days=r["shift_days"],
-                timezone=tz,
-            )
-            # Region-wide rotations only: the rest is scoped (see core.roster).
-            for r in (
-                await self.conn.execute(select(ROTATION).where(ROTATION.c.scope == "regio"))
-            ).mappings()
-        )
         chats = {
             PersonId(p["id"]): _person(p, _followed(p["chat_gemeenten"], gemeenten))
             for p in rows
             if p["chat_gemeenten"] is not None
         }
-        directory = Directory(region, people, gemeenten, functions, rotations, chats, former)
+        directory = Directory(region, people, gemeenten, functions, chats, former)
         self.cache.revision, self.cache.directory = row["revision"], directory
         return directory
 
@@ -431,7 +417,7 @@ def _followed(keys: list[str], gemeenten: tuple[Gemeente, ...]) -> frozenset[Gem
 
 
 def _empty_directory() -> Directory:
-    return Directory(Region("VR", "", ZoneInfo("Europe/Amsterdam")), {}, (), {}, ())
+    return Directory(Region("VR", "", ZoneInfo("Europe/Amsterdam")), {}, (), {})
 
 
 def _incident(row: Any) -> Incident:
@@ -488,6 +474,13 @@ class SqlIncidentRepo:
         stmt = select(INCIDENT).where(INCIDENT.c.public_id == public_id)
         row = (await self.conn.execute(stmt)).mappings().first()
         return _incident(row) if row else None
+
+    async def numbered(self, number: str) -> list[Incident]:
+        if not number.isascii() or not number.isdigit():
+            return []  # digits only: nothing for LIKE to read as a wildcard
+        stmt = select(INCIDENT).where(INCIDENT.c.public_id.like(f"%-{number}"))
+        rows = await self.conn.execute(stmt.order_by(INCIDENT.c.id.desc()))
+        return [_incident(r) for r in rows.mappings()]
 
     async def open(self) -> list[Incident]:
         stmt = select(INCIDENT).where(INCIDENT.c.status == IncidentStatus.OPEN.value)

@@ -171,9 +171,12 @@ async def test_version_two_marks_what_changed_since_the_version_read(harness: Ha
     assert "✱ Lopende inzet" not in v2.text
     # Anyone entitled re-reads an older version at any time.
     await harness.say("bgm-soest", "/analyse toon 1")
-    assert "feitelijk_beeld tekst" in harness.last("bgm-soest")
+    assert "feitelijk_beeld tekst" in harness.inbox("bgm-soest")[-2].text
+    assert harness.last("bgm-soest") == (
+        "Dit is versie 1. De nieuwste is versie 2: /analyse toon VRU-2026-0001"
+    )
     await harness.say("bgm-soest", "/analyse toon 3")
-    assert harness.last("bgm-soest") == "Versie 3 kun je niet lezen. Beschikbaar: 1, 2."
+    assert harness.last("bgm-soest") == "Versie 3 kunt u niet lezen. Beschikbaar: 1, 2."
 
 
 async def test_co_editing_with_the_im(harness: Harness) -> None:
@@ -190,17 +193,20 @@ async def test_co_editing_with_the_im(harness: Harness) -> None:
     await harness.say("rol-b", "/wijzig inzet")
     assert "Filled in now (by Info Ineke)" in harness.inbox("rol-b")[-1].text
     await harness.say("rol-b", "/overzicht")
-    assert "✓ Current response and measures (Info Ineke)" in harness.last("rol-b")
+    assert "✓ Current response and measures (Info Ineke)" in harness.inbox("rol-b")[-2].text
 
 
 async def test_only_rol_or_im_of_the_incident_edits_or_publishes(harness: Harness) -> None:
     await _acknowledged(harness)
     await harness.say("rol-a", "/analyse VRU-2026-0001")
-    assert harness.last("rol-a") == "Alleen de ROL of IM van VRU-2026-0001 vult de analyse in."
-    await harness.say("caco", "/analyse")
-    assert "Voor welk incident" in harness.last("caco")
+    assert harness.last("rol-a") == (
+        "Alleen de ROL of IM van VRU-2026-0001 vult de analyse in. De ROL kan je uitnodigen"
+        " met /analyse uitnodigen <naam>; de IM van dienst doet mee met /analyse VRU-2026-0001."
+    )
+    await harness.say("caco", "/analyse")  # the Caco fills in no analyse: who does
+    assert "ingevuld door de ROL en de IM van het incident" in harness.last("caco")
     await harness.say("bgm-soest", "/deel")
-    assert "Je vult nog geen analyse in" in harness.last("bgm-soest")
+    assert "ingevuld door de ROL en de IM van het incident" in harness.last("bgm-soest")
     await harness.say("im", "/analyse uitnodigen rol-a")
     assert "Je vult nog geen analyse in" in harness.last("im")
 
@@ -271,7 +277,7 @@ async def test_exports(harness: Harness) -> None:
     pdf = harness.inbox("rol-b")[-1].attachment
     assert pdf is not None and pdf.content.startswith(b"%PDF")
     await harness.say("rol-b", "/analyse export docx")
-    assert "Usage: /analyse export" in harness.last("rol-b")
+    assert "Usage: /analysis export" in harness.last("rol-b")
 
 
 async def test_the_flow_survives_a_restart(harness: Harness) -> None:
@@ -366,7 +372,7 @@ async def test_the_nudge_is_skipped_when_a_new_version_went_out(harness: Harness
     await harness.advance(10)  # 04:17
     assert harness.last("rol-b") == (
         "In 10 minutes (04:27) version 3 of the analysis of VRU-2026-0001 is due. "
-        "/analyse to update, /deel to send."
+        "/analysis to update, /publish to send."
     )
     await harness.advance(10)  # 04:27
     assert harness.last("rol-b") == (
@@ -393,7 +399,7 @@ async def test_skip_and_back_while_filling(harness: Harness) -> None:
     await harness.say("rol-b", "/overslaan")
     assert harness.inbox("rol-b")[-1].title == "Question 13/16: Advice to the mayor (required)"
     await harness.say("rol-b", "/overzicht")
-    overview = harness.last("rol-b")
+    overview = harness.inbox("rol-b")[-2].text
     assert "○ Network partners – optional, empty" in overview
     assert "✗ Communication – required, still empty" in overview
     assert "✓ Strategic issues and dilemmas (Rol Bert)" in overview
@@ -442,7 +448,7 @@ async def test_a_forged_share_target_is_refused(harness: Harness) -> None:
     assert harness.inbox("bgm-debilt") == []
     # Someone who never received the analyse, sharing it with Soest's own secretaris.
     await harness.press_data("bgm-debilt", genuine)
-    assert harness.last("bgm-debilt") == "Deze analyse is niet voor jou."
+    assert harness.last("bgm-debilt") == "Deze analyse is niet voor u."
     assert {key: len(harness.inbox(key)) for key in before} == before
     assert await count(harness.app.engine, "analysis_copy") == 1, "only the burgemeester's"
     # The genuine button still works.
@@ -506,3 +512,73 @@ async def test_digits_that_are_no_number_are_refused_clearly(harness: Harness) -
     assert harness.last("rol-b").startswith("Choose one of: GRIP 1")
     await harness.say("rol-b", "/analyse toon VRU-2026-0001 ²")
     assert harness.last("rol-b") == t(Language.EN, "analyse.show_usage")
+
+
+async def test_deel_names_the_key_to_fill_each_missing_field_with(harness: Harness) -> None:
+    await _acknowledged(harness)
+    await harness.say("rol-b", "/analyse")
+    await harness.say("rol-b", "/deel")
+    assert "• Factual picture (/edit feitelijk_beeld)" in harness.last("rol-b")
+    await harness.say("rol-b", "/taal nl")
+    await harness.say("rol-b", "/deel")
+    assert "• Lopende inzet en maatregelen (/wijzig inzet)" in harness.last("rol-b")
+    await harness.say("rol-b", "/voorbeeld")
+    assert "• Scenario's (/wijzig scenarios)" in harness.last("rol-b")
+
+
+async def test_after_wijzig_the_flow_goes_on_at_the_next_empty_field(harness: Harness) -> None:
+    await _acknowledged(harness)
+    await harness.say("rol-b", "/analyse")
+    await _fill_required(harness)  # every required field; the optional 11, 14 and 15 empty
+    await harness.say("rol-b", "/wijzig feitelijk_beeld")
+    await harness.say("rol-b", "Brand uitgebroken")
+    await harness.say("rol-b", "/klaar")
+    assert harness.inbox("rol-b")[-1].title == "Question 11/16: Network partners (optional)"
+    await harness.press("rol-b", "Skip")
+    assert harness.inbox("rol-b")[-1].title == (
+        "Question 14/16: Proposed composition of the BT (optional)"
+    )
+    await harness.say("rol-b", "/wijzig advies")
+    await harness.press("rol-b", "BT later bijeenroepen")
+    assert (
+        harness.inbox("rol-b")[-1].title
+        == "Question 14/16: Proposed composition of the BT (optional)"
+    )
+    await harness.say("rol-b", "/wijzig volgende_update")
+    await harness.say("rol-b", "over 30 min")
+    assert harness.last("rol-b").startswith("That was the last question. Overview:")
+
+
+async def test_overzicht_asks_the_open_question_again(harness: Harness) -> None:
+    await _acknowledged(harness)
+    await harness.say("rol-b", "/analyse")
+    await harness.press("rol-b", "GRIP 2")
+    await harness.press("rol-b", "ROT")
+    await harness.say("rol-b", "/overzicht")
+    overview, question = harness.inbox("rol-b")[-2:]
+    assert overview.text.startswith("Overview:")
+    assert question.title == "Question 3/16: Active teams (required)"
+    assert "✓ ROT" in [b.label for b in question.buttons], "what was picked stays picked"
+    await harness.press("rol-b", "Done")
+    assert harness.inbox("rol-b")[-1].title == "Question 4/16: Factual picture (required)"
+
+
+async def test_a_co_editors_text_left_with_wijzig_or_annuleer_is_announced(
+    harness: Harness,
+) -> None:
+    await _acknowledged(harness)
+    await harness.say("rol-b", "/analyse")
+    await harness.say("rol-b", "/analyse uitnodigen Info Ineke")
+    await harness.press("im", "Meedoen")
+    await harness.say("im", "/wijzig inzet")
+    await harness.say("im", "Brandweer ter plaatse")
+    await harness.say("im", "/wijzig onzekerheden")
+    assert harness.last("rol-b") == "Info Ineke updated 'Current response and measures'."
+    await harness.say("im", "Oorzaak onbekend")
+    await harness.say("im", "/annuleer")
+    assert harness.last("rol-b") == "Info Ineke updated 'Uncertainties and information needs'."
+    await harness.say("im", "/wijzig onzekerheden")
+    await harness.say("im", "Oorzaak nog steeds onbekend")
+    await harness.say("im", "/klaar")
+    assert harness.last("rol-b") == "Info Ineke updated 'Uncertainties and information needs'."
+    assert harness.texts("rol-b").count("Info Ineke updated") == 3, "each change once"

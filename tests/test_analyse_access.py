@@ -7,7 +7,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from scm_bot.demo import demo_region_text
-from tests.helpers import Harness, make_harness
+from tests.helpers import Harness, load_region, make_harness
 
 GEMEENTEN = {"0001": "soest", "0002": "zeist", "0003": "de-bilt"}
 ROL = "rol-rianne"  # on duty in the demo region on Tue 24 Nov 2026
@@ -93,3 +93,39 @@ async def test_every_person_against_every_analyse(engine: AsyncEngine) -> None:
             assert shows == allowed, (person.key, number, answer.text[:80])
             if shows:
                 assert f"VRU-2026-{number}" in (answer.title or "")
+
+
+async def test_an_acting_locoburgemeester_reads_every_version_of_the_gemeente(
+    engine: AsyncEngine,
+) -> None:
+    """The burgemeester's rights pass to the loco while she acts, also for the versions
+    published before; when she stops acting she keeps only the versions she received."""
+    region = demo_region_text()
+    acting = region.replace(
+        "locoburgemeester: loco-zeist\n", "locoburgemeester: loco-zeist\n  loco_acting: true\n"
+    )
+    h = await make_harness(engine, region=region)
+    await _publish(h, "0001", "zeist")
+    await h.say("loco-zeist", "/analyse toon")
+    assert h.inbox("loco-zeist")[-1].title is None, "not acting: nothing to read"
+
+    await load_region(engine, acting)  # the burgemeester is away: the loco acts
+    await h.say("loco-zeist", "/analyse toon")
+    shown = h.inbox("loco-zeist")[-1]
+    assert shown.title == "Strategische analyse VRU-2026-0001 – versie 1"
+    assert "feitelijk_beeld van Zeist" in shown.text
+    await h.say(ROL, "/wijzig inzet")
+    await h.say(ROL, "Tweede blusgroep")
+    await h.say(ROL, "/deel")
+    assert h.inbox("loco-zeist")[-1].title == "Strategische analyse VRU-2026-0001 – versie 2"
+    await h.say("loco-zeist", "/analyse toon 0001 1")
+    assert h.inbox("loco-zeist")[-2].title == "Strategische analyse VRU-2026-0001 – versie 1"
+    await h.say("bgm-soest", "/analyse toon VRU-2026-0001 1")
+    assert h.inbox("bgm-soest")[-1].title is None, "another gemeente's burgemeester"
+
+    await load_region(engine, region)  # the burgemeester is back
+    await h.say("loco-zeist", "/analyse toon 0001 2")
+    assert h.inbox("loco-zeist")[-1].title == "Strategische analyse VRU-2026-0001 – versie 2"
+    await h.say("loco-zeist", "/analyse toon 0001 1")
+    assert h.inbox("loco-zeist")[-1].title is None
+    assert h.last("loco-zeist").endswith("Beschikbaar: 2.")
