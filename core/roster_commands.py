@@ -19,6 +19,7 @@ from core.messages import Attachment
 from core.model import Language, Person, PersonId
 from core.roster import (
     GEMEENTE,
+    MAX_SPAN,
     PIKETREGIO,
     REGIO,
     Key,
@@ -305,8 +306,10 @@ class RosterCommands:
             )
 
     async def mine(self, tx: Tx, person: Person, _args: str) -> None:
-        # From a while back, so a duty already running shows its real start.
-        start, end = tx.now - WHO_HORIZON, tx.now + timedelta(days=MINE_DAYS)
+        # Duties starting within the horizon, looked at a longest shift beyond it on both
+        # sides, so each shows its real start and end; one running past that says so.
+        horizon = tx.now + timedelta(days=MINE_DAYS)
+        start, end = tx.now - MAX_SPAN, horizon + MAX_SPAN
         roster = await load_roster(tx, start, end)
         settings = await roster_settings(tx)
         lang = person.language
@@ -316,7 +319,9 @@ class RosterCommands:
             segments = roster.timeline(*key, start, end)
             for role in ("duty", "backup"):
                 found += [
-                    r for r in runs(segments, role) if r.person == person.id and r.end > tx.now
+                    r
+                    for r in runs(segments, role)
+                    if r.person == person.id and r.end > tx.now and r.start < horizon
                 ]
         if not found:
             await tx.send(person, "roster.mine.none", days=MINE_DAYS)
@@ -326,8 +331,12 @@ class RosterCommands:
                 lang,
                 f"roster.mine.{r.role}",
                 label=key_label(tx.directory, settings, r.key, lang),
-                start=fmt_datetime(r.start, tz, lang),
-                end=fmt_datetime(r.end, tz, lang),
+                start=fmt_datetime(r.start, tz, lang)
+                if r.start > start
+                else t(lang, "roster.mine.open_start", time=fmt_datetime(start, tz, lang)),
+                end=fmt_datetime(r.end, tz, lang)
+                if r.end < end
+                else t(lang, "roster.mine.open_end", time=fmt_datetime(end, tz, lang)),
             )
             for r in sorted(found, key=lambda r: (r.start, r.role))
         ]
@@ -882,6 +891,8 @@ class RosterCommands:
     async def ask_swap(self, tx: Tx, person: Person, args: str) -> None:
         """/ruil <persoon> [van … tot …] [voor <functie> [scope]]: ask someone to take (part
         of) your duty."""
+        if not tx.directory.holds_piket(person):
+            raise UserError("roster.swap.no_piket")
         settings = await roster_settings(tx)
         tz = tx.directory.region.timezone
 

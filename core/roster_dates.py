@@ -100,8 +100,11 @@ def _real_date(year: int, month: int, day: int, said: str, now: date) -> date:
         raise UserError("roster.date.no_such_month", text=said, month=month) from None
 
 
-def _nearest_year(month: int, day: int, reference: date, said: str) -> date:
-    """A day-month without a year: the one nearest the reference date."""
+def _nearest_year(
+    month: int, day: int, reference: date, said: str, *, upcoming: bool = False
+) -> date:
+    """A day-month without a year: the one nearest the reference date (`upcoming`: the first
+    on or after it, within a year)."""
     candidates = []
     for year in (reference.year - 1, reference.year, reference.year + 1):
         try:
@@ -111,16 +114,22 @@ def _nearest_year(month: int, day: int, reference: date, said: str) -> date:
     if not candidates:
         # 31-02 exists in no year; 29-02 in few: say so for this year.
         _real_date(reference.year, month, day, said, reference)
+    ahead = [d for d in candidates if d >= reference]
+    if upcoming and ahead:
+        return min(ahead)
     return min(candidates, key=lambda d: (abs((d - reference).days), d < reference))
 
 
-def parse_local(text: str, now: datetime, after: datetime | None = None) -> datetime:
+def parse_local(
+    text: str, now: datetime, after: datetime | None = None, *, upcoming: bool = False
+) -> datetime:
     """A naive local wall time from Dutch text (`now` and `after` are naive local too).
 
     "vandaag", "morgen" and "overmorgen" count from now. A weekday or a bare time is its first
     occurrence at or after now, or, for an end, strictly after the start (`after`): "van vr
-    18:00 tot ma 08:00". A day-month without a year is the one nearest that moment; a date
-    before the start stays before it (and is refused as such), it never rolls a year on."""
+    18:00 tot ma 08:00". A day-month without a year is the one nearest that moment
+    (`upcoming`: the first on or after its day); a date before the start stays before it
+    (and is refused as such), it never rolls a year on."""
     reference = after or now
     strictly_after = after is not None
     said = " ".join(text.strip().split())
@@ -168,13 +177,13 @@ def parse_local(text: str, now: datetime, after: datetime | None = None) -> date
             return datetime.combine(_real_date(year, mo, d, said, now.date()), at_time)
         if not 1 <= mo <= 12:
             raise UserError("roster.date.no_such_month", text=said, month=mo)
-        return datetime.combine(_nearest_year(mo, d, ref_day, said), at_time)
+        return datetime.combine(_nearest_year(mo, d, ref_day, said, upcoming=upcoming), at_time)
     if (m := _WORDS.match(day_text)) and m.group(2) in MONTHS:
         d, mo = int(m.group(1)), MONTHS[m.group(2)]
         if m.group(3):
             year = int(m.group(3))
             return datetime.combine(_real_date(year, mo, d, said, now.date()), at_time)
-        return datetime.combine(_nearest_year(mo, d, ref_day, said), at_time)
+        return datetime.combine(_nearest_year(mo, d, ref_day, said, upcoming=upcoming), at_time)
     raise UserError("roster.date.unknown", text=said)
 
 
@@ -189,21 +198,34 @@ def checked_instant(local: datetime, tz: ZoneInfo) -> datetime:
 
 
 def parse_instant(
-    text: str, now: datetime, tz: ZoneInfo, *, after: datetime | None = None
+    text: str,
+    now: datetime,
+    tz: ZoneInfo,
+    *,
+    after: datetime | None = None,
+    upcoming: bool = False,
 ) -> datetime:
     """An instant from Dutch text; relative to `after` (for an end) or else to now."""
     local_now = now.astimezone(tz).replace(tzinfo=None)
     local_after = after.astimezone(tz).replace(tzinfo=None) if after is not None else None
-    local = parse_local(text, local_now, local_after)
+    local = parse_local(text, local_now, local_after, upcoming=upcoming)
     return checked_instant(local, tz)
 
 
 def parse_period(
     start_text: str, end_text: str, now: datetime, tz: ZoneInfo
 ) -> tuple[datetime, datetime]:
-    """A period "van … tot …"; the end counts from the start ("tot ma 08:00")."""
+    """A period "van … tot …"; the end counts from the start ("tot ma 08:00"). A start
+    date without a year whose period would be over already is the next one: in December,
+    "van 20-11 08:00 tot 21-11 08:00" is next November (a period still running keeps its
+    start)."""
     start = parse_instant(start_text, now, tz)
     end = parse_instant(end_text, now, tz, after=start)
+    if end <= now:
+        upcoming = parse_instant(start_text, now, tz, upcoming=True)
+        if upcoming != start:
+            start = upcoming
+            end = parse_instant(end_text, now, tz, after=start)
     if end <= start:
         raise UserError(
             "roster.date.end_before_start",

@@ -6,11 +6,13 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.errors import UserError
 from core.i18n import t
 from core.model import Language
 from core.roster_dates import parse_instant, parse_local, parse_period
+from tests.helpers import REGION_FILE, Harness, make_harness
 
 TZ = ZoneInfo("Europe/Amsterdam")
 NOW = datetime(2026, 11, 24, 3, 7, tzinfo=TZ)  # a Tuesday
@@ -92,3 +94,55 @@ def test_instant_uses_the_region_offset() -> None:
     assert winter == datetime(2026, 12, 12, 7, 0, tzinfo=UTC)
     summer = parse_instant("12-06-2027 08:00", NOW, TZ)
     assert summer == datetime(2027, 6, 12, 6, 0, tzinfo=UTC)
+
+
+def test_a_start_without_a_year_whose_period_is_over_is_next_year() -> None:
+    december = datetime(2026, 12, 15, 10, 0, tzinfo=TZ)
+    start, end = parse_period("20-11 08:00", "20-11 20:00", december, TZ)
+    assert start == datetime(2027, 11, 20, 8, 0, tzinfo=TZ)
+    assert end == datetime(2027, 11, 20, 20, 0, tzinfo=TZ)
+    january = datetime(2027, 1, 5, 10, 0, tzinfo=TZ)  # the nearest 28-12 was last week
+    start, end = parse_period("28-12 08:00", "2-1 08:00", january, TZ)
+    assert (start, end) == (
+        datetime(2027, 12, 28, 8, 0, tzinfo=TZ),
+        datetime(2028, 1, 2, 8, 0, tzinfo=TZ),
+    )
+    # A period still running keeps its start; one that ended earlier today is over.
+    start, _ = parse_period("14-12 08:00", "16-12 08:00", december, TZ)
+    assert start == datetime(2026, 12, 14, 8, 0, tzinfo=TZ)
+    start, _ = parse_period("15-12 08:00", "15-12 09:00", december, TZ)
+    assert start == datetime(2026, 12, 15, 8, 0, tzinfo=TZ)
+
+
+async def test_a_replacement_on_a_day_that_passed_this_year_is_for_next_year(
+    harness: Harness,
+) -> None:
+    harness.clock.set(datetime(2026, 12, 15, 10, 0, tzinfo=TZ))
+    await harness.say("coord", "/vervang Bert door Anna van 20-11 08:00 tot 20-11 20:00")
+    assert harness.last("coord").startswith(
+        "Voorbeeld – ROL (regio), za 20 nov 2027 08:00 – za 20 nov 2027 20:00\n"
+        "Nu:\nza 20 nov 08:00 – za 20 nov 20:00: Rol Bert · backup Rol Cees\n"
+    )
+
+
+async def test_mijnpiket_shows_the_real_end_of_a_duty_past_its_horizon(
+    harness: Harness,
+) -> None:
+    # Anna's week from Mon 18 Jan 2027 runs past the 60 days ahead (Sat 23 Jan 03:07).
+    await harness.say("rol-a", "/mijnpiket")
+    assert harness.last("rol-a").endswith(
+        "ROL (regio): ma 11 jan 08:00 – ma 18 jan 08:00 (backup)\n"
+        "ROL (regio): ma 18 jan 08:00 – ma 25 jan 08:00"
+    )
+
+
+async def test_mijnpiket_says_when_a_duty_has_no_end_in_sight(engine: AsyncEngine) -> None:
+    region = REGION_FILE.read_text().replace("people:", "  - {key: im, name: IM}\npeople:") + (
+        '  - {function: im, members: [im], start: "2026-01-05T08:00:00", shift_days: 7}\n'
+    )
+    harness = await make_harness(engine, region=region)
+    await harness.say("im", "/mijnpiket")
+    assert harness.last("im") == (  # a rotation of one: always on duty
+        "Jouw piket (komende 60 dagen):\n"
+        "IM (regio): al vóór ma 24 aug 04:07 – doorlopend (na zo 25 apr 04:07)"
+    )
