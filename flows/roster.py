@@ -15,7 +15,7 @@ from core.roster_reminders import DAILY, NOTICE, RosterReminders
 from core.roster_service import coordinator_scopes, roster_settings
 from core.timers import TimerHandler
 from core.tx import Core, Tx
-from flows.registry import Command, Ctx, Registry
+from flows.registry import Command, Ctx, HelpLine, Registry
 
 Handler = Callable[[Tx, Person, str], Awaitable[None]]
 
@@ -23,6 +23,10 @@ Handler = Callable[[Tx, Person, str], Awaitable[None]]
 async def _coordinates(ctx: Ctx) -> bool:
     """A coordinator by function, or of some scopes through the region's roster settings."""
     return coordinator_scopes(ctx.person, await roster_settings(ctx.tx)) is not None
+
+
+async def _holds_piket(ctx: Ctx) -> bool:
+    return ctx.tx.directory.holds_piket(ctx.person)
 
 
 class RosterFeature:
@@ -37,8 +41,8 @@ class RosterFeature:
         for name, handler, aliases, shown_if in (
             ("wie", c.who, ("who",), None),
             ("rooster", self._rooster, ("roster",), None),
-            ("mijnpiket", c.mine, ("myduty", "mijndienst"), None),
-            ("ruil", c.ask_swap, ("swap",), None),
+            ("mijnpiket", c.mine, ("myduty", "mijndienst"), _holds_piket),
+            ("ruil", c.ask_swap, ("swap",), _holds_piket),
             ("vervang", c.ask_replace, ("replace",), _coordinates),
             ("dienst", c.ask_shift, ("shift",), _coordinates),
             ("rotatie", c.rotation, ("rotation",), None),
@@ -57,6 +61,10 @@ class RosterFeature:
                 )
             )
         registry.add_button(CHANGE, self._change_button)
+                    # Everyone may view a rotation; only a coordinator may change it.
+                    help_lines=(HelpLine("roster.help.rotatie_wijzig", _coordinates),)
+                    if name == "rotatie"
+                    else (),
         registry.add_button(SWAP, self._swap_button)
 
     async def _rooster(self, tx: Tx, person: Person, args: str) -> None:
