@@ -72,7 +72,7 @@ from storage.database import make_engine
 from storage.region import import_region
 
 TAG = re.compile(r"\bbench-(\d+)\b")
-CONFIRM = "al:confirm:"  # the alarm flow's confirm button
+CONFIRM = "al:confirm."  # the alarm flow's confirm button (step.draft)
 PAGE_TIMEOUT = 120.0  # seconds to wait for all pages before giving up
 PROMPT_TIMEOUT = 30.0  # seconds to wait for the alarm flow's confirm prompt
 TARGET = 0.05  # seconds: p99 at most 50 ms

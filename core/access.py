@@ -20,11 +20,22 @@ _GRANTS: dict[Capability, frozenset[str]] = {
     Capability.RAISE_ALERT: frozenset({CACO}),
     Capability.VIEW_ALL_INCIDENTS: frozenset({CACO, COORDINATOR, ROL, IM}),
     Capability.CLOSE_INCIDENT: frozenset({CACO, COORDINATOR, ROL}),
+    Capability.FILL_ANALYSE: frozenset({ROL, IM}),
 }
 
 
 def can(person: Person, capability: Capability) -> bool:
     return bool(person.functions & _GRANTS[capability])
+
+
+def reads_analyses(directory: Directory, person: Person) -> bool:
+    """Whether analyses ever reach this person: the Caco, the ROL and IM who make them, and
+    the burgemeester's side that receives them."""
+    return (
+        CACO in person.functions
+        or can(person, Capability.FILL_ANALYSE)
+        or directory.administration(person)
+    )
 
 
 def visible_incidents(

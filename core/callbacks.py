@@ -51,6 +51,6 @@ class CallbackData:
 
 # Prefixes in use, one per kind of button.
 PAGE = "pg"  # id = page id; action = ack | decline | seen
-ALARM = "al"  # id = flow step; action = the chosen value
+ALARM = "al"  # id = flow step.draft; action = the chosen value
 CLOSE = "cl"  # id = incident id; action = yes | no
 ANALYSE_START = "ast"  # id = incident id; action = start (offered after acknowledging)

@@ -238,7 +238,11 @@ def require_coordinator(
 ) -> None:
     """Refuse unless `person` is a coordinator (of `scope`, when one is given)."""
     if coordinator_scopes(person, settings) is None:
-        raise UserError("roster.access.not_coordinator")
+        # Point at /ruil only for someone who has piket to swap.
+        swaps = directory.holds_piket(person)
+        raise UserError(
+            "roster.access.not_coordinator_swap" if swaps else "roster.access.not_coordinator"
+        )
     if scope is not None and not may_edit(person, settings, scope):
         raise UserError(
             "roster.access.not_your_scope",

@@ -49,18 +49,22 @@ class Tx:
         secrets: tuple[str, ...] = (),
         **params: Any,
     ) -> None:
-        """Queue a catalog message for `person`, in their language; delivered after commit.
+        """Queue a catalog message for `person`, in their language and register (`Register`);
+        delivered after commit.
 
         A callable parameter is called with the person's language (for localized parts).
         `edit=True` replaces the messages the person holds under `topic`. `secrets` are
         blanked out of the stored copy once the message is delivered (`Message.secrets`).
         """
         lang = person.language
+        register = self.directory.register(person)
         params = {k: v(lang) if callable(v) else v for k, v in params.items()}
         message = Message(
-            text=t(lang, key, **params),
-            title=t(lang, title_key, **params) if title_key else None,
-            buttons=tuple(Button(label_text(lang, label), data) for label, data in buttons),
+            text=t(lang, key, register, **params),
+            title=t(lang, title_key, register, **params) if title_key else None,
+            buttons=tuple(
+                Button(label_text(lang, label, register), data) for label, data in buttons
+            ),
             attachment=attachment,
             secrets=secrets,
         )

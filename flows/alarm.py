@@ -53,6 +53,10 @@ class AlarmState:
     location: str = ""
     opschaling: str = ""
     history: tuple[Step, ...] = ()  # for /terug
+    # Which alarm being filled in a button belongs to: one from an earlier alarm is refused.
+    draft: str = ""
+    # Started as one line ("/alarm Soest: …"): once the description is in, confirm at once.
+    oneline: bool = False
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -69,6 +73,8 @@ class AlarmState:
             location=data["location"],
             opschaling=data["opschaling"],
             history=tuple(Step(s) for s in data["history"]),
+            draft=data.get("draft", ""),
+            oneline=data.get("oneline", False),
         )
 
 
@@ -95,12 +101,23 @@ class Result:
     raise_alert: AlertDraft | None = None
 
 
-def _data(step: Step | str, value: str) -> str:
-    return CallbackData(ALARM, str(step), value).encode()
+def button_data(state: AlarmState, step: Step, value: str) -> str:
+    """A button of `state`'s draft: `al:<step>.<draft>:<value>`."""
+    return CallbackData(ALARM, f"{step}.{state.draft}" if state.draft else step, value).encode()
+
+
+def parse_button(data: CallbackData) -> tuple[str, str]:
+    """(step, draft) of an alarm button."""
+    step, _, draft = data.id.partition(".")
+    return step, draft
 
 
 def prompt(state: AlarmState, directory: Directory) -> Say:
     """The question for the state's current step."""
+
+    def _data(step: Step, value: str) -> str:
+        return button_data(state, step, value)
+
     match state.step:
         case Step.GEMEENTE:
             return Say("alarm.ask_gemeente")
@@ -195,9 +212,10 @@ def _resolve_names(
     return replace(state, gemeenten=tuple(found), unresolved=tuple(unresolved)), says
 
 
-def start(args: str, directory: Directory) -> Result:
-    """/alarm with or without a one-line alert ("Soest: gaslek Kerkstraat")."""
-    state = AlarmState()
+def start(args: str, directory: Directory, draft: str = "") -> Result:
+    """/alarm with or without a one-line alert ("Soest: gaslek Kerkstraat"); `draft`
+    tells this alarm's buttons from those of earlier ones."""
+    state = AlarmState(draft=draft)
     text = args.strip()
     if not text:
         return Result([prompt(state, directory)], state)
@@ -208,11 +226,10 @@ def start(args: str, directory: Directory) -> Result:
     where, colon, what = text.partition(":")
     state = replace(state, kind=kind)
     if colon:
-        description = what.strip()
-        if not description:
-            return Result([Say("alarm.empty_description"), Say("alarm.oneline_usage")], None)
+        # A one-liner: an alarmering unless said otherwise, confirmed once it is complete.
+        description = what.strip()[:MAX_DESCRIPTION]
         state = replace(
-            state, description=description[:MAX_DESCRIPTION], kind=kind or AlertKind.ALARMERING
+            state, description=description, kind=kind or AlertKind.ALARMERING, oneline=True
         )
     state, says = _resolve_names(state, split_names(where), directory)
     if says and not state.gemeenten and not state.unresolved:
@@ -222,6 +239,9 @@ def start(args: str, directory: Directory) -> Result:
         return _advance(state, directory, says, Step.PICK)
     if not state.gemeenten:
         return Result([*says, prompt(state, directory)], state)
+    if colon and not state.description:
+        # "/alarm Soest:": the description is still to come; ask for it in the conversation.
+        return _advance(state, directory, says, Step.DESCRIPTION)
     if colon:
         return _advance(state, directory, says, Step.CONFIRM)
     return _advance(state, directory, says)
@@ -266,8 +286,9 @@ def step(state: AlarmState, inp: Input, directory: Directory) -> Result:
             new = replace(state, gemeenten=gemeenten, unresolved=state.unresolved[1:])
             if new.unresolved:
                 return Result([prompt(new, directory)], new)
-            if new.description:
-                return _advance(new, directory, to=Step.CONFIRM)
+            if new.oneline:
+                to = Step.CONFIRM if new.description else Step.DESCRIPTION
+                return _advance(new, directory, to=to)
             return _advance(replace(new, step=Step.GEMEENTE), directory)
         case Step.KIND:
             value = inp.choice[1] if inp.choice else (inp.text or "").strip().lower()
@@ -279,7 +300,8 @@ def step(state: AlarmState, inp: Input, directory: Directory) -> Result:
             text = (inp.text or "").strip()
             if not text:
                 return Result([Say("alarm.empty_description"), prompt(state, directory)], state)
-            return _advance(replace(state, description=text[:MAX_DESCRIPTION]), directory)
+            described = replace(state, description=text[:MAX_DESCRIPTION])
+            return _advance(described, directory, to=Step.CONFIRM if state.oneline else None)
         case Step.LOCATION:
             skip = inp.command == "overslaan" or (inp.choice and inp.choice[1] == "skip")
             location = "" if skip else (inp.text or "").strip()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 from core.access import can
 from core.callbacks import ALARM, CLOSE, PAGE, CallbackData
 from core.errors import UserError
@@ -55,7 +57,7 @@ class IncidentsFeature:
             raise UserError("alarm.already_busy")
         if ctx.flow is not None:
             raise UserError("flow.other_busy")
-        await self._apply(ctx, alarm.start(args, ctx.tx.directory))
+        await self._apply(ctx, alarm.start(args, ctx.tx.directory, secrets.token_hex(4)))
 
     async def _status(self, ctx: Ctx, _args: str) -> None:
         await self.incidents.status(ctx.tx, ctx.person)
@@ -88,9 +90,10 @@ class IncidentsFeature:
         await self.paging.answer(ctx.tx, ctx.person, page, data.action)
 
     async def _alarm_button(self, ctx: Ctx, data: CallbackData) -> None:
-        if ctx.flow != alarm.FLOW:
-            raise UserError("alarm.button_no_flow")
-        await self._flow(ctx, FlowInput(choice=(data.id, data.action)))
+        step, draft = alarm.parse_button(data)
+        if ctx.flow != alarm.FLOW or ctx.state is None or draft != ctx.state.get("draft", ""):
+            raise UserError("alarm.button_no_flow")  # none being filled, or an earlier one
+        await self._flow(ctx, FlowInput(choice=(step, data.action)))
 
     async def _close_button(self, ctx: Ctx, data: CallbackData) -> None:
         if not data.id.isdigit():

@@ -51,15 +51,28 @@ ButtonHandler = Callable[[Ctx, CallbackData], Awaitable[None]]
 FlowHandler = Callable[[Ctx, FlowInput], Awaitable[None]]
 
 
+Allowed = Callable[[Ctx], Awaitable[bool]]
+
+
+@dataclass(frozen=True)
+class HelpLine:
+    """One line of /help, shown only to who may do what it describes (`shown_if`)."""
+
+    key: str  # catalog key
+    shown_if: Allowed | None = None
+
+
 @dataclass(frozen=True)
 class Command:
     name: str  # the Dutch name, without slash
     handler: CommandHandler
     aliases: tuple[str, ...] = ()  # English and other spellings
     help_key: str | None = None  # catalog key of its line in /help
+    # Lines for parts of the command that fewer people may use (`/analyse uitnodigen`).
+    help_lines: tuple[HelpLine, ...] = ()
     shown_to: Callable[[Person], bool] = lambda _person: True
     # When who may use it depends on more than the person (e.g. region settings).
-    shown_if: Callable[[Ctx], Awaitable[bool]] | None = None
+    shown_if: Allowed | None = None
 
 
 @dataclass(frozen=True)

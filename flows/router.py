@@ -21,7 +21,7 @@ from core.linking import LINK_COMMANDS, try_link
 from core.messages import Message
 from core.model import Directory, Language, Origin, Person
 from core.tx import Core, Tx
-from flows.registry import ButtonHandler, Command, Ctx, Feature, Flow, FlowInput
+from flows.registry import ButtonHandler, Command, Ctx, Feature, Flow, FlowInput, HelpLine
 
 log = structlog.get_logger(__name__)
 # English spellings of the commands that belong to conversations.
@@ -196,14 +196,18 @@ class Router:
                 await handler(ctx, callback)
 
     async def _help(self, ctx: Ctx, _args: str) -> None:
+        """Only what this person may do: a command they may not use is left out, and so is
+        a part of one that only others may use."""
         lang = ctx.person.language
-        lines = [
-            t(lang, c.help_key)
-            for c in self._order
-            if c.help_key
-            and c.shown_to(ctx.person)
-            and (c.shown_if is None or await c.shown_if(ctx))
-        ]
+        register = ctx.tx.directory.register(ctx.person)
+        lines: list[str] = []
+        for c in self._order:
+            if not c.shown_to(ctx.person) or (c.shown_if is not None and not await c.shown_if(ctx)):
+                continue
+            own = (HelpLine(c.help_key),) if c.help_key else ()
+            for line in (*own, *c.help_lines):
+                if line.shown_if is None or await line.shown_if(ctx):
+                    lines.append(t(lang, line.key, register))
         await ctx.say("help.text", name=ctx.person.name, commands="\n".join(lines))
 
     async def _language(self, ctx: Ctx, args: str) -> None:

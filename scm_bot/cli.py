@@ -12,6 +12,8 @@ import structlog
 import typer
 
 from core.errors import RegionFileError, StorageError
+from core.i18n import t
+from core.model import Language
 from core.region_file import dump_region, parse_region
 from scm_bot.roster_cli import roster_app
 from scm_bot.settings import Settings
@@ -130,9 +132,7 @@ def _parse_or_exit(file: Path):  # type: ignore[no-untyped-def]
     try:
         return parse_region(_read(file))
     except RegionFileError as error:
-        typer.echo(
-            f"{file}: {len(error.problems)} probleem/problemen, er is niets geïmporteerd:", err=True
-        )
+        typer.echo(t(Language.NL, "cli.problems", file=file, count=len(error.problems)), err=True)
         for problem in error.problems:
             typer.echo(f"  - {problem}", err=True)
         raise typer.Exit(1) from None

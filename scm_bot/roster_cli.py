@@ -8,6 +8,9 @@ from typing import Annotated
 
 import typer
 
+from core.i18n import t
+from core.model import Language
+
 roster_app = typer.Typer(
     help="Piket rosters: import explicit shifts from an .ics or CSV file.",
     no_args_is_help=True,
@@ -71,12 +74,12 @@ def roster_import(
     try:
         report = asyncio.run(go())
     except Refused as refused:
-        typer.echo(f"{file}: {len(refused.problems)} probleem/problemen, er is niets geïmporteerd:")
+        typer.echo(t(Language.NL, "cli.problems", file=file, count=len(refused.problems)))
         for problem in refused.problems:
             typer.echo(f"  - {problem}")
         raise typer.Exit(1) from None
-    verb = "Zou toevoegen" if dry_run else "Toegevoegd"
-    typer.echo(f"{verb}: {len(report.added)} dienst(en); al aanwezig: {len(report.unchanged)}.")
+    key = "cli.shifts_would_add" if dry_run else "cli.shifts_added"
+    typer.echo(t(Language.NL, key, count=len(report.added), unchanged=len(report.unchanged)))
     for line in report.added:
         typer.echo(f"  + {line}")
     if dry_run:

@@ -166,3 +166,37 @@ async def test_the_page_on_every_platform_says_where_it_was_taken(harness: Harne
     await harness.app.router.handle(ButtonEvent(Sender(Origin.SLACK, "UCEES0001"), ack))
     await harness.app.deliverer.deliver_pending()
     assert "Taken by Rol Cees via Slack at 03:17." in harness.inbox("rol-b")[0].text
+
+
+async def test_a_gemeente_with_a_colon_and_no_description_asks_for_it(harness: Harness) -> None:
+    await harness.say("caco", "/alarm Soest:")
+    assert harness.last("caco") == "Korte omschrijving van het incident?"
+    await harness.say("caco", "gaslek Kerkstraat")
+    confirm = harness.last("caco")
+    assert confirm.startswith("Controleer het alarm:\nSoort: alarmering\nGemeente: Soest\n")
+    assert "Omschrijving: gaslek Kerkstraat" in confirm
+    await harness.press("caco", "Bevestigen en pagen")
+    assert "gaslek Kerkstraat" in harness.inbox("rol-b")[-1].text
+
+
+async def test_a_button_of_an_earlier_alarm_is_refused(harness: Harness) -> None:
+    async def to_opschaling() -> str:
+        await harness.say("caco", "/alarm")
+        await harness.say("caco", "Soest")
+        await harness.press("caco", "Alarmering")
+        await harness.say("caco", "gaslek")
+        await harness.press("caco", "Overslaan")
+        assert harness.last("caco") == "Opschaling?"
+        return harness.button("caco", "GRIP 2")
+
+    old_grip_2 = await to_opschaling()
+    await harness.say("caco", "/annuleer")
+    await to_opschaling()
+    await harness.press_data("caco", old_grip_2)
+    assert harness.last("caco") == "Deze knop hoort bij een alarm dat niet meer wordt ingevuld."
+    await harness.press("caco", "GRIP 3")
+    assert "Opschaling: GRIP 3" in harness.last("caco")
+    await harness.press_data("caco", old_grip_2)  # nor on the confirmation of the new one
+    assert harness.last("caco") == "Deze knop hoort bij een alarm dat niet meer wordt ingevuld."
+    await harness.press("caco", "Bevestigen en pagen")
+    assert "Scale-up: GRIP 3" in harness.inbox("rol-b")[-1].text  # Bert reads English

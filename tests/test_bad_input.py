@@ -43,8 +43,9 @@ async def test_unknown_gemeente_is_asked_again(harness: Harness) -> None:
 
 
 async def test_empty_description(harness: Harness) -> None:
-    await harness.say("caco", "/alarm Soest:")
-    assert "De omschrijving is leeg" in harness.texts("caco")
+    await harness.say("caco", "/alarm Soest:")  # the description is asked for
+    assert harness.last("caco") == "Korte omschrijving van het incident?"
+    await harness.say("caco", "/annuleer")
     await harness.say("caco", "/alarm")
     await harness.say("caco", "Soest")
     await harness.press("caco", "Alarmering")
@@ -91,7 +92,7 @@ async def test_button_pressed_by_someone_it_was_not_sent_to(harness: Harness) ->
     await harness.press_data("rol-a", ack)
     assert harness.last("rol-a") == "Deze oproep is niet aan jou gericht."
     await harness.press_data("bgm-soest", ack)
-    assert harness.last("bgm-soest") == "Deze oproep is niet aan jou gericht."
+    assert harness.last("bgm-soest") == "Deze oproep is niet aan u gericht."
     await harness.advance(5)
     assert "opnieuw gepaged" in harness.texts("caco"), "the page still escalates"
 
@@ -115,7 +116,7 @@ async def test_only_the_caco_raises_alerts(harness: Harness) -> None:
     await harness.say("rol-a", "/alarm Soest: gaslek")
     assert harness.last("rol-a") == "Alleen de Caco kan een alarm versturen."
     await harness.say("bgm-soest", "/sluit VRU-2026-0001")
-    assert "Je mag geen incidenten sluiten" in harness.last("bgm-soest")
+    assert "U mag geen incidenten sluiten" in harness.last("bgm-soest")
     assert await count(harness.app.engine, "incident") == 0
     # Each denial is audited: who, what they asked and why it was refused.
     async with harness.app.uows() as uow:

@@ -1,15 +1,27 @@
-"""Message catalogs: Dutch and English have the same keys and placeholders."""
+"""Message catalogs: Dutch and English have the same keys and placeholders; plural forms
+are chosen by a count; Dutch addresses the burgemeester and the share list as "u"."""
 
 from __future__ import annotations
 
+import re
 import string
+from collections.abc import Mapping
+from pathlib import Path
 
-from core.i18n import catalog, t
-from core.model import Language
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+from typer.testing import CliRunner
+
+from core.i18n import FORMAL_OVERLAY, Text, catalog, t
+from core.model import Language, Register
+from scm_bot.cli import app
+from tests.helpers import REGION_FILE, Harness, make_harness
+from tests.test_analyse import _fill_required as fill_required
 
 
-def _fields(template: str) -> set[str]:
-    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+def _fields(text: Text) -> set[str]:
+    forms = [text] if isinstance(text, str) else list(text.values())
+    return {name for form in forms for _, name, _, _ in string.Formatter().parse(form) if name}
 
 
 def test_catalogs_have_the_same_keys_and_placeholders() -> None:
@@ -17,8 +29,116 @@ def test_catalogs_have_the_same_keys_and_placeholders() -> None:
     assert set(nl) == set(en)
     for key in nl:
         assert _fields(nl[key]) == _fields(en[key]), key
+        assert isinstance(nl[key], str) == isinstance(en[key], str), key
 
 
 def test_translation_fills_parameters() -> None:
     assert t(Language.NL, "close.done", id="VRU-2026-0001") == "Incident VRU-2026-0001 is gesloten."
     assert t(Language.EN, "close.done", id="X") == "Incident X is closed."
+
+
+def test_plural_forms_have_other_and_use_count() -> None:
+    for language in Language:
+        for key, text in catalog(language).items():
+            if isinstance(text, Mapping):
+                assert "other" in text, key
+                assert "count" in _fields(text), key
+    assert t(Language.NL, "cli.problems", file="f", count=1).startswith("f: 1 probleem,")
+    assert t(Language.NL, "cli.problems", file="f", count=2).startswith("f: 2 problemen,")
+    assert t(Language.EN, "cli.problems", file="f", count=0).startswith("f: 0 problems,")
+
+
+# Words that address the reader informally, and formally.
+JE = re.compile(r"\b(je|jij|jou|jouw|jezelf)\b", re.IGNORECASE)
+U = re.compile(r"\b(u|uw|uzelf)\b", re.IGNORECASE)
+
+
+def test_plain_dutch_says_je_and_formal_dutch_says_u_with_the_same_placeholders() -> None:
+    plain = catalog(Language.NL)
+    formal = catalog(Language.NL, Register.U)
+    overlay = {key for key in formal if formal[key] != plain[key]}
+    assert overlay, "the formal catalog overlays some texts"
+    for key, text in plain.items():
+        assert not U.search(str(text)), f"plain Dutch addresses the reader as u: {key}"
+    for key in overlay:
+        assert not JE.search(str(formal[key])), f"formal Dutch says je: {key}"
+        assert _fields(formal[key]) == _fields(plain[key]), key
+    assert Language.EN not in FORMAL_OVERLAY  # English has one register
+    assert catalog(Language.EN, Register.U) == catalog(Language.EN)
+
+
+def _everything(harness: Harness, who: str) -> str:
+    """Every text a person was shown: messages, titles and button labels."""
+    return "\n".join(
+        "\n".join([m.title or "", m.text, *(b.label for b in m.buttons)])
+        for m in harness.inbox(who)
+    )
+
+
+async def test_the_burgemeester_and_the_share_list_are_u_and_staff_are_je(
+    harness: Harness,
+) -> None:
+    await harness.raise_alarm()
+    await harness.press("rol-b", "I'll take it")
+    await harness.say("rol-b", "/analyse")
+    await fill_required(harness)
+    await harness.say("rol-b", "/deel")
+    for text in ("/help", "/status", "/analyse toon 3", "/sluit 0001", "/vliegtuig", "/taal nl"):
+        await harness.say("bgm-soest", text)
+    for label in ("Gelezen", "Bel mij", "Deel met…", "Secretaris Soest", "BT bijeenroepen"):
+        await harness.press("bgm-soest", label)
+    await harness.press("bgm-soest", "Ja, BT bijeenroepen")
+    for text in ("/help", "/analyse toon", "/analyse toon 3"):
+        await harness.say("gs-soest", text)
+    await harness.press("gs-soest", "Gelezen")
+    await harness.say("caco", "/help")
+
+    mayor, secretary = _everything(harness, "bgm-soest"), _everything(harness, "gs-soest")
+    assert "Dit kan ik voor u doen" in mayor and "Dit kan ik voor u doen" in secretary
+    assert "Versie 3 kunt u niet lezen. Beschikbaar: 1." in mayor
+    assert "U mag geen incidenten sluiten." in mayor
+    assert "is gevraagd u terug te bellen." in mayor
+    assert "Met wie wilt u versie 1 delen?" in mayor
+    assert "Ik spreek vanaf nu Nederlands met u." in mayor
+    assert JE.findall(mayor) == [], mayor
+    assert JE.findall(secretary) == [], secretary
+    caco = _everything(harness, "caco")
+    assert "Dit kan ik voor je doen" in caco and U.findall(caco) == []
+
+
+async def test_a_rotation_of_one_day_says_dag_and_of_seven_days_dagen(engine: AsyncEngine) -> None:
+    region = REGION_FILE.read_text("utf-8").replace("shift_days: 7", "shift_days: 1")
+    harness = await make_harness(engine, region=region)
+    try:
+        await harness.say("coord", "/rotatie rol")
+        assert harness.last("coord").startswith("Rotatie ROL (regio): diensten van 1 dag,")
+        await harness.say("rol-b", "/rotation rol")
+        assert harness.last("rol-b").startswith("Rotation ROL (region): shifts of 1 day,")
+    finally:
+        await harness.app.deliverer.close()
+
+
+async def test_a_rotation_of_seven_days_says_dagen(harness: Harness) -> None:
+    await harness.say("coord", "/rotatie rol")
+    assert harness.last("coord").startswith("Rotatie ROL (regio): diensten van 7 dagen,")
+    await harness.say("rol-b", "/rotation rol")
+    assert harness.last("rol-b").startswith("Rotation ROL (region): shifts of 7 days,")
+
+
+def test_the_cli_counts_problems_in_real_plural_forms(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    region = REGION_FILE.read_text("utf-8")
+    one = tmp_path / "one.yaml"
+    one.write_text(region.replace("burgemeester: bgm-soest", "burgemeester: x"))
+    two = tmp_path / "two.yaml"
+    two.write_text(
+        region.replace("burgemeester: bgm-soest", "burgemeester: x").replace(
+            "burgemeester: bgm-debilt", "burgemeester: y"
+        )
+    )
+    result = CliRunner().invoke(app, ["region", "validate", str(one)])
+    assert f"{one}: 1 probleem, er is niets geïmporteerd:" in result.output
+    result = CliRunner().invoke(app, ["region", "validate", str(two)])
+    assert f"{two}: 2 problemen, er is niets geïmporteerd:" in result.output

@@ -103,9 +103,9 @@ def test_cli_roster_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert runner.invoke(app, ["region", "import", str(REGION_FILE)]).exit_code == 0
     result = runner.invoke(app, ["roster", "import", str(roster), "--dry-run"])
     assert result.exit_code == 0, result.output
-    assert "Zou toevoegen: 2 dienst(en)" in result.output and "niets gewijzigd" in result.output
+    assert "Zou toevoegen: 2 diensten" in result.output and "niets gewijzigd" in result.output
     result = runner.invoke(app, ["roster", "import", str(roster)])
-    assert "Toegevoegd: 2 dienst(en); al aanwezig: 0." in result.output
+    assert "Toegevoegd: 2 diensten; al aanwezig: 0." in result.output
     clash = tmp_path / "clash.csv"
     clash.write_text("functie,persoon,van,tot\nrol,rol-c,2026-12-01 12:00,2026-12-01 18:00\n")
     result = runner.invoke(app, ["roster", "import", str(clash)])
