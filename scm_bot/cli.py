@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import logging
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ import structlog
 import typer
 
 from core.errors import RegionFileError, StorageError
-from core.i18n import t
+from core.i18n import fmt_datetime, t
 from core.model import Language
 from core.region_file import dump_region, parse_region
 from scm_bot.roster_cli import roster_app
@@ -41,8 +42,10 @@ app.add_typer(roster_app, name="roster")
 
 # Libraries chat at INFO about every job and request, and at DEBUG about every statement:
 # httpx would log request URLs (with the bot token), aiosqlite every statement's parameters
-# (message texts, calendar subscription URLs). Only their warnings are worth a line.
+# (message texts, calendar subscription URLs), Alembic its migration context at every start.
+# Only their warnings are worth a line.
 QUIET_LOGGERS = (
+    "alembic",
     "apscheduler",
     "httpx",
     "httpcore",
@@ -147,7 +150,9 @@ def region_validate(file: Annotated[Path, typer.Argument(help="The region YAML f
 
 @region_app.command("import")
 def region_import(file: Annotated[Path, typer.Argument(help="The region YAML file.")]) -> None:
-    """Import (upsert) the region file: all or nothing; importing twice changes nothing."""
+    """Import (upsert) the region file: all or nothing; importing twice changes nothing.
+    Every import is audited with who ran it (the system user) and what it changed."""
+    from core.model import Origin
     from storage.database import make_engine
     from storage.region import import_region
 
@@ -158,7 +163,9 @@ def region_import(file: Annotated[Path, typer.Argument(help="The region YAML fil
     async def go() -> None:
         engine = make_engine(settings.db_url)
         try:
-            report = await import_region(engine, doc)
+            report = await import_region(
+                engine, doc, by=f"cli:{_system_user()}", origin=Origin.CLI, source=str(file)
+            )
         finally:
             await engine.dispose()
         if not report.changed:
@@ -176,6 +183,14 @@ def region_import(file: Annotated[Path, typer.Argument(help="The region YAML fil
     except ValueError as error:
         typer.echo(f"Niet geïmporteerd: {error}", err=True)
         raise typer.Exit(1) from None
+
+
+def _system_user() -> str:
+    """Who runs this command, as the operating system knows them."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no user name in the environment nor in the password file
+        return "onbekend"
 
 
 @region_app.command("export")
@@ -236,11 +251,13 @@ def person_invite(
                 if found is None:
                     return None
                 invite = await create_invite(tx, found, timedelta(hours=settings.link_code_hours))
+                tz = tx.directory.region.timezone
             username = settings.telegram_bot_username or await _telegram_username(settings)
             link = f"https://t.me/{username}?start={invite.code}" if username else None
             lines = [
                 f"Koppelcode voor {found.name} ({found.key}): {invite.code}",
-                f"Geldig tot {invite.expires_at:%Y-%m-%d %H:%M} UTC, eenmalig te gebruiken.",
+                f"Geldig tot {fmt_datetime(invite.expires_at, tz, Language.NL)}, "
+                "eenmalig te gebruiken.",
                 f"Telegram: {link}" if link else "Telegram: stuur de bot /start " + invite.code,
                 f"Slack: /scm koppel {invite.code}",
             ]

@@ -1,14 +1,21 @@
-"""Importing the region file into the database (all or nothing) and exporting it back."""
+"""Importing the region file into the database (all or nothing) and exporting it back.
+
+Every import is audited in its own transaction: who ran it, and what it created, changed
+(field by field) and deactivated. It is what grants a locoburgemeester her rights.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from core.model import Origin
+from core.ports import AuditRecord
 from core.region_file import (
     ChatSpec,
     EscalationSpec,
@@ -20,7 +27,17 @@ from core.region_file import (
     RotationSpec,
     Settings,
 )
-from storage.uow import FUNCTION, GEMEENTE, PERSON, REGION, ROTATION
+from storage.uow import FUNCTION, GEMEENTE, PERSON, REGION, ROTATION, SqlAuditRepo
+
+# Rows whose values are personal data: the audit names the fields that changed, not the values.
+PERSONAL = ("person", "chat")
+# Columns that hold person ids (the audit shows person keys), by the name the file uses.
+PERSON_COLUMNS = {
+    "burgemeester_id": "burgemeester",
+    "locoburgemeester_id": "locoburgemeester",
+    "share_with": "share_with",
+    "members": "members",
+}
 
 
 @dataclass
@@ -28,6 +45,9 @@ class ImportReport:
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     deactivated: list[str] = field(default_factory=list)
+    # Per updated row ("gemeente soest"): field -> [before, after], or the changed field
+    # names only for people and chats.
+    changes: dict[str, Any] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
@@ -43,6 +63,7 @@ async def _upsert(
     report: ImportReport,
     label: str,
     also_keyed_by: dict[str, Any] | None = None,
+    shown: Callable[[str, Any], Any] = lambda _column, value: value,
 ) -> int:
     keys = {key_col: key, **(also_keyed_by or {})}
     stmt = select(tbl).where(*(tbl.c[col] == value for col, value in keys.items()))
@@ -51,115 +72,165 @@ async def _upsert(
         result = await conn.execute(tbl.insert().values({**keys, **values}).returning(tbl.c.id))
         report.created.append(" ".join([label, *(str(v) for v in keys.values())]))
         return int(result.scalar_one())
-    if any(row[k] != v for k, v in values.items()):
+    changed = [k for k, v in values.items() if row[k] != v]
+    if changed:
         await conn.execute(update(tbl).where(tbl.c.id == row["id"]).values(**values))
         report.updated.append(f"{label} {key}")
+        name = " ".join([label, *(str(v) for v in keys.values())])
+        if label in PERSONAL:
+            report.changes[name] = changed
+        else:
+            report.changes[name] = {
+                PERSON_COLUMNS.get(k, k): [shown(k, row[k]), shown(k, values[k])] for k in changed
+            }
     return int(row["id"])
 
 
-async def import_region(engine: AsyncEngine, doc: RegionFile) -> ImportReport:
-    """Upsert everything in `doc` in one transaction; importing the same file twice is a
-    no-op. People missing from the file are deactivated (kept for the audit trail)."""
+async def import_region(
+    engine: AsyncEngine,
+    doc: RegionFile,
+    *,
+    by: str = "system",
+    origin: Origin = Origin.SYSTEM,
+    source: str | None = None,
+    at: datetime | None = None,
+) -> ImportReport:
+    """Upsert everything in `doc` in one transaction; importing the same file twice changes
+    nothing. People missing from the file are deactivated (kept for the audit trail). The
+    import is audited as done `by` someone (from `source`, a file name), at `at` (now)."""
     report = ImportReport()
     async with engine.begin() as conn:
-        existing = (await conn.execute(select(REGION))).mappings().first()
-        region_values = {
-            "name": doc.region.name,
-            "timezone": doc.region.timezone,
-            "settings": doc.settings.model_dump(mode="json"),
-        }
-        if existing is not None and existing["code"] != doc.region.code:
-            raise ValueError(
-                f"database holds region {existing['code']}, the file is {doc.region.code}"
-            )
-        await _upsert(conn, REGION, "code", doc.region.code, region_values, report, "region")
-
-        ids: dict[str, int] = {}
-        for p in doc.people:
-            values: dict[str, Any] = {
-                "name": p.name,
-                "functions": list(p.functions),
-                "language": p.language.value,
-                "active": True,
-            }
-            # Ids linked later through the bot stay when the file does not name them.
-            if p.telegram_user_id is not None:
-                values["telegram_user_id"] = p.telegram_user_id
-            if p.slack_user_id is not None:
-                values["slack_user_id"] = p.slack_user_id
-            ids[p.key] = await _upsert(conn, PERSON, "key", p.key, values, report, "person")
-        chats: set[str] = set()
-        for c in doc.chats:
-            # A chat is stored beside the people (the outbox addresses both alike). The
-            # import also clears a "no longer reachable" mark: re-import after re-adding the
-            # bot to the group.
-            values = {
-                "name": c.name,
-                "functions": [],
-                "language": c.language.value,
-                "active": True,
-                "telegram_user_id": c.telegram_chat_id,
-                "slack_user_id": c.slack_channel_id,
-                "chat_gemeenten": list(c.gemeenten),
-                "unreachable": [],
-            }
-            await _upsert(conn, PERSON, "key", c.key, values, report, "chat")
-            chats.add(c.key)
-        stale = (
-            await conn.execute(
-                select(PERSON.c.id, PERSON.c.key, PERSON.c.chat_gemeenten).where(
-                    PERSON.c.active.is_(True), PERSON.c.key.not_in([*ids, *chats])
+        await _import(conn, doc, report)
+        await SqlAuditRepo(conn).append_many(
+            [
+                AuditRecord(
+                    at=at or datetime.now(UTC),
+                    actor=by,
+                    action="region.import",
+                    object=f"region:{doc.region.code}",
+                    result="ok" if report.changed else "unchanged",
+                    origin=origin,
+                    detail={
+                        "source": source,
+                        "created": report.created,
+                        "updated": report.changes,
+                        "deactivated": report.deactivated,
+                    },
                 )
-            )
-        ).all()
-        for person_id, key, chat_gemeenten in stale:
-            await conn.execute(update(PERSON).where(PERSON.c.id == person_id).values(active=False))
-            report.deactivated.append(f"{'person' if chat_gemeenten is None else 'chat'} {key}")
-
-        for f in doc.functions:
-            await _upsert(
-                conn,
-                FUNCTION,
-                "key",
-                f.key,
-                {"name": f.name, "escalation": f.escalation.model_dump(mode="json")},
-                report,
-                "function",
-            )
-        for g in doc.gemeenten:
-            await _upsert(
-                conn,
-                GEMEENTE,
-                "key",
-                g.key,
-                {
-                    "name": g.name,
-                    "burgemeester_id": ids.get(g.burgemeester or ""),
-                    "locoburgemeester_id": ids.get(g.locoburgemeester or ""),
-                    "loco_acting": g.loco_acting,
-                    "share_with": [ids[k] for k in g.share_with],
-                },
-                report,
-                "gemeente",
-            )
-        for r in doc.rotations:
-            await _upsert(
-                conn,
-                ROTATION,
-                "function_key",
-                r.function,
-                {
-                    "members": [ids[k] for k in r.members],
-                    "start_local": r.start.isoformat(timespec="minutes"),
-                    "shift_days": r.shift_days,
-                },
-                report,
-                "rotation",
-                also_keyed_by={"scope": r.scope or "regio"},
-            )
-        if report.changed:
-            await conn.execute(update(REGION).values(revision=REGION.c.revision + 1))
+            ]
+        )
     return report
+
+
+async def _import(conn: AsyncConnection, doc: RegionFile, report: ImportReport) -> None:
+    existing = (await conn.execute(select(REGION))).mappings().first()
+    region_values = {
+        "name": doc.region.name,
+        "timezone": doc.region.timezone,
+        "settings": doc.settings.model_dump(mode="json"),
+    }
+    if existing is not None and existing["code"] != doc.region.code:
+        raise ValueError(f"database holds region {existing['code']}, the file is {doc.region.code}")
+    await _upsert(conn, REGION, "code", doc.region.code, region_values, report, "region")
+
+    ids: dict[str, int] = {}
+    for p in doc.people:
+        values: dict[str, Any] = {
+            "name": p.name,
+            "functions": list(p.functions),
+            "language": p.language.value,
+            "active": True,
+        }
+        # Ids linked later through the bot stay when the file does not name them.
+        if p.telegram_user_id is not None:
+            values["telegram_user_id"] = p.telegram_user_id
+        if p.slack_user_id is not None:
+            values["slack_user_id"] = p.slack_user_id
+        ids[p.key] = await _upsert(conn, PERSON, "key", p.key, values, report, "person")
+    rows = await conn.execute(select(PERSON.c.id, PERSON.c.key))
+    person_keys: dict[int, str] = {row.id: row.key for row in rows}
+
+    def shown(column: str, value: Any) -> Any:
+        """A value as the audit shows it: person ids as person keys."""
+        if column not in PERSON_COLUMNS:
+            return value
+        if isinstance(value, list):
+            return [person_keys.get(i, i) for i in value]
+        return person_keys.get(value, value)
+
+    chats: set[str] = set()
+    for c in doc.chats:
+        # A chat is stored beside the people (the outbox addresses both alike). The
+        # import also clears a "no longer reachable" mark: re-import after re-adding the
+        # bot to the group.
+        values = {
+            "name": c.name,
+            "functions": [],
+            "language": c.language.value,
+            "active": True,
+            "telegram_user_id": c.telegram_chat_id,
+            "slack_user_id": c.slack_channel_id,
+            "chat_gemeenten": list(c.gemeenten),
+            "unreachable": [],
+        }
+        await _upsert(conn, PERSON, "key", c.key, values, report, "chat")
+        chats.add(c.key)
+    stale = (
+        await conn.execute(
+            select(PERSON.c.id, PERSON.c.key, PERSON.c.chat_gemeenten).where(
+                PERSON.c.active.is_(True), PERSON.c.key.not_in([*ids, *chats])
+            )
+        )
+    ).all()
+    for person_id, key, chat_gemeenten in stale:
+        await conn.execute(update(PERSON).where(PERSON.c.id == person_id).values(active=False))
+        report.deactivated.append(f"{'person' if chat_gemeenten is None else 'chat'} {key}")
+
+    for f in doc.functions:
+        await _upsert(
+            conn,
+            FUNCTION,
+            "key",
+            f.key,
+            {"name": f.name, "escalation": f.escalation.model_dump(mode="json")},
+            report,
+            "function",
+        )
+    for g in doc.gemeenten:
+        await _upsert(
+            conn,
+            GEMEENTE,
+            "key",
+            g.key,
+            {
+                "name": g.name,
+                "burgemeester_id": ids.get(g.burgemeester or ""),
+                "locoburgemeester_id": ids.get(g.locoburgemeester or ""),
+                "loco_acting": g.loco_acting,
+                "share_with": [ids[k] for k in g.share_with],
+            },
+            report,
+            "gemeente",
+            shown=shown,
+        )
+    for r in doc.rotations:
+        await _upsert(
+            conn,
+            ROTATION,
+            "function_key",
+            r.function,
+            {
+                "members": [ids[k] for k in r.members],
+                "start_local": r.start.isoformat(timespec="minutes"),
+                "shift_days": r.shift_days,
+            },
+            report,
+            "rotation",
+            also_keyed_by={"scope": r.scope or "regio"},
+            shown=shown,
+        )
+    if report.changed:
+        await conn.execute(update(REGION).values(revision=REGION.c.revision + 1))
 
 
 async def region_exists(engine: AsyncEngine) -> bool:
