@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -39,6 +40,7 @@ ONE = timedelta(microseconds=1)
 
 
 def linked(person: Person) -> bool:
+    """Whether Telegram or Slack can reach the person (a linked chat account)."""
     return person.telegram_user_id is not None or bool(person.slack_user_id)
 
 
@@ -68,6 +70,11 @@ def pages_backup(directory: Directory, function_key: str) -> bool:
 
 
 class RosterReminders:
+    def __init__(self, reaches: Callable[[Person], bool] = linked) -> None:
+        """`reaches`: whether a running transport reaches a person; the daily check warns
+        about people on duty it does not (in the console, which reaches everyone: nobody)."""
+        self.reaches = reaches
+
     async def ensure(self, core: Core) -> None:
         """At start: make sure the daily check is planned (it runs at once the first time)."""
         async with core.transaction(Origin.SYSTEM) as tx:
@@ -104,7 +111,7 @@ class RosterReminders:
                     for s in segments
                     if s.duty.on_duty is not None
                     and s.duty.on_duty in d.people
-                    and not linked(d.people[s.duty.on_duty])
+                    and not self.reaches(d.people[s.duty.on_duty])
                 }
             )
             alone = no_backup(segments) if pages_backup(d, key[0]) else []

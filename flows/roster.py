@@ -30,9 +30,13 @@ async def _holds_piket(ctx: Ctx) -> bool:
 
 
 class RosterFeature:
-    def __init__(self, feed_url: str | None = None) -> None:
-        """`feed_url`: the public base URL of the calendar server (None: not running)."""
-        self.reminders = RosterReminders()
+    def __init__(
+        self, feed_url: str | None = None, reaches: Callable[[Person], bool] | None = None
+    ) -> None:
+        """`feed_url`: the public base URL of the calendar server (None: not running);
+        `reaches`: whether a running transport reaches a person (default: a linked chat
+        account)."""
+        self.reminders = RosterReminders(reaches) if reaches else RosterReminders()
         self.commands = RosterCommands(on_change=self.reminders.on_changed)
         self.feeds = RosterFeeds(feed_url)
 
@@ -57,14 +61,14 @@ class RosterFeature:
                     run,
                     aliases=aliases,
                     help_key=f"roster.help.{name}",
-                    shown_if=shown_if,
-                )
-            )
-        registry.add_button(CHANGE, self._change_button)
                     # Everyone may view a rotation; only a coordinator may change it.
                     help_lines=(HelpLine("roster.help.rotatie_wijzig", _coordinates),)
                     if name == "rotatie"
                     else (),
+                    shown_if=shown_if,
+                )
+            )
+        registry.add_button(CHANGE, self._change_button)
         registry.add_button(SWAP, self._swap_button)
 
     async def _rooster(self, tx: Tx, person: Person, args: str) -> None:

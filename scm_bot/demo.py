@@ -54,14 +54,14 @@ async def play(out: TextIO, db_url: str | None = None) -> None:
                 number = max(
                     n
                     for n, b in transport.buttons.items()
-                    if b.label == label and b.person.key == who
+                    if b.label == label and b.person_key == who
                 )
                 print(
                     f"» {transport.acting.name if transport.acting else who} drukt "
                     f"[{number}] {label}",
                     file=out,
                 )
-                await session.line(str(number))
+                await session.line(f"/knop {number}")
 
             async def wait(minutes: int) -> None:
                 clock.advance(timedelta(minutes=minutes))

@@ -112,7 +112,7 @@ async def run_bot(settings: Settings) -> int:
         if settings.scm_console is not None
         else not settings.has_chat_transport
     )
-    console = ConsoleTransport() if with_console else None
+    console = ConsoleTransport(folder=settings.data_dir / "console") if with_console else None
     telegram = TelegramTransport() if settings.telegram_bot_token is not None else None
     slack = (
         SlackTransport(settings.slack_bot_token, base_url=settings.slack_api_url)

@@ -417,6 +417,7 @@ async def test_daily_check_warns_coordinators_of_gaps_and_unlinked_people(
         'members: [rol-a, rol-b, rol-c], start: "2026-12-01T08:00:00"',
     )
     harness = await make_harness(engine, region=region)
+    harness.transport.unreachable.add("rol-a")  # no transport reaches her
     await RosterReminders().ensure(harness.app.core)
     await harness.advance(0)
     warning = harness.last("coord")
