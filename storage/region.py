@@ -1,6 +1,6 @@
 """Importing the region file into the database (all or nothing) and exporting it back.
 
-Every import is audited in its own transaction: who ran it, and what it created, changed
+Every import is audited in the same transaction: who ran it, and what it created, changed
 (field by field) and deactivated. It is what grants a locoburgemeester her rights.
 """
 
