@@ -77,11 +77,11 @@ async def test_without_an_im_on_duty_the_rol_is_told_how_to_invite(harness: Harn
     await _acknowledged(harness)
     await harness.press("rol-b", "Start strategic analysis")
     assert harness.inbox("rol-b")[-3].text == (
-        "According to the roster no IM is on duty now. Invite someone with /analyse invite <name>."
+        "According to the roster no IM is on duty now. Invite someone with /analysis invite <name>."
     )
     await harness.say("rol-b", "/analyse uitnodigen")
     assert harness.last("rol-b") == (
-        "According to the roster no IM is on duty now. Invite someone with /analyse invite <name>."
+        "According to the roster no IM is on duty now. Invite someone with /analysis invite <name>."
     )
 
 
