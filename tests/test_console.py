@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
+import pty
 import re
+import select
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -182,3 +189,62 @@ def test_the_console_starts_as_the_first_caco_of_the_region(data_dir: Path) -> N
     out = _run("/quit")
     assert "Onbekende persoon" not in out
     assert "Je bent nu Caco Test [caco] – functies: caco" in out
+
+
+class _Terminal:
+    """`scm-bot run` on a pseudo-terminal, as a person at a keyboard runs it."""
+
+    def __init__(self, cwd: Path, data: Path) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.endswith(("_TOKEN", "_URL"))}
+        env.update(DATA_DIR=str(data), TERM="dumb", SCM_CONSOLE="")
+        self.fd, child = pty.openpty()
+        self.process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "scm-bot"), "run"],
+            stdin=child,
+            stdout=child,
+            stderr=child,
+            cwd=cwd,
+            env=env,
+            start_new_session=True,
+        )
+        os.close(child)
+        self.output = b""
+
+    def _read(self, timeout: float) -> None:
+        ready, _, _ = select.select([self.fd], [], [], timeout)
+        if ready:
+            with contextlib.suppress(OSError):  # EIO: the child closed the terminal
+                self.output += os.read(self.fd, 65536)
+
+    def until(self, pattern: bytes, within: float = 60.0) -> re.Match[bytes]:
+        deadline = time.monotonic() + within
+        while (match := re.search(pattern, self.output)) is None:
+            assert time.monotonic() < deadline, self.output[-2000:].decode(errors="replace")
+            self._read(deadline - time.monotonic())
+        return match
+
+    def type(self, text: str) -> None:
+        data = text.encode()
+        for i in range(0, len(data), 512):  # the echo is read as it comes: no full buffer
+            os.write(self.fd, data[i : i + 512])
+            self._read(0)
+
+    def close(self) -> None:
+        self.process.kill()
+        self.process.wait()
+        os.close(self.fd)
+
+
+def test_a_line_longer_than_the_terminal_buffer_arrives_whole(tmp_path: Path) -> None:
+    """A terminal in canonical mode keeps 4095 characters of a line and drops the rest
+    without a word; the console reads through readline, which has no such limit."""
+    terminal = _Terminal(tmp_path, tmp_path / "data")
+    try:
+        terminal.until(rb"caco-carla> ")
+        terminal.type("/als " + "x" * 4995 + "\n")
+        match = terminal.until(rb"Onbekende persoon ' ?(x+)'")
+        assert len(match.group(1)) == 4995
+        terminal.type("/quit\n")
+        assert terminal.process.wait(timeout=30) == 0
+    finally:
+        terminal.close()
