@@ -63,7 +63,9 @@ def make_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(async_url(url))
         event.listen(engine.sync_engine, "connect", sqlite_pragmas)
         return engine
-    return create_async_engine(async_url(url), pool_size=10, max_overflow=10, pool_pre_ping=True)
+    # No pool_pre_ping (three round trips on asyncpg): a unit of work's first statement
+    # finds a connection the server ended (`storage.uow.SqlUnitOfWorkFactory`).
+    return create_async_engine(async_url(url), pool_size=10, max_overflow=10)
 
 
 def alembic_config(url: str) -> Config:

@@ -14,7 +14,7 @@ import structlog
 from sqlalchemy import Engine, Select, Table, and_, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import Executable
 
@@ -192,6 +192,16 @@ _UPDATE_PAGE = (
         acknowledged_at=bindparam("at", type_=PAGE.c.acknowledged_at.type),
     )
 )
+_CLAIM_TIMER = (
+    update(TIMER)
+    .where(
+        TIMER.c.id == bindparam("tid"),
+        TIMER.c.status == "pending",
+        TIMER.c.due_at <= bindparam("now", type_=TIMER.c.due_at.type),
+    )
+    .values(status="fired", fired_at=bindparam("now", type_=TIMER.c.fired_at.type))
+    .returning(TIMER.c.id, TIMER.c.kind, TIMER.c.ref, TIMER.c.due_at)
+)
 _CANCEL_TIMERS = (
     update(TIMER)
     .where(
@@ -284,13 +294,26 @@ class _DirectoryCache:
 
 
 class SqlDirectoryRepo:
-    def __init__(self, conn: Conn, cache: _DirectoryCache) -> None:
+    def __init__(
+        self,
+        conn: Conn,
+        cache: _DirectoryCache,
+        revision: int | None,
+        roster_changed: Callable[[], bool],
+    ) -> None:
         self.conn = conn
         self.cache = cache
         self.changed = False  # a person changed in this unit of work
+        self._revision = revision  # read as the unit of work began (the factory's probe)
+        self._probed = True
+        self._roster_changed = roster_changed
 
     async def load(self) -> Directory:
-        revision = (await self.conn.execute(_REVISION)).scalar_one_or_none()
+        if self._probed and not (self.changed or self._roster_changed()):
+            self._probed = False  # the unit's first load, and it changed nothing yet
+            revision = self._revision
+        else:
+            revision = (await self.conn.execute(_REVISION)).scalar_one_or_none()
         if revision is None:
             return _empty_directory()
         if self.cache.directory is not None and self.cache.revision == revision:
@@ -627,13 +650,11 @@ class SqlTimerRepo:
         return [TimerId(i) for i in result.scalars()]
 
     async def claim(self, timer_id: TimerId, now: datetime) -> Timer | None:
-        stmt = (
-            update(TIMER)
-            .where(and_(TIMER.c.id == timer_id, TIMER.c.status == "pending", TIMER.c.due_at <= now))
-            .values(status="fired", fired_at=now)
-            .returning(TIMER.c.id, TIMER.c.kind, TIMER.c.ref, TIMER.c.due_at)
+        row = (
+            (await self.conn.execute(_CLAIM_TIMER, {"tid": timer_id, "now": now}))
+            .mappings()
+            .first()
         )
-        row = (await self.conn.execute(stmt)).mappings().first()
         return Timer(TimerId(row["id"]), row["kind"], row["ref"], row["due_at"]) if row else None
 
     async def due(self, now: datetime, limit: int) -> list[TimerId]:
@@ -1087,9 +1108,10 @@ class SqlAnalyseRepo:
 
 
 class SqlUnitOfWork:
-    def __init__(self, conn: Conn, cache: _DirectoryCache) -> None:
+    def __init__(self, conn: Conn, cache: _DirectoryCache, revision: int | None) -> None:
         self.conn = conn
-        self.directory = SqlDirectoryRepo(conn, cache)
+        self.roster = SqlRosterRepo(conn)
+        self.directory = SqlDirectoryRepo(conn, cache, revision, lambda: self.roster.changed)
         self.incidents = SqlIncidentRepo(conn)
         self.pages = SqlPageRepo(conn)
         self.timers = SqlTimerRepo(conn)
@@ -1099,7 +1121,6 @@ class SqlUnitOfWork:
         self.inbound = SqlInboundRepo(conn)
         self.links = SqlLinkRepo(conn)
         self.analyses = SqlAnalyseRepo(conn)
-        self.roster = SqlRosterRepo(conn)
         self.calendar_feeds = SqlCalendarFeedRepo(conn)
         self.inbox = SqlInboxRepo(conn)
 
@@ -1141,20 +1162,43 @@ class SqlUnitOfWorkFactory:
         if self._sqlite is not None:
             self._sqlite.dispose()
 
-    async def _connect(self) -> AsyncConnection | SqliteConn:
+    async def _connect(self) -> tuple[AsyncConnection | SqliteConn, int | None]:
+        """A connection in a transaction, and the region's revision read on it.
+
+        That read is the unit of work's first statement (its directory needs it anyway),
+        and it stands in for a liveness check: a PostgreSQL connection the server ended
+        while it sat in the pool (a restart, `pg_terminate_backend`) fails it, SQLAlchemy
+        then discards the pool's older connections, and the unit of work starts again once
+        on a fresh one, before anything of it ran.
+        """
         if self._sqlite is not None:
-            return await SqliteConn.open(self._sqlite)
-        return await self.engine.connect()
+            conn: AsyncConnection | SqliteConn = await SqliteConn.open(self._sqlite)
+            return conn, await self._revision(conn)
+        for fresh in (False, True):
+            conn = await self.engine.connect()
+            try:
+                return conn, await self._revision(conn)
+            except DBAPIError as error:
+                await _release(conn, discard=True)
+                if fresh or not error.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    async def _revision(conn: AsyncConnection | SqliteConn) -> int | None:
+        result = await conn.execute(_REVISION)
+        revision: int | None = result.scalar_one_or_none()
+        return revision
 
     @asynccontextmanager
     async def __call__(self) -> AsyncIterator[SqlUnitOfWork]:
         async with self._lock:
             try:
-                conn = await self._connect()
+                conn, revision = await self._connect()
             except STORAGE_ERRORS as error:
                 raise _storage_error(error) from error
             try:
-                yield SqlUnitOfWork(conn, self._cache)
+                yield SqlUnitOfWork(conn, self._cache, revision)
             except BaseException as error:
                 # What was not committed is rolled back; after a storage failure (or a
                 # cancellation mid-statement) the connection is not trusted again.
