@@ -1,7 +1,8 @@
 """The form of the strategische analyse: configuration, not code.
 
 A YAML file lists every field with its key, Dutch and English label, prompt and help, type,
-whether it is required and whether it feeds the BT kernbeeld. The default is
+whether it is required and whether it feeds the BT kernbeeld. A choice is one text for every
+language ("GRIP 2") or a Dutch and English pair; the Dutch text is what is stored. The default is
 `core/data/analyse-form.yaml`; a region points the ANALYSE_FORM setting at its own file.
 """
 
@@ -49,7 +50,7 @@ class FormField(BaseModel):
     prompt: Localized
     help: Localized | None = None
     type: FieldType = FieldType.TEXT
-    choices: tuple[str, ...] = ()
+    choices: tuple[str | Localized, ...] = ()
     choices_from: str | None = None  # "families"
     required: bool = True
     kernbeeld: bool = True
@@ -58,7 +59,7 @@ class FormField(BaseModel):
 
 class Form(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    families: tuple[str, ...] = ()
+    families: tuple[str | Localized, ...] = ()
     fields: Annotated[tuple[FormField, ...], Field(min_length=1)]
 
     @model_validator(mode="after")
@@ -76,8 +77,31 @@ class Form(BaseModel):
                 raise ValueError(f"{f.key}: hoogstens 40 keuzes")
         return self
 
-    def choices_of(self, field: FormField) -> tuple[str, ...]:
+    def _options(self, field: FormField) -> tuple[str | Localized, ...]:
         return self.families if field.choices_from == "families" else field.choices
+
+    def choices_of(self, field: FormField) -> tuple[str, ...]:
+        """The values a choice stores: its Dutch text, whatever language chose it."""
+        return tuple(c if isinstance(c, str) else c.nl for c in self._options(field))
+
+    def choice_labels(self, field: FormField, language: Language) -> tuple[str, ...]:
+        """The choices as `language` reads them, in the order of `choices_of`."""
+        return tuple(c if isinstance(c, str) else c.get(language) for c in self._options(field))
+
+    def choice_label(self, field: FormField, value: str, language: Language) -> str:
+        """A stored value as `language` reads it (a value no longer offered: as stored)."""
+        labels = dict(zip(self.choices_of(field), self.choice_labels(field, language), strict=True))
+        return labels.get(value, value)
+
+    def find_choice(self, field: FormField, text: str) -> str | None:
+        """The stored value of a choice typed in any language (case does not matter)."""
+        wanted = text.strip().casefold()
+        for language in Language:
+            labels = self.choice_labels(field, language)
+            for value, label in zip(self.choices_of(field), labels, strict=True):
+                if label.casefold() == wanted:
+                    return value
+        return None
 
     def field(self, key: str) -> FormField | None:
         return next((f for f in self.fields if f.key == key), None)

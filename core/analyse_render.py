@@ -12,7 +12,7 @@ from fpdf import FPDF
 from core.analyse_form import FieldType, Form, FormField
 from core.analyse_model import Version
 from core.i18n import fmt_datetime, fmt_time, t
-from core.model import Directory, Incident, Language, PersonId
+from core.model import CACO, Directory, Incident, Language, PersonId
 
 CHANGED = "✱"
 
@@ -28,12 +28,16 @@ class Sheet:
     base: Version | None = None  # marks fields changed since this version
 
 
-def value_text(field: FormField, value: Any, directory: Directory, language: Language) -> str:
+def value_text(
+    form: Form, field: FormField, value: Any, directory: Directory, language: Language
+) -> str:
     if value is None or value == "" or value == []:
         return ""
     match field.type:
+        case FieldType.CHOICE:
+            return form.choice_label(field, str(value), language)
         case FieldType.MULTI:
-            return ", ".join(str(v) for v in value)
+            return ", ".join(form.choice_label(field, str(v), language) for v in value)
         case FieldType.GEMEENTEN:
             names = [g.name for g in directory.gemeenten if g.id in set(value)]
             return ", ".join(names)
@@ -47,7 +51,11 @@ def value_text(field: FormField, value: Any, directory: Directory, language: Lan
 def _editors(sheet: Sheet) -> list[str]:
     ids = dict.fromkeys([sheet.version.published_by, *sheet.version.editors.values()])
     people = [sheet.directory.people.get(PersonId(i)) for i in ids]
-    return [f"{p.name} ({', '.join(sorted(p.functions)).upper()})" for p in people if p]
+    return [f"{p.name} ({_function_names(sheet, p.functions)})" for p in people if p]
+
+
+def _function_names(sheet: Sheet, keys: set[str] | frozenset[str]) -> str:
+    return ", ".join(sorted(sheet.directory.function_name(k) for k in keys))
 
 
 def _sources(sheet: Sheet) -> str:
@@ -57,7 +65,7 @@ def _sources(sheet: Sheet) -> str:
         person = sheet.directory.people.get(PersonId(i))
         if person:
             functions |= person.functions
-    return ", ".join(sorted(f.upper() for f in functions | {"caco"}))
+    return _function_names(sheet, functions | {CACO})
 
 
 def changed_keys(sheet: Sheet) -> set[str]:
@@ -79,7 +87,8 @@ def rows(
     for field in sheet.form.fields:
         if kernbeeld and not field.kernbeeld:
             continue
-        text = value_text(field, sheet.version.values.get(field.key), sheet.directory, language)
+        values = sheet.version.values
+        text = value_text(sheet.form, field, values.get(field.key), sheet.directory, language)
         if text or field.key in changed:
             result.append((field.label.get(language), text or "—", field.key in changed))
     return result
@@ -139,6 +148,9 @@ def markdown(sheet: Sheet, language: Language, *, kernbeeld: bool = False) -> st
             )
         )
     )
+    if sheet.base is not None:
+        legend = t(language, "analyse.doc_changed_since", mark=CHANGED, version=sheet.base.number)
+        out += ["", _md(legend)]
     for label, text, changed in rows(sheet, language, kernbeeld=kernbeeld):
         out += ["", f"## {CHANGED + ' ' if changed else ''}{_md(label)}", ""]
         out += [_md(line) for line in text.splitlines()]
@@ -191,6 +203,9 @@ def pdf(sheet: Sheet, language: Language, *, kernbeeld: bool = False) -> bytes:
         sources=_sources(sheet),
     )
     doc.multi_cell(0, 5, _latin1(meta), new_x="LMARGIN", new_y="NEXT")
+    if sheet.base is not None:  # the legend of the change marks below
+        legend = t(language, "analyse.doc_changed_since", mark=CHANGED, version=sheet.base.number)
+        doc.multi_cell(0, 5, _latin1(legend), new_x="LMARGIN", new_y="NEXT")
     for label, text, changed in rows(sheet, language, kernbeeld=kernbeeld):
         doc.ln(3)
         doc.set_font("helvetica", "B", 11)

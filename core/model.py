@@ -92,6 +92,9 @@ CACO = "caco"
 ROL = "rol"
 IM = "im"
 COORDINATOR = "coordinator"
+# How those functions are written when the region file does not name them (a Caco is no
+# piket function, so the region file lists none).
+FUNCTION_NAMES = {CACO: "Caco", ROL: "ROL", IM: "IM", COORDINATOR: "Piketcoördinator"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +253,11 @@ class Directory:
     def register(self, person: Person) -> Register:
         """Formal for the administration (`administration`), informal for everyone else."""
         return Register.U if self.administration(person) else Register.JE
+
+    def function_name(self, key: str) -> str:
+        """A function as people write it: the region's name, else the product's own."""
+        function = self.functions.get(key)
+        return function.name if function else FUNCTION_NAMES.get(key, key.upper())
 
     def holds_piket(self, person: Person) -> bool:
         """Whether the person has a piket function, and so duties to see or swap."""

@@ -66,7 +66,8 @@ def _waiting(tx: Tx, page: Page, targets: Iterable[PageTarget]) -> bool:
 
 
 def _function(tx: Tx, key: str) -> PiketFunction:
-    return tx.directory.functions.get(key) or PiketFunction(key, key.upper(), DEFAULT_POLICY)
+    function = tx.directory.functions.get(key)
+    return function or PiketFunction(key, tx.directory.function_name(key), DEFAULT_POLICY)
 
 
 async def _step_people(

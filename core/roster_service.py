@@ -137,8 +137,7 @@ def find_function(directory: Directory, text: str) -> str | None:
 
 
 def function_name(directory: Directory, key: str) -> str:
-    function = directory.functions.get(key)
-    return function.name if function else key.upper()
+    return directory.function_name(key)
 
 
 def find_scope(directory: Directory, settings: RosterSettings, text: str) -> str | None:

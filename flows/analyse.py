@@ -203,7 +203,7 @@ class AnalyseFeature:
                 t(
                     lang,
                     "analyse.current_value",
-                    value=value_text(field, current.value, ctx.tx.directory, lang),
+                    value=value_text(self.form, field, current.value, ctx.tx.directory, lang),
                     name=editor.name if editor else "?",
                 )
             )
@@ -213,11 +213,13 @@ class AnalyseFeature:
             return CallbackData(FIELD, str(index), action).encode()
 
         choices = self.form.choices_of(field)
+        labels = self.form.choice_labels(field, lang)
         if field.type is FieldType.CHOICE:
-            buttons += [(c, data(str(i))) for i, c in enumerate(choices)]
+            buttons += [(label, data(str(i))) for i, label in enumerate(labels)]
         elif field.type is FieldType.MULTI:
             buttons += [
-                (("✓ " if c in picked else "") + c, data(str(i))) for i, c in enumerate(choices)
+                (("✓ " if c in picked else "") + label, data(str(i)))
+                for i, (c, label) in enumerate(zip(choices, labels, strict=True))
             ]
             buttons.append(("analyse.button_done", data("done")))
         elif field.type is FieldType.GEMEENTEN:
@@ -359,18 +361,17 @@ class AnalyseFeature:
                 )
             case FieldType.CHOICE:
                 choices = self.form.choices_of(field)
-                chosen = next((c for c in choices if c.casefold() == text.casefold()), None)
+                chosen = self.form.find_choice(field, text)
                 number = text.isascii() and text.isdigit()  # not "²", which isdigit()
                 if chosen is None and number and 1 <= int(text) <= len(choices):
                     chosen = choices[int(text) - 1]
                 if chosen is None:
-                    raise UserError("analyse.choice_again", options=", ".join(choices))
+                    raise UserError("analyse.choice_again", options=self._options(ctx, field))
                 await self._save_and_next(ctx, analyse, field, chosen)
             case FieldType.MULTI:
-                choices = self.form.choices_of(field)
-                chosen = next((c for c in choices if c.casefold() == text.casefold()), None)
+                chosen = self.form.find_choice(field, text)
                 if chosen is None:
-                    raise UserError("analyse.choice_again", options=", ".join(choices))
+                    raise UserError("analyse.choice_again", options=self._options(ctx, field))
                 await self._toggle(ctx, analyse, field, chosen)
             case FieldType.GEMEENTEN:
                 ids: list[int] = []
@@ -384,6 +385,9 @@ class AnalyseFeature:
             case FieldType.TIME:
                 at = parse_moment(text, ctx.tx.now, tz)
                 await self._save_and_next(ctx, analyse, field, at.isoformat())
+
+    def _options(self, ctx: Ctx, field: FormField) -> str:
+        return ", ".join(self.form.choice_labels(field, ctx.person.language))
 
     async def _save_and_next(
         self, ctx: Ctx, analyse: Analyse, field: FormField, value: Any

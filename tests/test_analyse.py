@@ -40,12 +40,12 @@ async def _fill_required(harness: Harness, who: str = "rol-b") -> None:
     await harness.press(who, "ROT")
     await harness.press(who, "Done")
     await harness.say(who, "/wijzig families")
-    await harness.press(who, "Veiligheid en gezondheid")
+    await harness.press(who, "Safety and health")  # Bert reads English
     await harness.press(who, "Done")
     await harness.say(who, "/wijzig opschaling")
     await harness.press(who, "GRIP 2")
     await harness.say(who, "/wijzig advies")
-    await harness.press(who, "BT nu bijeenroepen")
+    await harness.press(who, "Convene the BT now")
     await harness.say(who, "/wijzig volgende_update")
     await harness.say(who, "over 45 min")
 
@@ -389,7 +389,7 @@ async def test_skip_and_back_while_filling(harness: Harness) -> None:
     await harness.say("rol-b", "Evacueren of niet")
     await harness.say("rol-b", "/klaar")
     assert harness.inbox("rol-b")[-1].title == "Question 10/16: Strategic families (required)"
-    await harness.press("rol-b", "Veiligheid en gezondheid")
+    await harness.press("rol-b", "Safety and health")
     await harness.press("rol-b", "Done")
     assert harness.inbox("rol-b")[-1].title == "Question 11/16: Network partners (optional)"
     # Skipping an optional field moves on and leaves it empty.
@@ -418,7 +418,7 @@ async def test_skip_and_back_while_filling(harness: Harness) -> None:
     # Keeping it moves on without changing it.
     await harness.press("rol-b", "Keep")
     assert harness.inbox("rol-b")[-1].title == "Question 10/16: Strategic families (required)"
-    assert "✓ Veiligheid en gezondheid" in [b.label for b in harness.inbox("rol-b")[-1].buttons]
+    assert "✓ Safety and health" in [b.label for b in harness.inbox("rol-b")[-1].buttons]
     rol_b = await _person_id(harness, "rol-b")
     async with harness.app.uows() as uow:
         (analyse,) = await uow.analyses.for_editor(rol_b)
@@ -539,7 +539,7 @@ async def test_after_wijzig_the_flow_goes_on_at_the_next_empty_field(harness: Ha
         "Question 14/16: Proposed composition of the BT (optional)"
     )
     await harness.say("rol-b", "/wijzig advies")
-    await harness.press("rol-b", "BT later bijeenroepen")
+    await harness.press("rol-b", "Convene the BT later")
     assert (
         harness.inbox("rol-b")[-1].title
         == "Question 14/16: Proposed composition of the BT (optional)"

@@ -5,13 +5,18 @@ from __future__ import annotations
 import logging
 import re
 import shutil
+import sqlite3
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import structlog
 from typer.testing import CliRunner
 
+from core.i18n import fmt_datetime
+from core.model import Language
 from scm_bot.cli import app
 from tests.helpers import REGION_FILE
 
@@ -202,3 +207,16 @@ def test_region_validate_and_import_refuse_every_key_written_twice(env: Path) ->
         ]
     result = runner.invoke(app, ["region", "export"])
     assert result.exit_code == 1 and "nog geen regio" in result.output
+
+
+def test_cli_prints_local_times_and_no_migration_chatter(env: Path) -> None:
+    assert runner.invoke(app, ["region", "import", str(REGION_FILE)]).exit_code == 0
+    result = runner.invoke(app, ["person", "invite", "rol-a"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("Koppelcode voor Rol Anna (rol-a): "), result.output
+    with sqlite3.connect(env / "data" / "scm-bot.sqlite") as db:
+        (stored,) = db.execute("SELECT expires_at FROM link_code").fetchone()
+    expires = datetime.fromisoformat(stored).replace(tzinfo=UTC)  # stored in UTC
+    local = fmt_datetime(expires, ZoneInfo("Europe/Amsterdam"), Language.NL)
+    assert f"\nGeldig tot {local}, eenmalig te gebruiken.\n" in result.output
+    assert "UTC" not in result.output

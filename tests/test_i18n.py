@@ -142,3 +142,29 @@ def test_the_cli_counts_problems_in_real_plural_forms(
     assert f"{one}: 1 probleem, er is niets geïmporteerd:" in result.output
     result = CliRunner().invoke(app, ["region", "validate", str(two)])
     assert f"{two}: 2 problemen, er is niets geïmporteerd:" in result.output
+
+
+async def test_choices_read_in_each_persons_language_and_store_one_value(
+    harness: Harness,
+) -> None:
+    await harness.raise_alarm()
+    await harness.press("rol-b", "I'll take it")
+    await harness.say("rol-b", "/analysis")
+    await fill_required(harness)  # Bert reads English: "Convene the BT now", "Safety and health"
+    await harness.say("rol-b", "/edit advies")
+    question = harness.inbox("rol-b")[-1]
+    assert [b.label for b in question.buttons][:3] == [
+        "Convene the BT now",
+        "Convene the BT later",
+        "Do not convene the BT",
+    ]
+    assert "Convene the BT now" in question.text and "bijeenroepen" not in question.text
+    await harness.say("rol-b", "convene the BT later")  # typed, in English
+    await harness.say("rol-b", "/publish")
+    mayor = harness.inbox("bgm-soest")[-1].text
+    assert "Advies aan de burgemeester:\nBT later bijeenroepen" in mayor
+    assert "Veiligheid en gezondheid" in mayor
+    await harness.say("rol-b", "/analysis show")
+    english = harness.last("rol-b")
+    assert "Advice to the mayor:\nConvene the BT later" in english
+    assert "Safety and health" in english and "bijeenroepen" not in english

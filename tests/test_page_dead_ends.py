@@ -38,7 +38,7 @@ async def test_everyone_at_every_step_declines(harness: Harness) -> None:
     assert not any(claims_escalation(text) for text in after)
     # The coordinator's own page says nothing about an escalation either.
     assert harness.inbox("coord")[-1].text.endswith(
-        "Je hebt afgemeld om 03:07 (Coord Cor). De meldkamer is op de hoogte."
+        "Je hebt om 03:07 laten weten dat je niet kunt (Coord Cor). De meldkamer is op de hoogte."
     )
 
     await harness.say("caco", "/status")
@@ -62,10 +62,12 @@ async def test_escalation_is_announced_only_when_a_next_step_exists(harness: Har
     await harness.raise_alarm()
     await harness.press("rol-b", "Can't")
     # Bert's decline moved the page on to the backup: his page says so (in English).
-    assert harness.inbox("rol-b")[0].text.endswith("You declined at 03:07 (Rol Bert). Escalating.")
+    assert harness.inbox("rol-b")[0].text.endswith(
+        "You said at 03:07 that you can't (Rol Bert). Escalating."
+    )
     await harness.press("rol-c", "Kan niet")
     assert harness.inbox("rol-c")[0].text.endswith(
-        "Je hebt afgemeld om 03:07 (Rol Cees). Er wordt doorgeschaald."
+        "Je hebt om 03:07 laten weten dat je niet kunt (Rol Cees). Er wordt doorgeschaald."
     )
     assert "geëscaleerd naar Piketcoördinator – Coord Cor" in harness.texts("caco")
 

@@ -65,10 +65,10 @@ async def fill_required(w: World) -> None:
     assert "✓ ROT" in w.fake.last(BERT).labels  # the choice is marked on the keyboard
     await w.press(BERT, "Done")
     await w.say(BERT, "/wijzig families")
-    await w.press(BERT, "Veiligheid en gezondheid")
+    await w.press(BERT, "Safety and health")
     await w.press(BERT, "Done")
     await w.say(BERT, "/wijzig advies")
-    await w.press(BERT, "BT nu bijeenroepen")
+    await w.press(BERT, "Convene the BT now")
     await w.say(BERT, "/wijzig volgende_update")
     await w.say(BERT, "over 45 min")
 
