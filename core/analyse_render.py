@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from importlib.resources import as_file, files
 from typing import Any
 
 from fpdf import FPDF
@@ -157,44 +158,43 @@ def markdown(sheet: Sheet, language: Language, *, kernbeeld: bool = False) -> st
     return "\n".join(out) + "\n"
 
 
-# The PDF uses the built-in Helvetica (Latin-1); a few common characters are mapped so that
-# nothing is lost silently, anything else becomes "?".
-_PDF_MAP = str.maketrans(
-    {
-        "–": "-",
-        "—": "-",
-        "‘": "'",
-        "’": "'",
-        "“": '"',
-        "”": '"',
-        "…": "...",
-        "•": "-",
-        CHANGED: "*",
-        "✓": "v",
-        "€": "EUR",
-    }
-)
+# The PDF embeds Unicode fonts shipped in core/data/fonts (see its README for where they come
+# from and their licences): DejaVu Sans for the text, Symbola for symbols and emoji it lacks.
+# Text shaping (HarfBuzz) puts right-to-left scripts such as Hebrew in reading order.
+FONT = "dejavu"
+FONT_FILES = {
+    (FONT, ""): "DejaVuSans.ttf",
+    (FONT, "B"): "DejaVuSans-Bold.ttf",
+    ("symbola", ""): "SymbolaEmoji.ttf",
+}
 
 
-def _latin1(text: str) -> str:
-    return text.translate(_PDF_MAP).encode("latin-1", "replace").decode("latin-1")
+def _document() -> FPDF:
+    doc = FPDF(format="A4")
+    folder = files("core").joinpath("data", "fonts")
+    for (family, style), name in FONT_FILES.items():
+        with as_file(folder.joinpath(name)) as path:
+            doc.add_font(family, style, path)
+    doc.set_fallback_fonts(["symbola"], exact_match=False)
+    doc.set_text_shaping(True)
+    return doc
 
 
 def pdf(sheet: Sheet, language: Language, *, kernbeeld: bool = False) -> bytes:
     tz = sheet.directory.region.timezone
-    doc = FPDF(format="A4")
-    doc.set_title(_latin1(title(sheet, language)))
+    doc = _document()
+    doc.set_title(title(sheet, language))
     doc.set_creator("scm-bot")
     doc.add_page()
-    doc.set_font("helvetica", "B", 15)
+    doc.set_font(FONT, "B", 15)
     heading = t(
         language,
         "analyse.kernbeeld_title" if kernbeeld else "analyse.doc_title",
         id=sheet.incident.public_id,
         version=sheet.version.number,
     )
-    doc.multi_cell(0, 8, _latin1(heading), new_x="LMARGIN", new_y="NEXT")
-    doc.set_font("helvetica", "", 9)
+    doc.multi_cell(0, 8, heading, new_x="LMARGIN", new_y="NEXT")
+    doc.set_font(FONT, "", 9)
     meta = t(
         language,
         "analyse.doc_meta",
@@ -202,16 +202,16 @@ def pdf(sheet: Sheet, language: Language, *, kernbeeld: bool = False) -> bytes:
         editors=", ".join(_editors(sheet)),
         sources=_sources(sheet),
     )
-    doc.multi_cell(0, 5, _latin1(meta), new_x="LMARGIN", new_y="NEXT")
+    doc.multi_cell(0, 5, meta, new_x="LMARGIN", new_y="NEXT")
     if sheet.base is not None:  # the legend of the change marks below
         legend = t(language, "analyse.doc_changed_since", mark=CHANGED, version=sheet.base.number)
-        doc.multi_cell(0, 5, _latin1(legend), new_x="LMARGIN", new_y="NEXT")
+        doc.multi_cell(0, 5, legend, new_x="LMARGIN", new_y="NEXT")
     for label, text, changed in rows(sheet, language, kernbeeld=kernbeeld):
         doc.ln(3)
-        doc.set_font("helvetica", "B", 11)
+        doc.set_font(FONT, "B", 11)
         doc.multi_cell(
-            0, 6, _latin1(("* " if changed else "") + label), new_x="LMARGIN", new_y="NEXT"
+            0, 6, (f"{CHANGED} " if changed else "") + label, new_x="LMARGIN", new_y="NEXT"
         )
-        doc.set_font("helvetica", "", 10)
-        doc.multi_cell(0, 5, _latin1(text), new_x="LMARGIN", new_y="NEXT")
+        doc.set_font(FONT, "", 10)
+        doc.multi_cell(0, 5, text, new_x="LMARGIN", new_y="NEXT")
     return bytes(doc.output())
