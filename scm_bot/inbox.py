@@ -1,10 +1,11 @@
 """The durable inbox: an inbound event is stored before the platform hears it arrived.
 
 The Telegram poller confirms an update (the next getUpdates offset) only after its event
-is in the `inbox` table; the webhook and Slack answer only then. Handling runs from the
-table, one event after another in the order they came: the router's own transaction marks
-the event id seen (`inbound_event`), so an event handled just before a crash is not handled
-twice when the table is read again. An event whose handling fails is tried again: after a
+is in the `inbox` table; the webhook and Slack answer only then. Handling runs one event
+after another in the order they came: events just stored are handed over as they are, and
+the table is read at the start, after a failure and at least every second. The router's
+own transaction marks the event id seen (`inbound_event`), so an event handled just before
+a crash is not handled twice when the table is read again. An event whose handling fails is tried again: after a
 storage failure until it succeeds (the person is told at once that it is delayed), after
 any other failure a few times, and then refused with an answer to the person.
 """
@@ -12,7 +13,7 @@ any other failure a few times, and then refused with an answer to the person.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import structlog
@@ -32,6 +33,10 @@ BATCH = 200
 TICK = 1.0  # seconds between two looks at the table when nothing wakes the loop
 MAX_BACKOFF = timedelta(seconds=30)
 ATTEMPTS = 3  # tries of an event whose handling fails other than by storage
+# The table is read at least this often anyway: an event stored whose hand-over was lost
+# (its commit's aftermath failed; a webhook resent it after a failed answer) waits no longer.
+READ_EVERY = timedelta(seconds=TICK)
+REMEMBERED = 10_000  # ids of handled events kept, against handling one twice
 
 
 class Handles(Protocol):
@@ -57,6 +62,10 @@ class Inbox:
         # Failed tries per event (kept here: the database may be what fails).
         self._failures: dict[int, tuple[int, Any]] = {}
         self._answering: set[asyncio.Task[None]] = set()
+        self._fresh: list[InboxItem] = []  # stored just now, not read from the table
+        self._read_at: datetime | None = None  # the table's last reading
+        # Events handled lately: one stored and also read from the table is handled once.
+        self._handled: dict[int, None] = {}
 
     def answer_with(self, origin: Origin, answerer: Answerer) -> None:
         self._answerers[origin] = answerer
@@ -66,8 +75,9 @@ class Inbox:
         the platform must not be told they arrived."""
         if entries:
             async with self.uows() as uow:
-                await uow.inbox.add(entries, self.clock.now())
+                stored = await uow.inbox.add(entries, self.clock.now())
                 await uow.commit()
+            self._fresh += stored
             self._wake.set()
 
     async def tell_delayed(self, event: InboundEvent, context: dict[str, Any]) -> None:
@@ -92,13 +102,23 @@ class Inbox:
             finished = 0
             while True:
                 now = self.clock.now()
-                try:
-                    async with self.uows() as uow:
-                        items = await uow.inbox.pending(now, BATCH + len(self._failures))
-                except StorageError as error:
-                    log.error("inbox.storage_failed", error=str(error))
-                    return finished
-                due = [i for i in items if self._failures.get(i.id, (0, now))[1] <= now]
+                fresh = self._read_at is not None and now - self._read_at < READ_EVERY
+                if fresh and not self._failures:
+                    items, self._fresh = self._fresh, []
+                else:  # the table: what a restart left, or retries that fell due
+                    try:
+                        async with self.uows() as uow:
+                            items = await uow.inbox.pending(now, BATCH + len(self._failures))
+                    except StorageError as error:
+                        log.error("inbox.storage_failed", error=str(error))
+                        return finished
+                    self._read_at = now
+                    self._fresh = []  # in the table too
+                due = [
+                    i
+                    for i in items
+                    if self._failures.get(i.id, (0, now))[1] <= now and i.id not in self._handled
+                ]
                 if not due:
                     return finished
                 refused: list[int] = []
@@ -108,6 +128,7 @@ class Inbox:
                         refused.append(item.id)
                     if outcome is not None:
                         finished += 1
+                        self._remember(item.id)
                 if refused:  # a handled event was marked done by its own transaction
                     try:
                         async with self.uows() as uow:
@@ -116,8 +137,13 @@ class Inbox:
                     except StorageError as error:
                         log.error("inbox.finish_failed", error=str(error))
                         return finished
-                if len(due) <= BATCH:  # everything whose turn it was is handled
+                if len(due) <= BATCH and not self._fresh:  # everything whose turn it was
                     return finished
+
+    def _remember(self, inbox_id: int) -> None:
+        self._handled[inbox_id] = None
+        if len(self._handled) > REMEMBERED:
+            del self._handled[next(iter(self._handled))]
 
     async def _handle(self, item: InboxItem) -> str | None:
         """Handle one event: "done", "refused", or None to try again later."""

@@ -22,10 +22,13 @@ class SqlInboxRepo:
     def __init__(self, conn: Conn) -> None:
         self.conn = conn
 
-    async def add(self, entries: list[tuple[InboundEvent, dict[str, Any]]], at: datetime) -> None:
-        """Store events; one seen before (a redelivery) is left as it is."""
+    async def add(
+        self, entries: list[tuple[InboundEvent, dict[str, Any]]], at: datetime
+    ) -> list[InboxItem]:
+        """Store events; one seen before (a redelivery) is left as it is. Returns the
+        events stored now."""
         if not entries:
-            return
+            return []
         rows = [
             {
                 "origin": event.sender.origin.value,
@@ -40,8 +43,18 @@ class SqlInboxRepo:
             for event, context in entries
         ]
         insert = pg_insert if self.conn.dialect.name == "postgresql" else sqlite_insert
-        statement = insert(INBOX).on_conflict_do_nothing(index_elements=["origin", "event_id"])
-        await self.conn.execute(statement, rows)
+        statement = (
+            insert(INBOX)
+            .on_conflict_do_nothing(index_elements=["origin", "event_id"])
+            .returning(INBOX.c.id, INBOX.c.origin, INBOX.c.event_id)
+        )
+        stored = {(r.origin, r.event_id): r.id for r in await self.conn.execute(statement, rows)}
+        items: dict[int, InboxItem] = {}
+        for event, context in entries:
+            inbox_id = stored.get((event.sender.origin.value, event.sender.event_id))
+            if inbox_id is not None and inbox_id not in items:  # twice in one batch: once
+                items[inbox_id] = InboxItem(inbox_id, event, context, 0)
+        return list(items.values())
 
     async def pending(self, now: datetime, limit: int) -> list[InboxItem]:
         """Events not handled yet whose turn it is, in the order they arrived."""
