@@ -420,8 +420,9 @@ async def test_unsigned_or_stale_requests_get_401_and_change_nothing(
     assert status == 401
     assert lite.router.events == []
     assert len(lite.fake.calls) == calls_before
-    for table in ("inbox", "inbound_event", "audit", "outbox", "conversation", "incident"):
+    for table in ("inbox", "inbound_event", "outbox", "conversation", "incident"):
         assert await count(lite.app.engine, table) == 0, table
+    assert await count(lite.app.engine, "audit") == 1, "only the region import's record"
 
 
 async def test_the_ack_follows_the_store_and_the_work_follows_the_ack(lite: World) -> None:

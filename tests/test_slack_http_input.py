@@ -80,8 +80,9 @@ def _signed(body: bytes, timestamp: int) -> str:
 async def _nothing_happened(world: World) -> None:
     await world.settle()
     assert world.router.events == []
-    for table in ("inbound_event", "audit", "outbox", "conversation", "incident"):
+    for table in ("inbound_event", "outbox", "conversation", "incident"):
         assert await count(world.app.engine, table) == 0, table
+    assert await count(world.app.engine, "audit") == 1, "only the region import's record"
 
 
 @pytest.mark.parametrize(("body", "content_type"), MALFORMED)
