@@ -26,9 +26,10 @@ from core.timers import TimerRunner
 log = structlog.get_logger(__name__)
 RECONCILE_EVERY = 5.0  # seconds between two reconciles
 # Timers firing at once. A burst of due escalations queues here rather than for the
-# database's connections (PostgreSQL's pool has 10), so inbound events, such as an
-# acknowledgement, still find a connection.
-FIRING_AT_ONCE = 4
+# database's connections (PostgreSQL's pool has 10, and 10 more when busy), so inbound
+# events, such as an acknowledgement, still find a connection. Eight overlap the round
+# trips of a restart's overdue timers (about 15% faster than four, `benchmarks/README.md`).
+FIRING_AT_ONCE = 8
 
 
 def job_id(timer_id: TimerId) -> str:
