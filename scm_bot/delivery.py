@@ -120,7 +120,11 @@ class Pacer:
             if slot.done():  # its sender was cancelled
                 continue
             slot.set_result(None)
-            self._next_slot = self.now() + 1.0 / self.limits.per_second
+            # Slots keep their grid: a grant that came late (the loop was busy) does not
+            # push every later slot back, or a long fan-out falls behind the rate; after
+            # an idle spell the grid starts afresh.
+            interval = 1.0 / self.limits.per_second
+            self._next_slot = max(self._next_slot + interval, self.now())
 
     async def close(self) -> None:
         if self._granting is not None:

@@ -12,8 +12,9 @@ from scm_bot.delivery import Pacer
 
 
 class FakeTime:
-    def __init__(self) -> None:
+    def __init__(self, late: float = 0.0) -> None:
         self.now = 0.0
+        self.late = late  # every sleeper wakes this much after its time (a busy loop)
         self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
 
     def monotonic(self) -> float:
@@ -21,7 +22,7 @@ class FakeTime:
 
     async def sleep(self, seconds: float) -> None:
         wake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._sleepers.append((self.now + seconds, wake))
+        self._sleepers.append((self.now + seconds + self.late, wake))
         await wake
 
     async def sent_at(self, *waits: tuple[str, Coroutine[Any, Any, None]]) -> dict[str, float]:
@@ -57,6 +58,15 @@ async def test_per_chat_interval_and_overall_rate() -> None:
     assert sent == {"chat 1": 0, "chat 2": 0.25, "chat 3": 0.5, "chat 4": 0.75, "chat 5": 1.0}
     # Chat 1 sent at 0 may send again at 1.0; the next overall slot is 1.25.
     assert await clock.sent_at(("chat 1 again", p.wait(1))) == {"chat 1 again": 1.25}
+
+
+async def test_late_wake_ups_do_not_slow_the_overall_rate() -> None:
+    """A busy loop wakes each sender a little late: the slots keep their grid, so a long
+    fan-out still averages the platform's rate instead of falling behind it."""
+    clock = FakeTime(late=0.05)
+    p = pacer(clock, per_chat_interval=1.0, per_second=4.0)
+    sent = await clock.sent_at(*((f"chat {c}", p.wait(c)) for c in (1, 2, 3, 4, 5)))
+    assert sent == {"chat 1": 0, "chat 2": 0.3, "chat 3": 0.55, "chat 4": 0.8, "chat 5": 1.05}
 
 
 async def test_a_pause_holds_only_that_chat() -> None:
