@@ -2,19 +2,19 @@
 
 Nothing here changes what the bot does: it only listens to SQLAlchemy's public pool and
 connection events (`checkout`, `checkin`, `reset`, `before_cursor_execute`,
-`after_cursor_execute`, `commit`, `rollback`) on the app's engine and stamps them with
-`time.perf_counter()`. A unit of work of the bot (`storage.uow.SqlUnitOfWorkFactory`) is one
-pool checkout -> checkin; its statements say what it was (`kind`).
+`after_cursor_execute`, `commit`, `rollback`) on the engine of the app's units of work
+(`app.uows.statement_engine`) and stamps them with `time.perf_counter()`. A unit of
+work of the bot (`storage.uow.SqlUnitOfWorkFactory`) is one pool checkout -> checkin; its
+statements say what it was (`kind`).
 
 Driver calls ("round trips") are counted from those events:
 
 - PostgreSQL (asyncpg): one per statement, a `BEGIN` before the first statement of a
-  transaction, the `COMMIT` or `ROLLBACK` that ends an open one, and the pool's pre-ping on
-  checkout (`pool_pre_ping=True` in `storage.database.make_engine`; asyncpg pings with
-  `BEGIN`, `;`, `ROLLBACK`: three) unless the connection was opened by this checkout.
-- SQLite (aiosqlite): every call crosses to aiosqlite's worker thread and back: per
-  statement a new cursor, the execute, the fetch (statements that return rows), the cursor's
-  close; every commit and rollback (also the pool's rollback on return after a commit).
+  transaction, and the `COMMIT` or `ROLLBACK` that ends an open one (no pre-ping: the unit
+  of work's first statement finds a dead connection, see `storage.uow`).
+- SQLite: statements run on the event loop's own thread (`storage.connection`), so a
+  "round trip" is one call into `sqlite3`: every statement (the `BEGIN IMMEDIATE` that
+  starts a unit of work included), commit and rollback.
 """
 
 from __future__ import annotations
@@ -26,10 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-PING_ROUND_TRIPS = 3  # asyncpg's ping outside a transaction: BEGIN, ";", ROLLBACK
+from sqlalchemy import Engine, event
 
 _VERB = re.compile(r"^\s*(\w+)")
 _TABLE = re.compile(r"\b(?:FROM|INTO|UPDATE)\s+\"?(\w+)", re.IGNORECASE)
@@ -60,7 +57,6 @@ class Unit:
     conn: int
     start: float  # checked out (after the pre-ping, if any)
     end: float = math.nan  # checked in
-    pinged: bool = False
     statements: list[Statement] = field(default_factory=list)
     commits: int = 0
     rollbacks: int = 0  # rollbacks that ended an open transaction
@@ -75,15 +71,8 @@ class Unit:
         n = len(self.statements)
         if dialect == "postgresql":
             begins = sum(1 for s in self.statements if s.begins)
-            return (
-                n
-                + begins
-                + self.commits
-                + self.rollbacks
-                + (PING_ROUND_TRIPS if self.pinged else 0)
-            )
-        rows = sum(1 for s in self.statements if s.rows)
-        return 3 * n + rows + self.commits + self.rollbacks + self.idle_rollbacks
+            return n + begins + self.commits + self.rollbacks
+        return n + self.commits + self.rollbacks
 
     def whats(self) -> list[str]:
         return [s.what for s in self.statements]
@@ -98,17 +87,16 @@ Classifier = Callable[[Unit], str]
 class SqlTrace:
     """Records every unit of work on `engine` while `recording` is true."""
 
-    def __init__(self, engine: AsyncEngine, dialect: str, classify: Classifier) -> None:
+    def __init__(self, engine: Engine, dialect: str, classify: Classifier) -> None:
         self.engine = engine
         self.dialect = dialect
         self.classify = classify
-        self.pre_ping = dialect == "postgresql"  # as storage.database.make_engine builds it
         self.units: list[Unit] = []
         self.recording = False
         self._open: dict[int, Unit] = {}
         self._in_tx: dict[int, bool] = {}
         self._fresh: set[int] = set()
-        sync = engine.sync_engine
+        sync = engine
         event.listen(sync, "connect", self._connect)
         event.listen(sync, "checkout", self._checkout)
         event.listen(sync, "checkin", self._checkin)
@@ -119,7 +107,7 @@ class SqlTrace:
         event.listen(sync, "rollback", self._rollback)
 
     def detach(self) -> None:
-        sync = self.engine.sync_engine
+        sync = self.engine
         for name, fn in (
             ("connect", self._connect),
             ("checkout", self._checkout),
@@ -141,11 +129,10 @@ class SqlTrace:
 
     def _checkout(self, dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
         key = id(dbapi_connection)
-        fresh = key in self._fresh
         self._fresh.discard(key)
         self._in_tx[key] = False
         if self.recording:
-            unit = Unit(key, time.perf_counter(), pinged=self.pre_ping and not fresh)
+            unit = Unit(key, time.perf_counter())
             self._open[key] = unit
 
     def _checkin(self, dbapi_connection: Any, _record: Any) -> None:

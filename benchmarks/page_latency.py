@@ -436,7 +436,7 @@ async def scenario(url: str, result: Result) -> None:
     transport = BenchTransport()
     probe = PageProbe(transport)
     async with running(url, [transport], SystemClock()) as app:
-        sql = trace.SqlTrace(app.engine, result.kind, trace.classify)
+        sql = trace.SqlTrace(app.uows.statement_engine, result.kind, trace.classify)
         if result.scenario == STEADY:
             await open_incidents(app, probe, result.cacos, result.open)
             before = await pending_escalations(app)

@@ -205,7 +205,7 @@ async def fan_out(url: str, variant: Variant, people: int) -> Run:
             await tg.start()
             try:
                 await asyncio.sleep(0.2)  # the loops' first (empty) rounds are over
-                sql = trace.SqlTrace(app.engine, "sqlite", trace.classify)
+                sql = trace.SqlTrace(app.uows.statement_engine, "sqlite", trace.classify)
                 sql.recording = True
                 await enqueue_pages(app)
                 t0 = time.perf_counter()  # committed; the commit woke delivery

@@ -392,7 +392,7 @@ async def measure(url: str, iterations: int, warmup: int) -> Results:
     transport = TelegramTransport(per_chat_interval=0.0, per_second=1000.0)
     try:
         async with running(url, [transport], SystemClock()) as app:
-            sql = trace.SqlTrace(app.engine, "sqlite", trace.classify)
+            sql = trace.SqlTrace(app.uows.statement_engine, "sqlite", trace.classify)
             tg = TelegramBot(  # as scm_bot.runtime wires it
                 app.inbox,
                 token=TOKEN,
