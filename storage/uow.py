@@ -305,7 +305,7 @@ class SqlDirectoryRepo:
         self.cache = cache
         self.changed = False  # a person changed in this unit of work
         self._revision = revision  # read as the unit of work began (the factory's probe)
-        self._probed = True
+        self._probed = revision is not None
         self._roster_changed = roster_changed
 
     async def load(self) -> Directory:
@@ -1163,7 +1163,7 @@ class SqlUnitOfWorkFactory:
             self._sqlite.dispose()
 
     async def _connect(self) -> tuple[AsyncConnection | SqliteConn, int | None]:
-        """A connection in a transaction, and the region's revision read on it.
+        """A connection in a transaction, and on PostgreSQL the region's revision read on it.
 
         That read is the unit of work's first statement (its directory needs it anyway),
         and it stands in for a liveness check: a PostgreSQL connection the server ended
@@ -1171,9 +1171,8 @@ class SqlUnitOfWorkFactory:
         then discards the pool's older connections, and the unit of work starts again once
         on a fresh one, before anything of it ran.
         """
-        if self._sqlite is not None:
-            conn: AsyncConnection | SqliteConn = await SqliteConn.open(self._sqlite)
-            return conn, await self._revision(conn)
+        if self._sqlite is not None:  # no liveness to check: the directory reads it
+            return await SqliteConn.open(self._sqlite), None
         for fresh in (False, True):
             conn = await self.engine.connect()
             try:
