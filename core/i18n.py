@@ -1,118 +1,114 @@
 """Message catalogs (Dutch first, English second) and locale-aware time formatting.
 
-Catalogs are TOML files in `core/locales/<language>/`, one per feature, merged; nested
-tables flatten to dotted keys (`[page] ack = "..."` is `page.ack`). A key missing in English
-falls back to Dutch; a key defined twice is an error.
+Catalogs are gettext catalogs, one domain (`scm_bot`) per language:
+`core/locales/<locale>/LC_MESSAGES/scm_bot.po`, compiled to the `.mo` files next to them
+(committed, so a fresh clone runs with nothing but Python; `python3.11 scripts/dev.py
+catalogs` updates and compiles them, and a test checks that they match their `.po`).
 
-Two refinements, both shaped so that a later move to gettext `.po` catalogs stays a
-mechanical translation:
-
-- **Plurals.** A text may be a table of CLDR plural forms (`{one = "{count} dag", other =
-  "{count} dagen"}`); the form is chosen by the `count` parameter with Babel's plural rules
-  for the language (gettext's `ngettext`).
+- **Keys as message ids.** A message's msgid is its stable key (`"close.done"`), its msgstr
+  the text, with `{placeholders}` filled in by `str.format`. Dutch is the source language:
+  every message is defined in `nl` first; a message missing in English is shown in Dutch.
+- **Plurals.** A text chosen by a count has its key as both msgid and msgid_plural and one
+  msgstr per form; `t` picks the form for the `count` parameter through `ngettext` and the
+  catalog's Plural-Forms header.
 - **Register.** Dutch addresses operational staff as "je" and the burgemeester and the share
-  list as "u" (`Register`). The formal texts live in an overlay catalog,
-  `core/locales/nl_formal/`, that holds only the keys whose wording differs and falls back
-  to `nl` (as a gettext `nl@formal` catalog would). English has one register.
+  list as "u" (`Register`). The formal texts live in the catalog `nl@formal`, which holds
+  only the messages whose wording differs and falls back to `nl` (gettext's own fallback for
+  a locale with a modifier). English has one register.
 """
 
 from __future__ import annotations
 
-import tomllib
-from collections.abc import Mapping
+import gettext
+import io
 from datetime import datetime
 from functools import cache
 from importlib.resources import files
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel import Locale
 from babel.dates import format_datetime
+from babel.messages.mofile import read_mo
 
 from core.messages import Message
 from core.model import Language, Register
 
-# The CLDR plural categories: a table with only these keys is one text in plural forms.
-PLURAL_FORMS = frozenset({"zero", "one", "two", "few", "many", "other"})
-FORMAL_OVERLAY = {Language.NL: "nl_formal"}
+DOMAIN = "scm_bot"
+SOURCE = Language.NL  # every message is defined in Dutch first; other languages fall back to it
+FORMAL_OVERLAY = {Language.NL: "nl@formal"}
 
-Text = str | Mapping[str, str]  # a plain text, or its plural forms
-
-
-def _is_plural(value: dict[str, Any]) -> bool:
-    return "other" in value and set(value) <= PLURAL_FORMS
+Text = str | tuple[str, ...]  # a plain text, or its plural forms in the catalog's order
 
 
-def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Text]:
-    flat: dict[str, Text] = {}
-    for key, value in table.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and _is_plural(value):
-            flat[name] = {form: str(text) for form, text in value.items()}
-        elif isinstance(value, dict):
-            flat.update(_flatten(value, f"{name}."))
+def _compiled(locale: str) -> bytes:
+    return files("core").joinpath("locales", locale, "LC_MESSAGES", f"{DOMAIN}.mo").read_bytes()
+
+
+def _locales(language: Language, register: Register) -> list[str]:
+    """The catalogs that answer for a language and register, in order: the first that has
+    a text wins (English falls back to Dutch in the same register)."""
+    overlay = FORMAL_OVERLAY.get(language) if register is Register.U else None
+    chain = [overlay, language.value] if overlay else [language.value]
+    return chain if language is SOURCE else chain + _locales(SOURCE, register)
+
+
+@cache
+def _translations(language: Language, register: Register) -> gettext.GNUTranslations:
+    first, *fallbacks = (
+        gettext.GNUTranslations(io.BytesIO(_compiled(locale)))
+        for locale in _locales(language, register)
+    )
+    for fallback in fallbacks:
+        first.add_fallback(fallback)
+    return first
+
+
+@cache
+def _texts(locale: str) -> dict[str, Text]:
+    texts: dict[str, Text] = {}
+    for message in read_mo(io.BytesIO(_compiled(locale))):
+        if isinstance(message.id, str):
+            if message.id:  # not the header
+                texts[message.id] = str(message.string)
         else:
-            flat[name] = str(value)
-    return flat
-
-
-def _load(folder_name: str) -> dict[str, Text]:
-    merged: dict[str, Text] = {}
-    folder = files("core").joinpath("locales", folder_name)
-    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-        if not entry.name.endswith(".toml"):
-            continue
-        flat = _flatten(tomllib.loads(entry.read_text("utf-8")))
-        twice = merged.keys() & flat.keys()
-        if twice:
-            raise ValueError(f"{folder_name}/{entry.name} redefines {sorted(twice)}")
-        merged.update(flat)
-    return merged
+            texts[message.id[0]] = tuple(str(form) for form in message.string or ())
+    return texts
 
 
 @cache
 def catalog(language: Language, register: Register = Register.JE) -> dict[str, Text]:
-    """Every text of a language; with `Register.U` the formal texts replace their plain
-    counterparts (a formal key that the plain catalog lacks is an error)."""
-    merged = _load(language.value)
+    """Every text of a language's own catalog, by key; with `Register.U` the formal texts
+    replace their plain counterparts."""
+    texts = dict(_texts(language.value))
     overlay = FORMAL_OVERLAY.get(language) if register is Register.U else None
     if overlay is not None:
-        formal = _load(overlay)
-        unknown = formal.keys() - merged.keys()
-        if unknown:
-            raise ValueError(f"{overlay} has keys that {language.value} lacks: {sorted(unknown)}")
-        merged.update(formal)
-    return merged
+        texts.update(_texts(overlay))
+    return texts
 
 
 @cache
-def _plural_rule(language: Language) -> Any:
-    return Locale.parse(language.value).plural_form
-
-
-def plural_form(language: Language, count: int) -> str:
-    """The CLDR plural category of `count` in `language` ("one", "other", ...)."""
-    form: str = _plural_rule(language)(abs(count))
-    return form
+def _plural_keys() -> frozenset[str]:
+    return frozenset(key for key, text in catalog(SOURCE).items() if not isinstance(text, str))
 
 
 def t(language: Language, key: str, register: Register = Register.JE, /, **params: Any) -> str:
     """The text for `key` in `language` and `register`, with `params` filled in.
 
-    A text in plural forms takes the form for `params["count"]`."""
-    template = catalog(language, register).get(key)
-    if template is None:
-        language = Language.NL
-        template = catalog(Language.NL, register)[key]
-    if not isinstance(template, str):
-        form = plural_form(language, int(params["count"]))
-        template = template.get(form, template["other"])
+    A text in plural forms takes the form for `params["count"]`. Raises KeyError for a key
+    that the Dutch catalog lacks."""
+    if key not in catalog(SOURCE):
+        raise KeyError(key)
+    translations = _translations(language, register)
+    if key in _plural_keys():
+        template = translations.ngettext(key, key, int(params["count"]))
+    else:
+        template = translations.gettext(key)
     return template.format(**params) if params else template
 
 
 def label_text(language: Language, label: str, register: Register = Register.JE) -> str:
     """A button label: a catalog key is translated, anything else (a gemeente) is literal."""
-    if label in catalog(Language.NL):
+    if label in catalog(SOURCE):
         return t(language, label, register)
     return label
 

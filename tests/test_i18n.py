@@ -3,33 +3,99 @@ are chosen by a count; Dutch addresses the burgemeester and the share list as "u
 
 from __future__ import annotations
 
+import io
 import re
 import string
-from collections.abc import Mapping
+from importlib.resources import files
 from pathlib import Path
 
 import pytest
+from babel.messages.catalog import Catalog
+from babel.messages.mofile import read_mo
+from babel.messages.pofile import read_po
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
-from core.i18n import FORMAL_OVERLAY, Text, catalog, t
+from core.i18n import DOMAIN, FORMAL_OVERLAY, Text, catalog, t
 from core.model import Language, Register
 from scm_bot.cli import app
 from tests.helpers import REGION_FILE, Harness, make_harness
 from tests.test_analyse import _fill_required as fill_required
 
+LOCALES = files("core").joinpath("locales")
+CATALOGS = ("nl", "en", "nl@formal")
+
+
+def _po(locale: str) -> Catalog:
+    return read_po(io.BytesIO(_source(locale).encode("utf-8")), locale=locale)
+
+
+def _source(locale: str) -> str:
+    return LOCALES.joinpath(locale, "LC_MESSAGES", f"{DOMAIN}.po").read_text("utf-8")
+
 
 def _fields(text: Text) -> set[str]:
-    forms = [text] if isinstance(text, str) else list(text.values())
+    forms = [text] if isinstance(text, str) else list(text)
     return {name for form in forms for _, name, _, _ in string.Formatter().parse(form) if name}
 
 
-def test_catalogs_have_the_same_keys_and_placeholders() -> None:
-    nl, en = catalog(Language.NL), catalog(Language.EN)
+def _texts(po: Catalog) -> dict[str, Text]:
+    """Every message of a catalog by key: its text, or its plural forms."""
+    return {
+        (m.id if isinstance(m.id, str) else m.id[0]): (
+            str(m.string) if isinstance(m.id, str) else tuple(str(f) for f in m.string or ())
+        )
+        for m in po
+        if m.id
+    }
+
+
+@pytest.mark.parametrize("locale", CATALOGS)
+def test_every_message_is_translated_once_and_plurals_have_every_form(locale: str) -> None:
+    po = _po(locale)
+    ids = re.findall(r'^msgid "(.+)"$', _source(locale), re.MULTILINE)
+    assert len(ids) == len(set(ids)) == len(_texts(po)), "a message is defined twice"
+    assert po.num_plurals == 2 and po.plural_expr == "(n != 1)"
+    for key, text in _texts(po).items():
+        assert not po[key].fuzzy, key
+        if isinstance(text, str):
+            assert text, key
+        else:
+            assert po[key].id == (key, key), key  # the key is both msgid and msgid_plural
+            assert len(text) == po.num_plurals and all(text), key
+            assert all("count" in _fields(form) for form in text), key
+
+
+def test_dutch_and_english_have_the_same_messages_and_placeholders() -> None:
+    nl, en = _texts(_po("nl")), _texts(_po("en"))
     assert set(nl) == set(en)
     for key in nl:
         assert _fields(nl[key]) == _fields(en[key]), key
         assert isinstance(nl[key], str) == isinstance(en[key], str), key
+
+
+def test_the_formal_catalog_only_rewords_dutch_messages() -> None:
+    nl, formal = _texts(_po("nl")), _texts(_po("nl@formal"))
+    assert formal.keys() <= nl.keys()
+    for key, text in formal.items():
+        assert _fields(text) == _fields(nl[key]), key
+        assert isinstance(text, str) == isinstance(nl[key], str), key
+
+
+@pytest.mark.parametrize("locale", CATALOGS)
+def test_the_compiled_catalogs_match_their_sources(locale: str) -> None:
+    """The .mo files are committed: `python3.11 scripts/dev.py catalogs` compiles them."""
+    compiled = read_mo(
+        io.BytesIO(LOCALES.joinpath(locale, "LC_MESSAGES", f"{DOMAIN}.mo").read_bytes())
+    )
+    assert _texts(compiled) == _texts(_po(locale))
+    assert compiled.plural_forms == _po(locale).plural_forms
+
+
+def test_catalog_reads_the_compiled_texts() -> None:
+    assert catalog(Language.NL) == _texts(_po("nl"))
+    assert catalog(Language.EN) == _texts(_po("en"))
+    assert catalog(Language.NL, Register.U) == _texts(_po("nl")) | _texts(_po("nl@formal"))
 
 
 def test_translation_fills_parameters() -> None:
@@ -37,12 +103,12 @@ def test_translation_fills_parameters() -> None:
     assert t(Language.EN, "close.done", id="X") == "Incident X is closed."
 
 
-def test_plural_forms_have_other_and_use_count() -> None:
-    for language in Language:
-        for key, text in catalog(language).items():
-            if isinstance(text, Mapping):
-                assert "other" in text, key
-                assert "count" in _fields(text), key
+def test_an_unknown_key_is_an_error() -> None:
+    with pytest.raises(KeyError):
+        t(Language.EN, "no.such.key")
+
+
+def test_plural_forms_are_chosen_by_count() -> None:
     assert t(Language.NL, "cli.problems", file="f", count=1).startswith("f: 1 probleem,")
     assert t(Language.NL, "cli.problems", file="f", count=2).startswith("f: 2 problemen,")
     assert t(Language.EN, "cli.problems", file="f", count=0).startswith("f: 0 problems,")
