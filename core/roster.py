@@ -24,7 +24,7 @@ import math
 from collections import defaultdict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from itertools import pairwise
 from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
@@ -54,7 +54,7 @@ def to_utc(local: datetime, tz: ZoneInfo) -> datetime:
     return local.replace(tzinfo=tz).astimezone(UTC)
 
 
-def wall_time_problem(local: datetime, tz: ZoneInfo) -> str | None:
+def wall_time_problem(local: datetime, tz: tzinfo) -> str | None:
     """'gap' for a local time that does not exist, 'ambiguous' for one that exists twice."""
     first = local.replace(tzinfo=tz, fold=0)
     second = local.replace(tzinfo=tz, fold=1)

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from core.model import Origin
-from core.roster_ical import import_shifts, parse_csv
+from core.roster_import import import_shifts, parse_csv
 from core.roster_reminders import RosterReminders
 from scm_bot.cli import app
 from tests.conftest import count

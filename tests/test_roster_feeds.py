@@ -8,16 +8,16 @@ at the harness's start, Tue 24 Nov 2026 03:07, Cees from Mon 30 Nov and Anna fro
 from __future__ import annotations
 
 import hashlib
-import importlib
 import logging
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
 import structlog
+from icalendar import Calendar, Event
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -27,7 +27,7 @@ from core.events import Sender, parse_text
 from core.i18n import t
 from core.model import Language, Origin
 from core.roster_feeds import TOKEN_BYTES
-from core.roster_ical import parse_ics
+from core.roster_import import parse_ics
 from flows.roster import RosterCalendars
 from scm_bot.app import build
 from scm_bot.cli import QUIET_LOGGERS
@@ -87,39 +87,17 @@ async def served(engine: AsyncEngine) -> AsyncIterator[Served]:
         yield it
 
 
-def events(ics: bytes) -> list[dict[str, str]]:
-    """The VEVENTs of a calendar: with the icalendar package when it is installed, else by
-    reading the (unfolded) content lines."""
-    try:
-        icalendar: Any = importlib.import_module("icalendar")
-    except ImportError:
-        icalendar = None
-    if icalendar is not None:
-        calendar = icalendar.Calendar.from_ical(ics)
-        return [
-            {
-                "SUMMARY": str(e["SUMMARY"]),
-                "DTSTART": e.decoded("DTSTART").strftime("%Y%m%dT%H%M%SZ"),
-                "DTEND": e.decoded("DTEND").strftime("%Y%m%dT%H%M%SZ"),
-                "X-SCM-PERSON": str(e["X-SCM-PERSON"]),
-            }
-            for e in calendar.walk("VEVENT")
-        ]
-    lines = ics.decode().replace("\r\n ", "").split("\r\n")
-    assert lines[0] == "BEGIN:VCALENDAR" and lines[-2:] == ["END:VCALENDAR", ""]
-    found: list[dict[str, str]] = []
-    current: dict[str, str] | None = None
-    for line in lines:
-        if line == "BEGIN:VEVENT":
-            current = {}
-        elif line == "END:VEVENT":
-            assert current is not None
-            found.append(current)
-            current = None
-        elif current is not None:
-            name, _, value = line.partition(":")
-            current[name] = value
-    return found
+def calendar(ics: bytes) -> Calendar:
+    """The calendar as a calendar program reads it."""
+    return Calendar.from_ical(ics)
+
+
+def events(ics: bytes) -> list[Event]:
+    return list(calendar(ics).events)
+
+
+def utc(day: int, hour: int, month: int = 11) -> datetime:
+    return datetime(2026, month, day, hour, tzinfo=UTC)
 
 
 async def audit_text(served: Served) -> str:
@@ -138,26 +116,25 @@ async def test_a_person_subscribes_to_their_own_duties(served: Served) -> None:
 
     status, content_type, body = await served.get(path)
     assert status == 200 and content_type == "text/calendar; charset=utf-8"
-    ics = body.decode()
-    assert "X-WR-CALNAME:Piket Rol Anna\r\n" in ics
-    assert "REFRESH-INTERVAL;VALUE=DURATION:PT60M\r\n" in ics
+    subscribed = calendar(body)
+    assert subscribed.calendar_name == "Piket Rol Anna"
+    assert subscribed.refresh_interval == timedelta(hours=1)
+    assert subscribed["REFRESH-INTERVAL"].params == {"VALUE": "DURATION"}
+    assert subscribed["X-PUBLISHED-TTL"].to_ical() == b"PT1H"
     found = events(body)
     assert found, "Anna has duties in the next three months"
-    assert {e["SUMMARY"] for e in found} == {"ROL: Rol Anna"}
-    assert {e["X-SCM-PERSON"] for e in found} == {"rol-a"}
+    assert {e.summary for e in found} == {"ROL: Rol Anna"}
+    assert {str(e["X-SCM-PERSON"]) for e in found} == {"rol-a"}
     # Anna's week from Monday 7 December 08:00 (07:00 UTC) to the next Monday.
-    assert {"DTSTART": "20261207T070000Z", "DTEND": "20261214T070000Z"}.items() <= next(
-        e for e in found if e["DTSTART"] == "20261207T070000Z"
-    ).items()
+    week = next(e for e in found if e.start == utc(7, 7, month=12))
+    assert week.end == utc(14, 7, month=12)
+    assert week.uid == "rol-regio-20261207T070000Z@scm-bot"
 
     # A subscription follows the roster: a replacement shows at the next fetch.
     await h.say("coord", REPLACE)
     await h.press("coord", "Bevestigen")
     _, _, again = await served.get(path)
-    assert any(
-        e["DTSTART"] == "20261125T070000Z" and e["DTEND"] == "20261126T170000Z"
-        for e in events(again)
-    )
+    assert any(e.start == utc(25, 7) and e.end == utc(26, 17) for e in events(again))
     # What the server sends is what /rooster ical makes: it imports back as the same duties.
     async with h.app.core.transaction(Origin.SYSTEM) as tx:
         parsed = parse_ics(again.decode(), tx.directory, await tx.uow.roster.settings())
@@ -169,11 +146,11 @@ async def test_a_roster_subscription_shows_everyone_on_duty(served: Served) -> N
     assert "Je agenda-abonnement op ROL (alle roosters):" in served.harness.last("caco")
     status, _, body = await served.get(path)
     assert status == 200
-    assert b"X-WR-CALNAME:Piketrooster ROL (alle roosters)\r\n" in body
-    people = {e["SUMMARY"] for e in events(body)}
+    assert calendar(body).calendar_name == "Piketrooster ROL (alle roosters)"
+    people = {e.summary for e in events(body)}
     assert people == {"ROL: Rol Anna", "ROL: Rol Bert", "ROL: Rol Cees"}
     # Bert's week, running now, from Monday 23 November 08:00.
-    assert any(e["DTSTART"] == "20261123T070000Z" for e in events(body))
+    assert any(e.start == utc(23, 7) for e in events(body))
 
     await served.subscribe("rol-b", "rol soest")  # in English; Soest falls back to the region
     assert "Your calendar subscription to ROL (Soest):" in served.harness.last("rol-b")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ import structlog
 from typer.testing import CliRunner
 
 from core.model import Origin
-from core.roster_ical import import_shifts, parse_csv, parse_ics, parse_roster_file
+from core.roster_import import import_shifts, parse_csv, parse_ics, parse_roster_file
 from scm_bot.cli import app
 from tests.conftest import count
 from tests.helpers import REGION_FILE, Harness
@@ -81,6 +82,50 @@ async def test_ical_export_imports_back(harness: Harness) -> None:
         )
         parsed = parse_roster_file("x.ics", other, tx.directory, await tx.uow.roster.settings())
         assert parsed.problems == [] and parsed.shifts[0].start.hour == 7
+
+
+async def test_a_calendars_problems_are_reported_with_the_line_of_their_event(
+    harness: Harness,
+) -> None:
+    ics = (
+        "BEGIN:VCALENDAR\r\n"
+        "BEGIN:VEVENT\r\nSUMMARY:ROL: Rol Cees\r\n"
+        "DTSTART;TZID=Europe/Amsterdam:20260329T023000\r\n"
+        "DTEND;TZID=Europe/Amsterdam:20261025T023000\r\nEND:VEVENT\r\n"
+        "BEGIN:VEVENT\r\nSUMMARY:ROL: Rol Cees\r\n"
+        "DTSTART;TZID=Europe/Nowhere:20261207T080000\r\nDTEND:2026120\r\nEND:VEVENT\r\n"
+        "BEGIN:VEVENT\r\nSUMMARY:geen dubbele punt\r\n"
+        "DTSTART:20261207\r\nDTEND:20261208\r\nEND:VEVENT\r\n"
+        "BEGIN:VEVENT\r\nSUMMARY:ROL: rol-b\r\nDTSTART:20261202T000000\r\nEND:VEVENT\r\n"
+        "BEGIN:VEVENT\r\nX-SCM-FUNCTION:rol\r\nX-SCM-PERSON:Rol\\, Anna\r\n"
+        "DTSTART:20261202T000000Z\r\nDTEND:20261203T000000Z\r\nEND:VEVENT\r\n"
+        "BEGIN:VEVENT\r\nSUMMARY:ROL: rol-a\r\nX-SCM-BACKUP:rol-c\r\n"
+        "DTSTART:20261201\r\nDTEND:20261203\r\nEND:VEVENT\r\n"
+        "END:VCALENDAR\r\n"
+    )
+    async with harness.app.core.transaction(Origin.CLI) as tx:
+        parsed = parse_ics(ics, tx.directory, await tx.uow.roster.settings())
+        anna, cees = tx.directory.person_by_key("rol-a"), tx.directory.person_by_key("rol-c")
+    assert parsed.problems == [
+        "regel 2: 20260329T023000 bestaat niet (de klok gaat die nacht vooruit)",
+        "regel 2: 20261025T023000 komt twee keer voor (de klok gaat die nacht terug)",
+        "regel 7: onbekende tijdzone 'Europe/Nowhere'",
+        "regel 7: geen geldige tijd '2026120'",
+        "regel 12: niet te lezen: SUMMARY 'geen dubbele punt' (verwacht 'functie: persoon')",
+        "regel 17: DTSTART of DTEND ontbreekt",
+        "regel 21: onbekende persoon 'Rol, Anna'",
+    ]
+    # Whole days run from midnight local: Tuesday 1 to Thursday 3 December.
+    assert anna is not None and cees is not None
+    assert [(s.line, s.person, s.backup, s.start, s.end) for s in parsed.shifts] == [
+        (
+            27,
+            anna.id,
+            cees.id,
+            datetime(2026, 11, 30, 23, tzinfo=UTC),
+            datetime(2026, 12, 2, 23, tzinfo=UTC),
+        )
+    ]
 
 
 @pytest.fixture(autouse=True)
