@@ -7,6 +7,7 @@ project into it (again only when pyproject.toml changed), then runs the chosen t
     python3.11 scripts/dev.py test     # the whole test suite
     python3.11 scripts/dev.py lint     # lint, format check and types (no tests)
     python3.11 scripts/dev.py check    # lint, format check, types and tests
+    python3.11 scripts/dev.py catalogs # update the message catalogs and compile them
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import tempfile
 import venv
 from pathlib import Path
 
@@ -46,6 +48,27 @@ def ensure_venv() -> None:
     STAMP.write_text(digest)
 
 
+LOCALES = ROOT / "core" / "locales"
+# pybabel, run as a module from the root so that its extraction method (scripts/babel.cfg)
+# can be imported.
+PYBABEL = ("-m", "babel.messages.frontend")
+
+
+def catalogs() -> None:
+    """Update the message catalogs from the Dutch one and compile them all: a new Dutch
+    message joins the English catalog untranslated (the catalog test fails until it is
+    translated), a removed one leaves it, and every `.po` is compiled to its `.mo`."""
+    python = BIN / "python"
+    with tempfile.TemporaryDirectory() as tmp:
+        template = Path(tmp) / "scm_bot.pot"
+        extract = ("extract", "--mapping-file", "scripts/babel.cfg", "--no-location")
+        _run(python, *PYBABEL, *extract, "--output-file", template, LOCALES / "nl")
+        update = ("update", "--domain", "scm_bot", "--output-dir", LOCALES, "--locale", "en")
+        keep = ("--no-fuzzy-matching", "--ignore-obsolete", "--ignore-pot-creation-date")
+        _run(python, *PYBABEL, *update, *keep, "--input-file", template)
+    _run(python, *PYBABEL, "compile", "--domain", "scm_bot", "--directory", LOCALES, "--statistics")
+
+
 def main(argv: list[str]) -> None:
     task = argv[0] if argv else "run"
     rest = argv[1:]
@@ -61,8 +84,10 @@ def main(argv: list[str]) -> None:
         _run(BIN / "mypy", *CODE)
         if task == "check":
             _run(BIN / "python", "-m", "pytest", *rest)
+    elif task == "catalogs":
+        catalogs()
     else:
-        sys.exit(f"unknown task {task!r}: use run, test, lint or check")
+        sys.exit(f"unknown task {task!r}: use run, test, lint, check or catalogs")
 
 
 if __name__ == "__main__":
