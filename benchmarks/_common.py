@@ -22,15 +22,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import structlog
+from sqlalchemy import text
 
 from core.messages import Message
 from core.model import Person
 from core.ports import Part
 from storage.database import migrate
+
+if TYPE_CHECKING:
+    from scm_bot.app import App
 
 PG_ADMIN_URL = os.environ.get("SCM_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 README = Path(__file__).parent / "README.md"
@@ -62,9 +66,9 @@ What each one measures, and its target:
   one incident cycle after another. Target: **at least 300 events/s on SQLite**.
 - `page_latency` (Core spine): with 100 incidents open at once (paged, unanswered, their
   escalations pending), further alerts confirmed at a steady rate; the time from handing the
-  confirm button to `Router.handle` until the transport's `send()` gets the page, through the
-  production wiring (`scm_bot.app.running`). Target: **p99 at most 50 ms**. Bursts of 10 and
-  100 simultaneous confirms are reported as stress rows.
+  confirm button to `Inbox.accept` (as the chat adapters do) until the transport's `send()`
+  gets the page, through the production wiring (`scm_bot.app.running`). Target: **p99 at
+  most 50 ms**. Bursts of 10 and 100 simultaneous confirms are reported as stress rows.
 - `timer_lateness` (Core spine): 10,000 pending escalation timers through the real
   APScheduler path (in-memory jobs, rebuilt from the timer rows); lateness (fired - due)
   p50/p99 of those that fall due in the window, and the time to fire 10,000 overdue timers
@@ -299,6 +303,26 @@ def region_yaml(cacos: int = 1, rol_members: int = 3) -> str:
 
 
 # --- statistics ----------------------------------------------------------------------------
+
+
+async def select_1_times(app: App, n: int) -> list[float]:
+    """Seconds of each of `n` `SELECT 1` on one open connection of the engine the units of
+    work use: on SQLite SQLAlchemy's synchronous engine, on the event loop's own thread
+    (`storage.connection`); on PostgreSQL the async engine (asyncpg)."""
+    times: list[float] = []
+    if app.engine.dialect.name == "sqlite":
+        with app.uows.statement_engine.connect() as conn:
+            for _ in range(n):
+                start = time.perf_counter()
+                conn.execute(text("SELECT 1"))
+                times.append(time.perf_counter() - start)
+        return times
+    async with app.engine.connect() as aconn:
+        for _ in range(n):
+            start = time.perf_counter()
+            await aconn.execute(text("SELECT 1"))
+            times.append(time.perf_counter() - start)
+    return times
 
 
 def percentile(values: Sequence[float], p: float) -> float:

@@ -5,7 +5,9 @@ connection events (`checkout`, `checkin`, `reset`, `before_cursor_execute`,
 `after_cursor_execute`, `commit`, `rollback`) on the engine of the app's units of work
 (`app.uows.statement_engine`) and stamps them with `time.perf_counter()`. A unit of
 work of the bot (`storage.uow.SqlUnitOfWorkFactory`) is one pool checkout -> checkin; its
-statements say what it was (`kind`).
+statements say what it was (`kind`). On SQLite every unit of work begins with `BEGIN
+IMMEDIATE`; on PostgreSQL with the read of the region's revision (`storage.uow`, the
+liveness check); `classify` looks past both.
 
 Driver calls ("round trips") are counted from those events:
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 import math
 import re
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,9 +46,11 @@ def describe(statement: str) -> str:
 class Statement:
     at: float
     what: str  # describe()
-    status: str | None  # a `status` bound parameter, if any (ledger and outbox updates)
+    # A `status` bound parameter, if any (ledger and outbox writes); of a ledger write of
+    # several rows (outcomes written with the next part's "sending"), "sending" if any.
+    status: str | None
     event_id: str | None = None  # the `event_id` parameter (inbox and inbound_event inserts)
-    rows: bool = False  # it returned rows (aiosqlite fetches them in one more call)
+    rows: bool = False  # it returned rows
     count: bool = False  # a count(*) (the benchmarks' own polls; the bot does not count)
     begins: bool = False  # the first statement of a transaction (asyncpg sends BEGIN)
 
@@ -55,7 +60,7 @@ class Unit:
     """One pool checkout -> checkin of the bot's engine."""
 
     conn: int
-    start: float  # checked out (after the pre-ping, if any)
+    start: float  # checked out
     end: float = math.nan  # checked in
     statements: list[Statement] = field(default_factory=list)
     commits: int = 0
@@ -161,7 +166,10 @@ class SqlTrace:
             # The statement's parameters by name (the DBAPI's own are positional).
             compiled = getattr(ctx, "compiled_parameters", None) or [{}]
             first = compiled[0] if isinstance(compiled[0], dict) else {}
-            status = first.get("status", first.get("new_status"))
+            statuses = [
+                p.get("status", p.get("new_status")) for p in compiled if isinstance(p, dict)
+            ]
+            status = "sending" if "sending" in statuses else statuses[0] if statuses else None
             event_id = first.get("event_id")
             unit.statements.append(
                 Statement(
@@ -217,35 +225,45 @@ READ = "inbox read"
 HANDLE = "handling transaction"
 FINISH = "inbox finish"
 DISPATCH = "delivery dispatch query"
-SENDING = 'ledger "sending" commit'
-SENT = 'ledger "sent" commit'
-ROW_DONE = "outbox row finished"
+SENDING = 'ledger "sending" commit'  # with the outcome of the row's part before, if any
+SENT = "ledger outcome commit"  # outcomes alone (the bot writes them with the next write)
+ROW_DONE = "outbox row finished"  # with its last part's outcome
 REPORT = "delivery report (page target delivered)"
 POLL = "the benchmark's own poll"
 OTHER = "other"
 
 
+BEGIN = "BEGIN -"  # SQLite's `BEGIN IMMEDIATE`, the first statement of a unit of work there
+REVISION = "SELECT region"  # the revision read (first on PostgreSQL; the directory's)
+
+
 def classify(unit: Unit) -> str:
-    """The kind of one of the bot's units of work, from its statements."""
-    whats = unit.whats()
+    """The kind of one of the bot's units of work, from its statements (after a leading
+    `BEGIN IMMEDIATE` and revision read)."""
+    statements = unit.statements
+    if statements and statements[0].what == BEGIN:
+        statements = statements[1:]
+    if statements and statements[0].what == REVISION:
+        statements = statements[1:]
+    whats = [s.what for s in statements]
     if not whats:
         return "empty"
-    if all(s.count for s in unit.statements):
+    if all(s.count for s in statements):
         return POLL
     if "INSERT inbox" in whats:
         return STORE
+    if any(w.endswith("inbound_event") for w in whats):
+        return HANDLE  # it also marks the event's inbox row done
     if "UPDATE inbox" in whats:
-        return FINISH
+        return FINISH  # refused events
     if whats[0] == "SELECT inbox":
         return READ
-    if any(w.endswith("inbound_event") for w in whats):
-        return HANDLE
     if any(w == "SELECT outbox" for w in whats) and not any(
         w.startswith(("INSERT", "UPDATE")) for w in whats
     ):
         return DISPATCH
     if all(w.endswith("ledger") for w in whats):
-        statuses = {s.status for s in unit.statements}
+        statuses = {s.status for s in statements}
         return SENDING if "sending" in statuses else SENT
     if any(w == "UPDATE outbox" for w in whats) and all(
         w.endswith(("outbox", "ledger")) for w in whats
@@ -254,3 +272,44 @@ def classify(unit: Unit) -> str:
     if any(w.endswith("page_target") for w in whats):
         return REPORT
     return OTHER + ": " + ", ".join(dict.fromkeys(whats))
+
+
+@dataclass
+class Path:
+    """The units of work on one page's path (`PATH`), and the others on the way."""
+
+    units: list[Unit]  # store, handle, sending
+    off_path: Counter[str]  # other units of work that started on the way, by kind
+    off_path_time: float  # and the time they held a connection
+
+
+# The path of one page, in order: its event stored (`Inbox.accept`); handled (the inbox
+# hands a fresh event over without reading the table); the ledger's "sending" commit just
+# before the request (the handling commit hands the page row to a worker at once,
+# `Deliverer.offer`, without a dispatch query). An inbox read or a dispatch query on the
+# way (the table read every second, a person whose worker was busy) counts as off the path.
+PATH = (STORE, HANDLE, SENDING)
+
+
+def follow(units: list[Unit], event_id: str, t0: float, paged_at: float) -> Path | None:
+    """The units of work on the path of the page that event `event_id` caused, followed
+    back from its send at `paged_at` (the last "sending" commit before it); `t0` is when
+    the event was handed in."""
+    by_event = [u for u in units if event_id in u.event_ids()]
+    store = next((u for u in by_event if u.kind == STORE), None)
+    handle = next((u for u in by_event if u.kind == HANDLE), None)
+    if store is None or handle is None:
+        return None
+    sendings = [
+        u for u in units if u.kind == SENDING and handle.end <= u.start and u.end <= paged_at
+    ]
+    if not sendings:
+        return None
+    path = [store, handle, max(sendings, key=lambda u: u.end)]
+    on_path = {id(u) for u in path}
+    others = [u for u in units if t0 <= u.start <= paged_at and id(u) not in on_path]
+    return Path(
+        path,
+        Counter(u.kind.split(":")[0] for u in others),
+        sum(u.duration for u in others),
+    )

@@ -1,8 +1,9 @@
 """Inbound events per second through the core, on SQLite and PostgreSQL side by side.
 
 One "incident cycle" is six inbound events, each one `Router.handle` call followed by
-delivering the outbox it queued (the commit hands the rows to the delivery workers; the
-driver awaits `Deliverer.quiet()` until they are sent; fake in-memory transport):
+delivering the outbox it queued (the commit hands the rows to the delivery workers,
+`Deliverer.offer`; the driver awaits `Deliverer.quiet()` until they are sent; fake
+in-memory transport):
 
 1. Caco: `/alarm Soest: gaslek Kerkstraat <n>`      (flow opens, confirmation asked)
 2. Caco presses "Bevestigen en pagen"                (incident raised, ROL on duty paged,
@@ -13,10 +14,13 @@ driver awaits `Deliverer.quiet()` until they are sent; fake in-memory transport)
 5. Caco: `/sluit <nr>`                               (close asked)
 6. Caco presses "Ja, sluiten"                        (closed, page messages edited)
 
-Each database runs the cycle twice: with the production timer scheduler (APScheduler with
-its SQLAlchemy job store, as `scm_bot.app.running` wires it) and with the in-memory
-`ManualTimerScheduler`, to show what the job store costs. A last probe times `/status`
-against the number of open incidents.
+Each database runs the cycle twice: in the production wiring (`scm_bot.app.running`:
+APScheduler with its in-memory job store, the inbox and delivery loops) and as `build()`
+with the in-memory `ManualTimerScheduler` and only the delivery loop, to show what the
+production wiring costs. On SQLite the units of work run on the event loop through
+SQLAlchemy's synchronous engine (`storage.connection`), each beginning with `BEGIN
+IMMEDIATE`; on PostgreSQL each begins with the region revision read (no pre-ping). A last
+probe times `/status` against the number of open incidents.
 
     .venv/bin/python -m benchmarks.inbound_throughput [--incidents N]
 """
@@ -31,7 +35,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, ExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 
-from sqlalchemy import event, text
+from sqlalchemy import event
 
 from benchmarks._common import (
     BenchTransport,
@@ -43,6 +47,7 @@ from benchmarks._common import (
     percentile,
     quiet_logging,
     region_yaml,
+    select_1_times,
     table,
     update_readme,
 )
@@ -70,16 +75,19 @@ class Run:
     handle: list[float] = field(default_factory=list)  # Router.handle part of each event
     by_kind: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     messages: int = 0
-    statements: int = 0  # SQL statements executed by the app's engine
-    round_trips: int = 0  # statements + commits + rollbacks (also on connection return)
+    statements: int = 0  # SQL statements executed by the units of work's engine
+    # Statements + commits + rollbacks (also the pool's reset on connection return); on
+    # SQLite each is one call into `sqlite3` on the loop, `BEGIN IMMEDIATE` among the
+    # statements.
+    round_trips: int = 0
     checkouts: int = 0  # transactions begun, i.e. units of work that ran a statement
 
     @property
     def label(self) -> str:
-        return f"{self.kind}, {'job store' if self.jobstore else 'manual'}"
+        return f"{self.kind}, {'production' if self.production else 'manual'}"
 
     @property
-    def jobstore(self) -> bool:
+    def production(self) -> bool:
         return self.scheduler.startswith("APS")
 
     @property
@@ -140,14 +148,15 @@ class Driver:
 
 
 @asynccontextmanager
-async def started(url: str, with_jobstore: bool) -> AsyncIterator[tuple[App, BenchTransport]]:
-    """The app as `scm-bot run` starts it (`running`: APScheduler job store, delivery loop),
-    or built with the in-memory `ManualTimerScheduler` (and the same delivery loop)."""
+async def started(url: str, production: bool) -> AsyncIterator[tuple[App, BenchTransport]]:
+    """The app as `scm-bot run` starts it (`running`: APScheduler in memory, the inbox and
+    delivery loops), or built with the in-memory `ManualTimerScheduler` (and the same
+    delivery loop; the driver hands events to `Router.handle` itself)."""
     transport = BenchTransport()
     setup = make_engine(url)
     await import_region(setup, parse_region(region_yaml(cacos=1)))
     await setup.dispose()
-    if with_jobstore:
+    if production:
         async with running(url, [transport], SystemClock()) as app:
             yield app, transport
         return
@@ -159,6 +168,8 @@ async def started(url: str, with_jobstore: bool) -> AsyncIterator[tuple[App, Ben
     finally:
         loop.cancel()
         await asyncio.gather(loop, return_exceptions=True)
+        await app.deliverer.close()
+        app.uows.close()
         await app.engine.dispose()
 
 
@@ -189,8 +200,9 @@ class Subject:
 
 
 def count_round_trips(app: App, counts: dict[str, int]) -> None:
-    """Count what the app's units of work send to the database (not the job store's):
-    SQLAlchemy's events on the async engine's synchronous core."""
+    """Count what the app's units of work send to the database: SQLAlchemy's events on
+    their engine (SQLite: the synchronous engine they run on; PostgreSQL: the async
+    engine's synchronous core)."""
 
     def counter(name: str) -> Callable[..., None]:
         def seen(*_args: object) -> None:
@@ -212,9 +224,14 @@ async def throughput(urls: dict[tuple[str, bool], str], incidents: int, rounds: 
     """All configurations at once, measured in interleaved chunks (the machine is noisy)."""
     async with AsyncExitStack() as stack:
         subjects: list[Subject] = []
-        for (kind, with_jobstore), url in urls.items():
-            app, transport = await stack.enter_async_context(started(url, with_jobstore))
-            run = Run(kind, "APScheduler job store" if with_jobstore else "ManualTimerScheduler")
+        for (kind, production), url in urls.items():
+            app, transport = await stack.enter_async_context(started(url, production))
+            run = Run(
+                kind,
+                "APScheduler in memory (`running`)"
+                if production
+                else "`ManualTimerScheduler` (`build()`)",
+            )
             subjects.append(Subject(run, app, transport, Driver(app, transport)))
         for subject in subjects:
             await subject.chunk(WARMUP_INCIDENTS, measured=False)
@@ -244,15 +261,11 @@ async def status_probe(url: str) -> dict[int, float]:
 
 
 async def round_trips(url: str) -> tuple[float, float]:
-    """The floor under every event: median seconds of one `SELECT 1` on an open connection,
-    and of one empty unit of work (checkout, cached directory load, return)."""
+    """The floor under every event: median seconds of one `SELECT 1` on an open connection
+    of the units of work's engine, and of one empty unit of work (checkout, the revision
+    read, the cached directory, return)."""
     async with started(url, False) as (app, _transport):
-        single: list[float] = []
-        async with app.engine.connect() as conn:
-            for _ in range(300):
-                start = time.perf_counter()
-                await conn.execute(text("SELECT 1"))
-                single.append(time.perf_counter() - start)
+        single = await select_1_times(app, 300)
         uow_times: list[float] = []
         for _ in range(300):
             start = time.perf_counter()
@@ -279,9 +292,9 @@ def main() -> None:
     kinds = available_kinds()
     with ExitStack() as stack:
         urls = {
-            (kind, with_jobstore): stack.enter_context(database(kind))
+            (kind, production): stack.enter_context(database(kind))
             for kind in kinds
-            for with_jobstore in (True, False)
+            for production in (True, False)
         }
         runs = asyncio.run(throughput(urls, args.incidents, args.rounds))
     for run in runs:
@@ -314,8 +327,8 @@ def readme_body(
     incidents: int,
     rounds: int,
 ) -> str:
-    production = {r.kind: r for r in runs if r.jobstore}
-    manual = {r.kind: r for r in runs if not r.jobstore}
+    production = {r.kind: r for r in runs if r.production}
+    manual = {r.kind: r for r in runs if not r.production}
     rows = [
         [
             r.kind,
@@ -349,12 +362,20 @@ def readme_body(
         f" events, after {WARMUP_INCIDENTS} warm-up cycles), one event at a time; every event "
         "is `Router.handle` plus delivering its outbox. The four configurations are alive at "
         f"once and measured in {rounds} interleaved chunks, so machine noise hits them alike. "
-        'Region: 1 Caco, a ROL rotation of 3. "job store" is the production wiring '
-        "(`scm_bot.app.running`: APScheduler with its SQLAlchemy job store, delivery loop "
-        'running); "manual" is `build()` with the in-memory `ManualTimerScheduler` and the '
-        "same delivery loop. Each commit hands its messages to the delivery workers "
-        "(`Deliverer.offer`); the driver awaits `Deliverer.quiet()` after each event, so an "
-        "event counts as done once its messages reached the transport.",
+        'Region: 1 Caco, a ROL rotation of 3. "production" is the production wiring '
+        "(`scm_bot.app.running`: APScheduler with its in-memory job store, the inbox and "
+        'delivery loops running); "manual" is `build()` with the in-memory '
+        "`ManualTimerScheduler` and the same delivery loop. The driver hands each event to "
+        "`Router.handle` itself. Each commit hands its messages to the delivery workers "
+        "(`Deliverer.offer`), which commit the ledger's `sending` before each part and "
+        "write the outcome with the row's next write (one commit per part plus one per "
+        "row); the driver awaits `Deliverer.quiet()` after each event, so an event counts "
+        "as done once its messages reached the transport. On SQLite the units of work run "
+        "on the event loop through SQLAlchemy's synchronous engine, each beginning with "
+        "`BEGIN IMMEDIATE`; on PostgreSQL (asyncpg, no pre-ping) each begins with the "
+        "region revision read, which finds a dead pooled connection. DB round trips = statements, "
+        "commits and rollbacks (and the pool's reset when a connection is returned); on "
+        "SQLite each is one call into `sqlite3`.",
         "",
         table(
             [
@@ -388,13 +409,13 @@ def readme_body(
             f"({sqlite.rate:.0f} events/s).",
         ]
     ratios = [
-        f"{kind}: manual/job store {manual[kind].rate / production[kind].rate:.2f}x"
+        f"{kind}: manual/production {manual[kind].rate / production[kind].rate:.2f}x"
         for kind in production
         if kind in manual and production[kind].rate
     ]
     if "sqlite" in production and "postgresql" in production:
         ratios.append(
-            f"SQLite/PostgreSQL (job store) "
+            f"SQLite/PostgreSQL (production) "
             f"{production['sqlite'].rate / production['postgresql'].rate:.2f}x"
         )
     if ratios:
@@ -402,8 +423,10 @@ def readme_body(
     if floors:
         lines += [
             "",
-            "Round-trip floor (median): one `SELECT 1` on an open async connection, "
-            "and one empty unit of work (pool checkout, cached directory load, return):",
+            "Round-trip floor (median): one `SELECT 1` on an open connection of the units "
+            "of work's engine (SQLite: the synchronous engine, on the loop; PostgreSQL: "
+            "asyncpg), and one empty unit of work (checkout, `BEGIN IMMEDIATE` on SQLite, the "
+            "region revision read, the cached directory, return):",
             "",
             table(
                 ["DB", "SELECT 1 ms", "empty unit of work ms"],

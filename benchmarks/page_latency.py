@@ -3,11 +3,13 @@
 The app runs as `scm-bot run` runs it (`scm_bot.app.running`: the inbox loop
 `Inbox.run`, the delivery loop `Deliverer.run`, APScheduler for the timers, `SystemClock`).
 Every event goes in as a chat adapter hands it in: `Inbox.accept` stores it (the Telegram
-poller confirms the update only after that, Slack acks only then), the inbox loop hands it
-to `Router.handle`, whose commit wakes delivery, which reads the outbox and sends part by
-part with its ledger. The latency of an incident runs from just before its confirm button
-event is handed to `Inbox.accept` until the fake transport's `send()` is called with that
-incident's page (timestamp taken inside `send()`).
+poller confirms the update only after that, Slack acks only then), the inbox loop hands the
+fresh event to `Router.handle` (without reading the table), whose commit hands the page row
+to a delivery worker (`Deliverer.offer`), which sends it part by part with its ledger
+(APScheduler in memory; on SQLite the units of work run on the event loop through
+SQLAlchemy's synchronous engine). The latency of an incident runs from just before its
+confirm button event is handed to `Inbox.accept` until the fake transport's `send()` is
+called with that incident's page (timestamp taken inside `send()`).
 
 Target scenario ("steady"): a region with 3 Caco's (`--cacos`) and one ROL rotation. First
 100 incidents are opened through the real flow and left open (`--open`; not measured): a
@@ -22,8 +24,8 @@ prompt (not measured, but part of the load). Every page is also reported to ever
 
 Where the time goes (target scenario): every unit of work of the bot is traced through
 SQLAlchemy's pool and connection events (`benchmarks._trace`), and each page's path is
-followed back from its send: the inbox store of its confirm, the inbox read that found it,
-its handling transaction, the delivery dispatch query, the ledger's "sending" commit.
+followed back from its send (`benchmarks._trace.follow`): the inbox store of its confirm,
+its handling transaction, the ledger's "sending" commit.
 
 Stress rows (for information, `--no-burst` skips them): N Caco's (N = 10 and `--burst`,
 100) each open an alarm, then N asyncio tasks, released together, each hand in their
@@ -45,8 +47,6 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from sqlalchemy import text
-
 from benchmarks import _trace as trace
 from benchmarks._common import (
     BenchTransport,
@@ -58,6 +58,7 @@ from benchmarks._common import (
     percentile,
     quiet_logging,
     region_yaml,
+    select_1_times,
     table,
     update_readme,
 )
@@ -99,14 +100,13 @@ SAME_LOAD = (
     "PostgreSQL (not met at that load)."
 )
 
-# The path of one page, in order: (stage, the unit of work that ends it).
+# The path of one page, in order (`trace.PATH`): (stage, the unit of work that ends it).
 STAGES = (
     ("confirm stored (`Inbox.accept`)", trace.STORE),
-    ("inbox loop read it", trace.READ),
-    ("handled (`Router.handle`'s transaction)", trace.HANDLE),
-    ("delivery's dispatch query", trace.DISPATCH),
-    ('ledger "sending" committed', trace.SENDING),
+    ("handled (`Router.handle`'s transaction, the fresh event handed over)", trace.HANDLE),
+    ('ledger "sending" committed (the commit handed the row to a worker)', trace.SENDING),
 )
+assert tuple(kind for _, kind in STAGES) == trace.PATH
 
 
 @dataclass
@@ -152,7 +152,7 @@ class Result:
     per_confirm: Counter[str] = field(default_factory=Counter)  # units of work per confirm
     trips_per_confirm: float = math.nan  # driver round trips per confirm, all units
     select_1: float = math.nan  # one round trip: SELECT 1 on an open connection, median
-    empty_unit: float = math.nan  # an empty unit of work (checkout, pre-ping, return), median
+    empty_unit: float = math.nan  # an empty unit of work (checkout, its first statement, return)
 
     def p(self, p: float) -> float:
         """Percentile over every measured confirm; a page never sent counts as infinite."""
@@ -303,35 +303,10 @@ async def finish(app: App, probe: PageProbe, result: Result, started: dict[int, 
 
 def follow(units: list[trace.Unit], eid: str, t0: float, paged_at: float) -> Chain | None:
     """The units of work on one page's path, followed back from its send."""
-    by_event = [u for u in units if eid in u.event_ids()]
-    store = next((u for u in by_event if u.kind == trace.STORE), None)
-    handle = next((u for u in by_event if u.kind == trace.HANDLE), None)
-    if store is None or handle is None:
+    path = trace.follow(units, eid, t0, paged_at)
+    if path is None:
         return None
-    reads = [u for u in units if u.kind == trace.READ and store.end <= u.start <= handle.start]
-    sendings = [
-        u for u in units if u.kind == trace.SENDING and handle.end <= u.start and u.end <= paged_at
-    ]
-    if not reads or not sendings:
-        return None
-    sending = max(sendings, key=lambda u: u.end)
-    dispatches = [
-        u
-        for u in units
-        if u.kind == trace.DISPATCH and handle.end <= u.start and u.end <= sending.start
-    ]
-    if not dispatches:
-        return None
-    path = [store, reads[-1], handle, max(dispatches, key=lambda u: u.end), sending]
-    on_path = {id(u) for u in path}
-    others = [u for u in units if t0 <= u.start <= paged_at and id(u) not in on_path]
-    return Chain(
-        t0,
-        path,
-        paged_at,
-        Counter(u.kind.split(":")[0] for u in others),
-        sum(u.duration for u in others),
-    )
+    return Chain(t0, path.units, paged_at, path.off_path, path.off_path_time)
 
 
 async def confirm_steady(app: App, probe: PageProbe, result: Result, sql: trace.SqlTrace) -> None:
@@ -377,7 +352,7 @@ async def confirm_steady(app: App, probe: PageProbe, result: Result, sql: trace.
             result.unchained += 1
             continue
         result.chains.append(chain)
-        result.from_handling.append(chain.paged_at - chain.units[2].start)
+        result.from_handling.append(chain.paged_at - chain.units[1].start)
 
 
 async def confirm_burst(
@@ -412,14 +387,10 @@ async def open_alarms(app: App, transport: BenchTransport, tags: range) -> dict[
 
 
 async def floor(app: App, result: Result, n: int = 200) -> None:
-    """One round trip (SELECT 1 on an open connection) and one empty unit of work
-    (checkout with the pre-ping, return), medians, the bot idle."""
-    one: list[float] = []
-    async with app.engine.connect() as conn:
-        for _ in range(n):
-            start = time.perf_counter()
-            await conn.execute(text("SELECT 1"))
-            one.append(time.perf_counter() - start)
+    """One round trip (SELECT 1 on an open connection of the units of work's engine) and
+    one empty unit of work (checkout, `BEGIN IMMEDIATE` on SQLite or the revision read on
+    PostgreSQL, return), medians, the bot idle."""
+    one = await select_1_times(app, n)
     empty: list[float] = []
     for _ in range(n):
         start = time.perf_counter()
@@ -589,9 +560,10 @@ def breakdown(r: Result) -> list[str]:
     return [
         f"{r.kind} ({n} of {len(r.latencies)} pages followed back; {r.unchained} not): "
         'p50 / p99 per stage, each measured from the end of the one before; "in the '
-        'database" = the unit of work holding its connection (checkout to return; on '
-        'PostgreSQL after the pre-ping), "waiting" = the rest (the SQLite units\' turn, '
-        "the pre-ping, the loop waking the next task).",
+        'database" = the unit of work holding its connection (checkout to return), '
+        '"waiting" = the rest ('
+        + ("the units' turn for their lock, " if r.kind == "sqlite" else "")
+        + "the loop waking the next task, the worker's sending slot).",
         "",
         table(
             [
@@ -610,8 +582,9 @@ def breakdown(r: Result) -> list[str]:
         f"{off_text or 'none'}; they held a connection p50 "
         f"{ms(percentile([c.off_path_time for c in chains], 50))} ms per page. One round "
         f"trip (`SELECT 1` on an open connection) {r.select_1 * 1e3:.2f} ms; an empty unit "
-        f"of work (pool checkout{' with its pre-ping' if r.kind == 'postgresql' else ''}, "
-        f"return) {r.empty_unit * 1e3:.2f} ms (medians, the bot idle).",
+        "of work (checkout, "
+        + ("`BEGIN IMMEDIATE`" if r.kind == "sqlite" else "the revision read")
+        + f", return) {r.empty_unit * 1e3:.2f} ms (medians, the bot idle).",
         "",
         f"Everything one confirm cycle (the draft, its prompt, the confirm, the page and "
         f"the {r.cacos} reports to the Caco's) costs the bot, per confirm: "
@@ -623,8 +596,8 @@ def breakdown(r: Result) -> list[str]:
             if r.kind == "sqlite"
             else "(summed over the pool's connections)"
         )
-        + f", and the bot process used {r.cpu:.0%} of one core (CPU time / wall time, all "
-        "its threads).",
+        + f", and the bot process used {r.cpu:.0%} of one core (CPU time / wall time"
+        + ("; the statements run on the event loop's own thread)." if r.kind == "sqlite" else ")."),
     ]
 
 
@@ -638,10 +611,14 @@ def readme_body(results: list[Result]) -> str:
         "to the platform) until the fake transport's `send()` is called with that incident's "
         "page; a page never sent counts as infinitely late. The production wiring "
         "(`scm_bot.app.running`): the inbox loop hands the stored event to `Router.handle`; "
-        "its commit wakes the delivery loop, which reads the due outbox rows, gives each "
-        "person a worker and sends part by part, committing the ledger's `sending` before "
-        "each part goes out. **Before** = the session 5 engine (commit 78a935c, same "
-        "scenarios, same kind of machine, calm: load 0.2-0.9), where the event was handed "
+        "its commit hands the rows it queued to delivery (`Deliverer.offer`): a person "
+        "without a worker gets one at once, which sends part by part, committing the "
+        "ledger's `sending` before each part goes out (the outcome goes with the next write "
+        "for that row). On SQLite the units of work run on the event loop through "
+        "SQLAlchemy's synchronous engine, each beginning with `BEGIN IMMEDIATE`; on "
+        "PostgreSQL each begins with the region revision read (no pre-ping). **Before** = "
+        "the session 5 engine (commit 78a935c, same scenarios, same kind of machine, calm: "
+        "load 0.2-0.9), where the event was handed "
         "straight to `Router.handle` and its commit handed the rows to delivery in memory.",
         "",
     ]
@@ -704,13 +681,16 @@ def readme_body(results: list[Result]) -> str:
             "",
             "Every unit of work of the bot traced through SQLAlchemy's pool and connection "
             "events (`benchmarks/_trace.py`; nothing in the bot changed); each page's path "
-            "followed back from its `send()`: the inbox store of its confirm, the inbox read "
-            "that found it, its handling transaction, the dispatch query that found the page "
-            "row, and the ledger's `sending` commit just before the send. Driver round trips: "
-            "on PostgreSQL one per statement plus `BEGIN`, `COMMIT`/`ROLLBACK` and the pool's "
-            "pre-ping (3: asyncpg pings with `BEGIN`, `;`, `ROLLBACK`); on SQLite the calls "
-            "into aiosqlite's thread (per statement: cursor, execute, fetch if it returns "
-            "rows, close; every commit and rollback). For comparison, the old definition "
+            "followed back from its `send()`: the inbox store of its confirm, its handling "
+            "transaction (the inbox loop hands a fresh event over without reading the table) "
+            "and the ledger's `sending` commit just before the send (the handling commit "
+            "hands the page row to a worker, without a dispatch query); an inbox read or a "
+            "dispatch query on the way counts as another unit of work. Driver round trips: "
+            "on PostgreSQL one per statement (the revision read first, which also finds a "
+            "dead pooled connection: no pre-ping) plus `BEGIN` and `COMMIT`/`ROLLBACK`; on "
+            "SQLite, whose statements run on the event loop's own thread, the calls into "
+            "`sqlite3`: every statement (`BEGIN IMMEDIATE` included), commit and rollback. "
+            "For comparison, the old definition "
             "(from the start of the handling transaction to `send()`), p50 / p99: "
             + "; ".join(
                 f"{r.kind} {ms(percentile(r.from_handling, 50))} / "

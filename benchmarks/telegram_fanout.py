@@ -5,8 +5,12 @@ a migrated SQLite file; the bot as `scm-bot run` runs it (`scm_bot.app.running`:
 loop, the delivery loop `Deliverer.run`, APScheduler, `SystemClock`) with the real
 `TelegramTransport` at its default limits (1 message a second per chat, 29 a second in all),
 bound to a started `TelegramBot(app.inbox, ...)` (its python-telegram-bot Application and
-its own polling loop). Delivery reads the outbox rows and sends each part once, committing
-the ledger's `sending` before the request and `sent` after it. The fake Bot
+its own polling loop). The commit hands the rows to delivery (`Deliverer.offer`: a worker
+per person at once), which sends each part once, committing the ledger's `sending` before
+the request; the outcome goes with the row's next write (the next part's `sending` or the
+row's finish): one commit per part plus one per row. The units of work run on the event
+loop through SQLAlchemy's synchronous SQLite engine. The pacer keeps a fixed slot grid, so
+a sender the busy loop woke late does not slow the fan-out. The fake Bot
 API (`tests.fake_telegram.FakeTelegram`) refuses a send with 429 (`retry_after` 1 s) when it
 would be the 31st in any 1-second window, or the 2nd to one chat within 1 second.
 
@@ -134,7 +138,7 @@ class Run:
     retry_delay: list[float] = field(default_factory=list)  # last refusal -> accepted, s
     per_chat_refusals: int = 0
     statements: int = 0  # SQL statements from the commit until the outbox was empty
-    round_trips: int = 0  # calls into aiosqlite's thread, in that time
+    round_trips: int = 0  # calls into sqlite3 (statements, commits, rollbacks), that time
     units: Counter[str] = field(default_factory=Counter)  # units of work, by kind
     held: dict[str, float] = field(default_factory=dict)  # seconds they held a connection
     held_max: dict[str, float] = field(default_factory=dict)  # the longest one, by kind
@@ -208,7 +212,7 @@ async def fan_out(url: str, variant: Variant, people: int) -> Run:
                 sql = trace.SqlTrace(app.uows.statement_engine, "sqlite", trace.classify)
                 sql.recording = True
                 await enqueue_pages(app)
-                t0 = time.perf_counter()  # committed; the commit woke delivery
+                t0 = time.perf_counter()  # committed; the commit handed the rows over
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(fake.all_in.wait(), TIMEOUT)
                 while time.perf_counter() - t0 < TIMEOUT:
@@ -345,13 +349,17 @@ def readme_body(runs: list[Run], people: int) -> str:
         f"buttons) to {people} people, each in their own private chat, through the real "
         "`TelegramTransport` (bound to a started `TelegramBot(app.inbox, ...)`) and the bot "
         "as `scm-bot run` runs it (`scm_bot.app.running` on SQLite: inbox loop, delivery "
-        "loop, APScheduler, `SystemClock`); delivery reads the due outbox rows, gives each "
-        "person a worker and sends part by part, committing the ledger's `sending` before "
-        "and `sent` after each request, then finishing the row. The fake Bot "
+        "loop, APScheduler, `SystemClock`; the units of work on the event loop through "
+        "SQLAlchemy's synchronous SQLite engine); the commit hands its rows to delivery "
+        "(`Deliverer.offer`), which gives each person a worker at once; a worker sends part "
+        "by part, committing the ledger's `sending` before each request, and writes the "
+        "outcome with the row's next write (the next part's `sending` or the row's finish: "
+        "one commit per part plus one per row). The pacer's slots keep a fixed grid at its "
+        "rate (a sender woken late does not push later slots back). The fake Bot "
         "API refuses with 429 (`retry_after` 1) a send that would be the 31st in any sliding "
         "1-second window or the 2nd to one chat within 1 second (`FakeTelegram(limit_overall=30, "
         "limit_per_chat=1)`); refused sends do not count. Wall = from the commit of the "
-        "transaction (which wakes delivery) until the fake accepted the last chat's "
+        "transaction (which hands its rows to delivery) until the fake accepted the last chat's "
         f"message; the minimum at {RATE}/s is {minimum:.0f} s. Runs interleaved in one process. "
         "**Before** = the session 5 engine (commit 78a935c, same machine type, load 0.2), "
         "where the commit handed its rows to delivery in memory.",
@@ -429,8 +437,9 @@ def readme_body(runs: list[Run], people: int) -> str:
         "through SQLAlchemy's pool and connection events, `benchmarks/_trace.py`, from the "
         "commit until the outbox was empty): "
         + ", ".join(f"{kind} {n / delivered:.2f}" for kind, n in units.most_common())
-        + f" units of work; {statements:.1f} SQL statements, {trips:.0f} calls into "
-        "aiosqlite's thread. On SQLite the units of work take turns (one lock in "
+        + f" units of work; {statements:.1f} SQL statements (`BEGIN IMMEDIATE` "
+        f"included), {trips:.0f} calls into `sqlite3` on the event loop "
+        "(statements, commits, rollbacks). On SQLite the units of work take turns (one lock in "
         "`SqlUnitOfWorkFactory`); together they held the database "
         f"{sum(held.values()) / drained:.0%} of the time from the commit until the outbox "
         "was empty (all runs), per kind:",
@@ -447,8 +456,9 @@ def readme_body(runs: list[Run], people: int) -> str:
         ),
         "",
         "At 29 messages a second a message has 34 ms of the database's time; what it "
-        "uses is above (the dispatch query reads every due row, up to 500, with their "
-        "ledger entries, each time a person's worker ends).",
+        "uses is above (the commit hands the rows to the workers without a look at the "
+        "table; the dispatch query, every second and whenever a worker leaves rows behind, "
+        "reads every due row, up to 500, with their ledger entries).",
         "- Why the margin: sends leave exactly 1/rate apart but reach the server with "
         "jitter, so at exactly 30/s a few land as the 31st in some second and are refused "
         "(the what-if row); each refusal costs that chat its `retry_after` (1 s here) plus "
@@ -460,8 +470,9 @@ def readme_body(runs: list[Run], people: int) -> str:
             f"- At the default limits the strict fake refused {strict_refused} send(s) over "
             f"the {len(strict)} runs (before: none), most likely because the ledger's "
             "`sending` commit now sits between the pacer's slot and the request, and its wait "
-            "for the database (above) lets sends leave unevenly, so a few land as the 31st in "
-            "some second."
+            "for the database (above) lets sends leave unevenly; the fixed slot grid lets a "
+            "late send be followed closely by the next, so a few land as the 31st in some "
+            "second."
         )
     lines += [
         "- A 429 pauses only that chat (`Pacer.pause(chat)`); every other chat keeps its "

@@ -7,12 +7,15 @@ on one port) hosts two bot tokens, each with its own updates and chats:
   inbox loop, the delivery loop, APScheduler for the timers, `SystemClock`), the test region
   (`tests.helpers`) with Telegram ids, and a started `TelegramBot(app.inbox, ...)` with its
   own long-polling loop: an update is stored in the inbox (`Inbox.accept`) before the next
-  getUpdates confirms it; the inbox loop hands it to `Router.handle`; the commit wakes
-  delivery, which reads the outbox and sends part by part, committing the ledger's
-  `sending` before each part. Each iteration the Caco sends `/alarm Soest: bench-NNN
-  gaslek` (not measured) and then presses "Bevestigen en pagen" (measured): from the moment
-  the fake serves that callback_query in a getUpdates answer to the moment the fake
-  receives the sendMessage that carries the ROL's page (`bench-NNN` in a ROL's chat).
+  getUpdates confirms it; the inbox loop hands the fresh event to `Router.handle`; the
+  commit hands the page row to a delivery worker (`Deliverer.offer`), which sends part by
+  part, committing the ledger's `sending` before each part (the outcome goes with the
+  row's next write). The units of work run on the event loop through SQLAlchemy's
+  synchronous SQLite engine, each beginning with `BEGIN IMMEDIATE`.
+  Each iteration the Caco sends `/alarm Soest: bench-NNN gaslek` (not measured) and then
+  presses "Bevestigen en pagen" (measured): from the moment the fake serves that
+  callback_query in a getUpdates answer to the moment the fake receives the sendMessage
+  that carries the ROL's page (`bench-NNN` in a ROL's chat).
 - bare: a python-telegram-bot `Application` with one `CallbackQueryHandler` that answers the
   query and sends one message (HTML, two buttons, like a page) to another chat, polling the
   same server; measured the same way (served -> the relayed sendMessage received). It
@@ -82,22 +85,20 @@ BEFORE_SCM = (3.8, 5.1, 18.1)
 BEFORE_BARE = (3.2, 4.0, 5.1)
 BEFORE_RATIO = (1.19, 1.28)
 # The same engine's own script (`git archive 78a935c`, 300 iterations) run on this machine
-# today, just before the run above, under the same load.
+# on a loaded day (2026-12-03), for comparing runs under load.
 SAME_LOAD = (
     "Same-load reference: the session 5 engine's own script (`git archive 78a935c`, 300 "
-    "iterations), run on this machine on 2026-12-03 06:46 UTC just before this run, load "
-    "4.9-6.1: scm-bot p50 21.0 / p99 56.9 ms, bare 18.2 / 43.1 ms, ratio **1.15x / 1.32x** "
-    "(met). The load explains the bare app's figures; it does not explain scm-bot's."
+    "iterations), run on this machine on 2026-12-03 06:46 UTC, load 4.9-6.1: scm-bot p50 "
+    "21.0 / p99 56.9 ms, bare 18.2 / 43.1 ms, ratio **1.15x / 1.32x** (met)."
 )
 
 # The path of one page, in order: (stage, the unit of work that ends it).
 STAGES = (
     ("served -> stored in the inbox (`Inbox.accept`)", trace.STORE),
-    ("-> the inbox loop read it", trace.READ),
-    ("-> handled (`Router.handle`'s transaction)", trace.HANDLE),
-    ("-> delivery's dispatch query", trace.DISPATCH),
-    ('-> ledger "sending" committed', trace.SENDING),
+    ("-> handled (`Router.handle`'s transaction, the fresh event handed over)", trace.HANDLE),
+    ('-> ledger "sending" committed (the commit handed the row to a worker)', trace.SENDING),
 )
+assert tuple(kind for _, kind in STAGES) == trace.PATH
 
 
 # --- the fake server: two bots on one port ------------------------------------------------
@@ -190,8 +191,8 @@ class Results:
     unchained: int = 0  # scm pages whose path could not be followed in the trace
     units_per_iteration: Counter[str] = field(default_factory=Counter)
     round_trips_per_iteration: float = math.nan
-    select_async: float = math.nan  # one small SELECT through the app's async engine
-    select_sync: float = math.nan  # the same through sqlite3, in the loop's thread
+    select_uow: float = math.nan  # one small SELECT inside a unit of work (SQLAlchemy)
+    select_direct: float = math.nan  # the same through sqlite3 directly
 
 
 class Watch:
@@ -245,33 +246,10 @@ async def settled(app: App) -> None:
 
 def follow(units: list[trace.Unit], eid: str, served: float, paged_at: float) -> Sample | None:
     """The units of work on one page's path, followed back from its arrival at the fake."""
-    by_event = [u for u in units if eid in u.event_ids()]
-    store = next((u for u in by_event if u.kind == trace.STORE), None)
-    handle = next((u for u in by_event if u.kind == trace.HANDLE), None)
-    if store is None or handle is None:
+    path = trace.follow(units, eid, served, paged_at)
+    if path is None:
         return None
-    reads = [u for u in units if u.kind == trace.READ and store.end <= u.start <= handle.start]
-    sendings = [
-        u for u in units if u.kind == trace.SENDING and handle.end <= u.start and u.end <= paged_at
-    ]
-    if not reads or not sendings:
-        return None
-    sending = max(sendings, key=lambda u: u.end)
-    dispatches = [
-        u
-        for u in units
-        if u.kind == trace.DISPATCH and handle.end <= u.start and u.end <= sending.start
-    ]
-    if not dispatches:
-        return None
-    path = [store, reads[-1], handle, max(dispatches, key=lambda u: u.end), sending]
-    on_path = {id(u) for u in path}
-    others = Counter(
-        u.kind.split(":")[0]
-        for u in units
-        if served <= u.start <= paged_at and id(u) not in on_path
-    )
-    return Sample(paged_at - served, math.nan, path, served, paged_at, others)
+    return Sample(paged_at - served, math.nan, path.units, served, paged_at, path.off_path)
 
 
 # --- one iteration of each ------------------------------------------------------------------
@@ -452,19 +430,20 @@ async def measure(url: str, iterations: int, warmup: int) -> Results:
 
 async def statement_cost(app: App, url: str, results: Results, n: int = 300) -> None:
     """What one small SELECT costs inside a unit of work (the path every statement of the
-    bot takes) and through sqlite3 directly, on the same file, the bots idle."""
+    bot takes: SQLAlchemy's synchronous engine, on the loop) and through sqlite3 directly,
+    on the same file, the bots idle."""
     query = "SELECT id FROM person WHERE id = 1"
     async with app.uows() as uow:
         start = time.perf_counter()
         for _ in range(n):
             (await uow.conn.execute(text(query))).all()
-        results.select_async = (time.perf_counter() - start) / n
+        results.select_uow = (time.perf_counter() - start) / n
     direct = sqlite3.connect(make_url(url).database or "")
     try:
         start = time.perf_counter()
         for _ in range(n):
             direct.execute(query).fetchall()
-        results.select_sync = (time.perf_counter() - start) / n
+        results.select_direct = (time.perf_counter() - start) / n
     finally:
         direct.close()
 
@@ -605,14 +584,14 @@ def where_it_goes(results: Results) -> str:
     per_iteration = results.units_per_iteration
     k = max(len(scm), 1)
     bare_send = stat(bare, "total", 50) - stat(bare, "answer", 50)
-    handle = percentile([s.units[2].duration for s in chained], 50)
+    handle = percentile([s.units[1].duration for s in chained], 50)
     return "\n".join(
         [
             f"Where scm-bot's time goes ({n} of {len(scm)} pages followed back through the "
             'trace; each stage measured from the end of the one before; "in the database" = '
             "the unit of work holding its connection, checkout to return; driver round trips "
-            "= calls into aiosqlite's thread: per statement cursor, execute, fetch if it "
-            "returns rows, close; every commit and rollback), ms:",
+            "= calls into `sqlite3`, on the event loop's own thread: every statement, "
+            "`BEGIN IMMEDIATE` included, every commit and rollback), ms:",
             "",
             table(
                 [
@@ -637,14 +616,15 @@ def where_it_goes(results: Results) -> str:
             f"answer and one send (~{ms(bare_send)} ms from its answer to the send arriving). "
             f"scm-bot's path holds {len(STAGES)} units of work one after the other, each "
             "waiting for the task before it to wake the next (the poller, the inbox loop, the "
-            "delivery loop, the person's worker): the store (the update is not confirmed "
-            "before it), the inbox loop's read, the handling transaction (p50 "
-            f"{ms(handle)} ms in the database), delivery's read of the outbox, and the "
-            "ledger's `sending` commit before the request goes out. One small SELECT costs "
-            f"{results.select_async * 1e3:.2f} ms through the app's engine against "
-            f"{results.select_sync * 1e6:.0f} us through sqlite3 directly (same file, same run): "
-            "aiosqlite's thread hops and SQLAlchemy's per-statement work, not SQLite, are "
-            "most of it. The answer to the button now follows the handling (the bare app "
+            "person's delivery worker): the store (the update is not confirmed before it), "
+            f"the handling transaction (p50 {ms(handle)} ms in the database; the inbox loop "
+            "hands the stored event over without reading the table), and the ledger's "
+            "`sending` commit before the request goes out (the handling commit hands the page "
+            "row to a worker without a look at the table). One small SELECT costs "
+            f"{results.select_uow * 1e6:.0f} us inside a unit of work (SQLAlchemy's "
+            f"synchronous engine, on the loop) against {results.select_direct * 1e6:.0f} us "
+            "through sqlite3 directly (same file, same run): the difference is SQLAlchemy's "
+            "per-statement work. The answer to the button now follows the handling (the bare app "
             "answers first).",
         ]
     )

@@ -369,6 +369,7 @@ async def restart_phase(url: str, result: Result) -> None:
             due = now - timedelta(seconds=60 * (result.timers - ref) / result.timers)
             await uow.timers.add(KIND, ref, due)
         await uow.commit()
+    uows.close()
     await engine.dispose()
     start = time.perf_counter()
     async with app_running(url, fired, calls) as app:
@@ -623,8 +624,9 @@ def readme_body(
         "times spread over the last minute (they fell due during the outage), then the app is "
         "started: `ApsTimerScheduler.start` fires the overdue rows straight from the table "
         f"through `TimerRunner.run_due` ({FIRING_AT_ONCE} at a time: one transaction per timer, "
-        "on the event loop), then adds a job for every row still pending and starts the "
-        "scheduler and the reconcile. Times from entering `running()`.",
+        "on the event loop; on SQLite their units of work take turns), then adds a job for "
+        "every row still pending and starts the scheduler and the reconcile. Times from "
+        "entering `running()`.",
         "",
         table(
             [
