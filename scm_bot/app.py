@@ -9,7 +9,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Self
 
 import structlog
 from sqlalchemy import text
@@ -65,6 +65,18 @@ class App:
         self.tasks.append(asyncio.create_task(self.deliverer.run(), name="delivery"))
         self.deliverer.wake()
 
+    async def close(self) -> None:
+        """Stop delivery (what is left stays queued) and close the units of work's
+        connections; the engine is the caller's."""
+        await self.deliverer.close()
+        self.uows.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
     async def settle(self) -> None:
         """Handle stored events, fire due timers and deliver everything queued (tests and
         the demo)."""
@@ -85,7 +97,8 @@ def build(
     feed_url: str | None = None,
 ) -> App:
     """Assemble the bot; `monotonic` and `sleep` pace deliveries (tests pass fakes);
-    `feed_url` is where the calendar server is reached (None: no subscription URLs)."""
+    `feed_url` is where the calendar server is reached (None: no subscription URLs).
+    The caller closes the app (`async with build(...) as app`, or `await app.close()`)."""
     uows = SqlUnitOfWorkFactory(engine)
     core = Core(uows, clock, scheduler or ManualTimerScheduler())
     paging = Paging()
@@ -187,7 +200,6 @@ async def running(
             task.cancel()
         await asyncio.gather(*app.tasks, return_exceptions=True)
         await aps.shutdown()  # timers already firing finish (and may queue messages)
-        await app.deliverer.close()  # then delivery stops; what is left goes out next start
+        await app.close()  # then delivery stops; what is left goes out next start
         await lock.release()
-        app.uows.close()
         await engine.dispose()

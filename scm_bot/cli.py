@@ -245,13 +245,15 @@ def person_invite(
     async def go() -> str | None:
         engine = make_engine(settings.db_url)
         try:
-            core = Core(SqlUnitOfWorkFactory(engine), SystemClock(), ManualTimerScheduler())
-            async with core.transaction(Origin.CLI) as tx:
-                found = tx.directory.person_by_key(person)
-                if found is None:
-                    return None
-                invite = await create_invite(tx, found, timedelta(hours=settings.link_code_hours))
-                tz = tx.directory.region.timezone
+            async with SqlUnitOfWorkFactory(engine) as uows:
+                core = Core(uows, SystemClock(), ManualTimerScheduler())
+                async with core.transaction(Origin.CLI) as tx:
+                    found = tx.directory.person_by_key(person)
+                    if found is None:
+                        return None
+                    hours = timedelta(hours=settings.link_code_hours)
+                    invite = await create_invite(tx, found, hours)
+                    tz = tx.directory.region.timezone
             username = settings.telegram_bot_username or await _telegram_username(settings)
             link = f"https://t.me/{username}?start={invite.code}" if username else None
             lines = [

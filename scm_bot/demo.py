@@ -36,53 +36,56 @@ async def play(out: TextIO, db_url: str | None = None) -> None:
             await import_region(engine, parse_region(demo_region_text()))
             clock = FakeClock(datetime(2026, 11, 24, 3, 7, tzinfo=TZ))
             transport = ConsoleTransport(out)
-            app = build(engine, clock, [transport])
-            transport.clock_label = lambda: fmt_time(clock.now(), TZ, Language.NL)
-            session = ConsoleSession(
-                app.router, transport, app.directory, app.deliverer.deliver_pending
-            )
-
-            async def say(who: str, text: str) -> None:
-                await session.act_as(who)
-                print(f"» {transport.acting.name if transport.acting else who}: {text}", file=out)
-                feedback = await session.line(text)
-                if feedback:
-                    print(feedback, file=out)
-
-            async def press(who: str, label: str) -> None:
-                await session.act_as(who)
-                number = max(
-                    n
-                    for n, b in transport.buttons.items()
-                    if b.label == label and b.person_key == who
+            async with build(engine, clock, [transport]) as app:
+                transport.clock_label = lambda: fmt_time(clock.now(), TZ, Language.NL)
+                session = ConsoleSession(
+                    app.router, transport, app.directory, app.deliverer.deliver_pending
                 )
+
+                async def say(who: str, text: str) -> None:
+                    await session.act_as(who)
+                    print(
+                        f"» {transport.acting.name if transport.acting else who}: {text}", file=out
+                    )
+                    feedback = await session.line(text)
+                    if feedback:
+                        print(feedback, file=out)
+
+                async def press(who: str, label: str) -> None:
+                    await session.act_as(who)
+                    number = max(
+                        n
+                        for n, b in transport.buttons.items()
+                        if b.label == label and b.person_key == who
+                    )
+                    print(
+                        f"» {transport.acting.name if transport.acting else who} drukt "
+                        f"[{number}] {label}",
+                        file=out,
+                    )
+                    await session.line(f"/knop {number}")
+
+                async def wait(minutes: int) -> None:
+                    clock.advance(timedelta(minutes=minutes))
+                    print(
+                        f"… {minutes} minuten later ({fmt_time(clock.now(), TZ, Language.NL)}) …\n",
+                        file=out,
+                    )
+                    await app.settle()
+
                 print(
-                    f"» {transport.acting.name if transport.acting else who} drukt "
-                    f"[{number}] {label}",
+                    "=== scm-bot demo: alarm → page → escalatie → opgepakt → status → "
+                    "sluiten ===\n",
                     file=out,
                 )
-                await session.line(f"/knop {number}")
-
-            async def wait(minutes: int) -> None:
-                clock.advance(timedelta(minutes=minutes))
-                print(
-                    f"… {minutes} minuten later ({fmt_time(clock.now(), TZ, Language.NL)}) …\n",
-                    file=out,
-                )
-                await app.settle()
-
-            print(
-                "=== scm-bot demo: alarm → page → escalatie → opgepakt → status → sluiten ===\n",
-                file=out,
-            )
-            await say("caco-carla", "/alarm Soest: gaslek Kerkstraat, 20 woningen ontruimd")
-            await press("caco-carla", "Bevestigen en pagen")
-            await wait(5)
-            await wait(5)
-            await press("rol-rob", "Ik pak het op")
-            await say("caco-carla", "/status")
-            await say("caco-carla", "/sluit VRU-2026-0001")
-            await press("caco-carla", "Ja, sluiten")
-            print("=== einde demo ===", file=out)
+                await say("caco-carla", "/alarm Soest: gaslek Kerkstraat, 20 woningen ontruimd")
+                await press("caco-carla", "Bevestigen en pagen")
+                await wait(5)
+                await wait(5)
+                await press("rol-rob", "Ik pak het op")
+                await say("caco-carla", "/status")
+                await say("caco-carla", "/sluit VRU-2026-0001")
+                await press("caco-carla", "Ja, sluiten")
+                print("=== einde demo ===", file=out)
         finally:
             await engine.dispose()

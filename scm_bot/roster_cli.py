@@ -55,19 +55,20 @@ def roster_import(
     async def go() -> ImportReport:
         engine = make_engine(settings.db_url)
         try:
-            core = Core(SqlUnitOfWorkFactory(engine), SystemClock(), ManualTimerScheduler())
-            async with core.transaction(Origin.CLI) as tx:
-                if not tx.directory.people:
-                    raise Refused(["er is nog geen regio geïmporteerd (scm-bot region import)"])
-                parsed = parse_roster_file(
-                    file.name, text, tx.directory, await tx.uow.roster.settings()
-                )
-                if parsed.problems:
-                    raise Refused(parsed.problems)
-                report = await import_shifts(tx, parsed.shifts, dry_run=dry_run)
-                if report.problems:
-                    raise Refused(report.problems)  # rolls back: nothing is imported
-                return report
+            async with SqlUnitOfWorkFactory(engine) as uows:
+                core = Core(uows, SystemClock(), ManualTimerScheduler())
+                async with core.transaction(Origin.CLI) as tx:
+                    if not tx.directory.people:
+                        raise Refused(["er is nog geen regio geïmporteerd (scm-bot region import)"])
+                    parsed = parse_roster_file(
+                        file.name, text, tx.directory, await tx.uow.roster.settings()
+                    )
+                    if parsed.problems:
+                        raise Refused(parsed.problems)
+                    report = await import_shifts(tx, parsed.shifts, dry_run=dry_run)
+                    if report.problems:
+                        raise Refused(report.problems)  # rolls back: nothing is imported
+                    return report
         finally:
             await engine.dispose()
 

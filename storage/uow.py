@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Self
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -1161,6 +1161,12 @@ class SqlUnitOfWorkFactory:
         """Close SQLite's connections; PostgreSQL's belong to the engine (`dispose()`)."""
         if self._sqlite is not None:
             self._sqlite.dispose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()
 
     async def _connect(self) -> tuple[AsyncConnection | SqliteConn, int | None]:
         """A connection in a transaction, and on PostgreSQL the region's revision read on it.
