@@ -13,6 +13,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from core.model import PersonId
 from core.ports import CalendarFeed
+from core.region_file import Settings as RegionSettings
 from core.roster import (
     MAX_SPAN,
     Notice,
@@ -49,16 +50,20 @@ ICAL_TOKEN = table(IcalTokenRow)
 
 
 def settings_from_json(data: dict[str, Any]) -> RosterSettings:
-    hour, _, minute = str(data.get("reminder_time") or "18:00").partition(":")
+    """The roster settings in the region's stored settings: read by the region file's own
+    model; what the file leaves out keeps the roster's defaults."""
+    spec = RegionSettings.model_validate(data)
+    defaults = RosterSettings()
     return RosterSettings(
-        swap_approval=bool(data.get("swap_approval") or False),
-        reminder_time=time(int(hour), int(minute or 0)),
+        swap_approval=bool(spec.swap_approval),
+        reminder_time=(
+            time.fromisoformat(spec.reminder_time) if spec.reminder_time else defaults.reminder_time
+        ),
         piketregios=tuple(
-            Piketregio(p["key"], p.get("name") or p["key"], frozenset(p.get("gemeenten", [])))
-            for p in data.get("piketregios") or []
+            Piketregio(p.key, p.name, frozenset(p.gemeenten)) for p in spec.piketregios or []
         ),
         coordinator_scopes={
-            key: tuple(scopes) for key, scopes in (data.get("coordinator_scopes") or {}).items()
+            key: tuple(scopes) for key, scopes in (spec.coordinator_scopes or {}).items()
         },
     )
 

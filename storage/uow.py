@@ -43,7 +43,6 @@ from core.model import (
     PersonId,
     PiketFunction,
     Region,
-    StepTarget,
     TargetStatus,
     Timer,
     TimerId,
@@ -56,6 +55,7 @@ from core.ports import (
     OutboxItem,
     PartStatus,
 )
+from core.region_file import EscalationSpec
 from storage.connection import Conn, SqliteConn, sqlite_engine
 from storage.database import describe_error, is_sqlite, table
 from storage.inbox_repo import INBOX, SqlInboxRepo
@@ -270,13 +270,12 @@ _ADD_AUDIT = AUDIT.insert()
 
 
 def policy_from_json(data: dict[str, Any]) -> EscalationPolicy:
-    steps = tuple(
-        EscalationStep(StepTarget(s["target"]), s.get("value")) for s in data.get("steps", [])
-    ) or (EscalationStep(StepTarget.ON_DUTY),)
+    """A function's escalation as stored: read by the region file's own model."""
+    spec = EscalationSpec.model_validate(data)
     return EscalationPolicy(
-        steps=steps,
-        repeat_after=timedelta(minutes=data.get("repeat_after_minutes", 5)),
-        repeats=data.get("repeats", 1),
+        steps=tuple(EscalationStep(step.target, step.value) for step in spec.steps),
+        repeat_after=timedelta(minutes=spec.repeat_after_minutes),
+        repeats=spec.repeats,
     )
 
 

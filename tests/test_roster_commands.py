@@ -6,8 +6,9 @@ at the harness's start, Tue 24 Nov 2026 03:07, with Cees as backup, until Mon 30
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
+from icalendar import Calendar
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.clock import FakeClock
@@ -471,10 +472,15 @@ async def test_rooster_ical_sends_a_calendar_file(harness: Harness) -> None:
     await harness.say("rol-a", "/rooster ical")
     message = harness.inbox("rol-a")[-1]
     assert message.attachment is not None and message.attachment.filename == "rooster.ics"
-    ics = message.attachment.content.decode()
-    assert ics.startswith("BEGIN:VCALENDAR\r\n")
-    assert "DTSTART:20261125T070000Z\r\nDTEND:20261126T170000Z\r\nSUMMARY:ROL: Rol Anna" in ics
-    assert ics.count("BEGIN:VEVENT") >= 12
+    events = list(Calendar.from_ical(message.attachment.content).events)
+    assert [e.summary for e in events if e.start == datetime(2026, 11, 25, 7, tzinfo=UTC)] == [
+        "ROL: Rol Anna"
+    ]
+    anna = next(e for e in events if e.start == datetime(2026, 11, 25, 7, tzinfo=UTC))
+    assert anna.end == datetime(2026, 11, 26, 17, tzinfo=UTC)
+    # Three months of weekly duties from Monday 23 November (fourteen, the last one day), and
+    # the replacement cuts Bert's first week in three.
+    assert len(events) == 16
 
 
 async def test_help_lists_roster_commands(harness: Harness) -> None:
