@@ -91,12 +91,12 @@ class ConsoleTransport:
         return self.acting.language if self.acting else Language.NL
 
     def _label(self, person: Person, edited: bool) -> str:
-        who = "jou" if self.acting and person.id == self.acting.id else person.name
+        you = self.acting is not None and person.id == self.acting.id
+        who = t(Language.NL, "console.you") if you else person.name
         if person.is_chat:
-            who = f"groep {person.name}"
+            who = t(Language.NL, "console.group", name=person.name)
         when = f"[{self.clock_label()}] " if self.clock_label else ""
-        verb = "bijgewerkt, aan" if edited else "aan"
-        return f"{when}── {verb} {who} ──"
+        return when + t(Language.NL, "console.label_edited" if edited else "console.label", who=who)
 
     def _show(self, ref: str, person: Person, message: Message, *, numbered: bool) -> list[int]:
         """Record the message under `ref` as it is now; its buttons get new numbers (an
@@ -132,7 +132,9 @@ class ConsoleTransport:
     def _attachment_line(self, person: Person, attachment: Attachment) -> str:
         size = len(attachment.content)
         if self.folder is None:
-            return f"📎 {attachment.filename} ({size} bytes)"
+            return t(
+                self.language, "console.attachment_unsaved", filename=attachment.filename, size=size
+            )
         path = self._store(person, attachment)
         return t(
             self.language, "console.attachment", filename=attachment.filename, size=size, path=path
@@ -278,12 +280,14 @@ class ConsoleSession:
             person = hits[0] if len(hits) == 1 else None
             if len(hits) > 1:
                 names = ", ".join(f"{p.key} ({p.name})" for p in hits[:8])
-                return f"'{query}' past op meerdere personen: {names}"
+                return t(Language.NL, "console.ambiguous", query=query, names=names)
         if person is None:
-            return f"Onbekende persoon '{query}'. Typ /wie-zijn-er voor een lijst."
+            return t(Language.NL, "console.unknown_person", query=query)
         self.transport.acting = person
         functions = ", ".join(sorted(person.functions)) or "-"
-        return f"Je bent nu {person.name} [{person.key}] – functies: {functions}"
+        return t(
+            Language.NL, "console.acting", name=person.name, key=person.key, functions=functions
+        )
 
     async def people(self) -> str:
         directory = await self.load_directory()
@@ -296,7 +300,7 @@ class ConsoleSession:
             f"  {p.key:28} {p.name} ({', '.join(sorted(p.functions))})"
             for p in sorted(interesting, key=lambda p: p.key)
         ]
-        return "Personen (gemeentesecretarissen, ACB's en loco's weggelaten):\n" + "\n".join(rows)
+        return t(Language.NL, "console.people", rows="\n".join(rows))
 
     async def line(self, text: str) -> str | None:
         """Handle one typed line; returns console-only feedback, if any, or the answer
@@ -317,7 +321,7 @@ class ConsoleSession:
             return await self.people()
         acting = self.transport.acting
         if acting is None:
-            return "Kies eerst wie je bent: /als <persoon> (bijvoorbeeld /als caco-carla)."
+            return t(Language.NL, "console.choose_first")
         if text in ("/knoppen", "/buttons"):
             return self.open_buttons(acting)
         sender = Sender(Origin.CONSOLE, acting.key)

@@ -26,11 +26,13 @@ from pydantic import (
 )
 
 from core.errors import RegionFileError, RegionProblem
+from core.i18n import t
 from core.model import CACO, ROL, Language, StepTarget
 from core.yaml_input import DuplicateKeys, YamlProblem, load_yaml
 
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 BIGINT_MAX = 2**63 - 1  # the largest number the database's BIGINT columns hold
+LANGUAGE = Language.NL  # the region file is written in Dutch, and so are its problems
 
 
 class _Strict(BaseModel):
@@ -48,7 +50,7 @@ class RegionInfo(_Strict):
         try:
             ZoneInfo(timezone)
         except (ZoneInfoNotFoundError, ValueError) as error:
-            raise ValueError(f"onbekende tijdzone {timezone!r}") from error
+            raise ValueError(t(LANGUAGE, "region.unknown_timezone", timezone=timezone)) from error
         return timezone
 
 
@@ -114,7 +116,7 @@ class ChatSpec(_Strict):
     @model_validator(mode="after")
     def _somewhere(self) -> ChatSpec:
         if self.telegram_chat_id is None and self.slack_channel_id is None:
-            raise ValueError("noem telegram_chat_id en/of slack_channel_id")
+            raise ValueError(t(LANGUAGE, "region.chat_without_address"))
         return self
 
 
@@ -139,9 +141,9 @@ class StepSpec(_Strict):
     def _value_when_needed(self) -> StepSpec:
         needs = self.target in (StepTarget.FUNCTION, StepTarget.PERSON)
         if needs and not self.value:
-            raise ValueError(f"stap '{self.target.value}' noemt geen {self.target.value}")
+            raise ValueError(t(LANGUAGE, "region.step_without_value", target=self.target.value))
         if not needs and self.value:
-            raise ValueError(f"stap '{self.target.value}' neemt geen waarde")
+            raise ValueError(t(LANGUAGE, "region.step_takes_no_value", target=self.target.value))
         return self
 
 
@@ -169,7 +171,7 @@ class RotationSpec(_Strict):
     @model_validator(mode="after")
     def _naive_start(self) -> RotationSpec:
         if self.start.tzinfo is not None:
-            raise ValueError("start is lokale tijd van de regio: laat de tijdzone weg")
+            raise ValueError(t(LANGUAGE, "region.start_with_timezone"))
         return self
 
 
@@ -296,7 +298,9 @@ def _cross_check(doc: _Valid) -> list[tuple[tuple[Any, ...], str]]:
             if key is None:
                 continue
             if key in seen:
-                problems.append(((section, i, what), f"dubbele {what} {key!r}"))
+                problems.append(
+                    ((section, i, what), t(LANGUAGE, "region.duplicate", field=what, value=key))
+                )
             seen.add(key)
 
     unique("people", [(i, p.key) for i, p in doc.people])
@@ -324,7 +328,7 @@ def _cross_check(doc: _Valid) -> list[tuple[tuple[Any, ...], str]]:
 
     def person_ref(path: tuple[Any, ...], key: str | None) -> None:
         if key is not None and key not in people:
-            problems.append((path, f"onbekende persoon {key!r}"))
+            problems.append((path, t(LANGUAGE, "region.unknown_person", key=key)))
 
     for i, g in doc.gemeenten:
         person_ref(("gemeenten", i, "burgemeester"), g.burgemeester)
@@ -333,7 +337,8 @@ def _cross_check(doc: _Valid) -> list[tuple[tuple[Any, ...], str]]:
             person_ref(("gemeenten", i, "share_with", j), key)
     for i, r in doc.rotations:
         if r.function not in functions:
-            problems.append((("rotations", i, "function"), f"onbekende functie {r.function!r}"))
+            unknown = t(LANGUAGE, "region.unknown_function", key=r.function)
+            problems.append((("rotations", i, "function"), unknown))
         for j, key in enumerate(r.members):
             person_ref(("rotations", i, "members", j), key)
 
@@ -341,19 +346,20 @@ def _cross_check(doc: _Valid) -> list[tuple[tuple[Any, ...], str]]:
         kind, _, key = (scope or "regio").partition(":")
         known = {"gemeente": gemeenten, "piketregio": piketregios}.get(kind)
         if known is not None and key not in known:
-            problems.append((path, f"onbekende {kind} {key!r}"))
+            problems.append((path, t(LANGUAGE, "region.unknown_scope", kind=kind, key=key)))
 
     for i, c in doc.chats:
         if c.key in people:  # people and chats share one namespace of keys
-            problems.append((("chats", i, "key"), f"sleutel {c.key!r} is al een persoon"))
+            problems.append((("chats", i, "key"), t(LANGUAGE, "region.key_is_person", key=c.key)))
         for j, key in enumerate(c.gemeenten):
             if key not in gemeenten:
-                problems.append((("chats", i, "gemeenten", j), f"onbekende gemeente {key!r}"))
+                unknown = t(LANGUAGE, "region.unknown_gemeente", key=key)
+                problems.append((("chats", i, "gemeenten", j), unknown))
     for i, p in enumerate(doc.settings.piketregios or []):
         for j, key in enumerate(p.gemeenten):
             if key not in gemeenten:
                 where = ("settings", "piketregios", i, "gemeenten", j)
-                problems.append((where, f"onbekende gemeente {key!r}"))
+                problems.append((where, t(LANGUAGE, "region.unknown_gemeente", key=key)))
     for key, scopes in (doc.settings.coordinator_scopes or {}).items():
         person_ref(("settings", "coordinator_scopes", key), key)
         for j, scope in enumerate(scopes):
@@ -366,10 +372,11 @@ def _cross_check(doc: _Valid) -> list[tuple[tuple[Any, ...], str]]:
             if step.target is StepTarget.PERSON:
                 person_ref(path, step.value)
             if step.target is StepTarget.FUNCTION and step.value not in functions | {CACO}:
-                problems.append((path, f"onbekende functie {step.value!r}"))
+                problems.append((path, t(LANGUAGE, "region.unknown_function", key=step.value)))
     for i, key in enumerate(doc.settings.alarm_functions):
         if key not in functions:
-            problems.append((("settings", "alarm_functions", i), f"onbekende functie {key!r}"))
+            unknown = t(LANGUAGE, "region.unknown_function", key=key)
+            problems.append((("settings", "alarm_functions", i), unknown))
     return problems
 
 
@@ -393,8 +400,9 @@ def _where(path: tuple[Any, ...], root: yaml.Node | None) -> str:
     text = ""
     for part in path:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    where = text or t(LANGUAGE, "region.whole_file")
     line = _line_of(root, path)
-    return f"{text or '(bestand)'} (regel {line})" if line else (text or "(bestand)")
+    return t(LANGUAGE, "region.at_line", where=where, line=line) if line else where
 
 
 def parse_region(text: str) -> RegionFile:
@@ -406,12 +414,21 @@ def parse_region(text: str) -> RegionFile:
         root, data = load_yaml(text)
     except DuplicateKeys as error:
         root, data = error.root, error.data
-        problems += [RegionProblem(f"regel {p.line}", p.message) for p in error.problems]
+        problems += [
+            RegionProblem(t(LANGUAGE, "region.line", line=p.line), p.message)
+            for p in error.problems
+        ]
     except YamlProblem as error:
-        where = f"regel {error.line}" if error.line else "(bestand)"
+        where = (
+            t(LANGUAGE, "region.line", line=error.line)
+            if error.line
+            else t(LANGUAGE, "region.whole_file")
+        )
         raise RegionFileError([RegionProblem(where, error.message)]) from None
     if not isinstance(data, dict):
-        problems.append(RegionProblem("(bestand)", "verwacht een YAML-mapping"))
+        problems.append(
+            RegionProblem(t(LANGUAGE, "region.whole_file"), t(LANGUAGE, "region.not_a_mapping"))
+        )
         raise RegionFileError(problems)
     doc: RegionFile | None = None
     bad: list[tuple[Any, ...]] = []

@@ -14,12 +14,18 @@ from typing import Any
 
 import yaml
 
+from core.i18n import t
+from core.model import Language
+
 MAX_DEPTH = 40  # the region file needs 6 levels, the analyse form 4
+LANGUAGE = Language.NL  # the files are written in Dutch, and so are their problems
 
 
 class YamlProblem(ValueError):
     def __init__(self, line: int | None, message: str) -> None:
-        super().__init__(f"regel {line}: {message}" if line else message)
+        super().__init__(
+            t(LANGUAGE, "yaml.at_line", line=line, problem=message) if line else message
+        )
         self.line = line
         self.message = message
 
@@ -63,7 +69,7 @@ class _Loader(yaml.SafeLoader):
                 first_line[key] = line
             else:
                 self.duplicates.append(
-                    YamlProblem(line, f"dubbele sleutel {key!r} (ook op regel {seen})")
+                    YamlProblem(line, t(LANGUAGE, "yaml.duplicate_key", key=key, line=seen))
                 )
         return super().construct_mapping(node, deep)
 
@@ -76,7 +82,7 @@ class _Loader(yaml.SafeLoader):
             tag = node.tag.replace("tag:yaml.org,2002:", "!!")
             value = f" {node.value!r}" if isinstance(node, yaml.ScalarNode) else ""
             line = node.start_mark.line + 1 if node.start_mark else None
-            raise YamlProblem(line, f"geen geldige YAML: {tag}{value}") from None
+            raise YamlProblem(line, t(LANGUAGE, "yaml.invalid", problem=f"{tag}{value}")) from None
 
 
 TIMESTAMP = "tag:yaml.org,2002:timestamp"
@@ -101,13 +107,13 @@ def _check_depth(text: str) -> None:
             depth += 1
             if depth > MAX_DEPTH:
                 line = event.start_mark.line + 1 if event.start_mark else None
-                raise YamlProblem(line, f"meer dan {MAX_DEPTH} niveaus diep genest")
+                raise YamlProblem(line, t(LANGUAGE, "yaml.too_deep", depth=MAX_DEPTH))
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
 
 
 def _one_line(problem: str) -> str:
-    return "geen geldige YAML: " + " ".join(problem.split())
+    return t(LANGUAGE, "yaml.invalid", problem=" ".join(problem.split()))
 
 
 def load_yaml(text: str) -> tuple[yaml.Node | None, Any]:
@@ -129,7 +135,7 @@ def load_yaml(text: str) -> tuple[yaml.Node | None, Any]:
         mark = getattr(error, "problem_mark", None)
         problem = getattr(error, "problem", None) or str(error)
         if mark is not None:
-            problem += f" (kolom {mark.column + 1})"
+            problem = t(LANGUAGE, "yaml.at_column", problem=problem, column=mark.column + 1)
         raise YamlProblem(mark.line + 1 if mark else None, _one_line(problem)) from None
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError) as error:
         raise YamlProblem(None, _one_line(str(error))) from None

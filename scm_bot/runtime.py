@@ -21,6 +21,8 @@ from bots.slack.transport import SlackTransport
 from bots.telegram.bot import TelegramBot
 from bots.telegram.transport import TelegramTransport
 from core.analyse_form import load_form
+from core.i18n import t
+from core.model import Language
 from core.ports import Transport
 from core.region_file import parse_region
 from flows.roster import RosterCalendars
@@ -94,15 +96,9 @@ async def run_bot(settings: Settings) -> int:
         has_region = await region_exists(engine)
         if not has_region and not settings.has_chat_transport:
             await import_region(engine, parse_region(demo_region_text()))
-            print(
-                "Lege database: de demoregio Veiligheidsregio Utrecht (fictieve personen) "
-                "is geladen."
-            )
+            print(t(Language.NL, "runtime.demo_region_loaded"))
         elif not has_region:
-            print(
-                "Er is nog geen regio. Importeer eerst het regiobestand:\n"
-                "  scm-bot region import regio.yaml\n(zie README.md, 'The region file')."
-            )
+            print(t(Language.NL, "runtime.no_region"))
             return 1
     finally:
         await engine.dispose()
@@ -151,10 +147,6 @@ async def run_bot(settings: Settings) -> int:
                 for bot in reversed(started):
                     await bot.stop()
     except AlreadyRunning as error:
-        print(
-            f"scm-bot draait al op deze database ({error}). Stop die eerst: twee "
-            "processen op één database zouden elkaars timers en berichten verstoren, en "
-            "twee pollers op één Telegram-token laten updates vallen."
-        )
+        print(t(Language.NL, "runtime.already_running", error=error))
         return 1
     return 0

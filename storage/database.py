@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import SQLModel
 
 from core.errors import StorageError
+from core.i18n import t
+from core.model import Language
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -86,9 +88,10 @@ def migrate(url: str) -> None:
         command.upgrade(alembic_config(url), "head")
     except (SQLAlchemyError, sqlite3.Error, OSError) as error:
         where = database if is_sqlite(url) else parsed.render_as_string(hide_password=True)
-        raise StorageError(
-            f"De database {where} kan niet worden bijgewerkt: {describe_error(error)}."
-        ) from error
+        message = t(
+            Language.NL, "storage.cannot_migrate", database=where, error=describe_error(error)
+        )
+        raise StorageError(message) from error
 
 
 def _check_sqlite_writable(path: Path) -> None:
@@ -98,10 +101,9 @@ def _check_sqlite_writable(path: Path) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise StorageError(
-            f"De datamap {path.parent} kan niet worden aangemaakt: {error.strerror or error}. "
-            "Kies met DATA_DIR een map waarin scm-bot mag schrijven."
-        ) from error
+        reason = error.strerror or error
+        message = t(Language.NL, "storage.cannot_create_data_dir", folder=path.parent, error=reason)
+        raise StorageError(message) from error
     try:
         with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
             conn.execute("PRAGMA journal_mode=WAL")
@@ -110,10 +112,10 @@ def _check_sqlite_writable(path: Path) -> None:
             conn.execute(f"PRAGMA user_version={version}")  # a write, rolled back
             conn.execute("ROLLBACK")
     except sqlite3.Error as error:
-        raise StorageError(
-            f"De database {path} is niet beschrijfbaar ({error}): scm-bot moet het bestand "
-            f"en de map {path.parent} kunnen schrijven."
-        ) from error
+        message = t(
+            Language.NL, "storage.not_writable", database=path, error=error, folder=path.parent
+        )
+        raise StorageError(message) from error
 
 
 def describe_error(error: BaseException) -> str:
