@@ -127,7 +127,7 @@ def _read(file: Path) -> str:
     try:
         return file.read_text("utf-8")
     except OSError as error:
-        typer.echo(f"Kan {file} niet lezen: {error.strerror}", err=True)
+        typer.echo(t(Language.NL, "cli.cannot_read", file=file, error=error.strerror), err=True)
         raise typer.Exit(2) from None
 
 
@@ -145,7 +145,8 @@ def _parse_or_exit(file: Path):  # type: ignore[no-untyped-def]
 def region_validate(file: Annotated[Path, typer.Argument(help="The region YAML file.")]) -> None:
     """Check a region file without importing it."""
     doc = _parse_or_exit(file)
-    typer.echo(f"{file}: in orde ({len(doc.gemeenten)} gemeenten, {len(doc.people)} personen).")
+    gemeenten, people = len(doc.gemeenten), len(doc.people)
+    typer.echo(t(Language.NL, "cli.region_valid", file=file, gemeenten=gemeenten, people=people))
 
 
 @region_app.command("import")
@@ -169,19 +170,21 @@ def region_import(file: Annotated[Path, typer.Argument(help="The region YAML fil
         finally:
             await engine.dispose()
         if not report.changed:
-            typer.echo("Geen wijzigingen: de database kwam al overeen met het bestand.")
+            typer.echo(t(Language.NL, "cli.import_unchanged"))
             return
-        typer.echo(
-            f"Geïmporteerd: {len(report.created)} nieuw, {len(report.updated)} "
-            f"gewijzigd, {len(report.deactivated)} gedeactiveerd."
-        )
+        counts = {
+            "created": len(report.created),
+            "updated": len(report.updated),
+            "deactivated": len(report.deactivated),
+        }
+        typer.echo(t(Language.NL, "cli.imported", **counts))
         for line in report.created + report.updated + report.deactivated:
             typer.echo(f"  {line}")
 
     try:
         asyncio.run(go())
     except ValueError as error:
-        typer.echo(f"Niet geïmporteerd: {error}", err=True)
+        typer.echo(t(Language.NL, "cli.not_imported", error=error), err=True)
         raise typer.Exit(1) from None
 
 
@@ -216,7 +219,7 @@ def region_export(
 
     text = asyncio.run(go())
     if text is None:
-        typer.echo("Er is nog geen regio geïmporteerd.", err=True)
+        typer.echo(t(Language.NL, "cli.no_region"), err=True)
         raise typer.Exit(1)
     if output:
         output.write_text(text, "utf-8")
@@ -256,12 +259,15 @@ def person_invite(
                     tz = tx.directory.region.timezone
             username = settings.telegram_bot_username or await _telegram_username(settings)
             link = f"https://t.me/{username}?start={invite.code}" if username else None
+            code = invite.code
+            expires = fmt_datetime(invite.expires_at, tz, Language.NL)
             lines = [
-                f"Koppelcode voor {found.name} ({found.key}): {invite.code}",
-                f"Geldig tot {fmt_datetime(invite.expires_at, tz, Language.NL)}, "
-                "eenmalig te gebruiken.",
-                f"Telegram: {link}" if link else "Telegram: stuur de bot /start " + invite.code,
-                f"Slack: /scm koppel {invite.code}",
+                t(Language.NL, "cli.invite.code", name=found.name, key=found.key, code=code),
+                t(Language.NL, "cli.invite.valid", expires=expires),
+                t(Language.NL, "cli.invite.telegram_link", link=link)
+                if link
+                else t(Language.NL, "cli.invite.telegram_start", code=code),
+                t(Language.NL, "cli.invite.slack", code=code),
             ]
             return "\n".join(lines)
         finally:
@@ -269,7 +275,7 @@ def person_invite(
 
     text = asyncio.run(go())
     if text is None:
-        typer.echo(f"Onbekende persoon {person!r}.", err=True)
+        typer.echo(t(Language.NL, "cli.unknown_person", person=person), err=True)
         raise typer.Exit(1)
     typer.echo(text)
 

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from bots.console import ConsoleSession, ConsoleTransport
 from core.clock import FakeClock
-from core.i18n import fmt_time
+from core.i18n import fmt_time, t
 from core.model import Language
 from core.region_file import parse_region
 from scm_bot.app import build
@@ -58,26 +58,19 @@ async def play(out: TextIO, db_url: str | None = None) -> None:
                         for n, b in transport.buttons.items()
                         if b.label == label and b.person_key == who
                     )
-                    print(
-                        f"» {transport.acting.name if transport.acting else who} drukt "
-                        f"[{number}] {label}",
-                        file=out,
-                    )
+                    name = transport.acting.name if transport.acting else who
+                    presses = t(Language.NL, "demo.presses", name=name, number=number, label=label)
+                    print(presses, file=out)
                     await session.line(f"/knop {number}")
 
                 async def wait(minutes: int) -> None:
                     clock.advance(timedelta(minutes=minutes))
-                    print(
-                        f"… {minutes} minuten later ({fmt_time(clock.now(), TZ, Language.NL)}) …\n",
-                        file=out,
-                    )
+                    time = fmt_time(clock.now(), TZ, Language.NL)
+                    later = t(Language.NL, "demo.later", count=minutes, time=time)
+                    print(later, end="\n\n", file=out)
                     await app.settle()
 
-                print(
-                    "=== scm-bot demo: alarm → page → escalatie → opgepakt → status → "
-                    "sluiten ===\n",
-                    file=out,
-                )
+                print(t(Language.NL, "demo.title"), end="\n\n", file=out)
                 await say("caco-carla", "/alarm Soest: gaslek Kerkstraat, 20 woningen ontruimd")
                 await press("caco-carla", "Bevestigen en pagen")
                 await wait(5)
@@ -86,6 +79,6 @@ async def play(out: TextIO, db_url: str | None = None) -> None:
                 await say("caco-carla", "/status")
                 await say("caco-carla", "/sluit VRU-2026-0001")
                 await press("caco-carla", "Ja, sluiten")
-                print("=== einde demo ===", file=out)
+                print(t(Language.NL, "demo.end"), file=out)
         finally:
             await engine.dispose()

@@ -43,7 +43,7 @@ def roster_import(
     try:
         text = file.read_text("utf-8-sig")
     except OSError as error:
-        typer.echo(f"Kan {file} niet lezen: {error.strerror}", err=True)
+        typer.echo(t(Language.NL, "cli.cannot_read", file=file, error=error.strerror), err=True)
         raise typer.Exit(2) from None
     settings = Settings()
     migrate(settings.db_url)
@@ -59,7 +59,7 @@ def roster_import(
                 core = Core(uows, SystemClock(), ManualTimerScheduler())
                 async with core.transaction(Origin.CLI) as tx:
                     if not tx.directory.people:
-                        raise Refused(["er is nog geen regio geïmporteerd (scm-bot region import)"])
+                        raise Refused([t(Language.NL, "cli.no_region_for_roster")])
                     parsed = parse_roster_file(
                         file.name, text, tx.directory, await tx.uow.roster.settings()
                     )
@@ -84,4 +84,4 @@ def roster_import(
     for line in report.added:
         typer.echo(f"  + {line}")
     if dry_run:
-        typer.echo("Proefdraai (--dry-run): er is niets gewijzigd.")
+        typer.echo(t(Language.NL, "cli.dry_run"))
