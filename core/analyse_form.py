@@ -22,8 +22,12 @@ from pydantic import (
     model_validator,
 )
 
+from core.i18n import t
 from core.model import Language
 from core.yaml_input import YamlProblem, load_yaml
+
+LANGUAGE = Language.NL  # the form is written in Dutch, and so are its problems
+MAX_CHOICES = 40
 
 
 class FieldType(StrEnum):
@@ -67,14 +71,15 @@ class Form(BaseModel):
         keys = [f.key for f in self.fields]
         twice = {k for k in keys if keys.count(k) > 1}
         if twice:
-            raise ValueError(f"dubbele veldnamen: {sorted(twice)}")
+            raise ValueError(t(LANGUAGE, "form.duplicate_fields", keys=sorted(twice)))
         for f in self.fields:
             if f.choices_from not in (None, "families"):
-                raise ValueError(f"{f.key}: choices_from kent alleen 'families'")
+                raise ValueError(t(LANGUAGE, "form.choices_from", field=f.key))
             if f.type in (FieldType.CHOICE, FieldType.MULTI) and not self.choices_of(f):
-                raise ValueError(f"{f.key}: een keuzeveld heeft keuzes nodig")
-            if len(self.choices_of(f)) > 40:
-                raise ValueError(f"{f.key}: hoogstens 40 keuzes")
+                raise ValueError(t(LANGUAGE, "form.needs_choices", field=f.key))
+            if len(self.choices_of(f)) > MAX_CHOICES:
+                too_many = t(LANGUAGE, "form.too_many_choices", field=f.key, limit=MAX_CHOICES)
+                raise ValueError(too_many)
         return self
 
     def _options(self, field: FormField) -> tuple[str | Localized, ...]:
@@ -152,15 +157,17 @@ def load_form(path: Path | None = None) -> Form:
     try:
         text = path.read_text("utf-8")
     except OSError as error:
-        raise FormFileError(f"{path}: kan het bestand niet lezen ({error.strerror}).") from None
+        problem = t(LANGUAGE, "form.cannot_read", path=path, error=error.strerror)
+        raise FormFileError(problem) from None
     except UnicodeDecodeError:
-        raise FormFileError(f"{path}: het bestand is geen UTF-8-tekst.") from None
+        raise FormFileError(t(LANGUAGE, "form.not_utf8", path=path)) from None
     try:
         return Form.model_validate(load_yaml(text)[1])
     except YamlProblem as error:
         raise FormFileError(f"{path}: {error}") from None
     except ValidationError as error:
         problems = "; ".join(
-            f"{_location(e['loc']) or '(bestand)'}: {e['msg']}" for e in error.errors()
+            f"{_location(e['loc']) or t(LANGUAGE, 'form.whole_file')}: {e['msg']}"
+            for e in error.errors()
         )
         raise FormFileError(f"{path}: {problems}") from None
