@@ -13,8 +13,8 @@ catalogs` updates and compiles them, and a test checks that they match their `.p
   catalog's Plural-Forms header.
 - **Register.** Dutch addresses operational staff as "je" and the burgemeester and the share
   list as "u" (`Register`). The formal texts live in the catalog `nl@formal`, which holds
-  only the messages whose wording differs and falls back to `nl` (gettext's own fallback for
-  a locale with a modifier). English has one register.
+  only the messages whose wording differs and falls back to `nl` (the order in which gettext
+  tries a locale with a modifier). English has one register.
 """
 
 from __future__ import annotations
