@@ -168,7 +168,8 @@ async def started(url: str, production: bool) -> AsyncIterator[tuple[App, BenchT
     finally:
         loop.cancel()
         await asyncio.gather(loop, return_exceptions=True)
-        await app.close()
+        await app.deliverer.close()
+        app.uows.close()
         await app.engine.dispose()
 
 

@@ -19,13 +19,11 @@ import pytest
 import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel import SQLModel
 
-import storage.tables  # noqa: F401  (registers every table on the metadata)
-from core.clock import FakeClock
 from scm_bot.cli import QUIET_LOGGERS
 from storage.database import make_engine, migrate
-from tests.helpers import Harness, NewHarness, dispose, make_harness
+from storage.tables import metadata
+from tests.helpers import Harness, dispose, make_harness
 
 
 @pytest.fixture(autouse=True)
@@ -84,7 +82,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{path}"
     url: str = request.getfixturevalue("postgres_url")
     with psycopg.connect(url, autocommit=True) as conn:
-        tables = ", ".join(f'"{name}"' for name in SQLModel.metadata.tables)
+        tables = ", ".join(f'"{name}"' for name in metadata.tables)
         conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
     return url
 
@@ -109,22 +107,7 @@ async def harness(engine: AsyncEngine) -> AsyncIterator[Harness]:
     recording transport; the test region is loaded."""
     harness = await make_harness(engine)
     yield harness
-    await harness.app.close()  # no delivery or connection outlives its test's event loop
-
-
-@pytest.fixture
-async def new_harness(engine: AsyncEngine) -> AsyncIterator[NewHarness]:
-    """Makes harnesses on the test's engine with another region or clock (see
-    `tests.helpers.NewHarness`) and closes them at the end of the test."""
-    made: list[Harness] = []
-
-    async def make(*, region: str | None = None, clock: FakeClock | None = None) -> Harness:
-        made.append(await make_harness(engine, region=region, clock=clock))
-        return made[-1]
-
-    yield make
-    for harness in made:
-        await harness.app.close()
+    await harness.app.deliverer.close()  # no delivery outlives its test's event loop
 
 
 async def count(engine: AsyncEngine, table: str) -> int:

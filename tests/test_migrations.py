@@ -6,10 +6,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine
-from sqlmodel import SQLModel
 
-import storage.tables  # noqa: F401  (registers every table on the metadata)
 from storage.database import alembic_config
+from storage.tables import metadata
 
 
 def test_one_head() -> None:
@@ -21,7 +20,7 @@ def test_the_migrated_schema_matches_the_models(sqlite_url: str) -> None:
     engine = create_engine(sqlite_url.replace("sqlite+aiosqlite", "sqlite"))
     try:
         with engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+            diff = compare_metadata(MigrationContext.configure(conn), metadata)
     finally:
         engine.dispose()
     assert diff == []

@@ -36,7 +36,7 @@ async def feeds(engine: AsyncEngine) -> AsyncIterator[Harness]:
     transport = RecordingTransport()
     harness = Harness(build(engine, clock, [transport], feed_url=PUBLIC), clock, transport)
     yield harness
-    await harness.app.close()
+    await harness.app.deliverer.close()
 
 
 async def rows(engine: AsyncEngine, sql: str) -> str:

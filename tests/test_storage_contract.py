@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -29,10 +28,9 @@ NOW = datetime(2026, 11, 24, 2, 7, tzinfo=UTC)
 
 
 @pytest.fixture
-async def uows(engine: AsyncEngine) -> AsyncIterator[SqlUnitOfWorkFactory]:
+async def uows(engine: AsyncEngine) -> SqlUnitOfWorkFactory:
     await load_region(engine)
-    async with SqlUnitOfWorkFactory(engine) as uows:
-        yield uows
+    return SqlUnitOfWorkFactory(engine)
 
 
 def _new(person: int = 1) -> NewIncident:

@@ -8,7 +8,6 @@ Create Date: 2026-11-23 16:54:10.043950
 from __future__ import annotations
 
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
 
 revision = "0003"
@@ -22,8 +21,8 @@ def upgrade() -> None:
     op.create_table(
         "link_attempt",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("who", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("who", sa.String(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("link_attempt", schema=None) as batch_op:
@@ -31,12 +30,12 @@ def upgrade() -> None:
 
     op.create_table(
         "link_code",
-        sa.Column("code_hash", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("code_hash", sa.String(), nullable=False),
         sa.Column("person_id", sa.Integer(), nullable=False),
-        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-        sa.Column("expires_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-        sa.Column("used_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
-        sa.Column("used_by", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("used_by", sa.String(), nullable=True),
         sa.ForeignKeyConstraint(
             ["person_id"],
             ["person.id"],

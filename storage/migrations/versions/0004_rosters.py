@@ -8,7 +8,6 @@ Create Date: 2026-11-23 17:04:28.501404
 from __future__ import annotations
 
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
 
 # The rotation's old unique constraint on function_key has no name in SQLite; this naming
@@ -26,13 +25,13 @@ def upgrade() -> None:
     op.create_table(
         "roster_rotation_history",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("function_key", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("scope", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("function_key", sa.String(), nullable=False),
+        sa.Column("scope", sa.String(), nullable=False),
         sa.Column("members", sa.JSON(), nullable=False),
-        sa.Column("start_local", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("start_local", sa.String(), nullable=False),
         sa.Column("shift_days", sa.Integer(), nullable=False),
-        sa.Column("valid_until", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("valid_until", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("roster_rotation_history", schema=None) as batch_op:
@@ -43,11 +42,11 @@ def upgrade() -> None:
     op.create_table(
         "roster_notice",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("function_key", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("scope", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("kind", sa.String(), nullable=False),
+        sa.Column("function_key", sa.String(), nullable=False),
+        sa.Column("scope", sa.String(), nullable=False),
         sa.Column("person_id", sa.Integer(), nullable=False),
-        sa.Column("at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["person_id"],
             ["person.id"],
@@ -60,15 +59,15 @@ def upgrade() -> None:
     op.create_table(
         "roster_override",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("function_key", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("scope", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("function_key", sa.String(), nullable=False),
+        sa.Column("scope", sa.String(), nullable=False),
         sa.Column("replaced_id", sa.Integer(), nullable=False),
         sa.Column("replacement_id", sa.Integer(), nullable=False),
-        sa.Column("start_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-        sa.Column("end_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-        sa.Column("reason", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("created_by", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("start_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("end_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("reason", sa.String(), nullable=False),
+        sa.Column("created_by", sa.String(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["replaced_id"],
             ["person.id"],
@@ -85,12 +84,12 @@ def upgrade() -> None:
     op.create_table(
         "roster_request",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("kind", sa.String(), nullable=False),
         sa.Column("person_id", sa.Integer(), nullable=False),
-        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("status", sa.String(), nullable=False),
         sa.Column("payload", sa.JSON(), nullable=False),
-        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-        sa.Column("updated_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["person_id"],
             ["person.id"],
@@ -100,14 +99,14 @@ def upgrade() -> None:
     op.create_table(
         "roster_shift",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("function_key", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("scope", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("function_key", sa.String(), nullable=False),
+        sa.Column("scope", sa.String(), nullable=False),
         sa.Column("person_id", sa.Integer(), nullable=False),
         sa.Column("backup_id", sa.Integer(), nullable=True),
-        sa.Column("start_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-        sa.Column("end_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-        sa.Column("created_by", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("start_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("end_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_by", sa.String(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["backup_id"],
             ["person.id"],
@@ -126,11 +125,7 @@ def upgrade() -> None:
     with op.batch_alter_table(
         "rotation", schema=None, naming_convention=SQLITE_NAMES if sqlite else None
     ) as batch_op:
-        batch_op.add_column(
-            sa.Column(
-                "scope", sqlmodel.sql.sqltypes.AutoString(), server_default="regio", nullable=False
-            )
-        )
+        batch_op.add_column(sa.Column("scope", sa.String(), server_default="regio", nullable=False))
         batch_op.drop_constraint(old_unique, type_="unique")
         batch_op.create_unique_constraint("uq_rotation_function_scope", ["function_key", "scope"])
 

@@ -8,7 +8,6 @@ Create Date: 2026-11-23 17:06:50.594526
 from __future__ import annotations
 
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
 
 revision = "0005"
@@ -24,10 +23,10 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("incident_id", sa.Integer(), nullable=False),
         sa.Column("created_by", sa.Integer(), nullable=False),
-        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("bt_convened_by", sa.Integer(), nullable=True),
-        sa.Column("bt_convened_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.Column("bt_convened_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["bt_convened_by"],
             ["person.id"],
@@ -49,10 +48,10 @@ def upgrade() -> None:
         sa.Column("analyse_id", sa.Integer(), nullable=False),
         sa.Column("number", sa.Integer(), nullable=False),
         sa.Column("person_id", sa.Integer(), nullable=False),
-        sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("kind", sa.String(), nullable=False),
         sa.Column("shared_by", sa.Integer(), nullable=True),
-        sa.Column("at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-        sa.Column("read_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("read_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["analyse_id"],
             ["analysis.id"],
@@ -76,7 +75,7 @@ def upgrade() -> None:
         sa.Column("person_id", sa.Integer(), nullable=False),
         sa.Column("invited_by", sa.Integer(), nullable=True),
         sa.Column("joined", sa.Boolean(), nullable=False),
-        sa.Column("at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["analyse_id"],
             ["analysis.id"],
@@ -94,10 +93,10 @@ def upgrade() -> None:
     op.create_table(
         "analysis_field",
         sa.Column("analyse_id", sa.Integer(), nullable=False),
-        sa.Column("key", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("key", sa.String(), nullable=False),
         sa.Column("value", sa.JSON(), nullable=False),
         sa.Column("editor_id", sa.Integer(), nullable=False),
-        sa.Column("updated_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["analyse_id"],
             ["analysis.id"],
@@ -116,8 +115,8 @@ def upgrade() -> None:
         sa.Column("values", sa.JSON(), nullable=False),
         sa.Column("editors", sa.JSON(), nullable=False),
         sa.Column("published_by", sa.Integer(), nullable=False),
-        sa.Column("published_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-        sa.Column("next_update_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.Column("published_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("next_update_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["analyse_id"],
             ["analysis.id"],

@@ -8,7 +8,6 @@ Create Date: 2026-11-23 17:35:57.367163
 from __future__ import annotations
 
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
 
 revision = "0006"
@@ -22,12 +21,12 @@ def upgrade() -> None:
     op.create_table(
         "ical_token",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("token_hash", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("token_hash", sa.String(), nullable=False),
         sa.Column("person_id", sa.Integer(), nullable=False),
-        sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("function_key", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("scope", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("kind", sa.String(), nullable=False),
+        sa.Column("function_key", sa.String(), nullable=False),
+        sa.Column("scope", sa.String(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["person_id"],
             ["person.id"],

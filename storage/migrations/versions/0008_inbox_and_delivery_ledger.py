@@ -8,7 +8,6 @@ Create Date: 2026-12-03 06:00:00
 from __future__ import annotations
 
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
 
 revision = "0008"
@@ -21,16 +20,16 @@ def upgrade() -> None:
     op.create_table(
         "inbox",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("origin", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("event_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("origin", sa.String(), nullable=False),
+        sa.Column("event_id", sa.String(), nullable=False),
         sa.Column("event", sa.JSON(), nullable=False),
         sa.Column("context", sa.JSON(), nullable=False),
-        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("status", sa.String(), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("next_attempt_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-        sa.Column("received_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
-        sa.Column("handled_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
-        sa.Column("last_error", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("handled_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_error", sa.String(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("origin", "event_id", name="uq_inbox_origin_event"),
     )
@@ -42,12 +41,12 @@ def upgrade() -> None:
         "ledger",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("outbox_id", sa.Integer(), nullable=False),
-        sa.Column("transport", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("transport", sa.String(), nullable=False),
         sa.Column("part", sa.Integer(), nullable=False),
-        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("ref", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.Column("status", sa.String(), nullable=False),
+        sa.Column("ref", sa.String(), nullable=True),
         sa.Column("buttons", sa.Boolean(), nullable=False),
-        sa.Column("at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["outbox_id"], ["outbox.id"]),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("outbox_id", "transport", "part", name="uq_ledger_part"),
@@ -61,9 +60,7 @@ def upgrade() -> None:
     op.drop_index("ix_delivery_outbox_id", table_name="delivery")
     op.drop_table("delivery")
     with op.batch_alter_table("page_target", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("delivered_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True)
-        )
+        batch_op.add_column(sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
@@ -73,10 +70,10 @@ def downgrade() -> None:
         "delivery",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("outbox_id", sa.Integer(), nullable=False),
-        sa.Column("transport", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("ref", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.Column("transport", sa.String(), nullable=False),
+        sa.Column("ref", sa.String(), nullable=True),
         sa.Column("failed", sa.Boolean(), nullable=False),
-        sa.Column("at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["outbox_id"], ["outbox.id"]),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("outbox_id", "transport"),
