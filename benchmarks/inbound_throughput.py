@@ -168,8 +168,7 @@ async def started(url: str, production: bool) -> AsyncIterator[tuple[App, BenchT
     finally:
         loop.cancel()
         await asyncio.gather(loop, return_exceptions=True)
-        await app.deliverer.close()
-        app.uows.close()
+        await app.close()
         await app.engine.dispose()
 
 

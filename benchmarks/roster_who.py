@@ -189,7 +189,7 @@ async def measure(url: str, samples: int) -> dict[str, list[float]]:
                 results[WHAT[3]].append(time.perf_counter() - begin)
         return results
     finally:
-        app.uows.close()
+        await app.close()
         await engine.dispose()
 
 

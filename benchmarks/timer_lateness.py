@@ -362,14 +362,12 @@ async def restart_phase(url: str, result: Result) -> None:
     fired, calls = Fired(), SchedulerCalls()
     fired.expect(set(range(result.timers)))
     engine = make_engine(url)
-    uows = SqlUnitOfWorkFactory(engine)
     now = datetime.now(UTC)
-    async with uows() as uow:
+    async with SqlUnitOfWorkFactory(engine) as uows, uows() as uow:
         for ref in range(result.timers):
             due = now - timedelta(seconds=60 * (result.timers - ref) / result.timers)
             await uow.timers.add(KIND, ref, due)
         await uow.commit()
-    uows.close()
     await engine.dispose()
     start = time.perf_counter()
     async with app_running(url, fired, calls) as app:

@@ -20,10 +20,11 @@ import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from core.clock import FakeClock
 from scm_bot.cli import QUIET_LOGGERS
 from storage.database import make_engine, migrate
 from storage.tables import metadata
-from tests.helpers import Harness, dispose, make_harness
+from tests.helpers import Harness, NewHarness, dispose, make_harness
 
 
 @pytest.fixture(autouse=True)
@@ -107,7 +108,22 @@ async def harness(engine: AsyncEngine) -> AsyncIterator[Harness]:
     recording transport; the test region is loaded."""
     harness = await make_harness(engine)
     yield harness
-    await harness.app.deliverer.close()  # no delivery outlives its test's event loop
+    await harness.app.close()  # no delivery or connection outlives its test's event loop
+
+
+@pytest.fixture
+async def new_harness(engine: AsyncEngine) -> AsyncIterator[NewHarness]:
+    """Makes harnesses on the test's engine with another region or clock (see
+    `tests.helpers.NewHarness`) and closes them at the end of the test."""
+    made: list[Harness] = []
+
+    async def make(*, region: str | None = None, clock: FakeClock | None = None) -> Harness:
+        made.append(await make_harness(engine, region=region, clock=clock))
+        return made[-1]
+
+    yield make
+    for harness in made:
+        await harness.app.close()
 
 
 async def count(engine: AsyncEngine, table: str) -> int:

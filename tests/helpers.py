@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -168,11 +169,21 @@ async def load_region(engine: AsyncEngine, text: str | None = None) -> None:
 async def make_harness(
     engine: AsyncEngine, *, region: str | None = None, clock: FakeClock | None = None
 ) -> Harness:
+    """A harness on `engine`; the caller closes its app (the `new_harness` fixture does)."""
     await load_region(engine, region)
     clock = clock or FakeClock(START)
     transport = RecordingTransport()
     app = build(engine, clock, [transport])
     return Harness(app, clock, transport)
+
+
+class NewHarness(Protocol):
+    """The `new_harness` fixture: a harness on the test's engine with its own region or
+    clock, closed at the end of the test."""
+
+    async def __call__(
+        self, *, region: str | None = None, clock: FakeClock | None = None
+    ) -> Harness: ...
 
 
 async def dispose(engine: AsyncEngine) -> None:

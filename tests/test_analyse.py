@@ -287,9 +287,9 @@ async def test_the_flow_survives_a_restart(harness: Harness) -> None:
     # A new app on the same database: another process, or the same person on Slack.
     from scm_bot.app import build
 
-    again = build(harness.app.engine, harness.clock, [harness.transport])
-    await again.router.handle(parse_text(Sender(Origin.CONSOLE, "rol-b"), "/analyse"))
-    await again.deliverer.deliver_pending()
+    async with build(harness.app.engine, harness.clock, [harness.transport]) as again:
+        await again.router.handle(parse_text(Sender(Origin.CONSOLE, "rol-b"), "/analyse"))
+        await again.deliverer.deliver_pending()
     assert harness.inbox("rol-b")[-1].title == "Question 3/16: Active teams (required)"
 
 
@@ -306,7 +306,7 @@ async def loco_harness(engine: AsyncEngine) -> AsyncIterator[Harness]:
     )
     harness = await make_harness(engine, region=region)
     yield harness
-    await harness.app.deliverer.close()
+    await harness.app.close()
 
 
 async def _person_id(harness: Harness, key: str) -> PersonId:
@@ -481,7 +481,7 @@ async def test_an_analyse_reminder_survives_a_restart(harness: Harness) -> None:
         await again.advance(60)
         assert len(again.inbox("rol-b")) == before + 2, "each fires once"
     finally:
-        await again.app.deliverer.close()
+        await again.app.close()
 
 
 async def test_a_next_update_in_year_one_or_far_ahead_gets_a_clear_dutch_answer(

@@ -7,7 +7,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from scm_bot.demo import demo_region_text
-from tests.helpers import Harness, load_region, make_harness
+from tests.helpers import Harness, NewHarness, load_region
 
 GEMEENTEN = {"0001": "soest", "0002": "zeist", "0003": "de-bilt"}
 ROL = "rol-rianne"  # on duty in the demo region on Tue 24 Nov 2026
@@ -53,11 +53,13 @@ def _entitled(key: str, gemeente: str, shared: set[tuple[str, str]]) -> bool:
     )
 
 
-async def test_every_person_against_every_analyse(engine: AsyncEngine) -> None:
+async def test_every_person_against_every_analyse(
+    engine: AsyncEngine, new_harness: NewHarness
+) -> None:
     region = demo_region_text().replace(
         "locoburgemeester: loco-zeist\n", "locoburgemeester: loco-zeist\n  loco_acting: true\n"
     )
-    h = await make_harness(engine, region=region)
+    h = await new_harness(region=region)
     for number, gemeente in GEMEENTEN.items():
         await _publish(h, number, gemeente)
     await h.press("bgm-soest", "Deel met…")
@@ -96,7 +98,7 @@ async def test_every_person_against_every_analyse(engine: AsyncEngine) -> None:
 
 
 async def test_an_acting_locoburgemeester_reads_every_version_of_the_gemeente(
-    engine: AsyncEngine,
+    engine: AsyncEngine, new_harness: NewHarness
 ) -> None:
     """The burgemeester's rights pass to the loco while she acts, also for the versions
     published before; when she stops acting she keeps only the versions she received."""
@@ -104,7 +106,7 @@ async def test_an_acting_locoburgemeester_reads_every_version_of_the_gemeente(
     acting = region.replace(
         "locoburgemeester: loco-zeist\n", "locoburgemeester: loco-zeist\n  loco_acting: true\n"
     )
-    h = await make_harness(engine, region=region)
+    h = await new_harness(region=region)
     await _publish(h, "0001", "zeist")
     await h.say("loco-zeist", "/analyse toon")
     assert h.inbox("loco-zeist")[-1].title is None, "not acting: nothing to read"

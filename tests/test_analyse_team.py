@@ -31,7 +31,7 @@ async def im_harness(engine: AsyncEngine) -> AsyncIterator[Harness]:
     )
     harness = await make_harness(engine, region=region)
     yield harness
-    await harness.app.deliverer.close()
+    await harness.app.close()
 
 
 async def test_the_roster_im_on_duty_is_invited_when_the_rol_starts(im_harness: Harness) -> None:

@@ -64,6 +64,7 @@ async def both(engine: AsyncEngine) -> AsyncIterator[Both]:
             await http.close()
             await slack_bot.stop()
             await tg.stop()
+            await app.close()
 
 
 async def test_paged_on_both_and_taken_on_slack_updates_telegram(both: Both) -> None:

@@ -3,6 +3,8 @@ for their gemeenten, and nothing else about an incident goes to a group."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 import yaml
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -18,9 +20,9 @@ from tests.helpers import (
     REGION_FILE,
     START,
     Harness,
+    NewHarness,
     RecordingTransport,
     load_region,
-    make_harness,
 )
 
 MELDKAMER_GROUP = -1001000000001
@@ -54,12 +56,13 @@ def region_with_chats(*, extra: list[dict[str, object]] | None = None) -> str:
 
 
 @pytest.fixture
-async def h(engine: AsyncEngine) -> Harness:
+async def h(engine: AsyncEngine) -> AsyncIterator[Harness]:
     """The recording transport stands in for Telegram, where the group messages come from."""
     await load_region(engine, region_with_chats())
     clock = FakeClock(START)
     transport = RecordingTransport(name="telegram")
-    return Harness(build(engine, clock, [transport]), clock, transport)
+    async with build(engine, clock, [transport]) as app:
+        yield Harness(app, clock, transport)
 
 
 async def in_group(h: Harness, chat_id: int, text: str, user_id: int = 1001) -> list[str]:
@@ -105,8 +108,8 @@ async def test_an_incident_in_two_gemeenten_reaches_both_groups_once(h: Harness)
         assert len(raised) == 1, h.texts(key)
 
 
-async def test_without_configured_chats_nothing_goes_to_a_group(engine: AsyncEngine) -> None:
-    h = await make_harness(engine)
+async def test_without_configured_chats_nothing_goes_to_a_group(new_harness: NewHarness) -> None:
+    h = await new_harness()
     await h.raise_alarm()
     assert set(h.transport.screens) <= {"caco", "rol-b"}
 

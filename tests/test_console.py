@@ -52,6 +52,7 @@ async def test_console_session_plays_an_alarm(engine: AsyncEngine) -> None:
     await session.line("4")
     assert "── bijgewerkt, aan jou ──" in out.getvalue()
     assert "✅ Taken by Rol Bert" in out.getvalue()
+    await app.close()
 
 
 async def test_console_run_loop_reads_until_quit(engine: AsyncEngine) -> None:
@@ -67,6 +68,7 @@ async def test_console_run_loop_reads_until_quit(engine: AsyncEngine) -> None:
 
     await session.run(read)
     assert "Hallo Caco Test" in out.getvalue()
+    await app.close()
 
 
 async def test_a_digit_that_is_no_number_is_text(engine: AsyncEngine) -> None:
@@ -79,7 +81,7 @@ async def test_a_digit_that_is_no_number_is_text(engine: AsyncEngine) -> None:
     await session.act_as("caco")
     await session.line("²")
     assert "Ik verwacht nu geen tekst" in out.getvalue()
-    await app.deliverer.close()
+    await app.close()
 
 
 def _number(transport: ConsoleTransport, who: str, label: str) -> int:
@@ -122,7 +124,7 @@ async def test_digits_press_a_button_only_of_the_open_question(engine: AsyncEngi
     before = len(out.getvalue())
     await session.line(f"/knop {start}")
     assert "Saved. Send more text" not in out.getvalue()[before:]
-    await app.deliverer.close()
+    await app.close()
 
 
 async def test_the_console_reaches_everyone_so_the_daily_check_names_nobody_unlinked(
@@ -142,7 +144,7 @@ async def test_the_console_reaches_everyone_so_the_daily_check_names_nobody_unli
     assert "── aan Coord Cor ──\nLet op, het piketrooster (komende 14 dagen):" in text
     assert "niemand heeft piket van di 24 nov 03:07 tot di 1 dec 08:00" in text
     assert "gekoppeld chat-account" not in text
-    await app.deliverer.close()
+    await app.close()
 
 
 @pytest.fixture

@@ -203,7 +203,7 @@ class World:
 
     def close(self) -> None:
         async def stop() -> None:
-            await self.harness.app.deliverer.close()
+            await self.harness.app.close()
             await dispose(self.engine)
 
         self.loop.run_until_complete(stop())

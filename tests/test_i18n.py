@@ -181,7 +181,7 @@ async def test_a_rotation_of_one_day_says_dag_and_of_seven_days_dagen(engine: As
         await harness.say("rol-b", "/rotation rol")
         assert harness.last("rol-b").startswith("Rotation ROL (region): shifts of 1 day,")
     finally:
-        await harness.app.deliverer.close()
+        await harness.app.close()
 
 
 async def test_a_rotation_of_seven_days_says_dagen(harness: Harness) -> None:

@@ -36,7 +36,7 @@ async def feeds(engine: AsyncEngine) -> AsyncIterator[Harness]:
     transport = RecordingTransport()
     harness = Harness(build(engine, clock, [transport], feed_url=PUBLIC), clock, transport)
     yield harness
-    await harness.app.deliverer.close()
+    await harness.app.close()
 
 
 async def rows(engine: AsyncEngine, sql: str) -> str:

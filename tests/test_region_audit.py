@@ -23,7 +23,7 @@ def _imports(url: str) -> list[AuditRecord]:
     async def read() -> list[AuditRecord]:
         engine = make_engine(url)
         try:
-            async with SqlUnitOfWorkFactory(engine)() as uow:
+            async with SqlUnitOfWorkFactory(engine) as uows, uows() as uow:
                 return [r for r in await uow.audit.all() if r.action == "region.import"]
         finally:
             await engine.dispose()

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from core.clock import FakeClock
 from core.roster_reminders import RosterReminders
 from tests.conftest import count
-from tests.helpers import REGION_FILE, TZ, Harness, make_harness
+from tests.helpers import REGION_FILE, TZ, Harness, NewHarness
 
 REPLACE = "/vervang Bert door Anna van morgen 08:00 tot do 18:00"
 
@@ -81,13 +81,15 @@ async def test_the_page_goes_to_whoever_the_override_puts_on_duty(harness: Harne
     assert "ROL gepaged – Rol Anna" in harness.texts("caco")
 
 
-async def test_a_gap_moves_to_the_next_step_and_tells_the_caco(harness: Harness) -> None:
+async def test_a_gap_moves_to_the_next_step_and_tells_the_caco(
+    harness: Harness, new_harness: NewHarness
+) -> None:
     # Bert's own shift, replaced by nobody: make everyone's duty a gap by removing members.
     region = REGION_FILE.read_text().replace(
         'members: [rol-a, rol-b, rol-c], start: "2026-01-05T08:00:00"',
         'members: [rol-a, rol-b, rol-c], start: "2027-01-04T08:00:00"',
     )
-    gap = await make_harness(harness.app.engine, region=region)
+    gap = await new_harness(region=region)
     await gap.raise_alarm()
     texts = gap.texts("caco")
     assert "niemand" in texts.lower()
@@ -141,12 +143,14 @@ async def test_only_coordinators_change_rosters(harness: Harness) -> None:
     assert await count(harness.app.engine, "roster_override") == 0
 
 
-async def test_a_coordinator_of_one_gemeente_cannot_touch_the_region(engine: AsyncEngine) -> None:
+async def test_a_coordinator_of_one_gemeente_cannot_touch_the_region(
+    new_harness: NewHarness,
+) -> None:
     region = REGION_FILE.read_text().replace(
         "settings:\n  alarm_functions: [rol]",
         "settings:\n  alarm_functions: [rol]\n  coordinator_scopes: {coord: ['gemeente:soest']}",
     )
-    harness = await make_harness(engine, region=region)
+    harness = await new_harness(region=region)
     await harness.say("coord", REPLACE)
     assert "buiten jouw deel" in harness.last("coord")
 
@@ -158,10 +162,10 @@ COORDINATORS = """\
 
 
 async def test_help_lists_coordinator_commands_to_coordinators_by_scope_alone(
-    engine: AsyncEngine,
+    new_harness: NewHarness,
 ) -> None:
     region = scoped_region("  coordinator_scopes: {acb-soest: ['gemeente:soest']}")
-    harness = await make_harness(engine, region=region)
+    harness = await new_harness(region=region)
     await harness.say("acb-soest", "/help")  # no coordinator function, but a scope
     assert "/vervang" in harness.last("acb-soest") and "/dienst" in harness.last("acb-soest")
     await harness.say("acb-zeist", "/help")
@@ -170,8 +174,10 @@ async def test_help_lists_coordinator_commands_to_coordinators_by_scope_alone(
     assert "/vervang" in harness.last("coord")
 
 
-async def test_rotatie_asks_which_when_several_scopes_have_one(engine: AsyncEngine) -> None:
-    harness = await make_harness(engine, region=scoped_region())
+async def test_rotatie_asks_which_when_several_scopes_have_one(
+    engine: AsyncEngine, new_harness: NewHarness
+) -> None:
+    harness = await new_harness(region=scoped_region())
     await harness.say("coord", "/rotatie acb")
     assert harness.last("coord").startswith("Er zijn rotaties ACB voor ")
     assert "Soest" in harness.last("coord") and "Utrecht" in harness.last("coord")
@@ -183,14 +189,14 @@ async def test_rotatie_asks_which_when_several_scopes_have_one(engine: AsyncEngi
 
 
 async def test_scoped_coordinators_change_the_rosters_of_their_own_scope(
-    engine: AsyncEngine,
+    engine: AsyncEngine, new_harness: NewHarness
 ) -> None:
     region = scoped_region(
         "  coordinator_scopes:"
         " {coord-soest: ['gemeente:soest'], coord-noord: ['piketregio:noord']}",
         COORDINATORS,
     )
-    harness = await make_harness(engine, region=region)
+    harness = await new_harness(region=region)
     # A coordinator of the gemeente Soest: its ACB roster, and nothing else.
     await harness.say(
         "coord-soest", "/dienst Acb Zeist van morgen 08:00 tot morgen 20:00 voor acb Soest"
@@ -285,11 +291,11 @@ async def test_a_shift_tells_the_backup_it_displaces(harness: Harness) -> None:
     assert harness.inbox("caco") == [] and harness.inbox("im") == []
 
 
-async def test_a_rotation_change_tells_everyone_whose_turns_shift(engine: AsyncEngine) -> None:
+async def test_a_rotation_change_tells_everyone_whose_turns_shift(new_harness: NewHarness) -> None:
     region = REGION_FILE.read_text().replace(
         "  - {key: im,", "  - {key: rol-d, name: Rol Dirk, functions: [rol]}\n  - {key: im,"
     )
-    harness = await make_harness(engine, region=region)
+    harness = await new_harness(region=region)
     await harness.say("coord", "/rotatie rol toevoegen Dirk")
     assert "met ingang van ma 30 nov 2026 08:00" in harness.last("coord")
     assert all(harness.inbox(k) == [] for k in ("rol-a", "rol-b", "rol-c", "rol-d"))
@@ -322,12 +328,14 @@ async def test_a_rotation_change_tells_everyone_whose_turns_shift(engine: AsyncE
     assert "Rol Anna" not in harness.last("rol-a").split(":\n", 1)[1]
 
 
-async def test_english_aliases_replace_shift_and_rotation(engine: AsyncEngine) -> None:
+async def test_english_aliases_replace_shift_and_rotation(
+    engine: AsyncEngine, new_harness: NewHarness
+) -> None:
     region = REGION_FILE.read_text().replace(
         "{key: coord, name: Coord Cor, functions: [coordinator]}",
         "{key: coord, name: Coord Cor, functions: [coordinator], language: en}",
     )
-    harness = await make_harness(engine, region=region)
+    harness = await new_harness(region=region)
     await harness.say("coord", "/replace Bert by Anna from tomorrow 08:00 until thu 18:00")
     assert harness.last("coord").startswith(
         "Preview – ROL (region), Wed 25 Nov 2026 08:00 – Thu 26 Nov 2026 18:00"
@@ -372,12 +380,12 @@ async def test_swap_declined_changes_nothing(harness: Harness) -> None:
     assert "al afgehandeld" in harness.last("rol-c")
 
 
-async def test_swap_with_coordinator_approval(engine: AsyncEngine) -> None:
+async def test_swap_with_coordinator_approval(engine: AsyncEngine, new_harness: NewHarness) -> None:
     region = REGION_FILE.read_text().replace(
         "settings:\n  alarm_functions: [rol]",
         "settings:\n  alarm_functions: [rol]\n  swap_approval: true",
     )
-    harness = await make_harness(engine, region=region)
+    harness = await new_harness(region=region)
     await harness.say("rol-b", "/ruil Cees")
     await harness.press("rol-c", "Ja, ik neem het over")
     assert "wacht op goedkeuring" in harness.last("rol-c")
@@ -393,7 +401,7 @@ async def test_swap_with_coordinator_approval(engine: AsyncEngine) -> None:
 
 
 async def test_a_swap_needing_approval_is_refused_when_nobody_can_approve(
-    engine: AsyncEngine,
+    engine: AsyncEngine, new_harness: NewHarness
 ) -> None:
     region = (
         REGION_FILE.read_text()
@@ -403,7 +411,7 @@ async def test_a_swap_needing_approval_is_refused_when_nobody_can_approve(
         )
         .replace("functions: [coordinator]", "functions: [im]")
     )
-    harness = await make_harness(engine, region=region)
+    harness = await new_harness(region=region)
     await harness.say("rol-b", "/ruil Cees")
     assert "nobody coordinates this roster" in harness.last("rol-b")  # Bert reads English
     assert harness.inbox("rol-c") == [], "nothing was asked"
@@ -411,13 +419,13 @@ async def test_a_swap_needing_approval_is_refused_when_nobody_can_approve(
 
 
 async def test_daily_check_warns_coordinators_of_gaps_and_unlinked_people(
-    engine: AsyncEngine,
+    new_harness: NewHarness,
 ) -> None:
     region = REGION_FILE.read_text().replace(
         'members: [rol-a, rol-b, rol-c], start: "2026-01-05T08:00:00"',
         'members: [rol-a, rol-b, rol-c], start: "2026-12-01T08:00:00"',
     )
-    harness = await make_harness(engine, region=region)
+    harness = await new_harness(region=region)
     harness.transport.unreachable.add("rol-a")  # no transport reaches her
     await RosterReminders().ensure(harness.app.core)
     await harness.advance(0)
@@ -437,9 +445,9 @@ async def test_daily_check_warns_coordinators_of_gaps_and_unlinked_people(
     assert ("system", "roster.check", "warned") in await _actions(harness)
 
 
-async def test_reminders_before_at_start_and_at_end(engine: AsyncEngine) -> None:
+async def test_reminders_before_at_start_and_at_end(new_harness: NewHarness) -> None:
     clock = FakeClock(datetime(2026, 11, 28, 12, 0, tzinfo=TZ))  # Saturday; Cees starts Monday
-    harness = await make_harness(engine, clock=clock)
+    harness = await new_harness(clock=clock)
     await RosterReminders().ensure(harness.app.core)
     await harness.advance(0)
     assert harness.inbox("rol-c") == []
@@ -452,9 +460,9 @@ async def test_reminders_before_at_start_and_at_end(engine: AsyncEngine) -> None
     assert "Now: Rol Cees" in harness.last("rol-b")
 
 
-async def test_a_reminder_follows_a_later_change(engine: AsyncEngine) -> None:
+async def test_a_reminder_follows_a_later_change(new_harness: NewHarness) -> None:
     clock = FakeClock(datetime(2026, 11, 28, 12, 0, tzinfo=TZ))
-    harness = await make_harness(engine, clock=clock)
+    harness = await new_harness(clock=clock)
     await RosterReminders().ensure(harness.app.core)
     await harness.advance(0)
     await harness.say("coord", "/vervang Cees door Anna van ma 08:00 tot di 08:00")
@@ -535,10 +543,10 @@ def scoped_region(settings: str = "", people: str = "") -> str:
 
 
 async def test_scoped_rosters_page_the_gemeente_or_piketregio_on_duty(
-    engine: AsyncEngine,
+    new_harness: NewHarness,
 ) -> None:
     region = scoped_region()
-    harness = await make_harness(engine, region=region)
+    harness = await new_harness(region=region)
     await harness.raise_alarm("Soest: gaslek Kerkstraat")
     assert harness.inbox("acb-soest") and harness.inbox("ovd-noord")
     assert harness.inbox("acb-zeist") == [] and harness.inbox("ovd-regio") == []

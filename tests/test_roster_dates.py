@@ -6,13 +6,12 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.errors import UserError
 from core.i18n import t
 from core.model import Language
 from core.roster_dates import parse_instant, parse_local, parse_period
-from tests.helpers import REGION_FILE, Harness, make_harness
+from tests.helpers import REGION_FILE, Harness, NewHarness
 
 TZ = ZoneInfo("Europe/Amsterdam")
 NOW = datetime(2026, 11, 24, 3, 7, tzinfo=TZ)  # a Tuesday
@@ -136,11 +135,11 @@ async def test_mijnpiket_shows_the_real_end_of_a_duty_past_its_horizon(
     )
 
 
-async def test_mijnpiket_says_when_a_duty_has_no_end_in_sight(engine: AsyncEngine) -> None:
+async def test_mijnpiket_says_when_a_duty_has_no_end_in_sight(new_harness: NewHarness) -> None:
     region = REGION_FILE.read_text().replace("people:", "  - {key: im, name: IM}\npeople:") + (
         '  - {function: im, members: [im], start: "2026-01-05T08:00:00", shift_days: 7}\n'
     )
-    harness = await make_harness(engine, region=region)
+    harness = await new_harness(region=region)
     await harness.say("im", "/mijnpiket")
     assert harness.last("im") == (  # a rotation of one: always on duty
         "Jouw piket (komende 60 dagen):\n"

@@ -78,6 +78,7 @@ async def serve(engine: AsyncEngine, *, feed_url: str | None = PUBLIC) -> AsyncI
     finally:
         await http.close()
         await server.stop()
+        await app.close()
 
 
 @pytest.fixture
@@ -301,9 +302,9 @@ async def test_the_server_runs_only_when_its_port_is_set(sqlite_url: str) -> Non
     assert public.ical_feed_url == "https://piket.example.nl"
     engine = make_engine(sqlite_url)
     try:
-        app = build(engine, FakeClock(START), [])
-        assert _ical_server(off, app) is None
-        server = _ical_server(on, app)
-        assert server is not None and (server.listen, server.port) == ("0.0.0.0", 8765)
+        async with build(engine, FakeClock(START), []) as app:
+            assert _ical_server(off, app) is None
+            server = _ical_server(on, app)
+            assert server is not None and (server.listen, server.port) == ("0.0.0.0", 8765)
     finally:
         await engine.dispose()

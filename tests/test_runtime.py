@@ -28,10 +28,10 @@ async def test_each_configured_transport_gets_a_bot(sqlite_url: str) -> None:
     )
     engine = make_engine(sqlite_url)
     try:
-        app = build(engine, FakeClock(START), [])
-        bots = _bots(settings, app, None)
-        assert [type(b) for b in bots] == [TelegramBot, SlackBot]
-        assert _bots(Settings(database_url=sqlite_url), app, None) == []
+        async with build(engine, FakeClock(START), []) as app:
+            bots = _bots(settings, app, None)
+            assert [type(b) for b in bots] == [TelegramBot, SlackBot]
+            assert _bots(Settings(database_url=sqlite_url), app, None) == []
     finally:
         await engine.dispose()
 
@@ -47,7 +47,8 @@ async def test_the_base_url_settings_reach_the_clients(sqlite_url: str) -> None:
     )
     engine = make_engine(sqlite_url)
     try:
-        telegram, slack = _bots(settings, build(engine, FakeClock(START), []), None)
+        async with build(engine, FakeClock(START), []) as app:
+            telegram, slack = _bots(settings, app, None)
         assert isinstance(telegram, TelegramBot) and isinstance(slack, SlackBot)
         assert telegram.application.bot.base_url == "http://botapi.internal:8081/bot123:abc"
         assert slack.app.client.base_url == "http://slack.internal/api/"

@@ -302,6 +302,7 @@ async def make_world(
     finally:
         await http.close()
         await bot.stop()
+        await app.close()
 
 
 @pytest.fixture
@@ -703,6 +704,7 @@ async def test_socket_mode_acknowledges_and_handles_commands_and_events(
         assert await count(engine, "inbound_event") == 2
     finally:
         await bot.stop()
+        await app.close()
         await engine.dispose()
 
 

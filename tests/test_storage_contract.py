@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -28,9 +29,10 @@ NOW = datetime(2026, 11, 24, 2, 7, tzinfo=UTC)
 
 
 @pytest.fixture
-async def uows(engine: AsyncEngine) -> SqlUnitOfWorkFactory:
+async def uows(engine: AsyncEngine) -> AsyncIterator[SqlUnitOfWorkFactory]:
     await load_region(engine)
-    return SqlUnitOfWorkFactory(engine)
+    async with SqlUnitOfWorkFactory(engine) as uows:
+        yield uows
 
 
 def _new(person: int = 1) -> NewIncident:

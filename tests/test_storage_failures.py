@@ -121,6 +121,7 @@ async def test_full_disk_answers_in_dutch_and_recovers_without_restart(sqlite_ur
         assert await session.line("1") is None
         assert "── aan Rol Bert ──" in out.getvalue()  # paged
         assert await _incidents(engine) == 1
+        await app.close()
     finally:
         await dispose(engine)
 
@@ -145,7 +146,7 @@ async def test_storage_error_reaches_the_router_caller_and_the_next_event_works(
         await harness.raise_alarm(f"Soest: {LONG}")
         assert len(harness.inbox("rol-b")) == 1  # the ROL on duty is paged
         assert await _incidents(engine) == 1
-        await harness.app.deliverer.close()
+        await harness.app.close()
     finally:
         await dispose(engine)
 
@@ -183,7 +184,7 @@ async def test_a_failed_commit_does_not_wedge_the_bot(sqlite_url: str) -> None:
         await harness.raise_alarm()
         assert len(harness.inbox("rol-b")) == 1  # the ROL on duty is paged
         assert failure.type is StorageError, failure.value
-        await harness.app.deliverer.close()
+        await harness.app.close()
     finally:
         await dispose(engine)
 
@@ -332,7 +333,7 @@ async def test_a_writer_in_another_process_is_waited_for_without_blocking_the_lo
         other.execute("ROLLBACK")
     finally:
         other.close()
-        app.uows.close()
+        await app.close()
         await dispose(engine)
 
 

@@ -175,6 +175,7 @@ async def world(
         yield World(fake, app, tg, transport, Harness(app, clock, RecordingTransport()), router)
     finally:
         await tg.stop()
+        await app.close()
 
 
 @pytest.fixture
