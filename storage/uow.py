@@ -139,8 +139,11 @@ def _pending_outbox() -> Select[Any]:
 _PENDING = _pending_outbox()
 _PENDING_BATCHES: dict[int, Select[Any]] = {}
 _LEDGER_OF = select(LEDGER).where(LEDGER.c.outbox_id.in_(bindparam("ids", expanding=True)))
-# Many rows in one statement, their ids returned in the order of the rows.
-_ADD_OUTBOX_ROWS = OUTBOX.insert().returning(OUTBOX.c.id, sort_by_parameter_order=True)
+# Many rows in one statement. Their ids come back in no promised order, but a statement
+# numbers its rows in the order of its VALUES (SQLite's rowid, PostgreSQL's sequence), so
+# the sorted ids are the rows' in order. (`sort_by_parameter_order` would make SQLAlchemy
+# send one INSERT per row here.)
+_ADD_OUTBOX_ROWS = OUTBOX.insert().returning(OUTBOX.c.id)
 _FINISH_OUTBOX = (
     update(OUTBOX)
     .where(OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
@@ -719,7 +722,7 @@ class SqlOutboxRepo:
             return []
         values = [_outbox_values(row, at) for row in rows]
         result = await self.conn.execute(_ADD_OUTBOX_ROWS, values)
-        return [OutboxId(i) for i in result.scalars()]
+        return [OutboxId(i) for i in sorted(result.scalars())]
 
     async def pending(self, now: datetime, limit: int) -> list[OutboxItem]:
         stmt = _PENDING_BATCHES.get(limit)

@@ -172,6 +172,12 @@ async def test_outbox_delivery_bookkeeping(uows: SqlUnitOfWorkFactory) -> None:
     async with uows() as uow:
         items = await uow.outbox.pending(NOW, 10)
         assert [i.message for i in items] == [message] * 3
+        # Each id is its own row's: the ids came back in the order of the rows.
+        assert [(i.id, i.person_id, i.kind) for i in items] == [
+            (first, PersonId(2), "send"),
+            (second, PersonId(2), "edit"),
+            (third, PersonId(3), "send"),
+        ]
         assert [i.ledger for i in items] == [()] * 3
         await uow.outbox.record(
             [
