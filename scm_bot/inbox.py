@@ -5,9 +5,10 @@ is in the `inbox` table; the webhook and Slack answer only then. Handling runs o
 after another in the order they came: events just stored are handed over as they are, and
 the table is read at the start, after a failure and at least every second. The router's
 own transaction marks the event id seen (`inbound_event`), so an event handled just before
-a crash is not handled twice when the table is read again. An event whose handling fails is tried again: after a
-storage failure until it succeeds (the person is told at once that it is delayed), after
-any other failure a few times, and then refused with an answer to the person.
+a crash is not handled twice when the table is read again. An event whose handling fails
+is tried again: after a storage failure until it succeeds (the person is told at once that
+it is delayed), after any other failure a few times, and then refused with an answer to
+the person.
 """
 
 from __future__ import annotations
