@@ -7,6 +7,7 @@ import re
 import shutil
 import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -214,7 +215,7 @@ def test_cli_prints_local_times_and_no_migration_chatter(env: Path) -> None:
     result = runner.invoke(app, ["person", "invite", "rol-a"])
     assert result.exit_code == 0, result.output
     assert result.output.startswith("Koppelcode voor Rol Anna (rol-a): "), result.output
-    with sqlite3.connect(env / "data" / "scm-bot.sqlite") as db:
+    with closing(sqlite3.connect(env / "data" / "scm-bot.sqlite")) as db:
         (stored,) = db.execute("SELECT expires_at FROM link_code").fetchone()
     expires = datetime.fromisoformat(stored).replace(tzinfo=UTC)  # stored in UTC
     local = fmt_datetime(expires, ZoneInfo("Europe/Amsterdam"), Language.NL)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Callable
+from contextlib import closing
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -202,11 +203,11 @@ def test_the_migration_drops_the_old_job_table(db_url: str) -> None:
     if is_sqlite(db_url):
         path = make_url(db_url).database
         assert path is not None
-        with sqlite3.connect(path) as conn:
-            conn.execute("CREATE TABLE apscheduler_jobs (id VARCHAR(191) PRIMARY KEY)")
+        with closing(sqlite3.connect(path)) as db, db:  # closed, after its commit
+            db.execute("CREATE TABLE apscheduler_jobs (id VARCHAR(191) PRIMARY KEY)")
         command.upgrade(config, "0009")
-        with sqlite3.connect(path) as conn:
-            names = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        with closing(sqlite3.connect(path)) as db:
+            names = db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
             assert "apscheduler_jobs" not in {name for (name,) in names}
     else:
         with psycopg.connect(db_url, autocommit=True) as conn:

@@ -19,15 +19,14 @@ import asyncio
 import io
 import os
 import resource
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
@@ -50,7 +49,6 @@ from tests.helpers import START, Harness, dispose, load_region, make_harness
 
 NOT_SAVED_NL = "Dit kon niet worden opgeslagen door een storing"
 LONG = "gaslek Kerkstraat, " + "twintig woningen ontruimd; " * 40  # over 1 KB
-NOBODY = 65534
 
 
 class FullDisk:
@@ -71,7 +69,7 @@ class FullDisk:
 def _small_pages(url: str) -> None:
     """Pages of 512 bytes and none free: an event's rows (an alarm's draft is over 1 KB)
     need new pages, which the limit then refuses."""
-    with sqlite3.connect(make_url(url).database or "", isolation_level=None) as conn:
+    with closing(sqlite3.connect(make_url(url).database or "", isolation_level=None)) as conn:
         conn.execute("PRAGMA journal_mode=DELETE")  # the page size changes only outside WAL
         conn.execute("PRAGMA page_size=512")
         conn.execute("VACUUM")
@@ -217,29 +215,28 @@ def _terminate(url: str, where: str) -> None:
 
 # Starting on storage that cannot be written: one line, exit code 1, no traceback. The tests
 # run as root, whom file permissions do not stop; so the read-only cases run the real
-# `scm-bot` as the unprivileged user `nobody`, on a directory or file it may only read.
+# `scm-bot` as root without the capabilities that override them, on a directory or file it
+# may only read. (Not as the user `nobody`: it may not reach an interpreter installed under
+# /root, as pyenv's are.)
+WITHOUT_OVERRIDES = ("dac_override", "dac_read_search")
 
 
-def _as_nobody() -> dict[str, Any]:
+def _as_bound_by_permissions() -> list[str]:
+    """The command prefix that makes `scm-bot` obey file permissions (none when they
+    already apply): util-linux's setpriv drops the capabilities before it starts."""
     if os.geteuid() != 0:
-        return {}  # permissions already apply
-    return {"user": NOBODY}
-
-
-@pytest.fixture
-def workdir() -> Iterator[Path]:
-    """A directory `nobody` may enter (pytest's own tmp_path is private to root)."""
-    with tempfile.TemporaryDirectory() as name:
-        path = Path(name)
-        path.chmod(0o755)
-        yield path
+        return []
+    setpriv = shutil.which("setpriv")
+    assert setpriv is not None, "running the tests as root needs setpriv (util-linux)"
+    drop = ",".join(f"-{capability}" for capability in WITHOUT_OVERRIDES)
+    return [setpriv, f"--inh-caps={drop}", f"--bounding-set={drop}"]
 
 
 def _scm_bot(workdir: Path, data: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env.update(DATA_DIR=str(data), HOME=str(workdir), LOG_LEVEL="WARNING")
     return subprocess.run(
-        [str(Path(sys.executable).with_name("scm-bot")), *args],
+        [*_as_bound_by_permissions(), str(Path(sys.executable).with_name("scm-bot")), *args],
         cwd=workdir,
         env=env,
         stdin=subprocess.DEVNULL,
@@ -247,15 +244,7 @@ def _scm_bot(workdir: Path, data: Path, *args: str) -> subprocess.CompletedProce
         text=True,
         timeout=120,
         check=False,
-        **_as_nobody(),
     )
-
-
-def _owned_by_nobody(path: Path) -> Path:
-    path.mkdir()
-    if os.geteuid() == 0:
-        os.chown(path, NOBODY, -1)
-    return path
 
 
 def _one_line(result: subprocess.CompletedProcess[str], *expected: str) -> None:
@@ -268,20 +257,21 @@ def _one_line(result: subprocess.CompletedProcess[str], *expected: str) -> None:
 
 
 @pytest.mark.parametrize("command", ["migrate", "run"])
-def test_read_only_data_directory(workdir: Path, command: str) -> None:
-    data = _owned_by_nobody(workdir / "data")
-    data.chmod(0o555)
-    _one_line(_scm_bot(workdir, data, command), str(data / "scm-bot.sqlite"), "beschrijfbaar")
+def test_read_only_data_directory(tmp_path: Path, command: str) -> None:
+    data = tmp_path / "data"
+    data.mkdir(mode=0o555)
+    _one_line(_scm_bot(tmp_path, data, command), str(data / "scm-bot.sqlite"), "beschrijfbaar")
 
 
 @pytest.mark.parametrize("command", ["migrate", "run"])
-def test_read_only_database_file(workdir: Path, command: str) -> None:
-    data = _owned_by_nobody(workdir / "data")
-    first = _scm_bot(workdir, data, "migrate")
+def test_read_only_database_file(tmp_path: Path, command: str) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    first = _scm_bot(tmp_path, data, "migrate")
     assert first.returncode == 0, first.stderr
     database = data / "scm-bot.sqlite"
     database.chmod(0o444)
-    result = _scm_bot(workdir, data, command)
+    result = _scm_bot(tmp_path, data, command)
     _one_line(result, str(database), "niet beschrijfbaar")
 
 
