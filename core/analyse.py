@@ -16,7 +16,13 @@ from core.analyse_form import Form, FormField
 from core.analyse_model import Analyse, AnalyseId, Copy, Editor, Version
 from core.analyse_render import Sheet, chat_text, markdown, pdf, title
 from core.analyse_team import EDITOR_FUNCTIONS, caller, im_on_duty, invite_im_on_duty
-from core.callbacks import ANALYSE_START, CallbackData
+from core.callbacks import (
+    MAYOR_ACTIONS,
+    ConveneButton,
+    MayorButton,
+    ShareButton,
+    VersionButton,
+)
 from core.errors import UserError
 from core.i18n import fmt_time, t
 from core.messages import Attachment, Button, Message
@@ -37,26 +43,9 @@ REMIND = "analyse.remind"
 NUDGE = "analyse.nudge"
 REMIND_BEFORE = timedelta(minutes=10)
 
-# Button prefixes of the analyse.
-MAYOR = "ab"  # id "<analyse>.<version>", action read | call | share | bt
-SHARE = "ash"  # id "<analyse>.<version>", action = person id
-BT = "abt"  # id "<analyse>.<version>", action yes | no
-START = ANALYSE_START
-
 
 def topic(analyse_id: AnalyseId) -> str:
     return f"analyse:{analyse_id}"
-
-
-def version_ref(analyse_id: AnalyseId, number: int) -> str:
-    return f"{analyse_id}.{number}"
-
-
-def parse_version_ref(ref: str) -> tuple[AnalyseId, int] | None:
-    head, _, tail = ref.partition(".")
-    if not (head.isdigit() and tail.isdigit()):
-        return None
-    return AnalyseId(int(head)), int(tail)
 
 
 class AnalyseService:
@@ -249,19 +238,19 @@ class AnalyseService:
         kind: str = "published",
     ) -> Message:
         lang = person.language
-        ref = version_ref(analyse_id, sheet.version.number)
+        number = sheet.version.number
         row: tuple[Button, ...] = ()
         if buttons:
             row = tuple(
                 Button(
-                    t(lang, f"analyse.button_{action}"), CallbackData(MAYOR, ref, action).encode()
+                    t(lang, f"analyse.button_{action}"),
+                    MayorButton(analyse_id, number, action).pack(),
                 )
-                for action in ("read", "call", "share", "bt")
+                for action in MAYOR_ACTIONS
             )
         elif kind == "shared":
-            row = (
-                Button(t(lang, "analyse.button_read"), CallbackData(MAYOR, ref, "read").encode()),
-            )
+            read = MayorButton(analyse_id, number, "read").pack()
+            row = (Button(t(lang, "analyse.button_read"), read),)
         name = f"analyse-{sheet.incident.public_id}-v{sheet.version.number}.pdf"
         return Message(
             text=chat_text(sheet, lang),
@@ -336,24 +325,26 @@ class AnalyseService:
 
     # --- the burgemeester's buttons --------------------------------------------------
 
-    async def _copy_of(self, tx: Tx, person: Person, ref: str) -> tuple[Analyse, Incident, Version]:
-        parsed = parse_version_ref(ref)
-        analyse = await tx.uow.analyses.get(parsed[0]) if parsed else None
-        if analyse is None or parsed is None:
+    async def _copy_of(
+        self, tx: Tx, person: Person, button: VersionButton
+    ) -> tuple[Analyse, Incident, Version]:
+        analyse = await tx.uow.analyses.get(button.analyse)
+        if analyse is None:
             raise UserError("button.stale")
-        if parsed[1] not in await self.readable_versions(tx, analyse, person):
-            await tx.audit(person, "analyse.button", ref, "denied")
+        if button.version not in await self.readable_versions(tx, analyse, person):
+            await tx.audit(person, "analyse.button", button.ref, "denied")
             raise UserError("analyse.not_yours")
         incident = await tx.uow.incidents.get(analyse.incident_id)
-        version = await tx.uow.analyses.version(analyse.id, parsed[1])
+        version = await tx.uow.analyses.version(analyse.id, button.version)
         assert incident is not None and version is not None
         return analyse, incident, version
 
     def _is_recipient(self, tx: Tx, person: Person, version: Version) -> bool:
         return person in self.recipients(tx, version)
 
-    async def mayor_button(self, tx: Tx, person: Person, ref: str, action: str) -> None:
-        analyse, incident, version = await self._copy_of(tx, person, ref)
+    async def mayor_button(self, tx: Tx, person: Person, button: MayorButton) -> None:
+        analyse, incident, version = await self._copy_of(tx, person, button)
+        action = button.action
         time = fmt_time(tx.now, tx.directory.region.timezone, Language.NL)
         if action == "read":
             if await tx.uow.analyses.mark_read(analyse.id, version.number, person.id, tx.now):
@@ -400,16 +391,16 @@ class AnalyseService:
             people = self.share_list(tx, person, version)
             if not people:
                 raise UserError("analyse.share_nobody")
-            buttons = tuple((p.name, CallbackData(SHARE, ref, str(p.id)).encode()) for p in people)
+            buttons = tuple(
+                (p.name, ShareButton(analyse.id, version.number, p.id).pack()) for p in people
+            )
             await tx.send(person, "analyse.share_pick", buttons=buttons, version=version.number)
-        elif action == "bt":
+        else:  # "bt"
             buttons = (
-                ("analyse.button_bt_yes", CallbackData(BT, ref, "yes").encode()),
-                ("analyse.button_bt_no", CallbackData(BT, ref, "no").encode()),
+                ("analyse.button_bt_yes", ConveneButton(analyse.id, version.number, "yes").pack()),
+                ("analyse.button_bt_no", ConveneButton(analyse.id, version.number, "no").pack()),
             )
             await tx.send(person, "analyse.bt_confirm", buttons=buttons, id=incident.public_id)
-        else:
-            raise UserError("button.stale")
 
     def share_list(self, tx: Tx, person: Person, version: Version) -> list[Person]:
         """The share lists of the affected gemeenten where this person is (acting) mayor."""
@@ -421,15 +412,17 @@ class AnalyseService:
                 ids.update(dict.fromkeys(gemeente.share_with))
         return [tx.directory.people[i] for i in ids if i in tx.directory.people]
 
-    async def share(self, tx: Tx, person: Person, ref: str, target_id: str) -> None:
-        analyse, incident, version = await self._copy_of(tx, person, ref)
+    async def share(self, tx: Tx, person: Person, button: ShareButton) -> None:
+        analyse, incident, version = await self._copy_of(tx, person, button)
         if not self._is_recipient(tx, person, version):
             raise UserError("analyse.not_yours")
         target = next(
-            (p for p in self.share_list(tx, person, version) if str(p.id) == target_id), None
+            (p for p in self.share_list(tx, person, version) if p.id == button.person), None
         )
         if target is None:
-            await tx.audit(person, "analyse.share", incident.public_id, "denied", target=target_id)
+            await tx.audit(
+                person, "analyse.share", incident.public_id, "denied", target=str(button.person)
+            )
             raise UserError("analyse.share_not_allowed")
         base = await self.last_seen(tx, analyse, target)
         sheet = self.sheet(tx, incident, version, base)
@@ -460,8 +453,8 @@ class AnalyseService:
             key = "analyse.newer_not_shared"
         await tx.send(person, key, version=number, newest=analyse.version, id=incident.public_id)
 
-    async def convene_bt(self, tx: Tx, person: Person, ref: str) -> None:
-        analyse, incident, version = await self._copy_of(tx, person, ref)
+    async def convene_bt(self, tx: Tx, person: Person, button: ConveneButton) -> None:
+        analyse, incident, version = await self._copy_of(tx, person, button)
         if not self._is_recipient(tx, person, version):
             raise UserError("analyse.not_yours")
         if incident.status is IncidentStatus.CLOSED:

@@ -8,13 +8,12 @@ on duty at once; the IM on duty may also join by naming the incident (`/analyse 
 from __future__ import annotations
 
 from core.analyse_model import Analyse, Editor
-from core.callbacks import CallbackData
+from core.callbacks import JoinButton
 from core.errors import UserError
 from core.model import IM, ROL, Incident, Person
 from core.roster_service import duties_for
 from core.tx import Tx
 
-JOIN = "aj"  # id analyse, action yes | no
 EDITOR_FUNCTIONS = frozenset({ROL, IM})
 
 
@@ -39,8 +38,8 @@ async def invite(
     await tx.uow.analyses.set_editor(Editor(analyse.id, invitee.id, inviter.id, False, tx.now))
     await tx.audit(inviter, "analyse.invited", incident.public_id, who=invitee.key)
     buttons = (
-        ("analyse.button_join", CallbackData(JOIN, str(analyse.id), "yes").encode()),
-        ("analyse.button_decline", CallbackData(JOIN, str(analyse.id), "no").encode()),
+        ("analyse.button_join", JoinButton(analyse.id, "yes").pack()),
+        ("analyse.button_decline", JoinButton(analyse.id, "no").pack()),
     )
     await tx.send(
         invitee,

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from core.access import can, visible_incidents
 from core.analyse_form import Form
 from core.analyse_incident import status_of, tell_closed
-from core.callbacks import CLOSE, CallbackData
+from core.callbacks import CloseButton
 from core.errors import UserError
 from core.i18n import fmt_time, t
 from core.model import (
@@ -196,8 +196,8 @@ class Incidents:
             await tx.audit(person, "incident.close", ident, "denied")
             raise UserError("access.denied_close")
         incident = await self.find(tx, person, ident)
-        yes = CallbackData(CLOSE, str(incident.id), "yes").encode()
-        no = CallbackData(CLOSE, str(incident.id), "no").encode()
+        yes = CloseButton(incident.id, "yes").pack()
+        no = CloseButton(incident.id, "no").pack()
         await tx.send(
             person,
             "close.confirm",

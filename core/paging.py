@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 
-from core.callbacks import ANALYSE_START, PAGE, CallbackData
+from core.callbacks import AnalyseStartButton, PageAction, PageButton
 from core.i18n import fmt_time, t
 from core.model import (
     CACO,
@@ -299,8 +299,8 @@ class Paging:
         attempt: int,
         informing: bool,
     ) -> None:
-        def data(action: str) -> str:
-            return CallbackData(PAGE, str(page.id), action).encode()
+        def data(action: PageAction) -> str:
+            return PageButton(page.id, action).pack()
 
         if informing:
             buttons: tuple[tuple[str, str], ...] = (("page.button_seen", data("seen")),)
@@ -460,7 +460,7 @@ class Paging:
             time=time,
             via=PLATFORMS.get(tx.origin, ""),
         )
-        start = CallbackData(ANALYSE_START, str(incident.id), "start").encode()
+        start = AnalyseStartButton(incident.id).pack()
         await tx.send(
             person,
             "page.you_acknowledged",

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from core.callbacks import CallbackData
+from core.callbacks import ChangeButton, RequestId, SwapButton
 from core.errors import UserError
 from core.i18n import fmt_datetime, t
 from core.messages import Attachment
@@ -54,8 +54,6 @@ from core.roster_service import (
 )
 from core.tx import Tx
 
-CHANGE = "rq"  # button: id = request id; action = yes | no
-SWAP = "sw"  # button: id = request id; action = yes | no | approve | reject
 CHANGE_TTL = timedelta(hours=1)
 SWAP_TTL = timedelta(days=3)
 WHO_HORIZON = timedelta(days=35)
@@ -745,13 +743,14 @@ class RosterCommands:
             after=_result(tx, proposal, lang),
             name=person_name(tx.directory, PersonId(proposal.payload.get("person") or 0)),
             buttons=(
-                ("roster.button.confirm", CallbackData(CHANGE, str(request_id), "yes").encode()),
-                ("roster.button.cancel", CallbackData(CHANGE, str(request_id), "no").encode()),
+                ("roster.button.confirm", ChangeButton(RequestId(request_id), "yes").pack()),
+                ("roster.button.cancel", ChangeButton(RequestId(request_id), "no").pack()),
             ),
         )
         await tx.audit(person, f"roster.{proposal.op}.asked", f"request:{request_id}", **payload)
 
-    async def answer_change(self, tx: Tx, person: Person, request_id: int, action: str) -> None:
+    async def answer_change(self, tx: Tx, person: Person, button: ChangeButton) -> None:
+        request_id, action = button.request, button.action
         request = await tx.uow.roster.request(request_id, for_update=True)
         if request is None or request.kind != "change" or request.person_id != person.id:
             raise UserError("button.stale")
@@ -948,8 +947,8 @@ class RosterCommands:
             end=lambda lang: fmt_moment(proposal.end, tz, lang),
             after=lambda lang: _result(tx, proposal, lang),
             buttons=(
-                ("roster.button.accept", CallbackData(SWAP, str(request_id), "yes").encode()),
-                ("roster.button.decline", CallbackData(SWAP, str(request_id), "no").encode()),
+                ("roster.button.accept", SwapButton(RequestId(request_id), "yes").pack()),
+                ("roster.button.decline", SwapButton(RequestId(request_id), "no").pack()),
             ),
         )
         await tx.send(
@@ -977,7 +976,8 @@ class RosterCommands:
         first = min(found, key=lambda r: r.start)
         return max(first.start, tx.now), first.end
 
-    async def answer_swap(self, tx: Tx, person: Person, request_id: int, action: str) -> None:
+    async def answer_swap(self, tx: Tx, person: Person, button: SwapButton) -> None:
+        request_id, action = button.request, button.action
         request = await tx.uow.roster.request(request_id, for_update=True)
         if request is None or request.kind != "swap":
             raise UserError("button.stale")
@@ -1023,11 +1023,11 @@ class RosterCommands:
                         buttons=(
                             (
                                 "roster.button.approve",
-                                CallbackData(SWAP, str(request.id), "approve").encode(),
+                                SwapButton(RequestId(request.id), "approve").pack(),
                             ),
                             (
                                 "roster.button.reject",
-                                CallbackData(SWAP, str(request.id), "reject").encode(),
+                                SwapButton(RequestId(request.id), "reject").pack(),
                             ),
                         ),
                     )

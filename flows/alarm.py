@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from core.callbacks import ALARM, CallbackData
+from core.callbacks import AlarmButton
 from core.gemeenten import match, split_names
 from core.i18n import t
 from core.incidents import MAX_DESCRIPTION, OPSCHALING, AlertDraft
@@ -103,13 +103,7 @@ class Result:
 
 def button_data(state: AlarmState, step: Step, value: str) -> str:
     """A button of `state`'s draft: `al:<step>.<draft>:<value>`."""
-    return CallbackData(ALARM, f"{step}.{state.draft}" if state.draft else step, value).encode()
-
-
-def parse_button(data: CallbackData) -> tuple[str, str]:
-    """(step, draft) of an alarm button."""
-    step, _, draft = data.id.partition(".")
-    return step, draft
+    return AlarmButton(step.value, state.draft, value).pack()
 
 
 def prompt(state: AlarmState, directory: Directory) -> Say:

@@ -11,32 +11,31 @@ import re
 from typing import Any
 
 from core.access import can, reads_analyses
-from core.analyse import (
-    BT,
-    MAYOR,
-    NUDGE,
-    REMIND,
-    SHARE,
-    START,
-    AnalyseService,
-)
+from core.analyse import NUDGE, REMIND, AnalyseService
 from core.analyse_form import FieldType, FormField
 from core.analyse_lookup import analyse_to_read, incident_to_fill
 from core.analyse_model import Analyse, AnalyseId
 from core.analyse_render import value_text
-from core.analyse_team import JOIN, im_on_duty, invite
-from core.callbacks import CallbackData
+from core.analyse_team import im_on_duty, invite
+from core.callbacks import (
+    AnalyseStartButton,
+    ConveneButton,
+    FieldAction,
+    FieldButton,
+    JoinButton,
+    MayorButton,
+    ShareButton,
+)
 from core.errors import UserError
 from core.gemeenten import match, split_names
 from core.i18n import t
 from core.incidents import Incidents
-from core.model import Capability, IncidentId, IncidentStatus
+from core.model import Capability, IncidentStatus
 from core.timers import TimerHandler
 from core.when import parse_moment
 from flows.registry import Command, Ctx, Flow, FlowInput, HelpLine, Registry
 
 FLOW = "analyse"
-FIELD = "af"  # buttons while filling: id = field index, action = choice index | keep | done | skip
 FLOW_COMMANDS = frozenset({"annuleer", "terug", "overslaan", "klaar", "wijzig", "overzicht"})
 _INCIDENT_ID = re.compile(r"^([a-z]{2,8}-\d{4}-)?\d{3,5}$", re.IGNORECASE)
 
@@ -74,12 +73,12 @@ class AnalyseFeature:
         registry.add_command(Command("wijzig", self._edit, aliases=("edit",)))
         registry.add_command(Command("overzicht", self._overview_command, aliases=("overview",)))
         registry.add_flow(Flow(FLOW, self._flow, FLOW_COMMANDS))
-        registry.add_button(FIELD, self._field_button)
-        registry.add_button(START, self._start_button)
-        registry.add_button(JOIN, self._join_button)
-        registry.add_button(MAYOR, self._mayor_button)
-        registry.add_button(SHARE, self._share_button)
-        registry.add_button(BT, self._bt_button)
+        registry.add_button(FieldButton, self._field_button)
+        registry.add_button(AnalyseStartButton, self._start_button)
+        registry.add_button(JoinButton, self._join_button)
+        registry.add_button(MayorButton, self._mayor_button)
+        registry.add_button(ShareButton, self._share_button)
+        registry.add_button(ConveneButton, self._bt_button)
 
     def timer_handlers(self) -> dict[str, TimerHandler]:
         return {REMIND: self.service.on_timer, NUDGE: self.service.on_timer}
@@ -209,29 +208,33 @@ class AnalyseFeature:
             )
         buttons: list[tuple[str, str]] = []
 
-        def data(action: str) -> str:
-            return CallbackData(FIELD, str(index), action).encode()
+        def data(action: FieldAction) -> str:
+            return FieldButton(index, action).pack()
+
+        def choice(i: int) -> str:
+            return FieldButton(index, choice=i).pack()
 
         choices = self.form.choices_of(field)
         labels = self.form.choice_labels(field, lang)
         if field.type is FieldType.CHOICE:
-            buttons += [(label, data(str(i))) for i, label in enumerate(labels)]
+            buttons += [(label, choice(i)) for i, label in enumerate(labels)]
         elif field.type is FieldType.MULTI:
             buttons += [
-                (("✓ " if c in picked else "") + label, data(str(i)))
+                (("✓ " if c in picked else "") + label, choice(i))
                 for i, (c, label) in enumerate(zip(choices, labels, strict=True))
             ]
-            buttons.append(("analyse.button_done", data("done")))
+            buttons.append(("analyse.button_done", data(FieldAction.DONE)))
         elif field.type is FieldType.GEMEENTEN:
             incident = await ctx.tx.uow.incidents.get(analyse.incident_id)
             assert incident is not None
             if current is None:
                 buttons += [
-                    (ctx.tx.directory.gemeente(g).name, data(f"g{g}")) for g in incident.gemeenten
+                    (ctx.tx.directory.gemeente(g).name, FieldButton(index, gemeente=g).pack())
+                    for g in incident.gemeenten
                 ]
         if current is not None and field.type is not FieldType.MULTI:
-            buttons.append(("analyse.button_keep", data("keep")))
-        buttons.append(("analyse.button_skip", data("skip")))
+            buttons.append(("analyse.button_keep", data(FieldAction.KEEP)))
+        buttons.append(("analyse.button_skip", data(FieldAction.SKIP)))
         required = t(lang, "analyse.required" if field.required else "analyse.optional")
         await ctx.tx.send(
             ctx.person,
@@ -355,7 +358,7 @@ class AnalyseFeature:
                 await self.service.save(ctx.tx, analyse, ctx.person, field, value)
                 await ctx.set_state({**ctx.state, "fresh": False})
                 index = self.form.index(field.key)
-                done = CallbackData(FIELD, str(index), "done").encode()
+                done = FieldButton(index, FieldAction.DONE).pack()
                 await ctx.tx.send(
                     ctx.person, "analyse.saved_text", buttons=(("analyse.button_done", done),)
                 )
@@ -408,31 +411,30 @@ class AnalyseFeature:
         picked = [c for c in order if c in ctx.state.get("picked", [])]
         await self._save_and_next(ctx, analyse, field, picked)
 
-    async def _field_button(self, ctx: Ctx, data: CallbackData) -> None:
+    async def _field_button(self, ctx: Ctx, button: FieldButton) -> None:
         if ctx.flow != FLOW or ctx.state is None:
             raise UserError("analyse.button_no_flow")
         analyse = await ctx.tx.uow.analyses.get(AnalyseId(ctx.state["analyse_id"]))
         field = self.form.field(ctx.state["field"])
         if analyse is None or field is None:
             raise UserError("button.stale")
-        if data.id != str(self.form.index(field.key)):
+        if button.field != self.form.index(field.key):
             raise UserError("analyse.button_other_field")
         choices = self.form.choices_of(field)
-        action = data.action
-        if action == "skip" or action == "keep":
+        if button.action in (FieldAction.SKIP, FieldAction.KEEP):
             await self._next(ctx, analyse, field)
-        elif action == "done":
+        elif button.action is FieldAction.DONE:
             if field.type is FieldType.MULTI:
                 await self._save_multi(ctx, analyse, field)
             else:
                 await self._done(ctx, analyse, field)
-        elif action.startswith("g") and action[1:].isdigit() and field.type is FieldType.GEMEENTEN:
-            await self._save_and_next(ctx, analyse, field, [int(action[1:])])
-        elif action.isdigit() and int(action) < len(choices):
+        elif button.gemeente is not None and field.type is FieldType.GEMEENTEN:
+            await self._save_and_next(ctx, analyse, field, [button.gemeente])
+        elif button.choice is not None and button.choice < len(choices):
             if field.type is FieldType.MULTI:
-                await self._toggle(ctx, analyse, field, choices[int(action)])
+                await self._toggle(ctx, analyse, field, choices[button.choice])
             else:
-                await self._save_and_next(ctx, analyse, field, choices[int(action)])
+                await self._save_and_next(ctx, analyse, field, choices[button.choice])
         else:
             raise UserError("button.stale")
 
@@ -472,10 +474,8 @@ class AnalyseFeature:
         await invite(ctx.tx, analyse, incident, ctx.person, invitee)
         await ctx.say("analyse.invite_sent", name=invitee.name)
 
-    async def _join_button(self, ctx: Ctx, data: CallbackData) -> None:
-        analyse = (
-            await ctx.tx.uow.analyses.get(AnalyseId(int(data.id))) if data.id.isdigit() else None
-        )
+    async def _join_button(self, ctx: Ctx, button: JoinButton) -> None:
+        analyse = await ctx.tx.uow.analyses.get(button.analyse)
         if analyse is None:
             raise UserError("button.stale")
         editors = {e.person_id: e for e in await ctx.tx.uow.analyses.editors(analyse.id)}
@@ -487,7 +487,7 @@ class AnalyseFeature:
         if incident.status is IncidentStatus.CLOSED:
             raise UserError("analyse.incident_closed", id=incident.public_id)
         inviter = ctx.tx.directory.people.get(mine.invited_by) if mine.invited_by else None
-        if data.action == "no":
+        if button.action == "no":
             await ctx.tx.audit(ctx.person, "analyse.invite_declined", incident.public_id)
             if inviter:
                 await ctx.tx.send(inviter, "analyse.invite_declined", name=ctx.person.name)
@@ -498,12 +498,10 @@ class AnalyseFeature:
         await self.service.join(ctx.tx, analyse, incident, ctx.person)
         await self._resume(ctx, analyse)
 
-    async def _start_button(self, ctx: Ctx, data: CallbackData) -> None:
-        if not data.id.isdigit():
-            raise UserError("button.stale")
+    async def _start_button(self, ctx: Ctx, button: AnalyseStartButton) -> None:
         if ctx.flow is not None and ctx.flow != FLOW:
             raise UserError("flow.other_busy")
-        incident = await ctx.tx.uow.incidents.get(IncidentId(int(data.id)))
+        incident = await ctx.tx.uow.incidents.get(button.incident)
         if incident is None:
             raise UserError("button.stale")
         analyse = await self.service.start(ctx.tx, ctx.person, incident)
@@ -543,15 +541,15 @@ class AnalyseFeature:
 
     # --- the burgemeester's buttons --------------------------------------------------
 
-    async def _mayor_button(self, ctx: Ctx, data: CallbackData) -> None:
-        await self.service.mayor_button(ctx.tx, ctx.person, data.id, data.action)
+    async def _mayor_button(self, ctx: Ctx, button: MayorButton) -> None:
+        await self.service.mayor_button(ctx.tx, ctx.person, button)
 
-    async def _share_button(self, ctx: Ctx, data: CallbackData) -> None:
-        await self.service.share(ctx.tx, ctx.person, data.id, data.action)
+    async def _share_button(self, ctx: Ctx, button: ShareButton) -> None:
+        await self.service.share(ctx.tx, ctx.person, button)
 
-    async def _bt_button(self, ctx: Ctx, data: CallbackData) -> None:
-        if data.action == "yes":
-            await self.service.convene_bt(ctx.tx, ctx.person, data.id)
+    async def _bt_button(self, ctx: Ctx, button: ConveneButton) -> None:
+        if button.action == "yes":
+            await self.service.convene_bt(ctx.tx, ctx.person, button)
         else:
             await ctx.say("analyse.bt_not")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import secrets
 
 from core.access import can
-from core.callbacks import ALARM, CLOSE, PAGE, CallbackData
+from core.callbacks import AlarmButton, CloseButton, PageButton
 from core.errors import UserError
 from core.incidents import Incidents
-from core.model import Capability, PageId
+from core.model import Capability
 from core.paging import ESCALATE, Paging
 from core.timers import TimerHandler
 from flows import alarm
@@ -42,9 +42,9 @@ class IncidentsFeature:
             )
         )
         registry.add_flow(Flow(alarm.FLOW, self._flow, FLOW_COMMANDS))
-        registry.add_button(PAGE, self._page_button)
-        registry.add_button(ALARM, self._alarm_button)
-        registry.add_button(CLOSE, self._close_button)
+        registry.add_button(PageButton, self._page_button)
+        registry.add_button(AlarmButton, self._alarm_button)
+        registry.add_button(CloseButton, self._close_button)
 
     def timer_handlers(self) -> dict[str, TimerHandler]:
         return {ESCALATE: self.paging.on_timer}
@@ -79,26 +79,23 @@ class IncidentsFeature:
             await ctx.tx.send(ctx.person, say.key, buttons=say.buttons, **say.params)
         await ctx.set_state(result.state.to_json() if result.state else None)
 
-    async def _page_button(self, ctx: Ctx, data: CallbackData) -> None:
-        page = (
-            await ctx.tx.uow.pages.get(PageId(int(data.id)), for_update=True)
-            if data.id.isdigit()
-            else None
-        )
+    async def _page_button(self, ctx: Ctx, button: PageButton) -> None:
+        page = await ctx.tx.uow.pages.get(button.page, for_update=True)
         if page is None:
             raise UserError("button.stale")
-        await self.paging.answer(ctx.tx, ctx.person, page, data.action)
+        await self.paging.answer(ctx.tx, ctx.person, page, button.action)
 
-    async def _alarm_button(self, ctx: Ctx, data: CallbackData) -> None:
-        step, draft = alarm.parse_button(data)
-        if ctx.flow != alarm.FLOW or ctx.state is None or draft != ctx.state.get("draft", ""):
+    async def _alarm_button(self, ctx: Ctx, button: AlarmButton) -> None:
+        if (
+            ctx.flow != alarm.FLOW
+            or ctx.state is None
+            or button.draft != ctx.state.get("draft", "")
+        ):
             raise UserError("alarm.button_no_flow")  # none being filled, or an earlier one
-        await self._flow(ctx, FlowInput(choice=(step, data.action)))
+        await self._flow(ctx, FlowInput(choice=(button.step, button.value)))
 
-    async def _close_button(self, ctx: Ctx, data: CallbackData) -> None:
-        if not data.id.isdigit():
-            raise UserError("button.stale")
-        if data.action == "yes":
-            await self.incidents.close(ctx.tx, ctx.person, int(data.id))
+    async def _close_button(self, ctx: Ctx, button: CloseButton) -> None:
+        if button.action == "yes":
+            await self.incidents.close(ctx.tx, ctx.person, button.incident)
         else:
             await ctx.say("close.kept")

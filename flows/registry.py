@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-from core.callbacks import CallbackData
+from core.callbacks import ButtonData
 from core.model import Person
 from core.timers import TimerHandler
 from core.tx import Tx
@@ -47,7 +47,8 @@ class Ctx:
 
 
 CommandHandler = Callable[[Ctx, str], Awaitable[None]]
-ButtonHandler = Callable[[Ctx, CallbackData], Awaitable[None]]
+B = TypeVar("B", bound=ButtonData)
+ButtonHandler = Callable[[Ctx, B], Awaitable[None]]
 FlowHandler = Callable[[Ctx, FlowInput], Awaitable[None]]
 
 
@@ -85,7 +86,7 @@ class Flow:
 
 class Registry(Protocol):
     def add_command(self, command: Command) -> None: ...
-    def add_button(self, prefix: str, handler: ButtonHandler) -> None: ...
+    def add_button(self, kind: type[B], handler: ButtonHandler[B]) -> None: ...
     def add_flow(self, flow: Flow) -> None: ...
 
 

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from core.callbacks import CallbackData
-from core.errors import UserError
+from core.callbacks import ChangeButton, SwapButton
 from core.model import Origin, Person
-from core.roster_commands import CHANGE, SWAP, RosterCommands
+from core.roster_commands import RosterCommands
 from core.roster_feeds import WORDS, RosterFeeds
 from core.roster_reminders import DAILY, NOTICE, RosterReminders
 from core.roster_service import coordinator_scopes, roster_settings
@@ -68,8 +67,8 @@ class RosterFeature:
                     shown_if=shown_if,
                 )
             )
-        registry.add_button(CHANGE, self._change_button)
-        registry.add_button(SWAP, self._swap_button)
+        registry.add_button(ChangeButton, self._change_button)
+        registry.add_button(SwapButton, self._swap_button)
 
     async def _rooster(self, tx: Tx, person: Person, args: str) -> None:
         """/rooster …, or /rooster abonneer|opzeggen|abonnementen … (calendar subscriptions)."""
@@ -82,15 +81,11 @@ class RosterFeature:
     def timer_handlers(self) -> dict[str, TimerHandler]:
         return {DAILY: self.reminders.on_daily, NOTICE: self.reminders.on_notice}
 
-    async def _change_button(self, ctx: Ctx, data: CallbackData) -> None:
-        if not data.id.isdigit():
-            raise UserError("button.stale")
-        await self.commands.answer_change(ctx.tx, ctx.person, int(data.id), data.action)
+    async def _change_button(self, ctx: Ctx, button: ChangeButton) -> None:
+        await self.commands.answer_change(ctx.tx, ctx.person, button)
 
-    async def _swap_button(self, ctx: Ctx, data: CallbackData) -> None:
-        if not data.id.isdigit():
-            raise UserError("button.stale")
-        await self.commands.answer_swap(ctx.tx, ctx.person, int(data.id), data.action)
+    async def _swap_button(self, ctx: Ctx, button: SwapButton) -> None:
+        await self.commands.answer_swap(ctx.tx, ctx.person, button)
 
 
 class RosterCalendars:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import replace
+from typing import Any
 
 import structlog
 
-from core.callbacks import CallbackData
+from core.callbacks import ButtonData, prefix_of
 from core.errors import UserError
 from core.events import ButtonEvent, CommandEvent, InboundEvent, Sender, TextEvent, storable
 from core.i18n import t
@@ -21,7 +22,7 @@ from core.linking import LINK_COMMANDS, try_link
 from core.messages import Message
 from core.model import Directory, Language, Origin, Person
 from core.tx import Core, Tx
-from flows.registry import ButtonHandler, Command, Ctx, Feature, Flow, FlowInput, HelpLine
+from flows.registry import B, ButtonHandler, Command, Ctx, Feature, Flow, FlowInput, HelpLine
 
 log = structlog.get_logger(__name__)
 # English spellings of the commands that belong to conversations.
@@ -76,7 +77,8 @@ class Router:
         self.core = core
         self._commands: dict[str, Command] = {}
         self._order: list[Command] = []
-        self._buttons: dict[str, ButtonHandler] = {}
+        # prefix → (kind, handler); each handler takes the kind it was registered with.
+        self._buttons: dict[str, tuple[type[ButtonData], ButtonHandler[Any]]] = {}
         self._flows: dict[str, Flow] = {}
         self.add_command(
             Command(
@@ -99,10 +101,10 @@ class Router:
             self._commands[name] = command
         self._order.append(command)
 
-    def add_button(self, prefix: str, handler: ButtonHandler) -> None:
-        if prefix in self._buttons:
-            raise ValueError(f"button prefix {prefix!r} registered twice")
-        self._buttons[prefix] = handler
+    def add_button(self, kind: type[B], handler: ButtonHandler[B]) -> None:
+        if kind.prefix in self._buttons:
+            raise ValueError(f"button prefix {kind.prefix!r} registered twice")
+        self._buttons[kind.prefix] = (kind, handler)
 
     def add_flow(self, flow: Flow) -> None:
         self._flows[flow.name] = flow
@@ -189,11 +191,11 @@ class Router:
                     raise UserError("text.unexpected")
                 await flow.handler(ctx, FlowInput(text=text))
             case ButtonEvent(data=data):
-                callback = CallbackData.decode(data)
-                handler = self._buttons.get(callback.prefix) if callback else None
-                if callback is None or handler is None:
+                kind, handler = self._buttons.get(prefix_of(data), (None, None))
+                button = kind.unpack(data) if kind is not None else None
+                if button is None or handler is None:
                     raise UserError("button.stale")
-                await handler(ctx, callback)
+                await handler(ctx, button)
 
     async def _help(self, ctx: Ctx, _args: str) -> None:
         """Only what this person may do: a command they may not use is left out, and so is

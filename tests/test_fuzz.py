@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 from core.analyse_form import FormFileError, load_form
-from core.callbacks import MAX_NUMBER, CallbackData
+from core.callbacks import KINDS, MAX_NUMBER, unpack
 from core.clock import FakeClock
 from core.errors import RegionFileError, UserError
 from core.events import ButtonEvent, CommandEvent, Sender, TextEvent, parse_text
@@ -297,10 +297,17 @@ def test_parse_text_takes_any_text(text: str) -> None:
 
 @given(data=st.one_of(st.text(ANY_CHAR, max_size=80), BUTTON_DATA))
 def test_callback_data_decodes_what_it_encodes_and_nothing_it_could_not(data: str) -> None:
-    decoded = CallbackData.decode(data)
-    if decoded is not None:
-        assert decoded.encode() == data
-        assert data.isascii()
+    for kind in KINDS:
+        decoded = kind.unpack(data)
+        if decoded is not None:
+            assert type(decoded) is kind
+            assert decoded.pack() == data
+            assert data.isascii()
+            assert unpack(data) == decoded
+
+
+def test_every_kind_of_button_is_routed() -> None:
+    assert sorted(kind.prefix for kind in KINDS) == PREFIXES
 
 
 @settings(max_examples=300)

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from core.callbacks import PAGE, CallbackData
+from core.callbacks import PageButton
 from core.messages import Button, Message
 
 MAX_BLOCKS = 50
@@ -28,7 +28,7 @@ ELLIPSIS = "…"
 Block = dict[str, Any]
 
 # Only the page answer has an obvious colour; other buttons keep Slack's default.
-_STYLES = {(PAGE, "ack"): "primary", (PAGE, "decline"): "danger"}
+_STYLES = {"ack": "primary", "decline": "danger"}  # of a page's buttons
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,8 +142,8 @@ def _button(index: int, button: Button) -> Block:
         "text": {"type": "plain_text", "text": _truncate(button.label, MAX_BUTTON_TEXT)},
         "value": button.data,
     }
-    callback = CallbackData.decode(button.data)
-    style = _STYLES.get((callback.prefix, callback.action)) if callback else None
+    page = PageButton.unpack(button.data)
+    style = _STYLES.get(page.action) if page else None
     if style:
         element["style"] = style
     return element
