@@ -104,6 +104,9 @@ class Pacer:
         if group and self.limits.per_group_interval is not None:
             interval = max(interval, self.limits.per_group_interval)
         self._next_chat[chat] = self.now() + interval  # the chat's next turn, at the latest
+        if urgent and not self._queue and self._next_slot <= self.now():
+            self._take_slot()  # a page, a free slot, nobody waiting: it goes at once
+            return
         slot: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._queue, (0 if urgent else 1, next(self._order), slot))
         if self._granting is None or self._granting.done():
@@ -120,11 +123,14 @@ class Pacer:
             if slot.done():  # its sender was cancelled
                 continue
             slot.set_result(None)
-            # Slots keep their grid: a grant that came late (the loop was busy) does not
-            # push every later slot back, or a long fan-out falls behind the rate; after
-            # an idle spell the grid starts afresh.
-            interval = 1.0 / self.limits.per_second
-            self._next_slot = max(self._next_slot + interval, self.now())
+            self._take_slot()
+
+    def _take_slot(self) -> None:
+        # Slots keep their grid: a grant that came late (the loop was busy) does not push
+        # every later slot back, or a long fan-out falls behind the rate; after an idle
+        # spell the grid starts afresh.
+        interval = 1.0 / self.limits.per_second
+        self._next_slot = max(self._next_slot + interval, self.now())
 
     async def close(self) -> None:
         if self._granting is not None:
