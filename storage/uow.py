@@ -55,7 +55,7 @@ from core.ports import (
     OutboxItem,
     PartStatus,
 )
-from core.region_file import EscalationSpec
+from core.region_file import EscalationSpec, Settings
 from storage.connection import Conn, SqliteConn, sqlite_engine
 from storage.database import describe_error, is_sqlite, table
 from storage.inbox_repo import INBOX, SqlInboxRepo
@@ -326,7 +326,7 @@ class SqlDirectoryRepo:
             code=row["code"],
             name=row["name"],
             timezone=tz,
-            alarm_functions=tuple(row["settings"].get("alarm_functions", ["rol"])),
+            alarm_functions=tuple(Settings.model_validate(row["settings"]).alarm_functions),
         )
         # Everyone, those no longer in the region too: existing incidents still name them.
         every = (await self.conn.execute(select(PERSON))).mappings().all()
