@@ -12,6 +12,7 @@ from core.model import Origin, Timer, TimerId
 from core.tx import Core, Tx
 
 TimerHandler = Callable[[Tx, Timer], Awaitable[None]]
+TOGETHER = 25  # overdue timers fired in one transaction by `run_due`
 log = structlog.get_logger(__name__)
 
 
@@ -30,13 +31,29 @@ class TimerRunner:
             timer = await tx.uow.timers.claim(timer_id, tx.now)
             if timer is None:
                 return False
-            handler = self.handlers.get(timer.kind)
-            if handler is None:
-                log.error("timer.unknown_kind", timer_id=timer_id, kind=timer.kind)
-                await tx.audit("system", "timer.unknown_kind", str(timer_id), "skipped")
-                return True
-            await handler(tx, timer)
+            await self._run(tx, timer)
         return True
+
+    async def fire_together(self, timer_ids: list[TimerId]) -> int | None:
+        """Run several timers in one transaction (those still pending and due); returns how
+        many ran, or None when one of them failed: then none of them ran."""
+        try:
+            async with self.core.transaction(Origin.SYSTEM) as tx:
+                timers = await tx.uow.timers.claim_many(timer_ids, tx.now)
+                for timer in timers:
+                    await self._run(tx, timer)
+        except Exception:
+            log.warning("timer.batch_failed", timers=len(timer_ids), exc_info=True)
+            return None
+        return len(timers)
+
+    async def _run(self, tx: Tx, timer: Timer) -> None:
+        handler = self.handlers.get(timer.kind)
+        if handler is None:
+            log.error("timer.unknown_kind", timer_id=timer.id, kind=timer.kind)
+            await tx.audit("system", "timer.unknown_kind", str(timer.id), "skipped")
+            return
+        await handler(tx, timer)
 
     async def run_due(
         self,
@@ -46,29 +63,37 @@ class TimerRunner:
         stopping: Callable[[], bool] = lambda: False,
         skip: Callable[[TimerId], bool] = lambda _timer_id: False,
     ) -> int:
-        """Fire every timer that is due now, oldest first, `at_once` at a time; returns how
-        many ran. Once `stopping()` is true no further timer starts; a timer for which
-        `skip` is true is left alone (another task is firing it).
+        """Fire every timer that is due now, oldest first, `at_once` batches at a time;
+        returns how many ran. Once `stopping()` is true no further timer starts; a timer for
+        which `skip` is true is left alone (another task is firing it).
 
-        A timer whose handler fails stays pending (its transaction rolled back) and is
-        passed over here, so one bad timer cannot stop the others or the start of the bot;
-        the next call tries it again.
+        Timers go in batches of `TOGETHER`, one transaction each (after a restart thousands
+        may be overdue: one commit per timer would keep the escalations waiting). A batch
+        in which one timer fails is rolled back and its timers run one by one, each in its
+        own transaction: a timer whose handler fails stays pending and is passed over here,
+        so one bad timer cannot stop the others or the start of the bot; the next call
+        tries it again.
         """
         fired = 0
         passed: set[TimerId] = set()  # failed or skipped
 
-        async def fire_each(todo: Iterator[TimerId]) -> None:
+        async def fire_each(batches: Iterator[list[TimerId]]) -> None:
             nonlocal fired
-            for timer_id in todo:  # shared by the workers: each timer is taken once
+            for batch in batches:  # shared by the workers: each batch is taken once
                 if stopping():
                     return
-                try:
-                    ran = await self.fire(timer_id)
-                except Exception:
-                    log.exception("timer.failed", timer_id=timer_id)
-                    passed.add(timer_id)
-                else:
+                ran = await self.fire_together(batch) if len(batch) > 1 else None
+                if ran is not None:
                     fired += ran  # after the await: the workers share the count
+                    continue
+                for timer_id in batch:
+                    if stopping():
+                        return
+                    try:
+                        fired += await self.fire(timer_id)
+                    except Exception:
+                        log.exception("timer.failed", timer_id=timer_id)
+                        passed.add(timer_id)
 
         while not stopping():
             asked = limit + len(passed)
@@ -78,8 +103,9 @@ class TimerRunner:
             todo = [timer_id for timer_id in due if timer_id not in passed]
             if not todo:
                 break
-            shared = iter(todo)
-            await asyncio.gather(*(fire_each(shared) for _ in range(min(at_once, len(todo)))))
+            batches = [todo[i : i + TOGETHER] for i in range(0, len(todo), TOGETHER)]
+            shared = iter(batches)
+            await asyncio.gather(*(fire_each(shared) for _ in range(min(at_once, len(batches)))))
             if len(due) < asked:
                 break
         return fired

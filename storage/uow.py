@@ -205,6 +205,16 @@ _CLAIM_TIMER = (
     .values(status="fired", fired_at=bindparam("now", type_=TIMER.c.fired_at.type))
     .returning(TIMER.c.id, TIMER.c.kind, TIMER.c.ref, TIMER.c.due_at)
 )
+_CLAIM_TIMERS = (
+    update(TIMER)
+    .where(
+        TIMER.c.id.in_(bindparam("ids", expanding=True)),
+        TIMER.c.status == "pending",
+        TIMER.c.due_at <= bindparam("now", type_=TIMER.c.due_at.type),
+    )
+    .values(status="fired", fired_at=bindparam("now", type_=TIMER.c.fired_at.type))
+    .returning(TIMER.c.id, TIMER.c.kind, TIMER.c.ref, TIMER.c.due_at)
+)
 _CANCEL_TIMERS = (
     update(TIMER)
     .where(
@@ -658,6 +668,13 @@ class SqlTimerRepo:
             .first()
         )
         return Timer(TimerId(row["id"]), row["kind"], row["ref"], row["due_at"]) if row else None
+
+    async def claim_many(self, timer_ids: list[TimerId], now: datetime) -> list[Timer]:
+        if not timer_ids:
+            return []
+        rows = await self.conn.execute(_CLAIM_TIMERS, {"ids": timer_ids, "now": now})
+        timers = [Timer(TimerId(r.id), r.kind, r.ref, r.due_at) for r in rows]
+        return sorted(timers, key=lambda timer: (timer.due_at, timer.id))
 
     async def due(self, now: datetime, limit: int) -> list[TimerId]:
         stmt = (

@@ -265,13 +265,14 @@ async def test_a_second_instance_on_the_same_database_refuses_to_start(db_url: s
 
 
 async def test_a_failing_timer_does_not_stop_the_others_or_the_start(harness: Harness) -> None:
-    fired: list[int] = []
+    """Overdue timers fire in batches, one transaction each; a batch in which one fails
+    is rolled back and its timers fire one by one: the good ones take effect once."""
 
     async def boom(_tx: Tx, _timer: Timer) -> None:
         raise RuntimeError("a bug in one handler")
 
-    async def ok(_tx: Tx, timer: Timer) -> None:
-        fired.append(timer.ref)
+    async def ok(tx: Tx, timer: Timer) -> None:
+        await tx.audit("system", "test.ok", str(timer.ref), "ok")  # what a handler leaves
 
     harness.app.runner.handlers.update({"test.boom": boom, "test.ok": ok})
     async with harness.app.core.transaction(Origin.SYSTEM) as tx:
@@ -279,9 +280,26 @@ async def test_a_failing_timer_does_not_stop_the_others_or_the_start(harness: Ha
         await tx.schedule("test.boom", 2, tx.now)
         await tx.schedule("test.ok", 3, tx.now)
     assert await harness.app.runner.run_due(at_once=FIRING_AT_ONCE) == 2
-    assert sorted(fired) == [1, 3]
+    async with harness.app.uows() as uow:
+        done = [r.object for r in await uow.audit.all() if r.action == "test.ok"]
+    assert sorted(done) == ["1", "3"], "each good timer took effect once"
     (left,) = await _pending(harness.app, "test.boom")
     assert left.ref == 2, "the failed one stays pending, to be tried again"
+
+
+async def test_overdue_timers_fire_together_in_one_transaction(harness: Harness) -> None:
+    seen: list[Tx] = []  # the transactions the handlers ran in (kept, so ids stay unique)
+
+    async def ok(tx: Tx, _timer: Timer) -> None:
+        seen.append(tx)
+
+    harness.app.runner.handlers["test.ok"] = ok
+    async with harness.app.core.transaction(Origin.SYSTEM) as tx:
+        for ref in range(30):
+            await tx.schedule("test.ok", ref, tx.now)
+    assert await harness.app.runner.run_due() == 30
+    assert len({id(tx) for tx in seen}) == 2, "30 overdue timers: a batch of 25 and one of 5"
+    assert await _pending(harness.app, "test.ok") == []
 
 
 class HeldRunner:
