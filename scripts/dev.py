@@ -74,7 +74,9 @@ def ensure_venv(*, strict: bool = True) -> None:
     pip = (BIN / "python", "-m", "pip", "--disable-pip-version-check")
     _run(*pip, "install", "--quiet", "--require-hashes", "-r", LOCK)
     _run(*pip, "install", "--quiet", "--no-deps", "-e", ".")
-    if subprocess.run([*map(str, pip), "check"], cwd=ROOT).returncode != 0:
+    check = subprocess.run([*map(str, pip), "check"], cwd=ROOT, capture_output=True, text=True)
+    if check.returncode != 0:
+        print(check.stdout, end="", flush=True)
         stale = "requirements.lock does not satisfy pyproject.toml"
         if strict:
             sys.exit(f"{stale}: refresh it with `python3.11 scripts/dev.py lock`")
