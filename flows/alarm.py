@@ -6,9 +6,9 @@ conversation) and at most one effect for the router to carry out.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from core.callbacks import AlarmButton
 from core.gemeenten import match, split_names
@@ -57,25 +57,7 @@ class AlarmState:
     draft: str = ""
     # Started as one line ("/alarm Soest: …"): once the description is in, confirm at once.
     oneline: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        return {"flow": FLOW, **data}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> AlarmState:
-        return cls(
-            step=Step(data["step"]),
-            gemeenten=tuple(data["gemeenten"]),
-            unresolved=tuple(data["unresolved"]),
-            kind=AlertKind(data["kind"]) if data["kind"] else None,
-            description=data["description"],
-            location=data["location"],
-            opschaling=data["opschaling"],
-            history=tuple(Step(s) for s in data["history"]),
-            draft=data.get("draft", ""),
-            oneline=data.get("oneline", False),
-        )
+    flow: Literal["alarm"] = "alarm"  # which flow's state (see flows/conversation.py)
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,14 @@ answer is saved to the analyse before the next question is asked.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 from core.access import can, reads_analyses
 from core.analyse import NUDGE, REMIND, AnalyseService
 from core.analyse_form import FieldType, FormField
 from core.analyse_lookup import analyse_to_read, incident_to_fill
-from core.analyse_model import Analyse, AnalyseId
+from core.analyse_model import Analyse
 from core.analyse_render import value_text
 from core.analyse_team import im_on_duty, invite
 from core.callbacks import (
@@ -33,9 +34,9 @@ from core.incidents import Incidents
 from core.model import Capability, IncidentStatus
 from core.timers import TimerHandler
 from core.when import parse_moment
+from flows.analyse_state import FLOW, AnalyseState
 from flows.registry import Command, Ctx, Flow, FlowInput, HelpLine, Registry
 
-FLOW = "analyse"
 FLOW_COMMANDS = frozenset({"annuleer", "terug", "overslaan", "klaar", "wijzig", "overzicht"})
 _INCIDENT_ID = re.compile(r"^([a-z]{2,8}-\d{4}-)?\d{3,5}$", re.IGNORECASE)
 
@@ -87,8 +88,8 @@ class AnalyseFeature:
 
     async def _current(self, ctx: Ctx) -> Analyse:
         """The analyse of the conversation, else the newest one this person edits."""
-        if ctx.flow == FLOW and ctx.state:
-            found = await ctx.tx.uow.analyses.get(AnalyseId(ctx.state["analyse_id"]))
+        if isinstance(ctx.state, AnalyseState):
+            found = await ctx.tx.uow.analyses.get(ctx.state.analyse_id)
             if found is not None:
                 return found
         for analyse in await ctx.tx.uow.analyses.for_editor(ctx.person.id):
@@ -150,8 +151,8 @@ class AnalyseFeature:
         values, _ = await self.service.current_values(ctx.tx, analyse)
         if key is None:
             # Resume where this person was, else at the first empty field.
-            if ctx.flow == FLOW and ctx.state and ctx.state.get("analyse_id") == analyse.id:
-                key = ctx.state["field"]
+            if isinstance(ctx.state, AnalyseState) and ctx.state.analyse_id == analyse.id:
+                key = ctx.state.field
             else:
                 empty = [f for f in self.form.fields if values.get(f.key) in (None, "", [])]
                 key = (empty[0] if empty else self.form.fields[0]).key
@@ -179,20 +180,11 @@ class AnalyseFeature:
         lang = ctx.person.language
         if picked is None:
             picked = list(current.value) if current and field.type is FieldType.MULTI else []
-        same = ctx.flow == FLOW and ctx.state and ctx.state.get("analyse_id") == analyse.id
         if edit is None:
-            edit = bool(same and ctx.state and ctx.state.get("edit"))
+            same = isinstance(ctx.state, AnalyseState) and ctx.state.analyse_id == analyse.id
+            edit = same and isinstance(ctx.state, AnalyseState) and ctx.state.edit
         await self._leave(ctx)
-        await ctx.set_state(
-            {
-                "flow": FLOW,
-                "analyse_id": analyse.id,
-                "field": key,
-                "fresh": True,
-                "picked": picked,
-                "edit": edit,
-            }
-        )
+        await ctx.set_state(AnalyseState(analyse.id, key, picked=tuple(picked), edit=edit))
         lines = [field.prompt.get(lang)]
         if field.help:
             lines.append(t(lang, "analyse.help_line", help=field.help.get(lang)))
@@ -250,7 +242,7 @@ class AnalyseFeature:
 
     async def _next(self, ctx: Ctx, analyse: Analyse, field: FormField) -> None:
         later = list(self.form.fields[self.form.index(field.key) + 1 :])
-        if ctx.state and ctx.state.get("edit"):
+        if isinstance(ctx.state, AnalyseState) and ctx.state.edit:
             values, _ = await self.service.current_values(ctx.tx, analyse)
             later = [f for f in later if values.get(f.key) in (None, "", [])]
         if later:
@@ -264,13 +256,13 @@ class AnalyseFeature:
         """Leaving a text field typed into but not finished with Klaar (for another field,
         /annuleer, /deel): the co-editors hear of the change now."""
         state = ctx.state
-        if ctx.flow != FLOW or state is None or state.get("fresh", True):
+        if not isinstance(state, AnalyseState) or state.fresh:
             return
-        analyse = await ctx.tx.uow.analyses.get(AnalyseId(state["analyse_id"]))
-        field = self.form.field(state["field"])
+        analyse = await ctx.tx.uow.analyses.get(state.analyse_id)
+        field = self.form.field(state.field)
         if analyse is not None and field is not None:
             await self.service.tell_editors(ctx.tx, analyse, ctx.person, field)
-        ctx.state = {**state, "fresh": True}
+        ctx.state = replace(state, fresh=True)
 
     async def _overview(self, ctx: Ctx, analyse: Analyse, *, finished: bool = False) -> None:
         fields = await ctx.tx.uow.analyses.fields(analyse.id)
@@ -298,12 +290,13 @@ class AnalyseFeature:
     # --- the conversation ------------------------------------------------------------
 
     async def _flow(self, ctx: Ctx, inp: FlowInput) -> None:
-        assert ctx.state is not None
-        analyse = await ctx.tx.uow.analyses.get(AnalyseId(ctx.state["analyse_id"]))
+        state = ctx.state
+        assert isinstance(state, AnalyseState)
+        analyse = await ctx.tx.uow.analyses.get(state.analyse_id)
         if analyse is None:
             await ctx.set_state(None)
             raise UserError("button.stale")
-        field = self.form.field(ctx.state["field"])
+        field = self.form.field(state.field)
         if field is None:  # the form changed under a running conversation
             await self._ask(ctx, analyse, self.form.fields[0].key)
             return
@@ -324,7 +317,7 @@ class AnalyseFeature:
                     await self._done(ctx, analyse, field)
             case "overzicht":
                 await self._overview(ctx, analyse)
-                await self._ask(ctx, analyse, field.key, ctx.state.get("picked"))  # still open
+                await self._ask(ctx, analyse, field.key, list(state.picked))  # still open
             case "wijzig":
                 target = self.form.find(inp.args, ctx.person.language)
                 if target is None:
@@ -341,7 +334,8 @@ class AnalyseFeature:
 
     async def _answer(self, ctx: Ctx, analyse: Analyse, field: FormField, text: str) -> None:
         text = text.strip()
-        assert ctx.state is not None
+        state = ctx.state
+        assert isinstance(state, AnalyseState)
         tz = ctx.tx.directory.region.timezone
         if not text:
             raise UserError("analyse.empty_answer")
@@ -350,13 +344,9 @@ class AnalyseFeature:
                 fields = await ctx.tx.uow.analyses.fields(analyse.id)
                 current = fields.get(field.key)
                 # The first message of a turn replaces the field; more messages add to it.
-                value = (
-                    text
-                    if ctx.state.get("fresh", True) or current is None
-                    else f"{current.value}\n\n{text}"
-                )
+                value = text if state.fresh or current is None else f"{current.value}\n\n{text}"
                 await self.service.save(ctx.tx, analyse, ctx.person, field, value)
-                await ctx.set_state({**ctx.state, "fresh": False})
+                await ctx.set_state(replace(state, fresh=False))
                 index = self.form.index(field.key)
                 done = FieldButton(index, FieldAction.DONE).pack()
                 await ctx.tx.send(
@@ -400,22 +390,22 @@ class AnalyseFeature:
         await self._next(ctx, analyse, field)
 
     async def _toggle(self, ctx: Ctx, analyse: Analyse, field: FormField, choice: str) -> None:
-        assert ctx.state is not None
-        picked = list(ctx.state.get("picked", []))
+        assert isinstance(ctx.state, AnalyseState)
+        picked = list(ctx.state.picked)
         picked = [p for p in picked if p != choice] if choice in picked else [*picked, choice]
         await self._ask(ctx, analyse, field.key, picked)
 
     async def _save_multi(self, ctx: Ctx, analyse: Analyse, field: FormField) -> None:
-        assert ctx.state is not None
+        assert isinstance(ctx.state, AnalyseState)
         order = self.form.choices_of(field)
-        picked = [c for c in order if c in ctx.state.get("picked", [])]
+        picked = [c for c in order if c in ctx.state.picked]
         await self._save_and_next(ctx, analyse, field, picked)
 
     async def _field_button(self, ctx: Ctx, button: FieldButton) -> None:
-        if ctx.flow != FLOW or ctx.state is None:
+        if not isinstance(ctx.state, AnalyseState):
             raise UserError("analyse.button_no_flow")
-        analyse = await ctx.tx.uow.analyses.get(AnalyseId(ctx.state["analyse_id"]))
-        field = self.form.field(ctx.state["field"])
+        analyse = await ctx.tx.uow.analyses.get(ctx.state.analyse_id)
+        field = self.form.field(ctx.state.field)
         if analyse is None or field is None:
             raise UserError("button.stale")
         if button.field != self.form.index(field.key):

@@ -66,8 +66,8 @@ class IncidentsFeature:
         await self.incidents.ask_close(ctx.tx, ctx.person, args)
 
     async def _flow(self, ctx: Ctx, inp: FlowInput) -> None:
-        assert ctx.state is not None
-        state = alarm.AlarmState.from_json(ctx.state)
+        assert isinstance(ctx.state, alarm.AlarmState)
+        state = ctx.state
         step_input = alarm.Input(text=inp.text, choice=inp.choice, command=inp.command)
         await self._apply(ctx, alarm.step(state, step_input, ctx.tx.directory))
 
@@ -77,7 +77,7 @@ class IncidentsFeature:
             await self.incidents.raise_alert(ctx.tx, ctx.person, result.raise_alert)
         for say in result.says:
             await ctx.tx.send(ctx.person, say.key, buttons=say.buttons, **say.params)
-        await ctx.set_state(result.state.to_json() if result.state else None)
+        await ctx.set_state(result.state)
 
     async def _page_button(self, ctx: Ctx, button: PageButton) -> None:
         page = await ctx.tx.uow.pages.get(button.page, for_update=True)
@@ -86,11 +86,7 @@ class IncidentsFeature:
         await self.paging.answer(ctx.tx, ctx.person, page, button.action)
 
     async def _alarm_button(self, ctx: Ctx, button: AlarmButton) -> None:
-        if (
-            ctx.flow != alarm.FLOW
-            or ctx.state is None
-            or button.draft != ctx.state.get("draft", "")
-        ):
+        if not isinstance(ctx.state, alarm.AlarmState) or button.draft != ctx.state.draft:
             raise UserError("alarm.button_no_flow")  # none being filled, or an earlier one
         await self._flow(ctx, FlowInput(choice=(button.step, button.value)))
 

@@ -14,6 +14,7 @@ from core.callbacks import ButtonData
 from core.model import Person
 from core.timers import TimerHandler
 from core.tx import Tx
+from flows.conversation import ConversationState, dump
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,18 +33,19 @@ class Ctx:
 
     tx: Tx
     person: Person
-    state: dict[str, Any] | None  # the active conversation, if any
+    state: ConversationState | None  # the active conversation, if any
 
     @property
     def flow(self) -> str | None:
-        return self.state.get("flow") if self.state else None
+        return self.state.flow if self.state else None
 
     async def say(self, key: str, **params: Any) -> None:
         await self.tx.send(self.person, key, **params)
 
-    async def set_state(self, state: dict[str, Any] | None) -> None:
+    async def set_state(self, state: ConversationState | None) -> None:
         self.state = state
-        await self.tx.uow.conversations.set(self.person.id, state, self.tx.now)
+        stored = dump(state) if state is not None else None
+        await self.tx.uow.conversations.set(self.person.id, stored, self.tx.now)
 
 
 CommandHandler = Callable[[Ctx, str], Awaitable[None]]

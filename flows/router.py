@@ -22,6 +22,8 @@ from core.linking import LINK_COMMANDS, try_link
 from core.messages import Message
 from core.model import Directory, Language, Origin, Person
 from core.tx import Core, Tx
+from flows import conversation
+from flows.conversation import ConversationState
 from flows.registry import B, ButtonHandler, Command, Ctx, Feature, Flow, FlowInput, HelpLine
 
 log = structlog.get_logger(__name__)
@@ -168,11 +170,13 @@ class Router:
                     request=_describe(event),
                     **{k: v for k, v in error.params.items() if isinstance(v, str | int)},
                 )
+                if error.key == conversation.UNREADABLE_KEY:
+                    await tx.uow.conversations.set(person.id, None, tx.now)
                 await tx.send(person, error.key, **error.params)
         return []
 
     async def _route(self, tx: Tx, person: Person, event: InboundEvent) -> None:
-        ctx = Ctx(tx, person, await tx.uow.conversations.get(person.id))
+        ctx = Ctx(tx, person, await _conversation(tx, person))
         flow = self._flows.get(ctx.flow or "")
         match event:
             case CommandEvent(name=name, args=args):
@@ -219,3 +223,14 @@ class Router:
         await ctx.tx.uow.directory.set_language(ctx.person.id, language.value)
         await ctx.tx.audit(ctx.person, "person.language", ctx.person.key, language=language.value)
         await ctx.tx.send(replace(ctx.person, language=language), "language.set")
+
+
+async def _conversation(tx: Tx, person: Person) -> ConversationState | None:
+    """The person's active conversation. One stored by an older version that no longer
+    parses is refused (the refusal ends it, see `handle`) rather than failing every message
+    the person sends; what they sent was meant for it, so it is not handled otherwise."""
+    state = conversation.load(await tx.uow.conversations.get(person.id))
+    if isinstance(state, conversation.Unreadable):
+        log.warning("conversation.unreadable", person=person.key)
+        raise UserError(conversation.UNREADABLE_KEY)
+    return state
