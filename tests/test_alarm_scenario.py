@@ -120,7 +120,7 @@ async def test_guided_alarm_asks_back_an_ambiguous_gemeente(harness: Harness) ->
     assert "Welke gemeente bedoel je met 'de'" in harness.last("caco")
     assert {b.label for b in harness.inbox("caco")[-1].buttons} == {"De Bilt", "De Ronde Venen"}
     await harness.press("caco", "De Bilt")
-    assert "Alarmering" in harness.last("caco") or "alarmering" in harness.last("caco")
+    assert "Alarmering (uitrukken: reageer nu) of alertering" in harness.last("caco")
     await harness.press("caco", "Alarmering")
     await harness.say("caco", "Brand in zorginstelling")
     await harness.say("caco", "/overslaan")  # no location
