@@ -13,7 +13,7 @@ from sqlalchemy import Table, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.orm import DeclarativeBase
+from sqlmodel import SQLModel
 
 from core.errors import StorageError
 from core.i18n import t
@@ -22,9 +22,9 @@ from core.model import Language
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def table(model: type[DeclarativeBase]) -> Table:
-    """The table behind a class of `storage.tables`, for Core statements."""
-    result: Table = model.__table__  # type: ignore[assignment]
+def table(model: type[SQLModel]) -> Table:
+    """The SQLAlchemy table behind a SQLModel class of `storage.tables`, for Core statements."""
+    result: Table = model.__table__  # type: ignore[attr-defined]
     return result
 
 

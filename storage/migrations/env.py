@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from alembic import context
+from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import create_engine, pool
 
 from storage.tables import metadata
 
 config = context.config
 target_metadata = metadata
+
+
+def render_item(kind: str, item: Any, autogen_context: AutogenContext) -> Literal[False]:
+    """A new migration that uses SQLModel's column types (`sqlmodel.sql.sqltypes.AutoString()`,
+    `UTCDateTime()`: what `str` and `datetime` fields get) imports sqlmodel; the rendering
+    itself stays Alembic's."""
+    if kind == "type" and type(item).__module__.startswith("sqlmodel"):
+        autogen_context.imports.add("import sqlmodel")
+    return False
 
 
 def run() -> None:
@@ -20,6 +32,7 @@ def run() -> None:
             connection=connection,
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",
+            render_item=render_item,
         )
         with context.begin_transaction():
             context.run_migrations()
