@@ -8,12 +8,12 @@ answer is saved to the analyse before the next question is asked.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
 
 from core.access import can, reads_analyses
 from core.analyse import NUDGE, REMIND, AnalyseService
-from core.analyse_form import FieldType, FormField
+from core.analyse_form import FieldType
 from core.analyse_lookup import analyse_to_read, incident_to_fill
 from core.analyse_model import Analyse
 from core.analyse_render import value_text
@@ -28,12 +28,11 @@ from core.callbacks import (
     ShareButton,
 )
 from core.errors import UserError
-from core.gemeenten import match, split_names
 from core.i18n import t
 from core.incidents import Incidents
 from core.model import Capability, IncidentStatus
 from core.timers import TimerHandler
-from core.when import parse_moment
+from flows import analyse_step
 from flows.analyse_state import FLOW, AnalyseState
 from flows.registry import Command, Ctx, Flow, FlowInput, HelpLine, Registry
 
@@ -166,7 +165,7 @@ class AnalyseFeature:
         ctx: Ctx,
         analyse: Analyse,
         key: str,
-        picked: list[str] | None = None,
+        picked: Sequence[str] | None = None,
         *,
         edit: bool | None = None,
     ) -> None:
@@ -240,18 +239,6 @@ class AnalyseFeature:
             body="\n".join(lines),
         )
 
-    async def _next(self, ctx: Ctx, analyse: Analyse, field: FormField) -> None:
-        later = list(self.form.fields[self.form.index(field.key) + 1 :])
-        if isinstance(ctx.state, AnalyseState) and ctx.state.edit:
-            values, _ = await self.service.current_values(ctx.tx, analyse)
-            later = [f for f in later if values.get(f.key) in (None, "", [])]
-        if later:
-            await self._ask(ctx, analyse, later[0].key)
-            return
-        await self._leave(ctx)
-        await ctx.set_state(None)
-        await self._overview(ctx, analyse, finished=True)
-
     async def _leave(self, ctx: Ctx) -> None:
         """Leaving a text field typed into but not finished with Klaar (for another field,
         /annuleer, /deel): the co-editors hear of the change now."""
@@ -290,143 +277,64 @@ class AnalyseFeature:
     # --- the conversation ------------------------------------------------------------
 
     async def _flow(self, ctx: Ctx, inp: FlowInput) -> None:
-        state = ctx.state
-        assert isinstance(state, AnalyseState)
-        analyse = await ctx.tx.uow.analyses.get(state.analyse_id)
-        if analyse is None:
-            await ctx.set_state(None)
-            raise UserError("button.stale")
-        field = self.form.field(state.field)
-        if field is None:  # the form changed under a running conversation
-            await self._ask(ctx, analyse, self.form.fields[0].key)
-            return
-        match inp.command:
-            case "annuleer":
-                await self._leave(ctx)
-                await ctx.set_state(None)
-                await ctx.say("analyse.paused")
-            case "terug":  # walking back means walking through: no longer only empty fields
-                index = self.form.index(field.key)
-                await self._ask(ctx, analyse, self.form.fields[max(index - 1, 0)].key, edit=False)
-            case "overslaan":
-                await self._next(ctx, analyse, field)
-            case "klaar":
-                if field.type is FieldType.MULTI:
-                    await self._save_multi(ctx, analyse, field)
-                else:
-                    await self._done(ctx, analyse, field)
-            case "overzicht":
-                await self._overview(ctx, analyse)
-                await self._ask(ctx, analyse, field.key, list(state.picked))  # still open
-            case "wijzig":
-                target = self.form.find(inp.args, ctx.person.language)
-                if target is None:
-                    keys = ", ".join(f.key for f in self.form.fields)
-                    raise UserError("analyse.unknown_field", name=inp.args.strip(), keys=keys)
-                await self._ask(ctx, analyse, target.key, edit=True)
-            case None:
-                await self._answer(ctx, analyse, field, inp.text or "")
-
-    async def _done(self, ctx: Ctx, analyse: Analyse, field: FormField) -> None:
-        """The person finished a field: on to the next (co-editors hear of a change as the
-        field is left, see `_leave`)."""
-        await self._next(ctx, analyse, field)
-
-    async def _answer(self, ctx: Ctx, analyse: Analyse, field: FormField, text: str) -> None:
-        text = text.strip()
-        state = ctx.state
-        assert isinstance(state, AnalyseState)
-        tz = ctx.tx.directory.region.timezone
-        if not text:
-            raise UserError("analyse.empty_answer")
-        match field.type:
-            case FieldType.TEXT:
-                fields = await ctx.tx.uow.analyses.fields(analyse.id)
-                current = fields.get(field.key)
-                # The first message of a turn replaces the field; more messages add to it.
-                value = text if state.fresh or current is None else f"{current.value}\n\n{text}"
-                await self.service.save(ctx.tx, analyse, ctx.person, field, value)
-                await ctx.set_state(replace(state, fresh=False))
-                index = self.form.index(field.key)
-                done = FieldButton(index, FieldAction.DONE).pack()
-                await ctx.tx.send(
-                    ctx.person, "analyse.saved_text", buttons=(("analyse.button_done", done),)
-                )
-            case FieldType.CHOICE:
-                choices = self.form.choices_of(field)
-                chosen = self.form.find_choice(field, text)
-                number = text.isascii() and text.isdigit()  # not "²", which isdigit()
-                if chosen is None and number and 1 <= int(text) <= len(choices):
-                    chosen = choices[int(text) - 1]
-                if chosen is None:
-                    raise UserError("analyse.choice_again", options=self._options(ctx, field))
-                await self._save_and_next(ctx, analyse, field, chosen)
-            case FieldType.MULTI:
-                chosen = self.form.find_choice(field, text)
-                if chosen is None:
-                    raise UserError("analyse.choice_again", options=self._options(ctx, field))
-                await self._toggle(ctx, analyse, field, chosen)
-            case FieldType.GEMEENTEN:
-                ids: list[int] = []
-                for name in split_names(text):
-                    found = match(ctx.tx.directory.gemeenten, name)
-                    if found.found is None:
-                        options = ", ".join(g.name for g in found.candidates) or "—"
-                        raise UserError("analyse.gemeente_unknown", name=name, options=options)
-                    ids.append(found.found.id)
-                await self._save_and_next(ctx, analyse, field, sorted(set(ids)))
-            case FieldType.TIME:
-                at = parse_moment(text, ctx.tx.now, tz)
-                await self._save_and_next(ctx, analyse, field, at.isoformat())
-
-    def _options(self, ctx: Ctx, field: FormField) -> str:
-        return ", ".join(self.form.choice_labels(field, ctx.person.language))
-
-    async def _save_and_next(
-        self, ctx: Ctx, analyse: Analyse, field: FormField, value: Any
-    ) -> None:
-        await self.service.save(ctx.tx, analyse, ctx.person, field, value)
-        await self.service.tell_editors(ctx.tx, analyse, ctx.person, field)
-        await self._next(ctx, analyse, field)
-
-    async def _toggle(self, ctx: Ctx, analyse: Analyse, field: FormField, choice: str) -> None:
-        assert isinstance(ctx.state, AnalyseState)
-        picked = list(ctx.state.picked)
-        picked = [p for p in picked if p != choice] if choice in picked else [*picked, choice]
-        await self._ask(ctx, analyse, field.key, picked)
-
-    async def _save_multi(self, ctx: Ctx, analyse: Analyse, field: FormField) -> None:
-        assert isinstance(ctx.state, AnalyseState)
-        order = self.form.choices_of(field)
-        picked = [c for c in order if c in ctx.state.picked]
-        await self._save_and_next(ctx, analyse, field, picked)
+        await self._step(ctx, analyse_step.Input(text=inp.text, command=inp.command, args=inp.args))
 
     async def _field_button(self, ctx: Ctx, button: FieldButton) -> None:
         if not isinstance(ctx.state, AnalyseState):
             raise UserError("analyse.button_no_flow")
-        analyse = await ctx.tx.uow.analyses.get(ctx.state.analyse_id)
-        field = self.form.field(ctx.state.field)
-        if analyse is None or field is None:
+        await self._step(ctx, analyse_step.Input(button=button))
+
+    async def _step(self, ctx: Ctx, inp: analyse_step.Input) -> None:
+        """One turn of the conversation: load what the step looks at, run it, carry out
+        its effects in order."""
+        state = ctx.state
+        assert isinstance(state, AnalyseState)
+        analyse = await ctx.tx.uow.analyses.get(state.analyse_id)
+        if analyse is None:
+            if inp.button is None:
+                await ctx.set_state(None)
             raise UserError("button.stale")
-        if button.field != self.form.index(field.key):
-            raise UserError("analyse.button_other_field")
-        choices = self.form.choices_of(field)
-        if button.action in (FieldAction.SKIP, FieldAction.KEEP):
-            await self._next(ctx, analyse, field)
-        elif button.action is FieldAction.DONE:
-            if field.type is FieldType.MULTI:
-                await self._save_multi(ctx, analyse, field)
-            else:
-                await self._done(ctx, analyse, field)
-        elif button.gemeente is not None and field.type is FieldType.GEMEENTEN:
-            await self._save_and_next(ctx, analyse, field, [button.gemeente])
-        elif button.choice is not None and button.choice < len(choices):
-            if field.type is FieldType.MULTI:
-                await self._toggle(ctx, analyse, field, choices[button.choice])
-            else:
-                await self._save_and_next(ctx, analyse, field, choices[button.choice])
-        else:
-            raise UserError("button.stale")
+        values, _ = await self.service.current_values(ctx.tx, analyse)
+        directory = ctx.tx.directory
+        snapshot = analyse_step.Snapshot(
+            self.form,
+            values,
+            directory.gemeenten,
+            ctx.tx.now,
+            directory.region.timezone,
+            ctx.person.language,
+        )
+        for effect in analyse_step.step(state, inp, snapshot):
+            await self._carry_out(ctx, analyse, effect)
+
+    async def _carry_out(self, ctx: Ctx, analyse: Analyse, effect: analyse_step.Effect) -> None:
+        match effect:
+            case analyse_step.Ask(key, picked, edit):
+                await self._ask(ctx, analyse, key, picked, edit=edit)
+            case analyse_step.Save(key, value):
+                field = self.form.field(key)
+                assert field is not None
+                await self.service.save(ctx.tx, analyse, ctx.person, field, value)
+                await self.service.tell_editors(ctx.tx, analyse, ctx.person, field)
+            case analyse_step.SaveText(key, text):
+                field = self.form.field(key)
+                assert field is not None and isinstance(ctx.state, AnalyseState)
+                await self.service.save(ctx.tx, analyse, ctx.person, field, text)
+                await ctx.set_state(replace(ctx.state, fresh=False))
+                done = FieldButton(self.form.index(key), FieldAction.DONE).pack()
+                await ctx.tx.send(
+                    ctx.person, "analyse.saved_text", buttons=(("analyse.button_done", done),)
+                )
+            case analyse_step.Finish():
+                await self._leave(ctx)
+                await ctx.set_state(None)
+                await self._overview(ctx, analyse, finished=True)
+            case analyse_step.Pause():
+                await self._leave(ctx)
+                await ctx.set_state(None)
+                await ctx.say("analyse.paused")
+            case analyse_step.Overview():
+                await self._overview(ctx, analyse)
 
     async def _edit(self, ctx: Ctx, args: str) -> None:
         if ctx.flow is not None and ctx.flow != FLOW:
