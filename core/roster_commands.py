@@ -7,7 +7,7 @@ confirmed, against the roster as it is then. Bad input raises `UserError`, so no
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -16,7 +16,7 @@ from core.callbacks import ChangeButton, RequestId, SwapButton
 from core.errors import UserError
 from core.i18n import fmt_datetime, t
 from core.messages import Attachment
-from core.model import Language, Person, PersonId
+from core.model import Language, Person, PersonId, PiketFunction
 from core.roster import (
     GEMEENTE,
     MAX_SPAN,
@@ -35,6 +35,13 @@ from core.roster import (
 )
 from core.roster_dates import fmt_moment, parse_period
 from core.roster_effects import MAX_LINES, changed_people, fingerprint, result_text
+from core.roster_proposals import (
+    ChangeRequest,
+    OverrideChange,
+    Proposal,
+    RotationChange,
+    ShiftChange,
+)
 from core.roster_service import (
     clamp_span,
     coordinators_of,
@@ -67,14 +74,6 @@ FOR = frozenset({"voor", "for"})
 BACKUP = frozenset({"backup"})
 ADD = frozenset({"toevoegen", "erbij", "add"})
 REMOVE = frozenset({"verwijderen", "eraf", "weg", "remove"})
-
-
-def _iso(at: datetime) -> str:
-    return at.isoformat()
-
-
-def _at(text: str) -> datetime:
-    return datetime.fromisoformat(text)
 
 
 # --- splitting a command line on its keywords --------------------------------------------------
@@ -111,21 +110,19 @@ def splits(text: str, clauses: list[Clause]) -> Iterator[dict[str, str]]:
     return iter(found)
 
 
+@dataclass
+class Reading:
+    """One reading of a command line: its parts by clause name, and how far building a
+    proposal from it got (the error of the reading that got furthest is the one shown)."""
+
+    parts: dict[str, str]
+    progress: int = 0
+
+    def passed(self) -> None:
+        self.progress += 1
+
+
 # --- the service -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Proposal:
-    """A change, checked, with what the roster looks like after it."""
-
-    op: str  # override | shift | rotation
-    key: Key
-    payload: dict[str, Any]
-    before: Roster
-    after: Roster
-    start: datetime
-    end: datetime
-    affected: tuple[PersonId, ...]
 
 
 def _override_proposal(roster: Roster, override: Override) -> Proposal:
@@ -135,9 +132,8 @@ def _override_proposal(roster: Roster, override: Override) -> Proposal:
     after = roster.plus(overrides=[override])
     named = (override.replaced, override.replacement)
     return Proposal(
-        "override",
+        OverrideChange(override.replaced, override.replacement),
         key,
-        {"replaced": override.replaced, "replacement": override.replacement},
         roster,
         after,
         start,
@@ -146,7 +142,7 @@ def _override_proposal(roster: Roster, override: Override) -> Proposal:
     )
 
 
-def _sort_key(directory_functions: dict[str, Any], key: Key) -> tuple[str, int, str]:
+def _sort_key(directory_functions: dict[str, PiketFunction], key: Key) -> tuple[str, int, str]:
     fn = directory_functions.get(key[0])
     name = fn.name if fn else key[0]
     order = {REGIO: 0, PIKETREGIO: 1, GEMEENTE: 2}.get(key[1].partition(":")[0], 3)
@@ -177,6 +173,12 @@ def roster_keys(
     return sorted(keys, key=lambda k: _sort_key(tx.directory.functions, k))
 
 
+def _named(proposal: Proposal) -> PersonId:
+    """The person a preview names: who takes a shift, or joins or leaves a rotation."""
+    change = proposal.change
+    return change.person if isinstance(change, ShiftChange | RotationChange) else PersonId(0)
+
+
 def _fingerprint(proposal: Proposal) -> str:
     return fingerprint(proposal.after, proposal.key, proposal.start, proposal.end)
 
@@ -186,7 +188,7 @@ def _result(tx: Tx, proposal: Proposal, lang: Language) -> str:
 
 
 class RosterCommands:
-    def __init__(self, on_change: Callable[[Tx, Key], Any] | None = None) -> None:
+    def __init__(self, on_change: Callable[[Tx, Key], Awaitable[None]] | None = None) -> None:
         # Called after every applied change (plans reminders for the new duty).
         self.on_change = on_change
 
@@ -428,12 +430,13 @@ class RosterCommands:
         require_coordinator(tx.directory, person, settings, None)
         tz = tx.directory.region.timezone
 
-        async def build(parts: dict[str, Any]) -> Proposal:
+        async def build(reading: Reading) -> Proposal:
+            parts = reading.parts
             replaced = find_person(tx.directory, parts["first"], person)
             replacement = find_person(tx.directory, parts["by"], person)
-            parts["_step"]()
+            reading.passed()
             start, end = parse_period(parts["from"], parts["until"], tx.now, tz)
-            parts["_step"]()
+            reading.passed()
             roster = await load_roster(tx, start, end)
             key = await self._key_for(tx, settings, roster, replaced, start, end, parts.get("for"))
             require_coordinator(tx.directory, person, settings, key[1])
@@ -458,14 +461,15 @@ class RosterCommands:
         require_coordinator(tx.directory, person, settings, None)
         tz = tx.directory.region.timezone
 
-        async def build(parts: dict[str, Any]) -> Proposal:
+        async def build(reading: Reading) -> Proposal:
+            parts = reading.parts
             holder = find_person(tx.directory, parts["first"], person)
             backup = (
                 find_person(tx.directory, parts["backup"], person) if "backup" in parts else None
             )
-            parts["_step"]()
+            reading.passed()
             start, end = parse_period(parts["from"], parts["until"], tx.now, tz)
-            parts["_step"]()
+            reading.passed()
             roster = await load_roster(tx, start, end)
             key = self._shift_key(tx, settings, roster, holder, parts.get("for"))
             require_coordinator(tx.directory, person, settings, key[1])
@@ -529,9 +533,8 @@ class RosterCommands:
         # Whoever the shift displaces, on duty or as backup, is affected too.
         affected = tuple(dict.fromkeys(named + changed_people(roster, after, key, start, end)))
         return Proposal(
-            "shift",
+            ShiftChange(holder.id, backup.id if backup else None),
             key,
-            {"person": holder.id, "backup": backup.id if backup else None},
             roster,
             after,
             start,
@@ -671,17 +674,16 @@ class RosterCommands:
         after = roster.plus(rotations=[previous, new])
         end = effective + timedelta(days=d.shift_days * max(3, len(order)))
         return Proposal(
-            "rotation",
+            RotationChange(
+                target.id,
+                adding,
+                tuple(order),
+                new.start.isoformat(timespec="minutes"),
+                d.shift_days,
+                d.members,
+                d.start.isoformat(timespec="minutes"),
+            ),
             d.key,
-            {
-                "person": target.id,
-                "adding": adding,
-                "members": list(order),
-                "start_local": new.start.isoformat(timespec="minutes"),
-                "shift_days": d.shift_days,
-                "old_members": list(d.members),
-                "old_start_local": d.start.isoformat(timespec="minutes"),
-            },
             roster,
             after,
             effective,
@@ -696,22 +698,17 @@ class RosterCommands:
         self,
         args: str,
         clauses: list[Clause],
-        build: Callable[[dict[str, Any]], Any],
+        build: Callable[[Reading], Awaitable[Proposal]],
         usage: str,
     ) -> Proposal:
         best: tuple[int, UserError] | None = None
         for parts in splits(args, clauses):
-            progress = [0]
-
-            def step(progress: list[int] = progress) -> None:
-                progress[0] += 1
-
+            reading = Reading(parts)
             try:
-                result: Proposal = await build({**parts, "_step": step})
-                return result
+                return await build(reading)
             except UserError as error:
-                if best is None or progress[0] > best[0]:
-                    best = (progress[0], error)
+                if best is None or reading.progress > best[0]:
+                    best = (reading.progress, error)
         if best is not None:
             raise best[1]
         raise UserError(usage)
@@ -719,15 +716,7 @@ class RosterCommands:
     async def _preview(
         self, tx: Tx, person: Person, settings: RosterSettings, proposal: Proposal
     ) -> None:
-        payload = {
-            "op": proposal.op,
-            "function": proposal.key[0],
-            "scope": proposal.key[1],
-            "start": _iso(proposal.start),
-            "end": _iso(proposal.end),
-            **proposal.payload,
-            "result": _fingerprint(proposal),
-        }
+        payload = ChangeRequest.of(proposal, result=_fingerprint(proposal)).to_json()
         request_id = await tx.uow.roster.add_request("change", person.id, payload, tx.now)
         lang = person.language
         tz = tx.directory.region.timezone
@@ -741,7 +730,7 @@ class RosterCommands:
             end=fmt_moment(proposal.end, tz, lang),
             before=timeline_text(tx, before[:MAX_LINES], lang),
             after=_result(tx, proposal, lang),
-            name=person_name(tx.directory, PersonId(proposal.payload.get("person") or 0)),
+            name=person_name(tx.directory, _named(proposal)),
             buttons=(
                 ("roster.button.confirm", ChangeButton(RequestId(request_id), "yes").pack()),
                 ("roster.button.cancel", ChangeButton(RequestId(request_id), "no").pack()),
@@ -775,47 +764,51 @@ class RosterCommands:
     ) -> Proposal:
         """The change of a request, checked again against the roster as it is now; refused
         when it would no longer give the roster its preview showed."""
-        proposal = await self._rebuild(tx, person, settings, request)
-        shown = request.payload.get("result")
-        if shown is not None and shown != _fingerprint(proposal):
+        stored = ChangeRequest.from_json(request.payload)
+        proposal = await self._rebuild(tx, person, settings, request, stored)
+        if stored.result is not None and stored.result != _fingerprint(proposal):
             raise UserError("roster.request.outdated")
         return proposal
 
     async def _rebuild(
-        self, tx: Tx, person: Person, settings: RosterSettings, request: RosterRequest
+        self,
+        tx: Tx,
+        person: Person,
+        settings: RosterSettings,
+        request: RosterRequest,
+        stored: ChangeRequest,
     ) -> Proposal:
         """The change of a request, built again against the roster as it is now."""
-        p = request.payload
-        key: Key = (p["function"], p["scope"])
-        start, end = _at(p["start"]), _at(p["end"])
+        key, start, end = stored.key, stored.start, stored.end
         if request.kind == "change":
             require_coordinator(tx.directory, person, settings, key[1])
         roster = await load_roster(tx, start, end)
         d = tx.directory
 
-        def who(field: str) -> Person:
-            found = d.people.get(PersonId(p[field]))
+        def who(person_id: PersonId) -> Person:
+            found = d.people.get(person_id)
             if found is None:
                 raise UserError("roster.person.gone")
             return found
 
-        if p["op"] == "override":
-            replaced, replacement = who("replaced"), who("replacement")
-            override = self._check_override(tx, roster, key, replaced, replacement, start, end)
-            if request.kind == "swap":
-                override = replace(override, reason=f"ruil:{request.id}")
-            return replace(_override_proposal(roster, override), payload=p)
-        if p["op"] == "shift":
-            holder = who("person")
-            backup = who("backup") if p.get("backup") else None
-            proposal = self._shift_proposal(tx, roster, key, holder, backup, start, end)
-            return replace(proposal, payload=p)
-        current = roster.rotation(*key)
-        if current is None or list(current.members) != p["old_members"]:
-            raise UserError("roster.request.outdated")
-        if current.start.isoformat(timespec="minutes") != p["old_start_local"]:
-            raise UserError("roster.request.outdated")
-        return self._rotation_change(tx, roster, current, who("person"), bool(p["adding"]))
+        match stored.change:
+            case OverrideChange(replaced, replacement):
+                override = self._check_override(
+                    tx, roster, key, who(replaced), who(replacement), start, end
+                )
+                if request.kind == "swap":
+                    override = replace(override, reason=f"ruil:{request.id}")
+                return _override_proposal(roster, override)
+            case ShiftChange(holder, backup):
+                backer = who(backup) if backup else None
+                return self._shift_proposal(tx, roster, key, who(holder), backer, start, end)
+            case RotationChange() as change:
+                current = roster.rotation(*key)
+                if current is None or current.members != change.old_members:
+                    raise UserError("roster.request.outdated")
+                if current.start.isoformat(timespec="minutes") != change.old_start_local:
+                    raise UserError("roster.request.outdated")
+                return self._rotation_change(tx, roster, current, who(change.person), change.adding)
 
     async def _apply(
         self,
@@ -828,43 +821,30 @@ class RosterCommands:
         repo = tx.uow.roster
         key = proposal.key
         tz = tx.directory.region.timezone
-        p = proposal.payload
-        if proposal.op == "override":
-            reason = f"ruil:{request.id}" if request.kind == "swap" else "vervang"
-            override = Override(
-                0,
-                key[0],
-                key[1],
-                PersonId(p["replaced"]),
-                PersonId(p["replacement"]),
-                proposal.start,
-                proposal.end,
-                reason,
-            )
-            await repo.add_override(override, person.key, tx.now)
-        elif proposal.op == "shift":
-            backup = PersonId(p["backup"]) if p.get("backup") else None
-            shift = Shift(
-                0,
-                key[0],
-                key[1],
-                PersonId(p["person"]),
-                backup,
-                proposal.start,
-                proposal.end,
-            )
-            await repo.add_shift(shift, person.key, tx.now)
-        else:
-            current = proposal.before.rotation(*key)
-            assert current is not None
-            new = RotationDef(
-                key[0],
-                key[1],
-                tuple(PersonId(m) for m in p["members"]),
-                datetime.fromisoformat(p["start_local"]),
-                int(p["shift_days"]),
-            )
-            await repo.change_rotation(new, replace(current, valid_until=proposal.start), tx.now)
+        match proposal.change:
+            case OverrideChange(replaced, replacement):
+                reason = f"ruil:{request.id}" if request.kind == "swap" else "vervang"
+                override = Override(
+                    0, key[0], key[1], replaced, replacement, proposal.start, proposal.end, reason
+                )
+                await repo.add_override(override, person.key, tx.now)
+            case ShiftChange(holder, backup):
+                shift = Shift(
+                    0, key[0], key[1], holder, backup or None, proposal.start, proposal.end
+                )
+                await repo.add_shift(shift, person.key, tx.now)
+            case RotationChange() as change:
+                current = proposal.before.rotation(*key)
+                assert current is not None
+                new = RotationDef(
+                    key[0],
+                    key[1],
+                    change.members,
+                    datetime.fromisoformat(change.start_local),
+                    change.shift_days,
+                )
+                previous = replace(current, valid_until=proposal.start)
+                await repo.change_rotation(new, previous, tx.now)
         detail = {k: v for k, v in request.payload.items() if k not in ("old_members", "result")}
         await tx.audit(person, f"roster.{proposal.op}", f"request:{request.id}", **detail)
         for pid in dict.fromkeys(proposal.affected):
@@ -895,14 +875,15 @@ class RosterCommands:
         settings = await roster_settings(tx)
         tz = tx.directory.region.timezone
 
-        async def build(parts: dict[str, Any]) -> Proposal:
+        async def build(reading: Reading) -> Proposal:
+            parts = reading.parts
             taker = find_person(tx.directory, parts["first"])
-            parts["_step"]()
+            reading.passed()
             if "from" in parts:
                 start, end = parse_period(parts["from"], parts["until"], tx.now, tz)
             else:
                 start, end = await self._next_duty(tx, settings, person, parts.get("for"))
-            parts["_step"]()
+            reading.passed()
             roster = await load_roster(tx, start, end)
             key = await self._key_for(tx, settings, roster, person, start, end, parts.get("for"))
             override = self._check_override(tx, roster, key, person, taker, start, end)
@@ -922,19 +903,12 @@ class RosterCommands:
                 errors.append(error)
         if proposal is None:
             raise errors[0]
-        taker = tx.directory.person(PersonId(proposal.payload["replacement"]))
+        assert isinstance(proposal.change, OverrideChange)
+        taker = tx.directory.person(proposal.change.replacement)
         if settings.swap_approval and not coordinators_of(tx.directory, settings, proposal.key[1]):
             # Nobody could approve it: the swap would wait forever.
             raise UserError("roster.swap.no_coordinator")
-        payload = {
-            "op": "override",
-            "function": proposal.key[0],
-            "scope": proposal.key[1],
-            "start": _iso(proposal.start),
-            "end": _iso(proposal.end),
-            **proposal.payload,
-            "result": _fingerprint(proposal),
-        }
+        payload = ChangeRequest.of(proposal, result=_fingerprint(proposal)).to_json()
         request_id = await tx.uow.roster.add_request("swap", person.id, payload, tx.now)
         await tx.audit(person, "roster.swap.asked", f"request:{request_id}", **payload)
         label = key_label(tx.directory, settings, proposal.key, taker.language)
@@ -981,20 +955,24 @@ class RosterCommands:
         request = await tx.uow.roster.request(request_id, for_update=True)
         if request is None or request.kind != "swap":
             raise UserError("button.stale")
-        p = request.payload
+        p = request.payload  # stored as is when the status changes
+        swap = ChangeRequest.from_json(p)
+        if not isinstance(swap.change, OverrideChange):
+            raise UserError("button.stale")
+        scope = swap.key[1]
         settings = await roster_settings(tx)
         d = tx.directory
         asker = d.people.get(request.person_id)
-        taker = d.people.get(PersonId(p["replacement"]))
+        taker = d.people.get(swap.change.replacement)
         if asker is None or taker is None:
             raise UserError("roster.person.gone")
         tz = d.region.timezone
-        params: dict[str, Any] = {
+        params: dict[str, Any] = {  # the messages' placeholders
             "asker": asker.name,
             "taker": taker.name,
-            "start": lambda lang: fmt_moment(_at(p["start"]), tz, lang),
-            "end": lambda lang: fmt_moment(_at(p["end"]), tz, lang),
-            "label": lambda lang: key_label(d, settings, (p["function"], p["scope"]), lang),
+            "start": lambda lang: fmt_moment(swap.start, tz, lang),
+            "end": lambda lang: fmt_moment(swap.end, tz, lang),
+            "label": lambda lang: key_label(d, settings, swap.key, lang),
         }
         if action in ("yes", "no"):
             if person.id != taker.id:
@@ -1014,7 +992,7 @@ class RosterCommands:
                 proposal = await self._recheck(tx, person, settings, request)  # still possible?
                 await tx.uow.roster.set_request(request.id, "accepted", p, tx.now)
                 await tx.audit(person, "roster.swap.accepted", f"request:{request.id}")
-                for coordinator in coordinators_of(d, settings, p["scope"]):
+                for coordinator in coordinators_of(d, settings, scope):
                     await tx.send(
                         coordinator,
                         "roster.swap.approve",
@@ -1037,7 +1015,7 @@ class RosterCommands:
             await self._finish_swap(tx, person, settings, request, params)
             return
         if action in ("approve", "reject"):
-            if not may_edit(person, settings, p["scope"]):
+            if not may_edit(person, settings, scope):
                 raise UserError("roster.request.not_yours")
             if request.status != "accepted":
                 raise UserError("roster.request.handled")
@@ -1062,13 +1040,16 @@ class RosterCommands:
     ) -> None:
         proposal = await self._recheck(tx, person, settings, request)
         params = {**params, "after": lambda lang: _result(tx, proposal, lang)}
-        p = request.payload
+        p = request.payload  # stored as is, and audited
+        swap = proposal.change
+        assert isinstance(swap, OverrideChange)
+        key = proposal.key
         override = Override(
             0,
-            p["function"],
-            p["scope"],
-            PersonId(p["replaced"]),
-            PersonId(p["replacement"]),
+            key[0],
+            key[1],
+            swap.replaced,
+            swap.replacement,
             proposal.start,
             proposal.end,
             f"ruil:{request.id}",
@@ -1078,12 +1059,12 @@ class RosterCommands:
         await tx.audit(person, "roster.swap.done", f"request:{request.id}", **p)
         d = tx.directory
         told: set[PersonId] = set()
-        for pid in (request.person_id, PersonId(p["replacement"])):
+        for pid in (request.person_id, swap.replacement):
             who = d.people.get(pid)
             if who is not None:
                 await tx.send(who, "roster.swap.done", **params)
                 told.add(pid)
-        for coordinator in coordinators_of(d, settings, p["scope"]):
+        for coordinator in coordinators_of(d, settings, key[1]):
             if coordinator.id not in told:
                 await tx.send(coordinator, "roster.swap.done_note", **params)
                 told.add(coordinator.id)
