@@ -245,8 +245,11 @@ class Deliverer:
             for item in items:
                 if item.id in self._taken:
                     continue  # its worker has it (or just finished it, unseen by the query)
-                if item.person_id in self._ran or item.person_id in self._workers:
+                if item.person_id in self._workers:
                     self._left.add(item.person_id)  # its worker wakes us when it ends
+                elif item.person_id in self._ran:  # its worker ended while we read: anew
+                    self._left.add(item.person_id)
+                    self._wake.set()
                 else:
                     mine.setdefault(item.person_id, []).append(item)
             # People with a page start first: their workers ask for sending slots first.
@@ -267,8 +270,11 @@ class Deliverer:
         returns how many rows were finished or put off."""
         handled = 0
         while True:
+            self._wake.clear()
             await self.dispatch()
             if not self._workers:
+                if self._wake.is_set():  # rows were left while the table was read
+                    continue
                 return handled
             progress = sum(await asyncio.gather(*self._workers.values()))
             handled += progress
