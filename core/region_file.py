@@ -283,101 +283,139 @@ class _Valid:
         )
 
 
-def _cross_check(doc: _Valid) -> list[tuple[tuple[Any, ...], str]]:
-    """Problems a single field cannot see: duplicates and references to unknown keys."""
-    problems: list[tuple[tuple[Any, ...], str]] = []
-    people = doc.keys["people"]
-    functions = doc.keys["functions"]
-    gemeenten = doc.keys["gemeenten"]
-    piketregios = doc.keys["piketregios"]
+Problem = tuple[tuple[Any, ...], str]  # where in the file (a path of keys), and what
 
-    def unique(section: str, keys: list[tuple[int, str | None]], what: str = "key") -> None:
+
+def _cross_check(doc: _Valid) -> list[Problem]:
+    """Problems a single field cannot see: duplicates and references to unknown keys."""
+    return _CrossCheck(doc).run()
+
+
+class _CrossCheck:
+    """The cross-checks of one region file, in the order their problems are reported."""
+
+    def __init__(self, doc: _Valid) -> None:
+        self.doc = doc
+        self.problems: list[Problem] = []
+        self.people = doc.keys["people"]
+        self.functions = doc.keys["functions"]
+        self.gemeenten = doc.keys["gemeenten"]
+        self.piketregios = doc.keys["piketregios"]
+
+    def run(self) -> list[Problem]:
+        self._duplicates()
+        self._gemeente_people()
+        self._rotation_members()
+        self._chats()
+        self._piketregios()
+        self._coordinator_scopes()
+        self._rotation_scopes()
+        self._escalations()
+        self._alarm_functions()
+        return self.problems
+
+    def _unique(self, section: str, keys: list[tuple[int, str | None]], what: str = "key") -> None:
         """Report repeated values; None (not given) is never a repeat."""
         seen: set[str] = set()
         for i, key in keys:
             if key is None:
                 continue
             if key in seen:
-                problems.append(
-                    ((section, i, what), t(LANGUAGE, "region.duplicate", field=what, value=key))
-                )
+                duplicate = t(LANGUAGE, "region.duplicate", field=what, value=key)
+                self.problems.append(((section, i, what), duplicate))
             seen.add(key)
 
-    unique("people", [(i, p.key) for i, p in doc.people])
-    unique("functions", [(i, f.key) for i, f in doc.functions])
-    unique("gemeenten", [(i, g.key) for i, g in doc.gemeenten])
-    unique("gemeenten", [(i, g.name.casefold()) for i, g in doc.gemeenten], "name")
-    unique(
-        "rotations",
-        [(i, f"{r.function} {r.scope or 'regio'}") for i, r in doc.rotations],
-        "function",
-    )
-    unique(
-        "people",
-        [(i, str(p.telegram_user_id) if p.telegram_user_id else None) for i, p in doc.people],
-        "telegram_user_id",
-    )
-    unique("people", [(i, p.slack_user_id) for i, p in doc.people], "slack_user_id")
-    unique("chats", [(i, c.key) for i, c in doc.chats])
-    unique(
-        "chats",
-        [(i, str(c.telegram_chat_id) if c.telegram_chat_id else None) for i, c in doc.chats],
-        "telegram_chat_id",
-    )
-    unique("chats", [(i, c.slack_channel_id) for i, c in doc.chats], "slack_channel_id")
+    def _duplicates(self) -> None:
+        doc, unique = self.doc, self._unique
+        unique("people", [(i, p.key) for i, p in doc.people])
+        unique("functions", [(i, f.key) for i, f in doc.functions])
+        unique("gemeenten", [(i, g.key) for i, g in doc.gemeenten])
+        unique("gemeenten", [(i, g.name.casefold()) for i, g in doc.gemeenten], "name")
+        unique(
+            "rotations",
+            [(i, f"{r.function} {r.scope or 'regio'}") for i, r in doc.rotations],
+            "function",
+        )
+        unique(
+            "people",
+            [(i, str(p.telegram_user_id) if p.telegram_user_id else None) for i, p in doc.people],
+            "telegram_user_id",
+        )
+        unique("people", [(i, p.slack_user_id) for i, p in doc.people], "slack_user_id")
+        unique("chats", [(i, c.key) for i, c in doc.chats])
+        unique(
+            "chats",
+            [(i, str(c.telegram_chat_id) if c.telegram_chat_id else None) for i, c in doc.chats],
+            "telegram_chat_id",
+        )
+        unique("chats", [(i, c.slack_channel_id) for i, c in doc.chats], "slack_channel_id")
 
-    def person_ref(path: tuple[Any, ...], key: str | None) -> None:
-        if key is not None and key not in people:
-            problems.append((path, t(LANGUAGE, "region.unknown_person", key=key)))
+    def _person_ref(self, path: tuple[Any, ...], key: str | None) -> None:
+        if key is not None and key not in self.people:
+            self.problems.append((path, t(LANGUAGE, "region.unknown_person", key=key)))
 
-    for i, g in doc.gemeenten:
-        person_ref(("gemeenten", i, "burgemeester"), g.burgemeester)
-        person_ref(("gemeenten", i, "locoburgemeester"), g.locoburgemeester)
-        for j, key in enumerate(g.share_with):
-            person_ref(("gemeenten", i, "share_with", j), key)
-    for i, r in doc.rotations:
-        if r.function not in functions:
-            unknown = t(LANGUAGE, "region.unknown_function", key=r.function)
-            problems.append((("rotations", i, "function"), unknown))
-        for j, key in enumerate(r.members):
-            person_ref(("rotations", i, "members", j), key)
+    def _function_ref(self, path: tuple[Any, ...], key: str | None, known: set[str]) -> None:
+        if key not in known:
+            self.problems.append((path, t(LANGUAGE, "region.unknown_function", key=key)))
 
-    def scope_ref(path: tuple[Any, ...], scope: str | None) -> None:
+    def _gemeente_ref(self, path: tuple[Any, ...], key: str) -> None:
+        if key not in self.gemeenten:
+            self.problems.append((path, t(LANGUAGE, "region.unknown_gemeente", key=key)))
+
+    def _scope_ref(self, path: tuple[Any, ...], scope: str | None) -> None:
         kind, _, key = (scope or "regio").partition(":")
-        known = {"gemeente": gemeenten, "piketregio": piketregios}.get(kind)
+        known = {"gemeente": self.gemeenten, "piketregio": self.piketregios}.get(kind)
         if known is not None and key not in known:
-            problems.append((path, t(LANGUAGE, "region.unknown_scope", kind=kind, key=key)))
+            self.problems.append((path, t(LANGUAGE, "region.unknown_scope", kind=kind, key=key)))
 
-    for i, c in doc.chats:
-        if c.key in people:  # people and chats share one namespace of keys
-            problems.append((("chats", i, "key"), t(LANGUAGE, "region.key_is_person", key=c.key)))
-        for j, key in enumerate(c.gemeenten):
-            if key not in gemeenten:
-                unknown = t(LANGUAGE, "region.unknown_gemeente", key=key)
-                problems.append((("chats", i, "gemeenten", j), unknown))
-    for i, p in enumerate(doc.settings.piketregios or []):
-        for j, key in enumerate(p.gemeenten):
-            if key not in gemeenten:
-                where = ("settings", "piketregios", i, "gemeenten", j)
-                problems.append((where, t(LANGUAGE, "region.unknown_gemeente", key=key)))
-    for key, scopes in (doc.settings.coordinator_scopes or {}).items():
-        person_ref(("settings", "coordinator_scopes", key), key)
-        for j, scope in enumerate(scopes):
-            scope_ref(("settings", "coordinator_scopes", key, j), scope)
-    for i, r in doc.rotations:
-        scope_ref(("rotations", i, "scope"), r.scope)
-    for i, f in doc.functions:
-        for j, step in enumerate(f.escalation.steps):
-            path = ("functions", i, "escalation", "steps", j)
-            if step.target is StepTarget.PERSON:
-                person_ref(path, step.value)
-            if step.target is StepTarget.FUNCTION and step.value not in functions | {CACO}:
-                problems.append((path, t(LANGUAGE, "region.unknown_function", key=step.value)))
-    for i, key in enumerate(doc.settings.alarm_functions):
-        if key not in functions:
-            unknown = t(LANGUAGE, "region.unknown_function", key=key)
-            problems.append((("settings", "alarm_functions", i), unknown))
-    return problems
+    def _gemeente_people(self) -> None:
+        for i, g in self.doc.gemeenten:
+            self._person_ref(("gemeenten", i, "burgemeester"), g.burgemeester)
+            self._person_ref(("gemeenten", i, "locoburgemeester"), g.locoburgemeester)
+            for j, key in enumerate(g.share_with):
+                self._person_ref(("gemeenten", i, "share_with", j), key)
+
+    def _rotation_members(self) -> None:
+        for i, r in self.doc.rotations:
+            self._function_ref(("rotations", i, "function"), r.function, self.functions)
+            for j, key in enumerate(r.members):
+                self._person_ref(("rotations", i, "members", j), key)
+
+    def _chats(self) -> None:
+        for i, c in self.doc.chats:
+            if c.key in self.people:  # people and chats share one namespace of keys
+                clash = t(LANGUAGE, "region.key_is_person", key=c.key)
+                self.problems.append((("chats", i, "key"), clash))
+            for j, key in enumerate(c.gemeenten):
+                self._gemeente_ref(("chats", i, "gemeenten", j), key)
+
+    def _piketregios(self) -> None:
+        for i, p in enumerate(self.doc.settings.piketregios or []):
+            for j, key in enumerate(p.gemeenten):
+                self._gemeente_ref(("settings", "piketregios", i, "gemeenten", j), key)
+
+    def _coordinator_scopes(self) -> None:
+        for key, scopes in (self.doc.settings.coordinator_scopes or {}).items():
+            self._person_ref(("settings", "coordinator_scopes", key), key)
+            for j, scope in enumerate(scopes):
+                self._scope_ref(("settings", "coordinator_scopes", key, j), scope)
+
+    def _rotation_scopes(self) -> None:
+        for i, r in self.doc.rotations:
+            self._scope_ref(("rotations", i, "scope"), r.scope)
+
+    def _escalations(self) -> None:
+        for i, f in self.doc.functions:
+            for j, step in enumerate(f.escalation.steps):
+                path = ("functions", i, "escalation", "steps", j)
+                if step.target is StepTarget.PERSON:
+                    self._person_ref(path, step.value)
+                if step.target is StepTarget.FUNCTION:
+                    self._function_ref(path, step.value, self.functions | {CACO})
+
+    def _alarm_functions(self) -> None:
+        for i, key in enumerate(self.doc.settings.alarm_functions):
+            self._function_ref(("settings", "alarm_functions", i), key, self.functions)
 
 
 def _line_of(node: yaml.Node | None, path: tuple[Any, ...]) -> int | None:

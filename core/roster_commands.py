@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from core.callbacks import ChangeButton, RequestId, SwapButton
 from core.errors import UserError
@@ -185,6 +185,17 @@ def _fingerprint(proposal: Proposal) -> str:
 
 def _result(tx: Tx, proposal: Proposal, lang: Language) -> str:
     return result_text(tx, proposal.after, proposal.key, proposal.start, proposal.end, lang)
+
+
+class _SwapAnswer(NamedTuple):
+    """A swap request being answered, with who is in it and the messages' placeholders."""
+
+    request: RosterRequest
+    settings: RosterSettings
+    asker: Person
+    taker: Person
+    scope: str  # of the roster swapped on: its coordinators approve
+    params: dict[str, Any]
 
 
 class RosterCommands:
@@ -959,7 +970,6 @@ class RosterCommands:
         swap = ChangeRequest.from_json(p)
         if not isinstance(swap.change, OverrideChange):
             raise UserError("button.stale")
-        scope = swap.key[1]
         settings = await roster_settings(tx)
         d = tx.directory
         asker = d.people.get(request.person_id)
@@ -974,61 +984,65 @@ class RosterCommands:
             "end": lambda lang: fmt_moment(swap.end, tz, lang),
             "label": lambda lang: key_label(d, settings, swap.key, lang),
         }
+        swap_answer = _SwapAnswer(request, settings, asker, taker, swap.key[1], params)
         if action in ("yes", "no"):
-            if person.id != taker.id:
-                raise UserError("roster.request.not_yours")
-            if request.status != "open":
-                raise UserError("roster.request.handled")
-            if tx.now - request.created_at > SWAP_TTL:
-                await tx.uow.roster.set_request(request.id, "expired", p, tx.now)
-                raise UserError("roster.request.expired")
-            if action == "no":
-                await tx.uow.roster.set_request(request.id, "declined", p, tx.now)
-                await tx.audit(person, "roster.swap.declined", f"request:{request.id}")
-                await tx.send(asker, "roster.swap.declined", **params)
-                await tx.send(person, "roster.swap.you_declined", **params)
-                return
-            if settings.swap_approval:
-                proposal = await self._recheck(tx, person, settings, request)  # still possible?
-                await tx.uow.roster.set_request(request.id, "accepted", p, tx.now)
-                await tx.audit(person, "roster.swap.accepted", f"request:{request.id}")
-                for coordinator in coordinators_of(d, settings, scope):
-                    await tx.send(
-                        coordinator,
-                        "roster.swap.approve",
-                        **params,
-                        after=lambda lang: _result(tx, proposal, lang),
-                        buttons=(
-                            (
-                                "roster.button.approve",
-                                SwapButton(RequestId(request.id), "approve").pack(),
-                            ),
-                            (
-                                "roster.button.reject",
-                                SwapButton(RequestId(request.id), "reject").pack(),
-                            ),
-                        ),
-                    )
-                await tx.send(asker, "roster.swap.waiting", **params)
-                await tx.send(taker, "roster.swap.waiting", **params)
-                return
+            await self._taker_answers(tx, person, swap_answer, accept=action == "yes")
+        else:
+            await self._coordinator_answers(tx, person, swap_answer, approve=action == "approve")
+
+    async def _taker_answers(
+        self, tx: Tx, person: Person, answer: _SwapAnswer, *, accept: bool
+    ) -> None:
+        request, settings, asker, taker, scope, params = answer
+        p = request.payload
+        if person.id != taker.id:
+            raise UserError("roster.request.not_yours")
+        if request.status != "open":
+            raise UserError("roster.request.handled")
+        if tx.now - request.created_at > SWAP_TTL:
+            await tx.uow.roster.set_request(request.id, "expired", p, tx.now)
+            raise UserError("roster.request.expired")
+        if not accept:
+            await tx.uow.roster.set_request(request.id, "declined", p, tx.now)
+            await tx.audit(person, "roster.swap.declined", f"request:{request.id}")
+            await tx.send(asker, "roster.swap.declined", **params)
+            await tx.send(person, "roster.swap.you_declined", **params)
+            return
+        if not settings.swap_approval:
             await self._finish_swap(tx, person, settings, request, params)
             return
-        if action in ("approve", "reject"):
-            if not may_edit(person, settings, scope):
-                raise UserError("roster.request.not_yours")
-            if request.status != "accepted":
-                raise UserError("roster.request.handled")
-            if action == "reject":
-                await tx.uow.roster.set_request(request.id, "rejected", p, tx.now)
-                await tx.audit(person, "roster.swap.rejected", f"request:{request.id}")
-                for who in (asker, taker):
-                    await tx.send(who, "roster.swap.rejected", by=person.name, **params)
-                await tx.send(person, "roster.swap.you_rejected", **params)
-                return
-            await self._finish_swap(tx, person, settings, request, params)
+        proposal = await self._recheck(tx, person, settings, request)  # still possible?
+        await tx.uow.roster.set_request(request.id, "accepted", p, tx.now)
+        await tx.audit(person, "roster.swap.accepted", f"request:{request.id}")
+        approve = SwapButton(RequestId(request.id), "approve").pack()
+        reject = SwapButton(RequestId(request.id), "reject").pack()
+        for coordinator in coordinators_of(tx.directory, settings, scope):
+            await tx.send(
+                coordinator,
+                "roster.swap.approve",
+                **params,
+                after=lambda lang: _result(tx, proposal, lang),
+                buttons=(("roster.button.approve", approve), ("roster.button.reject", reject)),
+            )
+        await tx.send(asker, "roster.swap.waiting", **params)
+        await tx.send(taker, "roster.swap.waiting", **params)
+
+    async def _coordinator_answers(
+        self, tx: Tx, person: Person, answer: _SwapAnswer, *, approve: bool
+    ) -> None:
+        request, settings, asker, taker, scope, params = answer
+        if not may_edit(person, settings, scope):
+            raise UserError("roster.request.not_yours")
+        if request.status != "accepted":
+            raise UserError("roster.request.handled")
+        if not approve:
+            await tx.uow.roster.set_request(request.id, "rejected", request.payload, tx.now)
+            await tx.audit(person, "roster.swap.rejected", f"request:{request.id}")
+            for who in (asker, taker):
+                await tx.send(who, "roster.swap.rejected", by=person.name, **params)
+            await tx.send(person, "roster.swap.you_rejected", **params)
             return
-        raise UserError("button.stale")
+        await self._finish_swap(tx, person, settings, request, params)
 
     async def _finish_swap(
         self,

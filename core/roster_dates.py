@@ -120,6 +120,23 @@ def _nearest_year(
     return min(candidates, key=lambda d: (abs((d - reference).days), d < reference))
 
 
+def _day_and_time(said: str) -> tuple[list[str], str]:
+    """The words of the day ("vr", "24 dec", none) and the time ("18:00") of a moment."""
+    words = said.lower().replace(",", " ").split()
+    if not words:
+        raise UserError("roster.date.empty")
+    if len(words) > 1 and words[-1] == "uur":
+        words = [*words[:-2], words[-2] + "u"]
+    if (iso := _ISO.match(words[-1])) and iso.group(4):
+        words = [*words[:-1], words[-1].split("t")[0], iso.group(4)]
+    if not _TIME.match(words[-1]) or (len(words) == 1 and not re.search(r"[:.uh]", words[0])):
+        raise UserError("roster.date.no_time", text=said)
+    head, tail = words[:-1], words[-1]
+    if head and head[-1] == "om":
+        head = head[:-1]
+    return head, tail
+
+
 def parse_local(
     text: str, now: datetime, after: datetime | None = None, *, upcoming: bool = False
 ) -> datetime:
@@ -133,19 +150,7 @@ def parse_local(
     reference = after or now
     strictly_after = after is not None
     said = " ".join(text.strip().split())
-    words = said.lower().replace(",", " ").split()
-    if not words:
-        raise UserError("roster.date.empty")
-
-    if len(words) > 1 and words[-1] == "uur":
-        words = [*words[:-2], words[-2] + "u"]
-    if (iso := _ISO.match(words[-1])) and iso.group(4):
-        words = [*words[:-1], words[-1].split("t")[0], iso.group(4)]
-    if not _TIME.match(words[-1]) or (len(words) == 1 and not re.search(r"[:.uh]", words[0])):
-        raise UserError("roster.date.no_time", text=said)
-    head, tail = words[:-1], words[-1]
-    if head and head[-1] == "om":
-        head = head[:-1]
+    head, tail = _day_and_time(said)
     at_time = _parse_time(tail, said)
     day_text = " ".join(head)
     ref_day = reference.date()
@@ -166,25 +171,32 @@ def parse_local(
         if not later(candidate):
             candidate += timedelta(days=7)
         return candidate
+    day = _dated(day_text, said, now.date(), ref_day, upcoming=upcoming)
+    if day is None:
+        raise UserError("roster.date.unknown", text=said)
+    return datetime.combine(day, at_time)
+
+
+def _dated(day_text: str, said: str, today: date, ref_day: date, *, upcoming: bool) -> date | None:
+    """The day of a written date ("2026-12-24", "24-12", "24 dec 2026"); None if it is none.
+    Without a year, the one nearest `ref_day` (see `parse_local`)."""
     if m := _ISO.match(day_text):
-        day = _real_date(int(m.group(1)), int(m.group(2)), int(m.group(3)), said, now.date())
-        return datetime.combine(day, at_time)
+        return _real_date(int(m.group(1)), int(m.group(2)), int(m.group(3)), said, today)
     if m := _NUMERIC.match(day_text):
         d, mo = int(m.group(1)), int(m.group(2))
         if m.group(3):
             year = int(m.group(3))
             year += 2000 if len(m.group(3)) == 2 else 0  # "26" is 2026; "0001" is year 1
-            return datetime.combine(_real_date(year, mo, d, said, now.date()), at_time)
+            return _real_date(year, mo, d, said, today)
         if not 1 <= mo <= 12:
             raise UserError("roster.date.no_such_month", text=said, month=mo)
-        return datetime.combine(_nearest_year(mo, d, ref_day, said, upcoming=upcoming), at_time)
+        return _nearest_year(mo, d, ref_day, said, upcoming=upcoming)
     if (m := _WORDS.match(day_text)) and m.group(2) in MONTHS:
         d, mo = int(m.group(1)), MONTHS[m.group(2)]
         if m.group(3):
-            year = int(m.group(3))
-            return datetime.combine(_real_date(year, mo, d, said, now.date()), at_time)
-        return datetime.combine(_nearest_year(mo, d, ref_day, said, upcoming=upcoming), at_time)
-    raise UserError("roster.date.unknown", text=said)
+            return _real_date(int(m.group(3)), mo, d, said, today)
+        return _nearest_year(mo, d, ref_day, said, upcoming=upcoming)
+    return None
 
 
 def checked_instant(local: datetime, tz: ZoneInfo) -> datetime:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from typing import NamedTuple
 
 from babel.dates import format_date
 from PIL import Image, ImageDraw, ImageFont
@@ -76,6 +77,7 @@ def render_grid(
             colours[person] = PALETTE[len(colours) % len(PALETTE)]
         return colours[person]
 
+    pen = _Pen(draw, small, colour, gap)
     for block in range(blocks):
         top = block * (block_h + PAD * 3)
         count = min(per_block, days - block * per_block)
@@ -93,7 +95,7 @@ def render_grid(
             for i in range(count):
                 day = first + timedelta(days=block * per_block + i)
                 x = LABEL_W + i * CELL_W
-                _cell(draw, directory, roster, key, day, x, y, small, colour, gap)
+                _cell(pen, directory, roster, key, day, x, y)
         for row in range(len(keys) + 1):
             y = top + HEAD_H + row * CELL_H
             draw.line((0, y, width, y), fill=GRID)
@@ -106,20 +108,22 @@ def render_grid(
     return out.getvalue()
 
 
+class _Pen(NamedTuple):
+    """What the cells are drawn with: the image, the font of the names, a colour per person
+    and the text of a gap."""
+
+    draw: ImageDraw.ImageDraw
+    font: ImageFont.FreeTypeFont | ImageFont.ImageFont
+    colour: Callable[[PersonId], tuple[int, int, int]]
+    gap: str
+
+
 def _cell(
-    draw: ImageDraw.ImageDraw,
-    directory: Directory,
-    roster: Roster,
-    key: Key,
-    day: date,
-    x0: int,
-    y: int,
-    font: ImageFont.FreeTypeFont | ImageFont.ImageFont,
-    colour: Callable[[PersonId], tuple[int, int, int]],
-    gap: str,
+    pen: _Pen, directory: Directory, roster: Roster, key: Key, day: date, x0: int, y: int
 ) -> None:
     """One day of one roster: coloured by who is on duty (a handover splits it), gaps red,
     with the name of whoever holds most of the day."""
+    draw, font, colour, gap = pen
     tz = directory.region.timezone
     a = to_utc(datetime.combine(day, datetime.min.time()), tz)
     b = to_utc(datetime.combine(day + timedelta(days=1), datetime.min.time()), tz)

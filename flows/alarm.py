@@ -6,6 +6,7 @@ conversation) and at most one effect for the router to carry out.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Literal
@@ -227,94 +228,125 @@ def step(state: AlarmState, inp: Input, directory: Directory) -> Result:
     if inp.command == "annuleer":
         return Result([Say("alarm.cancelled")], None)
     if inp.command == "terug":
-        if not state.history:
-            return Result([Say("alarm.nothing_to_go_back"), prompt(state, directory)], state)
-        back = replace(state, step=state.history[-1], history=state.history[:-1])
-        if back.step is Step.GEMEENTE:
-            back = replace(back, gemeenten=(), unresolved=())
-        return Result([prompt(back, directory)], back)
+        return _back(state, directory)
     if inp.choice is not None and inp.choice[0] != state.step.value:
         return Result([Say("alarm.button_other_step"), prompt(state, directory)], state)
+    return _STEPS[state.step](state, inp, directory)
 
-    match state.step:
-        case Step.GEMEENTE:
-            if inp.command == "overslaan" or not (inp.text or "").strip():
-                return Result([Say("alarm.no_gemeente"), prompt(state, directory)], state)
-            new, says = _resolve_names(state, split_names(inp.text or ""), directory)
-            if new.unresolved:
-                return _advance(new, directory, says, Step.PICK)
-            if not new.gemeenten:
-                return Result([*says, prompt(state, directory)], state)
-            return _advance(new, directory, says)
-        case Step.PICK:
-            candidates = match(directory.gemeenten, state.unresolved[0]).candidates
-            chosen = None
-            if inp.choice is not None:
-                chosen = next((g for g in candidates if str(g.id) == inp.choice[1]), None)
-            elif inp.text:
-                m = match(candidates, inp.text)
-                chosen = m.found
-            if chosen is None:
-                return Result([Say("alarm.pick_again"), prompt(state, directory)], state)
-            gemeenten = (
-                state.gemeenten if chosen.id in state.gemeenten else (*state.gemeenten, chosen.id)
-            )
-            new = replace(state, gemeenten=gemeenten, unresolved=state.unresolved[1:])
-            if new.unresolved:
-                return Result([prompt(new, directory)], new)
-            if new.oneline:
-                to = Step.CONFIRM if new.description else Step.DESCRIPTION
-                return _advance(new, directory, to=to)
-            return _advance(replace(new, step=Step.GEMEENTE), directory)
-        case Step.KIND:
-            value = inp.choice[1] if inp.choice else (inp.text or "").strip().lower()
-            kind = _KIND_WORDS.get(value)
-            if kind is None:
-                return Result([Say("alarm.kind_again"), prompt(state, directory)], state)
-            return _advance(replace(state, kind=kind), directory)
-        case Step.DESCRIPTION:
-            text = (inp.text or "").strip()
-            if not text:
-                return Result([Say("alarm.empty_description"), prompt(state, directory)], state)
-            described = replace(state, description=text[:MAX_DESCRIPTION])
-            return _advance(described, directory, to=Step.CONFIRM if state.oneline else None)
-        case Step.LOCATION:
-            skip = inp.command == "overslaan" or (inp.choice and inp.choice[1] == "skip")
-            location = "" if skip else (inp.text or "").strip()
-            if not skip and not location:
-                return Result([prompt(state, directory)], state)
-            return _advance(replace(state, location=location[:200]), directory)
-        case Step.OPSCHALING:
-            value = inp.choice[1] if inp.choice else (inp.text or "")
-            norm = value.replace(" ", "").lower()
-            if inp.command == "overslaan" or norm in ("unknown", "onbekend", "?"):
-                return _advance(replace(state, opschaling=""), directory)
-            chosen_level = next((o for o in OPSCHALING if o.replace(" ", "").lower() == norm), None)
-            if chosen_level is None and norm in ("1", "2", "3", "4"):
-                chosen_level = f"GRIP {norm}"
-            if chosen_level is None:
-                return Result([Say("alarm.opschaling_again"), prompt(state, directory)], state)
-            return _advance(replace(state, opschaling=chosen_level), directory)
-        case Step.CONFIRM:
-            value = inp.choice[1] if inp.choice else (inp.text or "").strip().lower()
-            if value in ("yes", "ja", "bevestig", "bevestigen", "yes!"):
-                draft = AlertDraft(
-                    kind=state.kind or AlertKind.ALARMERING,
-                    gemeenten=tuple(GemeenteId(g) for g in state.gemeenten),
-                    description=state.description,
-                    location=state.location,
-                    opschaling=state.opschaling,
-                )
-                return Result([], None, raise_alert=draft)
-            if value == "toggle":
-                other = (
-                    AlertKind.ALERTERING
-                    if state.kind is not AlertKind.ALERTERING
-                    else AlertKind.ALARMERING
-                )
-                new = replace(state, kind=other)
-                return Result([prompt(new, directory)], new)
-            if value in ("no", "nee", "annuleer"):
-                return Result([Say("alarm.cancelled")], None)
-            return Result([Say("alarm.confirm_again"), prompt(state, directory)], state)
-    raise AssertionError(state.step)  # pragma: no cover
+
+def _again(key: str, state: AlarmState, directory: Directory) -> Result:
+    """The same question again, after saying why."""
+    return Result([Say(key), prompt(state, directory)], state)
+
+
+def _back(state: AlarmState, directory: Directory) -> Result:
+    if not state.history:
+        return _again("alarm.nothing_to_go_back", state, directory)
+    back = replace(state, step=state.history[-1], history=state.history[:-1])
+    if back.step is Step.GEMEENTE:
+        back = replace(back, gemeenten=(), unresolved=())
+    return Result([prompt(back, directory)], back)
+
+
+def _gemeente(state: AlarmState, inp: Input, directory: Directory) -> Result:
+    if inp.command == "overslaan" or not (inp.text or "").strip():
+        return _again("alarm.no_gemeente", state, directory)
+    new, says = _resolve_names(state, split_names(inp.text or ""), directory)
+    if new.unresolved:
+        return _advance(new, directory, says, Step.PICK)
+    if not new.gemeenten:
+        return Result([*says, prompt(state, directory)], state)
+    return _advance(new, directory, says)
+
+
+def _pick(state: AlarmState, inp: Input, directory: Directory) -> Result:
+    candidates = match(directory.gemeenten, state.unresolved[0]).candidates
+    chosen = None
+    if inp.choice is not None:
+        chosen = next((g for g in candidates if str(g.id) == inp.choice[1]), None)
+    elif inp.text:
+        chosen = match(candidates, inp.text).found
+    if chosen is None:
+        return _again("alarm.pick_again", state, directory)
+    gemeenten = state.gemeenten if chosen.id in state.gemeenten else (*state.gemeenten, chosen.id)
+    new = replace(state, gemeenten=gemeenten, unresolved=state.unresolved[1:])
+    if new.unresolved:
+        return Result([prompt(new, directory)], new)
+    if new.oneline:
+        to = Step.CONFIRM if new.description else Step.DESCRIPTION
+        return _advance(new, directory, to=to)
+    return _advance(replace(new, step=Step.GEMEENTE), directory)
+
+
+def _kind(state: AlarmState, inp: Input, directory: Directory) -> Result:
+    value = inp.choice[1] if inp.choice else (inp.text or "").strip().lower()
+    kind = _KIND_WORDS.get(value)
+    if kind is None:
+        return _again("alarm.kind_again", state, directory)
+    return _advance(replace(state, kind=kind), directory)
+
+
+def _description(state: AlarmState, inp: Input, directory: Directory) -> Result:
+    text = (inp.text or "").strip()
+    if not text:
+        return _again("alarm.empty_description", state, directory)
+    described = replace(state, description=text[:MAX_DESCRIPTION])
+    return _advance(described, directory, to=Step.CONFIRM if state.oneline else None)
+
+
+def _location(state: AlarmState, inp: Input, directory: Directory) -> Result:
+    skip = inp.command == "overslaan" or (inp.choice and inp.choice[1] == "skip")
+    location = "" if skip else (inp.text or "").strip()
+    if not skip and not location:
+        return Result([prompt(state, directory)], state)
+    return _advance(replace(state, location=location[:200]), directory)
+
+
+def _opschaling_level(norm: str) -> str | None:
+    """A GRIP level by its name ("grip2") or number ("2")."""
+    level = next((o for o in OPSCHALING if o.replace(" ", "").lower() == norm), None)
+    if level is None and norm in ("1", "2", "3", "4"):
+        level = f"GRIP {norm}"
+    return level
+
+
+def _opschaling(state: AlarmState, inp: Input, directory: Directory) -> Result:
+    value = inp.choice[1] if inp.choice else (inp.text or "")
+    norm = value.replace(" ", "").lower()
+    if inp.command == "overslaan" or norm in ("unknown", "onbekend", "?"):
+        return _advance(replace(state, opschaling=""), directory)
+    level = _opschaling_level(norm)
+    if level is None:
+        return _again("alarm.opschaling_again", state, directory)
+    return _advance(replace(state, opschaling=level), directory)
+
+
+def _confirm(state: AlarmState, inp: Input, directory: Directory) -> Result:
+    value = inp.choice[1] if inp.choice else (inp.text or "").strip().lower()
+    if value in ("yes", "ja", "bevestig", "bevestigen", "yes!"):
+        draft = AlertDraft(
+            kind=state.kind or AlertKind.ALARMERING,
+            gemeenten=tuple(GemeenteId(g) for g in state.gemeenten),
+            description=state.description,
+            location=state.location,
+            opschaling=state.opschaling,
+        )
+        return Result([], None, raise_alert=draft)
+    if value == "toggle":
+        alerting = state.kind is AlertKind.ALERTERING
+        new = replace(state, kind=AlertKind.ALARMERING if alerting else AlertKind.ALERTERING)
+        return Result([prompt(new, directory)], new)
+    if value in ("no", "nee", "annuleer"):
+        return Result([Say("alarm.cancelled")], None)
+    return _again("alarm.confirm_again", state, directory)
+
+
+_STEPS: dict[Step, Callable[[AlarmState, Input, Directory], Result]] = {
+    Step.GEMEENTE: _gemeente,
+    Step.PICK: _pick,
+    Step.KIND: _kind,
+    Step.DESCRIPTION: _description,
+    Step.LOCATION: _location,
+    Step.OPSCHALING: _opschaling,
+    Step.CONFIRM: _confirm,
+}

@@ -57,15 +57,15 @@ class ImportReport:
 async def _upsert(
     conn: AsyncConnection,
     tbl: Table,
-    key_col: str,
-    key: str,
+    keys: dict[str, str],
     values: dict[str, Any],
     report: ImportReport,
     label: str,
-    also_keyed_by: dict[str, Any] | None = None,
     shown: Callable[[str, Any], Any] = lambda _column, value: value,
 ) -> int:
-    keys = {key_col: key, **(also_keyed_by or {})}
+    """Insert or update the row with these key columns (the first names it in the report),
+    recording what was created or changed."""
+    key = next(iter(keys.values()))
     stmt = select(tbl).where(*(tbl.c[col] == value for col, value in keys.items()))
     row = (await conn.execute(stmt)).mappings().first()
     if row is None:
@@ -122,6 +122,22 @@ async def import_region(
     return report
 
 
+def _person_row(p: PersonSpec) -> dict[str, Any]:
+    """A person's row as the file gives it; ids linked later through the bot stay when the
+    file does not name them."""
+    values: dict[str, Any] = {
+        "name": p.name,
+        "functions": list(p.functions),
+        "language": p.language.value,
+        "active": True,
+    }
+    if p.telegram_user_id is not None:
+        values["telegram_user_id"] = p.telegram_user_id
+    if p.slack_user_id is not None:
+        values["slack_user_id"] = p.slack_user_id
+    return values
+
+
 async def _import(conn: AsyncConnection, doc: RegionFile, report: ImportReport) -> None:
     existing = (await conn.execute(select(REGION))).mappings().first()
     region_values = {
@@ -131,22 +147,11 @@ async def _import(conn: AsyncConnection, doc: RegionFile, report: ImportReport) 
     }
     if existing is not None and existing["code"] != doc.region.code:
         raise ValueError(f"database holds region {existing['code']}, the file is {doc.region.code}")
-    await _upsert(conn, REGION, "code", doc.region.code, region_values, report, "region")
+    await _upsert(conn, REGION, {"code": doc.region.code}, region_values, report, "region")
 
     ids: dict[str, int] = {}
     for p in doc.people:
-        values: dict[str, Any] = {
-            "name": p.name,
-            "functions": list(p.functions),
-            "language": p.language.value,
-            "active": True,
-        }
-        # Ids linked later through the bot stay when the file does not name them.
-        if p.telegram_user_id is not None:
-            values["telegram_user_id"] = p.telegram_user_id
-        if p.slack_user_id is not None:
-            values["slack_user_id"] = p.slack_user_id
-        ids[p.key] = await _upsert(conn, PERSON, "key", p.key, values, report, "person")
+        ids[p.key] = await _upsert(conn, PERSON, {"key": p.key}, _person_row(p), report, "person")
     rows = await conn.execute(select(PERSON.c.id, PERSON.c.key))
     person_keys: dict[int, str] = {row.id: row.key for row in rows}
 
@@ -173,7 +178,7 @@ async def _import(conn: AsyncConnection, doc: RegionFile, report: ImportReport) 
             "chat_gemeenten": list(c.gemeenten),
             "unreachable": [],
         }
-        await _upsert(conn, PERSON, "key", c.key, values, report, "chat")
+        await _upsert(conn, PERSON, {"key": c.key}, values, report, "chat")
         chats.add(c.key)
     stale = (
         await conn.execute(
@@ -190,8 +195,7 @@ async def _import(conn: AsyncConnection, doc: RegionFile, report: ImportReport) 
         await _upsert(
             conn,
             FUNCTION,
-            "key",
-            f.key,
+            {"key": f.key},
             {"name": f.name, "escalation": f.escalation.model_dump(mode="json")},
             report,
             "function",
@@ -200,8 +204,7 @@ async def _import(conn: AsyncConnection, doc: RegionFile, report: ImportReport) 
         await _upsert(
             conn,
             GEMEENTE,
-            "key",
-            g.key,
+            {"key": g.key},
             {
                 "name": g.name,
                 "burgemeester_id": ids.get(g.burgemeester or ""),
@@ -217,8 +220,7 @@ async def _import(conn: AsyncConnection, doc: RegionFile, report: ImportReport) 
         await _upsert(
             conn,
             ROTATION,
-            "function_key",
-            r.function,
+            {"function_key": r.function, "scope": r.scope or "regio"},
             {
                 "members": [ids[k] for k in r.members],
                 "start_local": r.start.isoformat(timespec="minutes"),
@@ -226,7 +228,6 @@ async def _import(conn: AsyncConnection, doc: RegionFile, report: ImportReport) 
             },
             report,
             "rotation",
-            also_keyed_by={"scope": r.scope or "regio"},
             shown=shown,
         )
     if report.changed:
