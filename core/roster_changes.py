@@ -7,9 +7,10 @@ confirmed, against the roster as it is then. Bad input raises `UserError`, so no
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Literal
 
 from core.callbacks import ChangeButton, RequestId
 from core.errors import UserError
@@ -54,48 +55,10 @@ from core.tx import Tx
 
 CHANGE_TTL = timedelta(hours=1)
 
-# Keywords, Dutch and English.
-BY = frozenset({"door", "by", "with"})
-FROM = frozenset({"van", "vanaf", "from"})
-UNTIL = frozenset({"tot", "until", "till", "to"})
-FOR = frozenset({"voor", "for"})
-BACKUP = frozenset({"backup"})
-ADD = frozenset({"toevoegen", "erbij", "add"})
-REMOVE = frozenset({"verwijderen", "eraf", "weg", "remove"})
-
-
-# --- splitting a command line on its keywords --------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Clause:
-    name: str
-    keywords: frozenset[str]
-    required: bool = True
-
-
-def splits(text: str, clauses: list[Clause]) -> Iterator[dict[str, str]]:
-    """Every way to read `text` as "<first> kw1 <a> kw2 <b> …": keywords in this order,
-    optional ones may be missing, and no part is empty. A name may contain a keyword ("Jan van
-    Dijk"), so the caller tries each reading in turn. Readings with more clauses come first."""
-    words = text.split()
-    found: list[dict[str, str]] = []
-
-    def walk(start: int, index: int, name: str, acc: dict[str, str]) -> None:
-        if index == len(clauses):
-            if start < len(words):
-                found.append({**acc, name: " ".join(words[start:])})
-            return
-        clause = clauses[index]
-        if not clause.required:
-            walk(start, index + 1, name, acc)
-        for pos in range(start + 1, len(words)):
-            if words[pos].lower() in clause.keywords:
-                walk(pos + 1, index + 1, clause.name, {**acc, name: " ".join(words[start:pos])})
-
-    walk(0, 0, "first", {})
-    found.sort(key=lambda parts: -len(parts))
-    return iter(found)
+# A command line's possible readings, most parts first: its text per clause name ("first" for
+# the text before the first keyword). Reading command text is the flows' (flows/roster_text.py).
+Readings = Sequence[Mapping[str, str]]
+RotationAction = Literal["add", "remove"]
 
 
 @dataclass
@@ -190,7 +153,8 @@ class RosterChanges(RosterQueries):
             )
         return candidates[0]
 
-    async def ask_replace(self, tx: Tx, person: Person, args: str) -> None:
+    async def ask_replace(self, tx: Tx, person: Person, readings: Readings) -> None:
+        """/vervang <persoon> door <persoon> van … tot … [voor …], as its possible readings."""
         settings = await roster_settings(tx)
         require_coordinator(tx.directory, person, settings, None)
         tz = tx.directory.region.timezone
@@ -208,20 +172,11 @@ class RosterChanges(RosterQueries):
             override = check_override(tx, roster, key, replaced, replacement, start, end)
             return override_proposal(roster, override)
 
-        proposal = await self._first(
-            args,
-            [
-                Clause("by", BY),
-                Clause("from", FROM),
-                Clause("until", UNTIL),
-                Clause("for", FOR, required=False),
-            ],
-            build,
-            "roster.replace.usage",
-        )
+        proposal = await self._first(readings, build, "roster.replace.usage")
         await self._preview(tx, person, settings, proposal)
 
-    async def ask_shift(self, tx: Tx, person: Person, args: str) -> None:
+    async def ask_shift(self, tx: Tx, person: Person, readings: Readings) -> None:
+        """/dienst <persoon> van … tot … [voor …] [backup <persoon>], as its readings."""
         settings = await roster_settings(tx)
         require_coordinator(tx.directory, person, settings, None)
         tz = tx.directory.region.timezone
@@ -240,17 +195,7 @@ class RosterChanges(RosterQueries):
             require_coordinator(tx.directory, person, settings, key[1])
             return self._shift_proposal(tx, roster, key, holder, backup, start, end)
 
-        proposal = await self._first(
-            args,
-            [
-                Clause("from", FROM),
-                Clause("until", UNTIL),
-                Clause("for", FOR, required=False),
-                Clause("backup", BACKUP, required=False),
-            ],
-            build,
-            "roster.shift.usage",
-        )
+        proposal = await self._first(readings, build, "roster.shift.usage")
         await self._preview(tx, person, settings, proposal)
 
     def _shift_proposal(
@@ -278,12 +223,13 @@ class RosterChanges(RosterQueries):
             affected,
         )
 
-    async def rotation(self, tx: Tx, person: Person, args: str) -> None:
-        """/rotatie <functie> [scope] [toevoegen|verwijderen <persoon>]"""
+    async def rotation(
+        self, tx: Tx, person: Person, which: str, action: RotationAction | None, target_text: str
+    ) -> None:
+        """/rotatie <functie> [scope] [toevoegen|verwijderen <persoon>]: `which` rotation,
+        shown (no `action`) or changed for the person named by `target_text`."""
         settings = await roster_settings(tx)
-        words = args.split()
-        action_at = next((i for i, w in enumerate(words) if w.lower() in ADD | REMOVE), len(words))
-        function, scope = parse_function_scope(tx.directory, settings, " ".join(words[:action_at]))
+        function, scope = parse_function_scope(tx.directory, settings, which)
         if function is None:
             raise UserError("roster.rotation.usage")
         roster = await load_roster(tx, tx.now, tx.now + timedelta(days=1), [function])
@@ -309,15 +255,14 @@ class RosterChanges(RosterQueries):
                 "roster.rotation.none",
                 label=lambda lang: key_label(tx.directory, settings, key, lang),
             )
-        if action_at == len(words):
+        if action is None:
             await self._show_rotation(tx, person, settings, roster, current)
             return
         require_coordinator(tx.directory, person, settings, scope)
-        target_text = " ".join(words[action_at + 1 :])
         if not target_text:
             raise UserError("roster.rotation.usage")
         target = find_person(tx.directory, target_text, person)
-        adding = words[action_at].lower() in ADD
+        adding = action == "add"
         proposal = self._rotation_change(tx, roster, current, target, adding)
         # The preview, and who is told, reach several turns ahead: judge them against the
         # overrides and shifts planned there too.
@@ -398,15 +343,13 @@ class RosterChanges(RosterQueries):
         )
 
     async def _first(
-        self,
-        args: str,
-        clauses: list[Clause],
-        build: Callable[[Reading], Awaitable[Proposal]],
-        usage: str,
+        self, readings: Readings, build: Callable[[Reading], Awaitable[Proposal]], usage: str
     ) -> Proposal:
+        """The proposal of the first reading that builds; else the refusal of the reading that
+        got furthest, or `usage` when there is no reading at all."""
         best: tuple[int, UserError] | None = None
-        for parts in splits(args, clauses):
-            reading = Reading(parts)
+        for parts in readings:
+            reading = Reading(dict(parts))
             try:
                 return await build(reading)
             except UserError as error:

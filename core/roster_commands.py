@@ -5,6 +5,7 @@ one asked and, where the region wants it, approved by a coordinator.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -17,11 +18,8 @@ from core.roster import (
     RosterSettings,
 )
 from core.roster_changes import (
-    FOR,
-    FROM,
-    UNTIL,
-    Clause,
     Reading,
+    Readings,
     RosterChanges,
     fingerprint_of,
     override_proposal,
@@ -67,9 +65,10 @@ class RosterCommands(RosterChanges):
 
     # --- swaps -------------------------------------------------------------------------------
 
-    async def ask_swap(self, tx: Tx, person: Person, args: str) -> None:
+    async def ask_swap(self, tx: Tx, person: Person, alternatives: Sequence[Readings]) -> None:
         """/ruil <persoon> [van … tot …] [voor <functie> [scope]]: ask someone to take (part
-        of) your duty."""
+        of) your duty. `alternatives`: the readings of each way to read the line, in order;
+        the first that builds wins, else the first one's refusal is shown."""
         if not tx.directory.holds_piket(person):
             raise UserError("roster.swap.no_piket")
         settings = await roster_settings(tx)
@@ -89,15 +88,11 @@ class RosterCommands(RosterChanges):
             override = check_override(tx, roster, key, person, taker, start, end)
             return override_proposal(roster, override)
 
-        readings = [
-            [Clause("from", FROM), Clause("until", UNTIL), Clause("for", FOR, required=False)],
-            [Clause("for", FOR, required=False)],
-        ]
         errors: list[UserError] = []
         proposal: Proposal | None = None
-        for clauses in readings:
+        for readings in alternatives:
             try:
-                proposal = await self._first(args, clauses, build, "roster.swap.usage")
+                proposal = await self._first(readings, build, "roster.swap.usage")
                 break
             except UserError as error:
                 errors.append(error)

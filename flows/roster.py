@@ -14,6 +14,7 @@ from core.roster_reminders import DAILY, NOTICE, RosterReminders
 from core.roster_service import coordinator_scopes, roster_settings
 from core.timers import TimerHandler
 from core.tx import Core, Tx
+from flows import roster_text
 from flows.registry import Command, Ctx, HelpLine, Registry
 
 Handler = Callable[[Tx, Person, str], Awaitable[None]]
@@ -45,10 +46,10 @@ class RosterFeature:
             ("wie", c.who, ("who",), None),
             ("rooster", self._rooster, ("roster",), None),
             ("mijnpiket", c.mine, ("myduty", "mijndienst"), _holds_piket),
-            ("ruil", c.ask_swap, ("swap",), _holds_piket),
-            ("vervang", c.ask_replace, ("replace",), _coordinates),
-            ("dienst", c.ask_shift, ("shift",), _coordinates),
-            ("rotatie", c.rotation, ("rotation",), None),
+            ("ruil", self._swap, ("swap",), _holds_piket),
+            ("vervang", self._replace, ("replace",), _coordinates),
+            ("dienst", self._shift, ("shift",), _coordinates),
+            ("rotatie", self._rotation, ("rotation",), None),
         ):
 
             async def run(ctx: Ctx, args: str, handler: Handler = handler) -> None:
@@ -77,6 +78,19 @@ class RosterFeature:
             await self.feeds.command(tx, person, word.lower(), " ".join(rest))
         else:
             await self.commands.rooster(tx, person, args)
+
+    async def _replace(self, tx: Tx, person: Person, args: str) -> None:
+        await self.commands.ask_replace(tx, person, roster_text.readings(args, roster_text.REPLACE))
+
+    async def _shift(self, tx: Tx, person: Person, args: str) -> None:
+        await self.commands.ask_shift(tx, person, roster_text.readings(args, roster_text.SHIFT))
+
+    async def _swap(self, tx: Tx, person: Person, args: str) -> None:
+        await self.commands.ask_swap(tx, person, roster_text.swap_readings(args))
+
+    async def _rotation(self, tx: Tx, person: Person, args: str) -> None:
+        line = roster_text.rotation_line(args)
+        await self.commands.rotation(tx, person, line.which, line.action, line.target)
 
     def timer_handlers(self) -> dict[str, TimerHandler]:
         return {DAILY: self.reminders.on_daily, NOTICE: self.reminders.on_notice}
