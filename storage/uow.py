@@ -195,16 +195,6 @@ _UPDATE_PAGE = (
         acknowledged_at=bindparam("at", type_=PAGE.c.acknowledged_at.type),
     )
 )
-_CLAIM_TIMER = (
-    update(TIMER)
-    .where(
-        TIMER.c.id == bindparam("tid"),
-        TIMER.c.status == "pending",
-        TIMER.c.due_at <= bindparam("now", type_=TIMER.c.due_at.type),
-    )
-    .values(status="fired", fired_at=bindparam("now", type_=TIMER.c.fired_at.type))
-    .returning(TIMER.c.id, TIMER.c.kind, TIMER.c.ref, TIMER.c.due_at)
-)
 _CLAIM_TIMERS = (
     update(TIMER)
     .where(
@@ -662,12 +652,8 @@ class SqlTimerRepo:
         return [TimerId(i) for i in result.scalars()]
 
     async def claim(self, timer_id: TimerId, now: datetime) -> Timer | None:
-        row = (
-            (await self.conn.execute(_CLAIM_TIMER, {"tid": timer_id, "now": now}))
-            .mappings()
-            .first()
-        )
-        return Timer(TimerId(row["id"]), row["kind"], row["ref"], row["due_at"]) if row else None
+        claimed = await self.claim_many([timer_id], now)
+        return claimed[0] if claimed else None
 
     async def claim_many(self, timer_ids: list[TimerId], now: datetime) -> list[Timer]:
         if not timer_ids:
