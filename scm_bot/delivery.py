@@ -202,7 +202,7 @@ class Deliverer:
         mine: dict[PersonId, list[OutboxItem]] = {}
         for item in items:
             mine.setdefault(item.person_id, []).append(item)
-        for person_id, rows in mine.items():
+        for person_id, rows in sorted(mine.items(), key=lambda pr: not any(map(is_page, pr[1]))):
             if person_id in self._workers or person_id in self._left:
                 self._left.add(person_id)
                 self.wake()
