@@ -21,7 +21,8 @@ import asyncio
 import heapq
 import itertools
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -90,6 +91,9 @@ class Pacer:
         self._queue: list[tuple[int, int, asyncio.Future[None]]] = []
         self._order = itertools.count()
         self._granting: asyncio.Task[None] | None = None
+        self._pages_out = 0  # pages whose request is on its way
+        self._no_pages = asyncio.Event()
+        self._no_pages.set()
 
     def paused_for(self, chat: int) -> float:
         return max(0.0, self._next_chat.get(chat, 0.0) - self.now())
@@ -98,6 +102,8 @@ class Pacer:
         self._next_chat[chat] = max(self._next_chat.get(chat, 0.0), self.now() + seconds)
 
     async def wait(self, chat: int, *, group: bool = False, urgent: bool = False) -> None:
+        if not urgent:  # a page on its way goes out before anything else is prepared
+            await self._no_pages.wait()
         while (own := self.paused_for(chat)) > 0:  # a 429 may extend it meanwhile
             await self.sleep(own)
         interval = self.limits.per_chat_interval
@@ -124,6 +130,18 @@ class Pacer:
                 continue
             slot.set_result(None)
             self._take_slot()
+
+    @asynccontextmanager
+    async def page(self) -> AsyncIterator[None]:
+        """A page's request is on its way: other messages wait until it is answered."""
+        self._pages_out += 1
+        self._no_pages.clear()
+        try:
+            yield
+        finally:
+            self._pages_out -= 1
+            if not self._pages_out:
+                self._no_pages.set()
 
     def _take_slot(self) -> None:
         # Slots keep their grid: a grant that came late (the loop was busy) does not push
@@ -494,19 +512,24 @@ class Deliverer:
         if pacer is not None:
             await pacer.wait(person.id, group=person.is_chat, urgent=is_page(item))
         await self._record(row, transport, part, PartStatus.SENDING, write=True)
-        try:
+        async with AsyncExitStack() as stack:
+            if pacer is not None and is_page(item):
+                await stack.enter_async_context(pacer.page())
+            try:
+                return await self._guarded(
+                    transport.send_part(person, item.message, part.index, note=note)
+                )
+            except MessageRejected:
+                if not is_page(item):
+                    raise
+                log.warning(
+                    "delivery.page_as_plain_text", outbox_id=item.id, transport=transport.name
+                )
+            if pacer is not None:
+                await pacer.wait(person.id, group=person.is_chat, urgent=True)
             return await self._guarded(
-                transport.send_part(person, item.message, part.index, note=note)
+                transport.send_part(person, item.message, part.index, note=note, plain=True)
             )
-        except MessageRejected:
-            if not is_page(item):
-                raise
-            log.warning("delivery.page_as_plain_text", outbox_id=item.id, transport=transport.name)
-        if pacer is not None:
-            await pacer.wait(person.id, group=person.is_chat, urgent=True)
-        return await self._guarded(
-            transport.send_part(person, item.message, part.index, note=note, plain=True)
-        )
 
     @staticmethod
     async def _guarded(send: Awaitable[str | None]) -> str | None:

@@ -116,3 +116,44 @@ async def test_a_page_takes_the_next_slot_before_messages_that_asked_earlier() -
         "chatter 3": 3.0,
         "chatter 4": 4.0,
     }
+
+
+async def test_other_messages_wait_while_a_page_is_on_its_way() -> None:
+    """A page's request goes out before anything else is prepared: a message for someone
+    else waits until the page is answered; a second page does not wait for the first."""
+    clock = FakeTime()
+    p = pacer(clock, per_chat_interval=0.0, per_second=1000.0)
+    order: list[str] = []
+    answered = asyncio.Event()
+
+    async def page(chat: int, name: str) -> None:
+        await p.wait(chat, urgent=True)
+        async with p.page():
+            order.append(f"{name} sent")
+            await answered.wait()
+        order.append(f"{name} answered")
+
+    async def message() -> None:
+        await p.wait(3)
+        order.append("message sent")
+
+    async def settle() -> None:
+        for _ in range(5):
+            await asyncio.sleep(0)  # yields only: everyone goes as far as they may
+
+    tasks = [asyncio.create_task(page(1, "page 1")), asyncio.create_task(message())]
+    await settle()
+    assert order == ["page 1 sent"]
+    clock.now = 1.0  # the next overall slot is free
+    tasks.append(asyncio.create_task(page(2, "page 2")))
+    await settle()
+    assert order == ["page 1 sent", "page 2 sent"]
+    answered.set()
+    await asyncio.gather(*tasks)
+    assert order == [
+        "page 1 sent",
+        "page 2 sent",
+        "page 1 answered",
+        "page 2 answered",
+        "message sent",
+    ]
