@@ -59,6 +59,7 @@ from core.region_file import EscalationSpec, Settings
 from storage.connection import Conn, SqliteConn, sqlite_engine
 from storage.database import describe_error, is_sqlite, table
 from storage.inbox_repo import INBOX, SqlInboxRepo
+from storage.leadership import Fence, NotLeader, SqlHeartbeatRepo
 from storage.roster_repo import SqlCalendarFeedRepo, SqlRosterRepo
 from storage.tables import (
     AnalyseCopyRow,
@@ -266,7 +267,15 @@ def _record_part(insert: Callable[[Table], Any]) -> Executable:
     )
 
 
+def _first_time(insert: Callable[[Table], Any]) -> Executable:
+    """An inbound event's id, recorded unless it was seen before: one statement."""
+    return insert(INBOUND).on_conflict_do_nothing(  # type: ignore[no-any-return]
+        index_elements=[INBOUND.c.origin, INBOUND.c.event_id]
+    )
+
+
 _NEXT_NUMBER = _per_dialect(_next_number_upsert)
+_FIRST_TIME = _per_dialect(_first_time)
 _RECORD_PART = _per_dialect(_record_part)
 _SET_CONVERSATION = _per_dialect(_set_conversation)
 _ADD_AUDIT = AUDIT.insert()
@@ -633,8 +642,11 @@ class SqlPageRepo:
 
 
 class SqlTimerRepo:
-    def __init__(self, conn: Conn) -> None:
+    """Timer rows; claiming them is fenced (`storage.leadership`): only the leader fires."""
+
+    def __init__(self, conn: Conn, fence: Fence | None = None) -> None:
         self.conn = conn
+        self.fence = fence
 
     async def add(self, kind: str, ref: int, due_at: datetime) -> TimerId:
         row = {
@@ -658,6 +670,8 @@ class SqlTimerRepo:
     async def claim_many(self, timer_ids: list[TimerId], now: datetime) -> list[Timer]:
         if not timer_ids:
             return []
+        if self.fence is not None:
+            await self.fence.check(self.conn)
         rows = await self.conn.execute(_CLAIM_TIMERS, {"ids": timer_ids, "now": now})
         timers = [Timer(TimerId(r.id), r.kind, r.ref, r.due_at) for r in rows]
         return sorted(timers, key=lambda timer: (timer.due_at, timer.id))
@@ -717,8 +731,13 @@ def _audit_values(record: AuditRecord) -> dict[str, Any]:
 
 
 class SqlOutboxRepo:
-    def __init__(self, conn: Conn) -> None:
+    """The outbox and its ledger. Recording a part as `sending` (its request goes out
+    after this commit) and looking up the messages an edit replaces are fenced
+    (`storage.leadership`): a deposed leader sends and edits nothing."""
+
+    def __init__(self, conn: Conn, fence: Fence | None = None) -> None:
         self.conn = conn
+        self.fence = fence
 
     async def add_many(self, rows: list[NewMessage], at: datetime) -> list[OutboxId]:
         if not rows:
@@ -755,6 +774,7 @@ class SqlOutboxRepo:
                 Message.from_json(r["payload"]),
                 r["attempts"],
                 tuple(ledger.get(r["id"], ())),
+                r["created_at"],
             )
             for r in rows
         ]
@@ -765,6 +785,8 @@ class SqlOutboxRepo:
 
     async def record(self, entries: list[LedgerEntry], at: datetime) -> None:
         if entries:
+            if self.fence is not None and any(e.status is PartStatus.SENDING for e in entries):
+                await self.fence.check(self.conn)
             rows = [
                 {
                     "outbox_id": e.outbox_id,
@@ -780,6 +802,8 @@ class SqlOutboxRepo:
             await self.conn.execute(_RECORD_PART[self.conn.dialect.name], rows)
 
     async def refs_for_topic(self, person_id: PersonId, topic: str, transport: str) -> list[str]:
+        if self.fence is not None:
+            await self.fence.check(self.conn)
         values = {"person_id": person_id, "topic": topic, "transport": transport}
         return [r for r in (await self.conn.execute(_TOPIC_REFS, values)).scalars() if r]
 
@@ -863,13 +887,8 @@ class SqlInboundRepo:
         self.conn = conn
 
     async def first_time(self, origin: Origin, event_id: str, at: datetime) -> bool:
-        insert = sqlite_insert if self.conn.dialect.name == "sqlite" else pg_insert
-        stmt = (
-            insert(INBOUND)
-            .values(origin=origin.value, event_id=event_id, at=at)
-            .on_conflict_do_nothing(index_elements=[INBOUND.c.origin, INBOUND.c.event_id])
-        )
-        first = (await self.conn.execute(stmt)).rowcount == 1
+        row = {"origin": origin.value, "event_id": event_id, "at": at}
+        first = (await self.conn.execute(_FIRST_TIME[self.conn.dialect.name], row)).rowcount == 1
         # The inbox row of this event is handled in the same transaction: done exactly when
         # its effects commit.
         await self.conn.execute(_INBOX_DONE, {"o": origin.value, "e": event_id, "at": at})
@@ -1113,14 +1132,16 @@ class SqlAnalyseRepo:
 
 
 class SqlUnitOfWork:
-    def __init__(self, conn: Conn, cache: _DirectoryCache, revision: int | None) -> None:
+    def __init__(
+        self, conn: Conn, cache: _DirectoryCache, revision: int | None, fence: Fence | None = None
+    ) -> None:
         self.conn = conn
         self.roster = SqlRosterRepo(conn)
         self.directory = SqlDirectoryRepo(conn, cache, revision, lambda: self.roster.changed)
         self.incidents = SqlIncidentRepo(conn)
         self.pages = SqlPageRepo(conn)
-        self.timers = SqlTimerRepo(conn)
-        self.outbox = SqlOutboxRepo(conn)
+        self.timers = SqlTimerRepo(conn, fence)
+        self.outbox = SqlOutboxRepo(conn, fence)
         self.audit = SqlAuditRepo(conn)
         self.conversations = SqlConversationRepo(conn)
         self.inbound = SqlInboundRepo(conn)
@@ -1128,6 +1149,7 @@ class SqlUnitOfWork:
         self.analyses = SqlAnalyseRepo(conn)
         self.calendar_feeds = SqlCalendarFeedRepo(conn)
         self.inbox = SqlInboxRepo(conn)
+        self.heartbeats = SqlHeartbeatRepo(conn)
 
     async def commit(self) -> None:
         await self.conn.commit()
@@ -1145,10 +1167,14 @@ class SqlUnitOfWorkFactory:
     the connection lost) rolls back, discards the connection, so that nothing of that
     transaction can leak into the next one, and is raised as `StorageError`. The next unit
     of work gets a fresh connection and works as soon as the storage does.
+
+    With a `fence` (PostgreSQL with several instances) the units of work claim timers and
+    send only while this process leads (`storage.leadership`).
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, fence: Fence | None = None) -> None:
         self.engine = engine
+        self.fence = fence
         self._cache = _DirectoryCache()
         url = engine.url.render_as_string(hide_password=False)
         # SQLite: a synchronous connection on the loop (see `storage.connection`).
@@ -1208,11 +1234,14 @@ class SqlUnitOfWorkFactory:
             except STORAGE_ERRORS as error:
                 raise _storage_error(error) from error
             try:
-                yield SqlUnitOfWork(conn, self._cache, revision)
+                yield SqlUnitOfWork(conn, self._cache, revision, self.fence)
             except BaseException as error:
                 # What was not committed is rolled back; after a storage failure (or a
                 # cancellation mid-statement) the connection is not trusted again.
-                broken = isinstance(error, STORAGE_ERRORS) or not isinstance(error, Exception)
+                # (A fence that refused found the connection working.)
+                broken = not isinstance(error, Exception) or (
+                    isinstance(error, STORAGE_ERRORS) and not isinstance(error, NotLeader)
+                )
                 await _release(conn, discard=broken)
                 if isinstance(error, STORAGE_ERRORS) and not isinstance(error, StorageError):
                     raise _storage_error(error) from error
