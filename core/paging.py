@@ -446,7 +446,13 @@ class Paging:
         await tx.uow.pages.update(page)
         await tx.uow.pages.set_target_status(page.id, person.id, TargetStatus.ACKNOWLEDGED, tx.now)
         await tx.cancel_timers(ESCALATE, page.id)
-        await tx.audit(person, "page.acknowledged", incident.public_id, function=function.key)
+        await tx.audit(
+            person,
+            "page.acknowledged",
+            incident.public_id,
+            function=function.key,
+            waited_seconds=round((tx.now - page.created_at).total_seconds(), 3),
+        )
         time = fmt_time(tx.now, tx.directory.region.timezone, Language.NL)
         everyone = [tx.directory.person(pid) for pid in targets]
         await self._edit_page(

@@ -76,6 +76,7 @@ class OutboxItem:
     # What earlier attempts did (a crash or a retry came between): a retry resumes at the
     # first part that did not go out.
     ledger: tuple[LedgerEntry, ...] = ()
+    created_at: datetime | None = None  # when it was queued (the delivery latency metric)
 
     def part_status(self, transport: str, part: int) -> PartStatus | None:
         for entry in self.ledger:
@@ -433,3 +434,4 @@ class InboxItem:
     event: InboundEvent
     context: dict[str, Any]
     attempts: int
+    received_at: datetime | None = None  # when it was stored (the inbox lag metric)

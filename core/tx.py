@@ -101,7 +101,10 @@ class Tx:
 
 
 class Core:
-    """Opens transactions and, after each commit, wakes delivery and schedules timers."""
+    """Opens transactions and, after each commit, wakes delivery and schedules timers.
+
+    `on_commit` is shown the audit records of every committed transaction (the runtime
+    counts pages and acknowledgements from them; the core knows no metrics)."""
 
     def __init__(
         self,
@@ -109,11 +112,13 @@ class Core:
         clock: Clock,
         scheduler: TimerScheduler,
         on_outbox: Callable[[list[OutboxItem], Directory | None], None] = lambda _i, _d: None,
+        on_commit: Callable[[list[AuditRecord]], None] = lambda _records: None,
     ) -> None:
         self.uow_factory = uow_factory
         self.clock = clock
         self.scheduler = scheduler
         self.on_outbox = on_outbox
+        self.on_commit = on_commit
 
     @asynccontextmanager
     async def transaction(self, origin: Origin) -> AsyncIterator[Tx]:
@@ -127,7 +132,9 @@ class Core:
         # Only after commit: a timer or message of a rolled-back transaction never leaks out.
         if tx.outbox:
             queued = [
-                OutboxItem(outbox_id, row.person_id, row.kind, row.topic, row.message, 0)
+                OutboxItem(
+                    outbox_id, row.person_id, row.kind, row.topic, row.message, 0, (), tx.now
+                )
                 for outbox_id, row in zip(ids, tx.outbox, strict=True)
             ]
             # Handed to delivery as they are (a person changed here: it reads them afresh).
@@ -136,3 +143,5 @@ class Core:
             self.scheduler.schedule(timer_id, due_at)
         for timer_id in tx.cancelled:
             self.scheduler.cancel(timer_id)
+        if tx.audited:
+            self.on_commit(tx.audited)

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from core.analyse import AnalyseService
 from core.analyse_form import Form, load_form
 from core.clock import Clock, SystemClock
+from core.errors import StorageError
 from core.incidents import Incidents
 from core.model import Directory
 from core.paging import Paging, report_handler
@@ -33,6 +34,7 @@ from flows.roster import RosterFeature
 from flows.router import Router
 from scm_bot.delivery import Deliverer
 from scm_bot.inbox import Inbox
+from scm_bot.metrics import Metrics
 from scm_bot.scheduling import ApsTimerScheduler
 from storage.database import is_sqlite, make_engine
 from storage.uow import SqlUnitOfWorkFactory
@@ -54,11 +56,22 @@ class App:
     runner: TimerRunner
     deliverer: Deliverer
     inbox: Inbox
+    metrics: Metrics
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def directory(self) -> Directory:
         async with self.uows() as uow:
             return await uow.directory.load()
+
+    async def scrape_metrics(self) -> tuple[bytes, str]:
+        """The body and content type for `GET /metrics`, with the outbox depth read from
+        the table now (left as it was when the database cannot be read)."""
+        try:
+            async with self.uows() as uow:
+                self.metrics.outbox_depth.set(await uow.outbox.count_pending())
+        except StorageError as error:
+            log.warning("metrics.outbox_depth_unread", error=str(error))
+        return self.metrics.exposition()
 
     def start_delivery(self) -> None:
         """Start the delivery loop; its first look at the table sends what is due."""
@@ -98,9 +111,11 @@ def build(
 ) -> App:
     """Assemble the bot; `monotonic` and `sleep` pace deliveries (tests pass fakes);
     `feed_url` is where the calendar server is reached (None: no subscription URLs).
+    Its metrics (`App.metrics`) have a registry of their own.
     The caller closes the app (`async with build(...) as app`, or `await app.close()`)."""
+    metrics = Metrics()
     uows = SqlUnitOfWorkFactory(engine)
-    core = Core(uows, clock, scheduler or ManualTimerScheduler())
+    core = Core(uows, clock, scheduler or ManualTimerScheduler(), on_commit=metrics.observe_audit)
     paging = Paging()
     form = form or load_form()
     incidents = Incidents(paging, form)
@@ -115,11 +130,16 @@ def build(
         timers.update(feature.timer_handlers())
     runner = TimerRunner(core, timers)
     deliverer = Deliverer(
-        core, transports, report_handler(core, paging), monotonic=monotonic, sleep=sleep
+        core,
+        transports,
+        report_handler(core, paging),
+        monotonic=monotonic,
+        sleep=sleep,
+        metrics=metrics,
     )
     core.on_outbox = deliverer.offer
-    inbox = Inbox(uows, router, clock)
-    return App(engine, uows, core, router, runner, deliverer, inbox)
+    inbox = Inbox(uows, router, clock, metrics)
+    return App(engine, uows, core, router, runner, deliverer, inbox, metrics)
 
 
 class InstanceLock:

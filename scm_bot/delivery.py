@@ -24,7 +24,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -50,6 +50,7 @@ from core.ports import (
 )
 from core.tx import Core
 from scm_bot.loops import run_woken
+from scm_bot.metrics import Metrics
 
 log = structlog.get_logger(__name__)
 BATCH = 500
@@ -188,10 +189,12 @@ class Deliverer:
         *,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        metrics: Metrics | None = None,
     ) -> None:
         self.core = core
         self.transports = transports
         self.on_report = on_report
+        self.metrics = metrics or Metrics()
         self._monotonic = monotonic  # pacing time, injectable so tests need not wait
         self._sleep = sleep
         self._wake = asyncio.Event()
@@ -366,6 +369,7 @@ class Deliverer:
         except Exception:
             log.exception("delivery.give_up_failed", outbox_id=item.id)
             return False
+        self._count(item, False, self.core.clock.now())
         return True
 
     async def _deliver(self, item: OutboxItem, person: Person | None) -> bool:
@@ -412,6 +416,7 @@ class Deliverer:
             await uow.outbox.record(unwritten, now)
             await uow.outbox.finish_many({item.id: status}, now)
             await uow.commit()
+        self._count(item, delivered, now)
         if not delivered:
             log.warning("delivery.undelivered", outbox_id=item.id, person_id=item.person_id)
         if person is not None and self.on_report is not None:
@@ -421,6 +426,15 @@ class Deliverer:
             except Exception:  # bookkeeping must never stop delivery to everyone else
                 log.exception("delivery.report_failed", outbox_id=item.id)
         return False
+
+    def _count(self, item: OutboxItem, delivered: bool, now: datetime) -> None:
+        """A row is finished: the page counters and, if it arrived, its latency."""
+        page = is_page(item)
+        if page:
+            (self.metrics.pages_delivered if delivered else self.metrics.pages_failed).inc()
+        if delivered and item.created_at is not None:
+            latency = (now - item.created_at).total_seconds()
+            self.metrics.delivery_seconds.labels("page" if page else "message").observe(latency)
 
     async def _send(self, transport: Transport, row: _Row) -> _Result:
         """Send the parts of a row that did not go out yet, in order."""
@@ -470,6 +484,7 @@ class Deliverer:
                 result.unreachable, result.error = True, str(error)
                 return result
             except RateLimited as error:
+                self.metrics.rate_limited.labels(transport.name).inc()
                 pacer = self._pacer(transport)
                 if pacer is not None:
                     pacer.pause(person.id, error.retry_after)
@@ -565,6 +580,7 @@ class Deliverer:
                     error=str(error),
                 )
             except RateLimited as error:
+                self.metrics.rate_limited.labels(transport.name).inc()
                 if pacer is not None:
                     pacer.pause(person.id, error.retry_after)
                 return _Result(

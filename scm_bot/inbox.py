@@ -27,6 +27,7 @@ from core.messages import Message
 from core.model import Language, Origin
 from core.ports import Answerer, InboxItem
 from scm_bot.loops import run_woken
+from scm_bot.metrics import Metrics
 from storage.uow import SqlUnitOfWorkFactory
 
 log = structlog.get_logger(__name__)
@@ -53,10 +54,17 @@ def backoff(attempts: int) -> timedelta:
 
 
 class Inbox:
-    def __init__(self, uows: SqlUnitOfWorkFactory, router: Handles, clock: Clock) -> None:
+    def __init__(
+        self,
+        uows: SqlUnitOfWorkFactory,
+        router: Handles,
+        clock: Clock,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.uows = uows
         self.router = router
         self.clock = clock
+        self.metrics = metrics or Metrics()
         self._answerers: dict[Origin, Answerer] = {}
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -129,7 +137,7 @@ class Inbox:
                         refused.append(item.id)
                     if outcome is not None:
                         finished += 1
-                        self._remember(item.id)
+                        self._remember(item)
                 if refused:  # a handled event was marked done by its own transaction
                     try:
                         async with self.uows() as uow:
@@ -141,8 +149,12 @@ class Inbox:
                 if len(due) <= BATCH and not self._fresh:  # everything whose turn it was
                     return finished
 
-    def _remember(self, inbox_id: int) -> None:
-        self._handled[inbox_id] = None
+    def _remember(self, item: InboxItem) -> None:
+        """A handled event: not handled again, and its wait counted (the inbox lag)."""
+        if item.received_at is not None:
+            lag = self.clock.now() - item.received_at
+            self.metrics.inbox_lag.observe(lag.total_seconds())
+        self._handled[item.id] = None
         if len(self._handled) > REMEMBERED:
             del self._handled[next(iter(self._handled))]
 

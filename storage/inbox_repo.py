@@ -53,18 +53,23 @@ class SqlInboxRepo:
         for event, context in entries:
             inbox_id = stored.get((event.sender.origin.value, event.sender.event_id))
             if inbox_id is not None and inbox_id not in items:  # twice in one batch: once
-                items[inbox_id] = InboxItem(inbox_id, event, context, 0)
+                items[inbox_id] = InboxItem(inbox_id, event, context, 0, at)
         return list(items.values())
 
     async def pending(self, now: datetime, limit: int) -> list[InboxItem]:
         """Events not handled yet whose turn it is, in the order they arrived."""
         rows = await self.conn.execute(
-            select(INBOX.c.id, INBOX.c.event, INBOX.c.context, INBOX.c.attempts)
+            select(
+                INBOX.c.id, INBOX.c.event, INBOX.c.context, INBOX.c.attempts, INBOX.c.received_at
+            )
             .where(INBOX.c.status == "pending", INBOX.c.next_attempt_at <= now)
             .order_by(INBOX.c.id)
             .limit(limit)
         )
-        return [InboxItem(r.id, event_from_json(r.event), r.context, r.attempts) for r in rows]
+        return [
+            InboxItem(r.id, event_from_json(r.event), r.context, r.attempts, r.received_at)
+            for r in rows
+        ]
 
     async def finish(self, ids: list[int], status: str, at: datetime, error: str = "") -> None:
         if ids:
