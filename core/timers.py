@@ -8,6 +8,7 @@ from datetime import datetime
 
 import structlog
 
+from core.log_context import log_context
 from core.model import Origin, Timer, TimerId
 from core.tx import Core, Tx
 
@@ -27,21 +28,23 @@ class TimerRunner:
         The conditional claim makes firing idempotent: a timer triggered twice (by the
         scheduler and by the restart sweep) runs once.
         """
-        async with self.core.transaction(Origin.SYSTEM) as tx:
-            timer = await tx.uow.timers.claim(timer_id, tx.now)
-            if timer is None:
-                return False
-            await self._run(tx, timer)
+        with log_context(timer_id=timer_id):
+            async with self.core.transaction(Origin.SYSTEM) as tx:
+                timer = await tx.uow.timers.claim(timer_id, tx.now)
+                if timer is None:
+                    return False
+                await self._run(tx, timer)
         return True
 
     async def fire_together(self, timer_ids: list[TimerId]) -> int | None:
         """Run several timers in one transaction (those still pending and due); returns how
         many ran, or None when one of them failed: then none of them ran."""
         try:
-            async with self.core.transaction(Origin.SYSTEM) as tx:
-                timers = await tx.uow.timers.claim_many(timer_ids, tx.now)
-                for timer in timers:
-                    await self._run(tx, timer)
+            with log_context():
+                async with self.core.transaction(Origin.SYSTEM) as tx:
+                    timers = await tx.uow.timers.claim_many(timer_ids, tx.now)
+                    for timer in timers:
+                        await self._run(tx, timer)
         except Exception:
             log.warning("timer.batch_failed", timers=len(timer_ids), exc_info=True)
             return None

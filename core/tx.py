@@ -10,6 +10,7 @@ from typing import Any
 
 from core.clock import Clock
 from core.i18n import label_text, t
+from core.log_context import about
 from core.messages import Attachment, Button, Message
 from core.model import Directory, Origin, Person, TimerId
 from core.ports import (
@@ -80,6 +81,7 @@ class Tx:
     async def audit(
         self, actor: Person | str, action: str, obj: str, result: str = "ok", **detail: Any
     ) -> None:
+        about(obj)  # an incident's id goes on the log lines from here on
         self.audited.append(
             AuditRecord(
                 at=self.now,

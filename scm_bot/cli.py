@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-import logging
 import sys
 from pathlib import Path
 from typing import Annotated
 
-import structlog
 import typer
 
 from core.errors import RegionFileError, StorageError
 from core.i18n import fmt_datetime, t
 from core.model import Language
 from core.region_file import dump_region, parse_region
+from scm_bot.logs import setup_logging
 from scm_bot.roster_cli import roster_app
 from scm_bot.settings import Settings
 
@@ -40,32 +39,8 @@ app.add_typer(person_app, name="person")
 app.add_typer(roster_app, name="roster")
 
 
-# Libraries chat at INFO about every job and request, and at DEBUG about every statement:
-# httpx would log request URLs (with the bot token), aiosqlite every statement's parameters
-# (message texts, calendar subscription URLs), Alembic its migration context at every start.
-# Only their warnings are worth a line.
-QUIET_LOGGERS = (
-    "alembic",
-    "apscheduler",
-    "httpx",
-    "httpcore",
-    "telegram",
-    "slack_bolt",
-    "slack_sdk",
-    "aiohttp.access",
-    "aiosqlite",
-)
-
-
 def _setup_logging(settings: Settings) -> None:
-    level = getattr(logging, settings.log_level.upper(), logging.INFO)
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(message)s")
-    for noisy in QUIET_LOGGERS:
-        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
-    structlog.configure(
-        wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-    )
+    setup_logging(settings.log_level, settings.log_format, settings.secrets())
 
 
 def _settings() -> Settings:

@@ -23,6 +23,7 @@ from core.clock import Clock
 from core.errors import StorageError
 from core.events import InboundEvent
 from core.i18n import t
+from core.log_context import log_context
 from core.messages import Message
 from core.model import Language, Origin
 from core.ports import Answerer, InboxItem
@@ -132,7 +133,9 @@ class Inbox:
                     return finished
                 refused: list[int] = []
                 for item in due[:BATCH]:
-                    outcome = await self._handle(item)
+                    sender = item.event.sender
+                    with log_context(origin=sender.origin.value, event_id=sender.event_id):
+                        outcome = await self._handle(item)
                     if outcome == "refused":
                         refused.append(item.id)
                     if outcome is not None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 
 class Settings(BaseSettings):
@@ -21,6 +23,11 @@ class Settings(BaseSettings):
         "postgresql://user@host:5432/db",
     )
     log_level: str = "INFO"
+    log_format: Literal["json", "console"] | None = Field(
+        default=None,
+        description="json: one JSON object a line; console: for a person reading. "
+        "Default: console on a terminal, json otherwise.",
+    )
     telegram_bot_token: SecretStr | None = None
     telegram_base_url: str = Field(
         default="https://api.telegram.org/bot",
@@ -62,6 +69,26 @@ class Settings(BaseSettings):
         description="Where people reach the calendar server (https://piket.example.nl); "
         "empty: http://ICAL_HTTP_LISTEN:ICAL_HTTP_PORT.",
     )
+
+    def secrets(self) -> list[str]:
+        """Every configured secret (never to appear in a log line): the tokens, the
+        webhook and signing secrets and the database password."""
+        values = [
+            secret.get_secret_value()
+            for secret in (
+                self.telegram_bot_token,
+                self.telegram_webhook_secret,
+                self.slack_bot_token,
+                self.slack_app_token,
+                self.slack_signing_secret,
+            )
+            if secret is not None
+        ]
+        if self.database_url:
+            password = make_url(self.database_url).password
+            if password:
+                values.append(str(password))
+        return values
 
     @property
     def db_url(self) -> str:

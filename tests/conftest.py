@@ -21,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.clock import FakeClock
-from scm_bot.cli import QUIET_LOGGERS
+from scm_bot.logs import QUIET_LOGGERS
 from storage.database import make_engine, migrate
 from storage.tables import metadata
 from tests.helpers import Harness, NewHarness, dispose, make_harness

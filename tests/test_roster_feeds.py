@@ -30,7 +30,7 @@ from core.roster_feeds import TOKEN_BYTES
 from core.roster_import import parse_ics
 from flows.roster import RosterCalendars
 from scm_bot.app import build
-from scm_bot.cli import QUIET_LOGGERS
+from scm_bot.logs import QUIET_LOGGERS
 from scm_bot.runtime import _ical_server
 from scm_bot.settings import Settings
 from storage.database import make_engine
