@@ -1,6 +1,6 @@
 """The crash test of issue 12: the real `scm-bot run` process against the fake Bot API on
-loopback, SIGKILLed at 14 chosen points of a scenario of 10 incidents, on SQLite and on
-PostgreSQL (28 kills in all).
+loopback, SIGKILLed at 20 chosen points of a scenario of 12 incidents, on SQLite and on
+PostgreSQL (40 kills in all).
 
 The points: the Caco's confirm press served by getUpdates but never read by the bot;
 stored, with the getUpdates that confirms it never reaching Telegram; stored and confirmed;
@@ -8,8 +8,10 @@ the page held at "Telegram" when the bot dies, then accepted there; the page acc
 its answer never read; the page held, then lost; an acknowledgement served, and one stored;
 a "Kan niet" stored; the edit of the page after an acknowledgement in flight; a repeat and
 then an escalation to the backup falling due while the bot is down (the timer row moved
-into the past: that is what passing time changes); an analyse choice stored, and an
-analyse text answer served.
+into the past: that is what passing time changes); an analyse choice stored, an analyse
+text answer served, another stored and confirmed, and its "Klaar" served; the Caco's
+`/alarm` served, and one stored with its confirm lost; a "Kan niet" served; the backup's
+acknowledgement stored and confirmed.
 
 After each restart, the page that is due (the database says whether one is, and whether
 its first sending's fate is unknown, so it comes marked as a repeat) arrives within 5 s of
@@ -17,8 +19,9 @@ the restarted process's first getUpdates. At the end: every page is acknowledged
 who pressed; the Caco was told; every page message the bot knows of says who took it (one
 Telegram accepted while the bot died before reading the answer cannot be known: a marked
 copy follows it); the analyse holds both answers; the outbox is all sent, the inbox all
-handled; and no chat got any text twice without the repeat mark (no text in this scenario
-legitimately repeats: its one HERHALING page goes out once).
+handled; and no chat got any text twice without the repeat mark (the only text in this
+scenario that legitimately repeats is the confirmation of Anna's two analyse text answers;
+its one HERHALING page goes out once).
 
 `test_crash_loop` kills the bot again right after each start while a page is due: every
 start must send it at once (delivery starts only once the transports can send, so a start
@@ -72,6 +75,7 @@ SAVED = t(Language.NL, "analyse.saved_text")
 INCIDENT_ID = re.compile(r"VRU-\d{4}-\d{4}")
 FIELDS = table(AnalyseFieldRow)
 FACTS = "Gaslek onder de Kerkstraat, 20 woningen ontruimd, geen gewonden."
+INZET = "Brandweer en netbeheerder ter plaatse, politie sluit de straat af."
 
 
 def region() -> str:
@@ -128,11 +132,12 @@ class Scene:
         prompt = await self.newest(CACO, incident.description, CONFIRM)
         return incident, prompt
 
-    async def newest(self, chat_id: int, needle: str, label: str) -> Sent:
-        """The newest message in the chat that mentions `needle` and has button `label`."""
+    async def newest(self, chat_id: int, needle: str, label: str, after: int = 0) -> Sent:
+        """The newest message in the chat that mentions `needle` and has button `label`
+        (among the chat's messages from number `after` on)."""
 
         def find() -> Sent | None:
-            for sent in reversed(self.fake.messages(chat_id)):
+            for sent in reversed(self.fake.messages(chat_id)[after:]):
                 if needle in sent.text and label in sent.labels:
                     return sent
             return None
@@ -540,17 +545,52 @@ async def scenario(s: Scene) -> None:
     saved = await s.newest(ANNA, SAVED, DONE)
     fake.push(s.press(ANNA, saved, DONE))
     await s.newest(ANNA, "Vraag 5/", SKIP)
+    # 15. The next text answer is stored and confirmed: Telegram forgets it, the inbox has it.
+    before = len(fake.messages(ANNA))
+    await s.kill_when_stored(fake.text_update(ANNA, INZET), confirm=True)
+    await s.restart("analyse answer stored, confirmed")
+    saved = await s.newest(ANNA, SAVED, DONE, after=before)
+    # 16. Its "Klaar" is served; the bot dies before reading it.
+    await s.kill_when_served(s.press(ANNA, saved, DONE))
+    await s.restart("analyse done served")
+    await s.newest(ANNA, "Vraag 6/", SKIP)
 
     # 14. The page is held at Telegram when the bot dies, and never arrives there.
     i10 = await s.page_held(10, accepted=False)
     page10 = await s.restart_with_page("page held, lost", ANNA, i10, TITLE, marked=True)
     await s.acknowledge(i10, page10)
 
+    # 17. The Caco's /alarm is served; the bot dies before reading it: asked once after all.
+    i11 = Incident(11, "incident 11: gaslek Kerkstraat 11")
+    await s.kill_when_served(fake.text_update(CACO, f"/alarm Soest: {i11.description}"))
+    await s.restart("alarm served")
+    prompt = await s.newest(CACO, i11.description, CONFIRM)
+    fake.push(s.press(CACO, prompt, CONFIRM))
+    page11 = await s.page_arrives(ANNA, i11)
+    # 18. "Kan niet" is served; the bot dies before reading it: the backup is paged after all.
+    await s.kill_when_served(s.press(ANNA, page11, DECLINE))
+    assert await s.page_due("rol-c", i11) is False  # not handled yet
+    backup11 = await s.restart_with_page("decline served", CEES, i11, TITLE, marked=False)
+    # 19. The backup's acknowledgement is stored and confirmed.
+    await s.kill_when_stored(s.press(CEES, backup11, ACK), confirm=True)
+    await s.restart("backup acknowledgement stored, confirmed")
+    await s.acknowledged(i11, CEES)
+
+    # 20. An /alarm is stored, its confirm lost: Telegram serves it again, it is asked once.
+    i12 = Incident(12, "incident 12: gaslek Kerkstraat 12")
+    alarm12 = fake.text_update(CACO, f"/alarm Soest: {i12.description}")
+    await s.kill_when_stored(alarm12, confirm=False)
+    await s.restart("alarm stored")
+    prompt = await s.newest(CACO, i12.description, CONFIRM)
+    fake.push(s.press(CACO, prompt, CONFIRM))
+    page12 = await s.page_arrives(ANNA, i12)
+    await s.acknowledge(i12, page12)
+
     await s.settle()
-    incidents = [i1, i2, i3, i4, i5, i6, i7, i8, i9, i10]
-    await check_nothing_lost(s, incidents, cees_took=(i6, i8))
+    incidents = [i1, i2, i3, i4, i5, i6, i7, i8, i9, i10, i11, i12]
+    await check_nothing_lost(s, incidents, cees_took=(i6, i8, i11))
     check_nothing_twice_unmarked(fake)
-    assert s.bot.kills == 14
+    assert s.bot.kills == 20
     report(s, cold, time.monotonic() - began)
 
 
@@ -582,7 +622,7 @@ async def check_nothing_lost(
     s: Scene, incidents: list[Incident], cees_took: tuple[Incident, ...]
 ) -> None:
     fake = s.fake
-    assert len({i.public_id for i in incidents}) == 10
+    assert len({i.public_id for i in incidents}) == 12
     names = {ANNA: "Rol Anna", CEES: "Rol Cees"}
     # The messages the bot knows it sent (it edits those): chat:id in the ledger.
     known = {
@@ -640,8 +680,8 @@ async def check_nothing_lost(
             assert later, f"no marked copy after {copy.text!r}"
     assert s.unread <= unknown
     declined = await s.scalar("SELECT count(*) FROM audit WHERE action = 'page.declined'")
-    assert declined == 1
-    # The analyse has both answers.
+    assert declined == 2
+    # The analyse has every answer.
     analyse_id = await s.scalar(
         "SELECT a.id FROM analysis a JOIN incident i ON i.id = a.incident_id"
         " WHERE i.public_id = :id",
@@ -654,6 +694,13 @@ async def check_nothing_lost(
         fields = dict(found.all())
     assert fields["opschaling"] == "GRIP 2"
     assert fields["feitelijk_beeld"] == FACTS
+    assert fields["inzet"] == INZET
+    # The Caco was asked once per alarm, also where the /alarm came twice.
+    for incident in (i for i in incidents if i.number in (11, 12)):
+        asked = [
+            m for m in fake.messages(CACO) if incident.description in m.text and CONFIRM in m.labels
+        ]
+        assert len(asked) == 1, incident
     # Everything queued went out; every update was handled; no escalation is left.
     assert await s.rows("SELECT status, count(*) FROM outbox GROUP BY status") == [
         ("sent", await s.scalar("SELECT count(*) FROM outbox"))
@@ -673,6 +720,9 @@ def check_nothing_twice_unmarked(fake: CrashFake) -> None:
         plain = Counter(
             base for mark, base in map(unmarked, (d.text for d in fake.sent(chat_id))) if not mark
         )
+        # Anna's two text answers are each confirmed with the same words, once each.
+        saved = plain.pop(SAVED, 0)
+        assert saved == (2 if chat_id == ANNA else 0), f"{chat_id} got {SAVED!r} {saved} times"
         twice = {text: n for text, n in plain.items() if n > 1}
         assert not twice, f"sent to {chat_id} more than once unmarked: {twice}"
 
