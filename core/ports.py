@@ -314,6 +314,22 @@ class CalendarFeedRepo(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class RetentionCutoffs:
+    """What retention removes: everything it concerns from before these moments."""
+
+    personal: datetime  # closed incidents' content, ended rosters, stale conversations
+    audit: datetime  # audit records
+    transient: datetime  # handled inbox rows, delivered outbox rows, seen event ids, used codes
+
+
+class RetentionRepo(Protocol):
+    async def purge(self, cutoffs: RetentionCutoffs) -> dict[str, int]:
+        """Remove what is older than the cutoffs, keeping anonymous statistics of the
+        incidents removed; how many rows of each kind went."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction. Leaving the context without `commit` rolls back."""
 
@@ -342,6 +358,8 @@ class UnitOfWork(Protocol):
     def roster(self) -> RosterRepo: ...
     @property
     def calendar_feeds(self) -> CalendarFeedRepo: ...
+    @property
+    def retention(self) -> RetentionRepo: ...
 
     async def commit(self) -> None: ...
 

@@ -24,6 +24,7 @@ from core.incidents import Incidents
 from core.model import Directory
 from core.paging import Paging, report_handler
 from core.ports import TimerScheduler, Transport
+from core.retention import RETENTION, Retention
 from core.roster_reminders import RosterReminders
 from core.timers import ManualTimerScheduler, TimerHandler, TimerRunner
 from core.tx import Core
@@ -57,6 +58,7 @@ class App:
     deliverer: Deliverer
     inbox: Inbox
     metrics: Metrics
+    retention: Retention  # its policy is the settings' (scm_bot.runtime)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def directory(self) -> Directory:
@@ -128,6 +130,8 @@ def build(
     timers: dict[str, TimerHandler] = {}
     for feature in features:
         timers.update(feature.timer_handlers())
+    retention = Retention()
+    timers[RETENTION] = retention.on_daily
     runner = TimerRunner(core, timers)
     deliverer = Deliverer(
         core,
@@ -139,7 +143,7 @@ def build(
     )
     core.on_outbox = deliverer.offer
     inbox = Inbox(uows, router, clock, metrics)
-    return App(engine, uows, core, router, runner, deliverer, inbox, metrics)
+    return App(engine, uows, core, router, runner, deliverer, inbox, metrics, retention)
 
 
 class InstanceLock:
@@ -213,6 +217,7 @@ async def running(
         app.tasks.append(asyncio.create_task(app.inbox.run(), name="inbox"))
         fired = await aps.start()
         await RosterReminders().ensure(app.core)  # the daily roster check, if not planned
+        await app.retention.ensure(app.core)  # and the nightly retention job
         log.info("scheduler.started", fired_overdue=fired)
         yield app
     finally:

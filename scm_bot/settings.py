@@ -57,6 +57,15 @@ class Settings(BaseSettings):
         default=None, description="The region's own analyse form (YAML); default built in."
     )
     link_code_hours: int = Field(default=24, ge=1, le=24 * 14)
+    retention_days: int = Field(
+        default=365,
+        ge=30,
+        description="Closed incidents, ended rosters and other personal data are removed "
+        "after this many days; anonymous statistics stay.",
+    )
+    audit_retention_days: int = Field(
+        default=1825, ge=30, description="Audit records are removed after this many days."
+    )
     ical_http_port: int | None = Field(
         default=None,
         ge=1,

@@ -419,3 +419,26 @@ class IcalTokenRow(SQLModel, table=True):
     function_key: str = ""
     scope: str = ""
     created_at: datetime
+
+
+class StatisticRow(SQLModel, table=True):
+    """What is left of closed incidents once retention removed them: anonymous counts per
+    month (of the alert, UTC) and kind, and the acknowledgement times (core/retention.py)."""
+
+    __tablename__ = "statistic"
+    month: str = Field(primary_key=True)  # "2026-11"
+    kind: str = Field(primary_key=True)  # alarmering | alertering
+    incidents: int = 0
+    pages: int = 0  # functions paged
+    acknowledged: int = 0
+    ack_seconds: float = 0.0  # their times from page to acknowledgement, added up
+    ack_seconds_max: float = 0.0
+
+
+class AuditHorizonRow(SQLModel, table=True):
+    """The audit log is append-only (database triggers): a record may only be deleted once
+    it is older than `before`, which only the retention job moves forward."""
+
+    __tablename__ = "audit_horizon"
+    id: int = Field(primary_key=True)  # always 1
+    before: datetime

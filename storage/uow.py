@@ -60,6 +60,7 @@ from storage.connection import Conn, SqliteConn, sqlite_engine
 from storage.database import describe_error, is_sqlite, table
 from storage.inbox_repo import INBOX, SqlInboxRepo
 from storage.leadership import Fence, NotLeader, SqlHeartbeatRepo
+from storage.retention_repo import SqlRetentionRepo
 from storage.roster_repo import SqlCalendarFeedRepo, SqlRosterRepo
 from storage.tables import (
     AnalyseCopyRow,
@@ -1150,6 +1151,7 @@ class SqlUnitOfWork:
         self.calendar_feeds = SqlCalendarFeedRepo(conn)
         self.inbox = SqlInboxRepo(conn)
         self.heartbeats = SqlHeartbeatRepo(conn)
+        self.retention = SqlRetentionRepo(conn)
 
     async def commit(self) -> None:
         await self.conn.commit()
