@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy.engine import make_url
 
 from core.errors import RegionFileError, StorageError
 from core.i18n import fmt_datetime, t
@@ -87,6 +88,60 @@ def run() -> None:
         typer.echo(str(error), err=True)
         code = 1
     sys.exit(code)
+
+
+@app.command()
+def backup(
+    file: Annotated[Path, typer.Argument(help="Where to write the backup.")],
+) -> None:
+    """Write the whole database to FILE, also while the bot runs (SQLite: an online copy;
+    PostgreSQL: pg_dump in its custom format)."""
+    from scm_bot.backup import BackupError, MissingTool
+    from scm_bot.backup import backup as do_backup
+
+    try:
+        do_backup(_settings().db_url, file)
+    except MissingTool as missing:
+        typer.echo(t(Language.NL, "cli.tool_missing", tool=missing.tool), err=True)
+        typer.echo(f"  {missing.command}", err=True)
+        raise typer.Exit(1) from None
+    except (BackupError, OSError) as error:
+        typer.echo(t(Language.NL, "cli.backup_failed", error=error), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(t(Language.NL, "cli.backup_done", file=file))
+
+
+@app.command()
+def restore(
+    file: Annotated[Path, typer.Argument(help="A backup written by `scm-bot backup`.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Replace the whole database with the backup in FILE (asks first). Stop every
+    scm-bot instance first: on SQLite a running bot makes it refuse."""
+    from scm_bot.backup import BackupError, BotRunning, MissingTool, check_restorable
+    from scm_bot.backup import restore as do_restore
+
+    db_url = _settings().db_url
+    try:
+        check_restorable(db_url, file)
+        database = make_url(db_url).render_as_string(hide_password=True)
+        if not yes and not typer.confirm(
+            t(Language.NL, "cli.restore_confirm", file=file, database=database)
+        ):
+            typer.echo(t(Language.NL, "cli.restore_cancelled"))
+            raise typer.Exit(1)
+        do_restore(db_url, file)
+    except BotRunning as running:
+        typer.echo(t(Language.NL, "cli.restore_bot_running", lock=running), err=True)
+        raise typer.Exit(1) from None
+    except MissingTool as missing:
+        typer.echo(t(Language.NL, "cli.tool_missing", tool=missing.tool), err=True)
+        typer.echo(f"  {missing.command}", err=True)
+        raise typer.Exit(1) from None
+    except (BackupError, OSError) as error:
+        typer.echo(t(Language.NL, "cli.restore_failed", file=file, error=error), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(t(Language.NL, "cli.restore_done", file=file))
 
 
 @app.command()
