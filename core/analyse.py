@@ -8,6 +8,7 @@ affected gemeente, or as a copy shared from that gemeente's share list).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -51,6 +52,8 @@ def topic(analyse_id: AnalyseId) -> str:
 class AnalyseService:
     def __init__(self, form: Form) -> None:
         self.form = form
+        # Who else hears of a new version (the BT members who come), in its transaction.
+        self.on_publish: list[Callable[[Tx, Incident, Version], Awaitable[None]]] = []
 
     # --- who may do what -------------------------------------------------------------
 
@@ -321,6 +324,8 @@ class AnalyseService:
             if version.next_update_at - REMIND_BEFORE > tx.now:
                 await tx.schedule(REMIND, row_id, version.next_update_at - REMIND_BEFORE)
             await tx.schedule(NUDGE, row_id, version.next_update_at)
+        for hook in self.on_publish:
+            await hook(tx, incident, version)
         return version
 
     # --- the burgemeester's buttons --------------------------------------------------
@@ -452,6 +457,16 @@ class AnalyseService:
         else:
             key = "analyse.newer_not_shared"
         await tx.send(person, key, version=number, newest=analyse.version, id=incident.public_id)
+
+    async def bt_incident(self, tx: Tx, person: Person, button: ConveneButton) -> Incident:
+        """The incident a burgemeester's "BT bijeenroepen" is for, if it may be convened
+        from this copy (the convening itself is `core.bt`)."""
+        _analyse, incident, version = await self._copy_of(tx, person, button)
+        if not self._is_recipient(tx, person, version):
+            raise UserError("analyse.not_yours")
+        if incident.status is IncidentStatus.CLOSED:
+            raise UserError("analyse.closed_bt", id=incident.public_id)
+        return incident
 
     async def convene_bt(self, tx: Tx, person: Person, button: ConveneButton) -> None:
         analyse, incident, version = await self._copy_of(tx, person, button)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from core.access import can, visible_incidents
@@ -46,6 +47,8 @@ class Incidents:
     def __init__(self, paging: Paging, form: Form) -> None:
         self.paging = paging
         self.form = form  # the analyse's form: /status shows what the analyse says
+        # What else ends with the incident (the BT's call-outs), in the closing transaction.
+        self.on_close: list[Callable[[Tx, Incident, Person], Awaitable[None]]] = []
 
     async def raise_alert(self, tx: Tx, caco: Person, draft: AlertDraft) -> Incident:
         if not can(caco, Capability.RAISE_ALERT):
@@ -216,6 +219,8 @@ class Incidents:
             raise UserError("close.already_closed", id=incident.public_id)
         await tx.uow.incidents.close(incident.id, person.id, tx.now)
         await self.paging.stop(tx, incident, person)
+        for hook in self.on_close:
+            await hook(tx, incident, person)
         await tell_closed(tx, incident, person)
         await tx.audit(person, "incident.closed", incident.public_id)
         time = fmt_time(tx.now, tx.directory.region.timezone, Language.NL)

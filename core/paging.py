@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
+from typing import Protocol
 
 from core.callbacks import AnalyseStartButton, PageAction, PageButton
 from core.i18n import fmt_time, t
@@ -125,12 +126,91 @@ async def tell_meldkamer(
         await tx.send(recipient, key, **params)  # type: ignore[arg-type]
 
 
+class PageView(Protocol):
+    """How the pages of a call-out other than the alarm's look and whom their steps
+    concern (the beleidsteam's call-out, `core.bt.callout`): the same walk, repeats and
+    escalation, with its own policy, page text, buttons and notices."""
+
+    async def function(self, tx: Tx, page: Page) -> PiketFunction:
+        """The function with the escalation policy this page walks."""
+        ...
+
+    async def gemeenten(self, tx: Tx, page: Page, incident: Incident) -> tuple[GemeenteId, ...]:
+        """Whose rosters the page's steps look in (the alarm: the incident's gemeenten)."""
+        ...
+
+    async def send_page(
+        self, tx: Tx, incident: Incident, page: Page, person: Person, attempt: int
+    ) -> None: ...
+
+    async def edit_page(
+        self,
+        tx: Tx,
+        incident: Incident,
+        page: Page,
+        people: list[Person],
+        status_key: str,
+        **params: str,
+    ) -> None: ...
+
+    async def acknowledged(self, tx: Tx, incident: Incident, page: Page, person: Person) -> None:
+        """Instead of the alarm's "you took it" (with the analyse button)."""
+        ...
+
+    async def tell(
+        self, tx: Tx, incident: Incident, page: Page, key: str, **params: object
+    ) -> None:
+        """Instead of telling the meldkamer about a step (`tell_meldkamer`)."""
+        ...
+
+
+Views = Callable[[Tx, Page], Awaitable[PageView | None]]
+
+
 class Paging:
-    async def start(self, tx: Tx, incident: Incident, function_key: str) -> Page:
-        informing = incident.kind is AlertKind.ALERTERING
+    def __init__(self) -> None:
+        # Which pages are not the alarm's (set by the composition root): None for an
+        # alarm page, whose walk this module tells the meldkamer about itself.
+        self.views: Views | None = None
+
+    async def _view(self, tx: Tx, page: Page) -> PageView | None:
+        return await self.views(tx, page) if self.views is not None else None
+
+    async def _function_of(self, tx: Tx, page: Page, view: PageView | None) -> PiketFunction:
+        return await view.function(tx, page) if view else _function(tx, page.function_key)
+
+    async def _tell(
+        self,
+        tx: Tx,
+        view: PageView | None,
+        incident: Incident,
+        page: Page,
+        key: str,
+        **params: object,
+    ) -> None:
+        if view is not None:
+            await view.tell(tx, incident, page, key, **params)
+        else:
+            await tell_meldkamer(tx, key, chats_of=incident, **params)
+
+    async def start(
+        self,
+        tx: Tx,
+        incident: Incident,
+        function_key: str,
+        *,
+        informing: bool | None = None,
+        created: Callable[[Page], Awaitable[PageView | None]] | None = None,
+    ) -> Page:
+        """Page a function for the incident. `informing` (default: the incident's kind)
+        asks only "Gezien"; `created` sees the page before anyone is paged and may give
+        it a view (`PageView`)."""
+        if informing is None:
+            informing = incident.kind is AlertKind.ALERTERING
         status = PageStatus.INFORMED if informing else PageStatus.ACTIVE
         page = await tx.uow.pages.add(incident.id, function_key, status, tx.now)
-        await self._page_step(tx, incident, page, step_index=0, attempt=1, targets=[])
+        view = await created(page) if created is not None else None
+        await self._page_step(tx, incident, page, step_index=0, attempt=1, targets=[], view=view)
         return page
 
     async def _page_step(
@@ -142,19 +222,19 @@ class Paging:
         step_index: int,
         attempt: int,
         targets: list[PageTarget] | None = None,
+        view: PageView | None = None,
     ) -> bool:
         """Page the people of a step. `targets`: who the page went to so far, if known.
         Whether anyone was paged (False: nobody is left, and the Caco has been told)."""
-        function = _function(tx, page.function_key)
+        function = await self._function_of(tx, page, view)
         policy = function.policy
         if targets is None:
             targets = await tx.uow.pages.targets([page.id])
         declined = {x.person_id for x in targets if x.status in GONE}
+        gemeenten = await view.gemeenten(tx, page, incident) if view else incident.gemeenten
         people = [
             p
-            for p in await _step_people(
-                tx, function.key, policy.steps[step_index], incident.gemeenten
-            )
+            for p in await _step_people(tx, function.key, policy.steps[step_index], gemeenten)
             if p.id not in declined
         ]
         if not people:
@@ -168,18 +248,26 @@ class Paging:
                 step=step_index,
             )
             if step_index + 1 < len(policy.steps):
-                await tell_meldkamer(
+                await self._tell(
                     tx,
+                    view,
+                    incident,
+                    page,
                     "meldkamer.nobody_at_step",
-                    chats_of=incident,
                     id=incident.public_id,
                     function=function.name,
                     step=lambda lang: step_label(tx, function, step, lang),
                 )
                 return await self._page_step(
-                    tx, incident, page, step_index=step_index + 1, attempt=1, targets=targets
+                    tx,
+                    incident,
+                    page,
+                    step_index=step_index + 1,
+                    attempt=1,
+                    targets=targets,
+                    view=view,
                 )
-            await self._nobody_left(tx, incident, page, function, step_index, attempt)
+            await self._nobody_left(tx, incident, page, function, step_index, attempt, view)
             return False
 
         if (page.step_index, page.attempt) != (step_index, attempt):
@@ -194,7 +282,10 @@ class Paging:
                 await tx.uow.pages.add_target(
                     PageTarget(page.id, person.id, step_index, TargetStatus.PAGED, tx.now)
                 )
-            await self._send_page(tx, incident, page, function, person, attempt, informing)
+            if view is not None:
+                await view.send_page(tx, incident, page, person, attempt)
+            else:
+                await self._send_page(tx, incident, page, function, person, attempt, informing)
             await tx.audit(
                 person,
                 "page.sent",
@@ -214,10 +305,12 @@ class Paging:
             key = "meldkamer.escalated"
         else:
             key = "meldkamer.paged"
-        await tell_meldkamer(
+        await self._tell(
             tx,
+            view,
+            incident,
+            page,
             key,
-            chats_of=incident,
             id=incident.public_id,
             function=function.name,
             names=names,
@@ -237,6 +330,7 @@ class Paging:
         function: PiketFunction,
         step_index: int,
         attempt: int,
+        view: PageView | None = None,
     ) -> None:
         """The last step has nobody left to page: everyone declined, could not be reached
         or is not there. Nothing repeats (there is nobody to repeat to); the Caco is told,
@@ -248,16 +342,23 @@ class Paging:
         await tx.audit(
             "system", "page.nobody_left", incident.public_id, "nobody", function=function.key
         )
-        await tell_meldkamer(
+        await self._tell(
             tx,
+            view,
+            incident,
+            page,
             "meldkamer.nobody_left",
-            chats_of=incident,
             id=incident.public_id,
             function=function.name,
         )
 
     async def _withdraw_removed(
-        self, tx: Tx, incident: Incident, page: Page, targets: list[PageTarget]
+        self,
+        tx: Tx,
+        incident: Incident,
+        page: Page,
+        targets: list[PageTarget],
+        view: PageView | None = None,
     ) -> list[PageTarget]:
         """Withdraw the open page of everyone a re-import took out of the region: the page
         no longer waits for them and the meldkamer hears it. The targets as they are now."""
@@ -277,10 +378,12 @@ class Paging:
                     "not in the region",
                     function=function.key,
                 )
-                await tell_meldkamer(
+                await self._tell(
                     tx,
+                    view,
+                    incident,
+                    page,
                     "meldkamer.withdrawn",
-                    chats_of=incident,
                     id=incident.public_id,
                     name=former.name if former else "?",
                     function=function.name,
@@ -326,16 +429,17 @@ class Paging:
         incident = await tx.uow.incidents.get(page.incident_id)
         if incident is None or incident.status is IncidentStatus.CLOSED:
             return
-        function = _function(tx, page.function_key)
+        view = await self._view(tx, page)
+        function = await self._function_of(tx, page, view)
         policy = function.policy
         targets = await tx.uow.pages.targets([page.id])
-        targets = await self._withdraw_removed(tx, incident, page, targets)
+        targets = await self._withdraw_removed(tx, incident, page, targets, view)
         left = any(
             x.step_index == page.step_index and x.status is TargetStatus.WITHDRAWN for x in targets
         )
         if left and not _waiting(tx, page, targets):
             # Those this step waited for left the region: on to the next step, no repeat.
-            await self._move_on(tx, incident, page, function, targets)
+            await self._move_on(tx, incident, page, function, targets, view)
             return
         last = len(policy.steps) - 1
         if page.attempt <= policy.repeats or page.step_index >= last:
@@ -346,10 +450,17 @@ class Paging:
                 step_index=min(page.step_index, last),
                 attempt=page.attempt + 1,
                 targets=targets,
+                view=view,
             )
         else:
             await self._page_step(
-                tx, incident, page, step_index=page.step_index + 1, attempt=1, targets=targets
+                tx,
+                incident,
+                page,
+                step_index=page.step_index + 1,
+                attempt=1,
+                targets=targets,
+                view=view,
             )
 
     async def _move_on(
@@ -359,6 +470,7 @@ class Paging:
         page: Page,
         function: PiketFunction,
         targets: list[PageTarget] | None = None,
+        view: PageView | None = None,
     ) -> bool:
         """Page the next step now (the last step: its people again, if any are left).
         Whether anyone was paged."""
@@ -370,15 +482,17 @@ class Paging:
             step_index=min(page.step_index + 1, last),
             attempt=1 if page.step_index < last else page.attempt + 1,
             targets=targets,
+            view=view,
         )
 
     async def answer(self, tx: Tx, person: Person, page: Page, action: str) -> None:
         """A paged person pressed one of the page's buttons."""
         incident = await tx.uow.incidents.get(page.incident_id)
         assert incident is not None
+        view = await self._view(tx, page)
         found = await tx.uow.pages.targets([page.id])
         if page.status in OPEN and incident.status is IncidentStatus.OPEN:
-            found = await self._withdraw_removed(tx, incident, page, found)
+            found = await self._withdraw_removed(tx, incident, page, found, view)
         targets = {x.person_id: x for x in found}
         mine = targets.get(person.id)
         if mine is None:
@@ -397,7 +511,7 @@ class Paging:
                 name=by.name if by else "?",
             )
             return
-        function = _function(tx, page.function_key)
+        function = await self._function_of(tx, page, view)
         tz = tx.directory.region.timezone
         time = fmt_time(tx.now, tz, person.language)
         if action == "seen" and page.status is PageStatus.INFORMED:
@@ -410,24 +524,27 @@ class Paging:
                 function,
                 [person],
                 "page.status_seen",
+                view,
                 name=person.name,
                 time=time,
             )
-            await tell_meldkamer(
+            await self._tell(
                 tx,
+                view,
+                incident,
+                page,
                 "meldkamer.seen",
-                chats_of=incident,
                 id=incident.public_id,
                 name=person.name,
                 time=time,
             )
         elif action == "ack" and page.status in OPEN:
-            await self._acknowledge(tx, incident, page, function, person, targets)
+            await self._acknowledge(tx, incident, page, function, person, targets, view)
         elif action == "decline" and page.status in OPEN:
             if mine.status is TargetStatus.DECLINED:
                 await tx.send(person, "page.already_declined", id=incident.public_id)
                 return
-            await self._decline(tx, incident, page, function, person, targets)
+            await self._decline(tx, incident, page, function, person, targets, view)
         else:
             await tx.send(person, "page.button_stale")
 
@@ -439,6 +556,7 @@ class Paging:
         function: PiketFunction,
         person: Person,
         targets: dict[PersonId, PageTarget],
+        view: PageView | None = None,
     ) -> None:
         page = replace(
             page, status=PageStatus.ACKNOWLEDGED, acknowledged_by=person.id, acknowledged_at=tx.now
@@ -462,21 +580,27 @@ class Paging:
             function,
             everyone,
             "page.status_acknowledged",
+            view,
             name=person.name,
             time=time,
             via=PLATFORMS.get(tx.origin, ""),
         )
-        start = AnalyseStartButton(incident.id).pack()
-        await tx.send(
-            person,
-            "page.you_acknowledged",
-            id=incident.public_id,
-            buttons=(("page.button_start_analyse", start),),
-        )
-        await tell_meldkamer(
+        if view is not None:
+            await view.acknowledged(tx, incident, page, person)
+        else:
+            start = AnalyseStartButton(incident.id).pack()
+            await tx.send(
+                person,
+                "page.you_acknowledged",
+                id=incident.public_id,
+                buttons=(("page.button_start_analyse", start),),
+            )
+        await self._tell(
             tx,
+            view,
+            incident,
+            page,
             "meldkamer.acknowledged",
-            chats_of=incident,
             id=incident.public_id,
             function=function.name,
             name=person.name,
@@ -491,20 +615,25 @@ class Paging:
         function: PiketFunction,
         person: Person,
         targets: dict[PersonId, PageTarget],
+        view: PageView | None = None,
     ) -> None:
         await tx.uow.pages.set_target_status(page.id, person.id, TargetStatus.DECLINED, tx.now)
         await tx.audit(person, "page.declined", incident.public_id, function=function.key)
         time = fmt_time(tx.now, tx.directory.region.timezone, Language.NL)
-        await tell_meldkamer(
+        await self._tell(
             tx,
+            view,
+            incident,
+            page,
             "meldkamer.declined",
-            chats_of=incident,
             id=incident.public_id,
             function=function.name,
             name=person.name,
             time=time,
         )
-        moved = await self._move_on_if_nobody_left(tx, incident, page, function, person, targets)
+        moved = await self._move_on_if_nobody_left(
+            tx, incident, page, function, person, targets, view
+        )
         # "Er wordt doorgeschaald" only when it is true: someone else was paged just now.
         await self._edit_page(
             tx,
@@ -513,6 +642,7 @@ class Paging:
             function,
             [person],
             "page.status_declined" if moved else "page.status_declined_noted",
+            view,
             name=person.name,
             time=time,
         )
@@ -525,6 +655,7 @@ class Paging:
         function: PiketFunction,
         person: Person,
         targets: dict[PersonId, PageTarget],
+        view: PageView | None = None,
     ) -> bool:
         """Escalate at once when nobody at the current step is left to answer (someone no
         longer in the region is not waited for). Whether anyone new was paged."""
@@ -532,7 +663,21 @@ class Paging:
         if page.status is not PageStatus.ACTIVE or _waiting(tx, page, others):
             return False
         await tx.cancel_timers(ESCALATE, page.id)
-        return await self._move_on(tx, incident, page, function)
+        return await self._move_on(tx, incident, page, function, view=view)
+
+    async def reopen(
+        self, tx: Tx, incident: Incident, page: Page, person: Person, view: PageView | None
+    ) -> None:
+        """The person who acknowledged the page can no longer take it: it is open again
+        and moves on to the next step at once, as if they had declined."""
+        if page.status is not PageStatus.ACKNOWLEDGED or page.acknowledged_by != person.id:
+            return
+        page = replace(page, status=PageStatus.ACTIVE, acknowledged_by=None, acknowledged_at=None)
+        await tx.uow.pages.update(page)
+        await tx.uow.pages.set_target_status(page.id, person.id, TargetStatus.DECLINED, tx.now)
+        function = await self._function_of(tx, page, view)
+        await tx.audit(person, "page.reopened", incident.public_id, function=function.key)
+        await self._move_on(tx, incident, page, function, view=view)
 
     async def unreachable(
         self, tx: Tx, person: Person, page_id: PageId, transport: str, *, refused: bool = False
@@ -550,22 +695,25 @@ class Paging:
             return
         if incident.status is IncidentStatus.CLOSED:
             return
-        function = _function(tx, page.function_key)
+        view = await self._view(tx, page)
+        function = await self._function_of(tx, page, view)
         await tx.uow.pages.set_target_status(page.id, person.id, TargetStatus.UNREACHABLE, tx.now)
         await tx.audit(
             person, "page.unreachable", incident.public_id, "failed", transport=transport
         )
-        await tell_meldkamer(
+        await self._tell(
             tx,
+            view,
+            incident,
+            page,
             "meldkamer.undelivered" if refused else "meldkamer.unreachable",
-            chats_of=incident,
             id=incident.public_id,
             name=person.name,
             function=function.name,
             via=transport or "-",
             time=fmt_time(tx.now, tx.directory.region.timezone, Language.NL),
         )
-        await self._move_on_if_nobody_left(tx, incident, page, function, person, targets)
+        await self._move_on_if_nobody_left(tx, incident, page, function, person, targets, view)
 
     async def _edit_page(
         self,
@@ -575,10 +723,14 @@ class Paging:
         function: PiketFunction,
         people: list[Person],
         status_key: str,
+        view: PageView | None = None,
         **params: str,
     ) -> None:
         """Replace the page messages these people hold by the page text plus a status line
         (not for someone who left the region: `Tx.send` tells them nothing)."""
+        if view is not None:
+            await view.edit_page(tx, incident, page, people, status_key, **params)
+            return
         for person in people:
             lang = person.language
             await tx.send(
@@ -601,7 +753,8 @@ class Paging:
             await tx.cancel_timers(ESCALATE, page.id)
             if page.status in (*OPEN, PageStatus.INFORMED):
                 await tx.uow.pages.update(replace(page, status=PageStatus.CANCELLED))
-            function = _function(tx, page.function_key)
+            view = await self._view(tx, page)
+            function = await self._function_of(tx, page, view)
             people = [tx.directory.person(x.person_id) for x in targets if x.page_id == page.id]
             await self._edit_page(
                 tx,
@@ -610,6 +763,7 @@ class Paging:
                 function,
                 people,
                 "page.status_closed",
+                view,
                 name=closer.name,
                 time=time,
             )

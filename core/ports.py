@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from core.analyse_model import Analyse, AnalyseId, Copy, Editor, FieldValue, Version
+from core.bt.model import BtRepo
 from core.events import InboundEvent
 from core.messages import Message
 from core.model import (
@@ -358,6 +359,8 @@ class UnitOfWork(Protocol):
     def roster(self) -> RosterRepo: ...
     @property
     def calendar_feeds(self) -> CalendarFeedRepo: ...
+    @property
+    def bt(self) -> BtRepo: ...
     @property
     def retention(self) -> RetentionRepo: ...
 

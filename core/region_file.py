@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from core.bt.config import TeamSpec, check_teams
 from core.errors import RegionFileError, RegionProblem
 from core.i18n import t
 from core.model import CACO, ROL, Language, StepTarget
@@ -76,6 +77,8 @@ class Settings(_Strict):
     swap_approval: bool | None = None
     reminder_time: ClockTime | None = None
     coordinator_scopes: dict[Key, list[Scope]] | None = None
+    # Team compositions called out by convening a beleidsteam (core.bt.config).
+    teams: list[TeamSpec] | None = None
 
 
 class GemeenteSpec(_Strict):
@@ -312,6 +315,7 @@ class _CrossCheck:
         self._rotation_scopes()
         self._escalations()
         self._alarm_functions()
+        self._teams()
         return self.problems
 
     def _unique(self, section: str, keys: list[tuple[int, str | None]], what: str = "key") -> None:
@@ -416,6 +420,13 @@ class _CrossCheck:
     def _alarm_functions(self) -> None:
         for i, key in enumerate(self.doc.settings.alarm_functions):
             self._function_ref(("settings", "alarm_functions", i), key, self.functions)
+
+    def _teams(self) -> None:
+        held = {f for _i, p in self.doc.people for f in p.functions}
+        held |= {r.function for _i, r in self.doc.rotations}
+        self.problems += check_teams(
+            self.doc.settings.teams or [], self.functions, held, self.gemeenten
+        )
 
 
 def _line_of(node: yaml.Node | None, path: tuple[Any, ...]) -> int | None:

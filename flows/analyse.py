@@ -8,7 +8,7 @@ answer is saved to the analyse before the next question is asked.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 
 from core.access import can, reads_analyses
@@ -30,7 +30,7 @@ from core.callbacks import (
 from core.errors import UserError
 from core.i18n import t
 from core.incidents import Incidents
-from core.model import Capability, IncidentStatus
+from core.model import Capability, Incident, IncidentStatus
 from core.timers import TimerHandler
 from flows import analyse_step
 from flows.analyse_state import FLOW, AnalyseState
@@ -45,6 +45,9 @@ class AnalyseFeature:
         self.service = service
         self.form = service.form
         self.incidents = incidents
+        # "BT bijeenroepen" starts the convening (flows/bt_feature.py) when it is wired and
+        # the region has a composition for it (False: it is only recorded, as before).
+        self.convene: Callable[[Ctx, Incident], Awaitable[bool]] | None = None
 
     def register(self, registry: Registry) -> None:
         registry.add_command(
@@ -447,7 +450,9 @@ class AnalyseFeature:
 
     async def _bt_button(self, ctx: Ctx, button: ConveneButton) -> None:
         if button.action == "yes":
-            await self.service.convene_bt(ctx.tx, ctx.person, button)
+            incident = await self.service.bt_incident(ctx.tx, ctx.person, button)
+            if self.convene is None or not await self.convene(ctx, incident):
+                await self.service.convene_bt(ctx.tx, ctx.person, button)
         else:
             await ctx.say("analyse.bt_not")
 

@@ -14,8 +14,9 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 from flows.alarm import AlarmState
 from flows.analyse_state import AnalyseState
+from flows.bt import BtEtaState, BtState
 
-ConversationState = AlarmState | AnalyseState
+ConversationState = AlarmState | AnalyseState | BtState | BtEtaState
 
 _STATE: TypeAdapter[ConversationState] = TypeAdapter(
     Annotated[ConversationState, Field(discriminator="flow")]

@@ -29,6 +29,7 @@ from core.roster_reminders import RosterReminders
 from core.timers import ManualTimerScheduler, TimerHandler, TimerRunner
 from core.tx import Core
 from flows.analyse import AnalyseFeature
+from flows.bt_feature import BtFeature
 from flows.incidents import IncidentsFeature
 from flows.registry import Feature
 from flows.roster import RosterFeature
@@ -121,10 +122,12 @@ def build(
     paging = Paging()
     form = form or load_form()
     incidents = Incidents(paging, form)
+    analyse = AnalyseFeature(AnalyseService(form), incidents)
     features: list[Feature] = [
         IncidentsFeature(paging, incidents),
-        AnalyseFeature(AnalyseService(form), incidents),
+        analyse,
         RosterFeature(feed_url, reaches=lambda person: any(t.reaches(person) for t in transports)),
+        BtFeature.wired(paging, incidents, analyse),
     ]
     router = Router(core, features)
     timers: dict[str, TimerHandler] = {}

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, delete, insert, select, update
 
 from core.ports import RetentionCutoffs
+from storage.bt_repo import purge_incidents
 from storage.connection import Conn
 from storage.database import table
 from storage.tables import (
@@ -124,6 +125,7 @@ class SqlRetentionRepo:
             )
         )
         await self._count(incidents, pages)
+        await purge_incidents(self.conn, ids)
         analyses = select(ANALYSE.c.id).where(ANALYSE.c.incident_id.in_(ids))
         for tbl in (COPY, VERSION, FIELD, EDITOR):
             await self._delete(tbl, tbl.c.analyse_id.in_(analyses))

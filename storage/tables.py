@@ -25,6 +25,8 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from storage import bt_tables as _bt_tables  # noqa: F401 (declares the BT tables on metadata)
+
 metadata = SQLModel.metadata
 
 

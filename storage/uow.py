@@ -58,6 +58,7 @@ from core.ports import (
 from core.region_file import EscalationSpec, Settings
 from storage.connection import Conn, SqliteConn, sqlite_engine
 from storage.database import describe_error, is_sqlite, table
+from storage.bt_repo import SqlBtRepo
 from storage.inbox_repo import INBOX, SqlInboxRepo
 from storage.leadership import Fence, NotLeader, SqlHeartbeatRepo
 from storage.retention_repo import SqlRetentionRepo
@@ -1149,6 +1150,7 @@ class SqlUnitOfWork:
         self.links = SqlLinkRepo(conn)
         self.analyses = SqlAnalyseRepo(conn)
         self.calendar_feeds = SqlCalendarFeedRepo(conn)
+        self.bt = SqlBtRepo(conn)
         self.inbox = SqlInboxRepo(conn)
         self.heartbeats = SqlHeartbeatRepo(conn)
         self.retention = SqlRetentionRepo(conn)

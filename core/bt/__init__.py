@@ -1,0 +1,2 @@
+"""The beleidsteam (BT): compositions, convening and calling out, attendance, the
+aandachtskaart, decisions and the incident's logbook."""

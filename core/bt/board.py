@@ -1,0 +1,240 @@
+"""The attendance board: one message per viewer, edited in place, never a stream.
+
+Per function who is paged, coming (with an arrival estimate), not coming, not answered
+yet, or a gap; and the team's strength against its required functions. A change marks the
+board due and schedules one refresh a second ahead (`REFRESH`); every change until then is
+shown by that one edit, so no chat gets more than one edit of a board per second.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from core.bt.model import Answer, Attendance, Callout, CalloutId, Member
+from core.bt.team import mayors, paged_people, team
+from core.i18n import fmt_datetime, fmt_time, t
+from core.model import (
+    CACO,
+    ROL,
+    Language,
+    Page,
+    PageStatus,
+    PageTarget,
+    Person,
+    PersonId,
+    TargetStatus,
+    Timer,
+)
+from core.roster_service import duties_for
+from core.tx import Tx
+
+REFRESH = "bt.board"
+COALESCE = timedelta(seconds=1)
+
+
+def board_topic(callout: Callout) -> str:
+    return f"bt-board:{callout.id}"
+
+
+@dataclass(frozen=True)
+class Line:
+    """One function on the board."""
+
+    member: Member
+    coming: list[tuple[Person, Attendance]]
+    waiting: list[Person]  # paged at the current step, no answer yet
+    declined: list[Person]
+    seen: list[Person]
+    status: PageStatus | None  # None: no page (nothing to page)
+
+
+async def lines(tx: Tx, callout: Callout) -> list[Line]:
+    members = await tx.uow.bt.members(callout.id)
+    answers = await tx.uow.bt.attendance(callout.id)
+    pages: dict[int, Page] = {}
+    for m in members:
+        if m.page_id is not None:
+            page = await tx.uow.pages.get(m.page_id)
+            if page is not None:
+                pages[m.id] = page
+    targets = await tx.uow.pages.targets([p.id for p in pages.values()])
+    by_page: dict[int, list[PageTarget]] = {}
+    for x in targets:
+        by_page.setdefault(x.page_id, []).append(x)
+    d = tx.directory
+    result = []
+    for m in members:
+        page = pages.get(m.id)
+        mine = [a for a in answers if a.member_id == m.id]
+        coming = [(d.person(a.person_id), a) for a in mine if a.answer is Answer.COMING]
+        said_no = {a.person_id for a in mine if a.answer is Answer.NOT_COMING}
+        found = by_page.get(page.id, []) if page else []
+        answered = {a.person_id for a in mine}
+        waiting = [
+            d.person(x.person_id)
+            for x in found
+            if x.status is TargetStatus.PAGED
+            and x.person_id not in answered
+            and page is not None
+            and page.status in (PageStatus.ACTIVE, PageStatus.NOBODY_LEFT)
+        ]
+        declined_ids = said_no | {
+            x.person_id
+            for x in found
+            if x.status in (TargetStatus.DECLINED, TargetStatus.UNREACHABLE)
+        }
+        seen = [d.person(x.person_id) for x in found if x.status is TargetStatus.SEEN]
+        result.append(
+            Line(
+                m,
+                coming,
+                waiting,
+                [d.person(i) for i in dict.fromkeys(declined_ids)],
+                seen,
+                page.status if page else None,
+            )
+        )
+    return result
+
+
+def function_label(tx: Tx, member: Member) -> str:
+    if member.person_key is not None:
+        person = tx.directory.person_by_key(member.person_key)
+        return person.name if person else member.person_key
+    return tx.directory.function_name(member.function_key)
+
+
+def _line_text(tx: Tx, line: Line, lang: Language) -> str:
+    tz = tx.directory.region.timezone
+    name = function_label(tx, line.member) + (" *" if line.member.required else "")
+    parts: list[str] = []
+    if line.coming:
+        who = ", ".join(
+            t(lang, "bt.board_eta", name=p.name, time=fmt_time(a.eta, tz, lang))
+            if a.eta
+            else p.name
+            for p, a in line.coming
+        )
+        parts.append(t(lang, "bt.board_coming", names=who))
+    if line.seen:
+        parts.append(t(lang, "bt.board_seen", names=", ".join(p.name for p in line.seen)))
+    if line.waiting:
+        parts.append(t(lang, "bt.board_waiting", names=", ".join(p.name for p in line.waiting)))
+    if line.declined:
+        parts.append(t(lang, "bt.board_declined", names=", ".join(p.name for p in line.declined)))
+    if not line.coming and not line.waiting and not line.seen:
+        parts.append(t(lang, "bt.board_gap"))
+    if line.coming or line.seen:
+        mark = "✅"
+    elif line.waiting:
+        mark = "⏳"
+    else:
+        mark = "⚠️"
+    return f"{mark} {name}: " + "; ".join(parts)
+
+
+def missing_required(found: list[Line]) -> list[Line]:
+    """Required functions with nobody coming (or, for an alertering, nobody who saw it)."""
+    return [x for x in found if x.member.required and not x.coming and not x.seen]
+
+
+async def render(tx: Tx, callout: Callout, lang: Language) -> str:
+    found = await lines(tx, callout)
+    d = tx.directory
+    tz = d.region.timezone
+    incident = await tx.uow.incidents.get(callout.incident_id)
+    assert incident is not None
+    convener = d.person(callout.convened_by).name
+    behalf = d.person(callout.on_behalf_of).name if callout.on_behalf_of else None
+    required = [x for x in found if x.member.required]
+    missing = missing_required(found)
+    head = t(
+        lang,
+        "bt.board_head",
+        team=callout.team_name,
+        id=incident.public_id,
+        start=fmt_datetime(callout.starts_at, tz, lang),
+        place=callout.place,
+        convener=convener,
+        behalf=t(lang, "bt.board_behalf", name=behalf) if behalf else "",
+        time=fmt_time(callout.created_at, tz, lang),
+    )
+    body = "\n".join(_line_text(tx, x, lang) for x in found)
+    strength = t(
+        lang,
+        "bt.board_strength",
+        covered=len(required) - len(missing),
+        required=len(required),
+        coming=sum(len(x.coming) for x in found),
+    )
+    if missing:
+        open_names = ", ".join(function_label(tx, x.member) for x in missing)
+        strength += "\n" + t(lang, "bt.board_open", functions=open_names)
+    if callout.status.value == "ended":
+        strength += "\n" + t(lang, "bt.board_ended")
+    return f"{head}\n\n{body}\n\n{strength}"
+
+
+async def viewers(tx: Tx, callout: Callout) -> list[Person]:
+    """Who holds a board: the convener (and the burgemeester convened for), the gemeente's
+    burgemeester, the Caco, the ROL of the incident (who took its ROL page, else the ROL on
+    duty) and whoever is paged for the team's chair (the technisch voorzitter)."""
+    d = tx.directory
+    ids: dict[PersonId, None] = {callout.convened_by: None}
+    if callout.on_behalf_of is not None:
+        ids[callout.on_behalf_of] = None
+    ids.update(dict.fromkeys(p.id for p in mayors(d, callout.gemeente_id)))
+    ids.update(dict.fromkeys(p.id for p in d.with_function(CACO)))
+    incident = await tx.uow.incidents.get(callout.incident_id)
+    assert incident is not None
+    rol: list[PersonId | None] = [
+        p.acknowledged_by
+        for p in await tx.uow.pages.for_incidents([incident.id])
+        if p.function_key == ROL and p.acknowledged_by is not None
+    ]
+    if not rol:
+        rol = [x.on_duty for x in await duties_for(tx, ROL, incident.gemeenten, tx.now)]
+    ids.update(dict.fromkeys(i for i in rol if i is not None))
+    spec = await team(tx, callout.team_key)
+    if spec is not None and spec.chair:
+        paged = await paged_people(tx, callout)
+        for m in await tx.uow.bt.members(callout.id):
+            if m.function_key != spec.chair or m.page_id is None:
+                continue
+            for x in await tx.uow.pages.targets([m.page_id]):
+                if paged.get(x.person_id) is not TargetStatus.DECLINED:
+                    ids[x.person_id] = None
+    return [d.people[i] for i in ids if i in d.people]
+
+
+async def changed(tx: Tx, callout: Callout) -> None:
+    """Something on the board changed: refresh it a second from now, once."""
+    if await tx.uow.bt.set_board_due(callout.id, True):
+        await tx.schedule(REFRESH, callout.id, tx.now + COALESCE)
+
+
+async def show(tx: Tx, callout: Callout, *, edit: bool = True) -> None:
+    """Send the board to new viewers and edit it for those who hold one."""
+    texts: dict[Language, str] = {}
+    for person in await viewers(tx, callout):
+        if person.language not in texts:
+            texts[person.language] = await render(tx, callout, person.language)
+        new = await tx.uow.bt.add_viewer(callout.id, person.id)
+        await tx.send(
+            person,
+            "bt.board",
+            title_key="bt.board_title",
+            topic=board_topic(callout),
+            edit=edit and not new,
+            board=texts[person.language],
+            team=callout.team_name,
+        )
+
+
+async def on_timer(tx: Tx, timer: Timer) -> None:
+    callout = await tx.uow.bt.callout(CalloutId(timer.ref), for_update=True)
+    if callout is None:
+        return
+    await tx.uow.bt.set_board_due(callout.id, False)
+    await show(tx, callout)

@@ -1,0 +1,246 @@
+"""The logbook of an incident: every event (the alert, each page and answer, escalations,
+analyse versions and who read which, shares, convening, attendance, decisions, actions,
+closing) in time order, from the append-only audit log, plus the decisions and actions as
+they stand. `/logboek` shows the newest entries; `scm-bot incident export` writes all of it
+(Markdown, JSON, or PDF/A for the archive)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from fpdf import FPDF
+
+from core.analyse_render import FONT, FONT_FILES
+from core.bt.callout import find_incident
+from core.bt.model import LogEntry, Record, RecordKind
+from core.bt.team import entitled
+from core.errors import UserError
+from core.i18n import catalog, fmt_datetime, t
+from core.model import Directory, Incident, Language, Person
+from core.tx import Tx
+
+SHOWN = 25  # entries /logboek shows in the chat
+# Detail fields worth a reader's eye, in this order.
+DETAILS = (
+    "function",
+    "team",
+    "version",
+    "number",
+    "text",
+    "before",
+    "eta",
+    "owner",
+    "on_behalf_of",
+    "starts_at",
+    "place",
+    "to",
+    "missing",
+    "step",
+    "attempt",
+    "transport",
+)
+
+
+@dataclass(frozen=True)
+class Logbook:
+    incident: Incident
+    entries: list[LogEntry]
+    records: list[Record]
+    directory: Directory
+
+    def actor(self, key: str) -> str:
+        person = self.directory.person_by_key(key)
+        if person is None:
+            person = next((p for p in self.directory.former.values() if p.key == key), None)
+        return person.name if person else key
+
+    def line(self, entry: LogEntry, lang: Language) -> str:
+        tz = self.directory.region.timezone
+        key = f"log.{entry.action}"
+        what = t(lang, key) if key in catalog(Language.NL) else entry.action
+        details = [
+            f"{k}={_shown(entry.detail[k])}"
+            for k in DETAILS
+            if entry.detail.get(k) not in (None, "", [])
+        ]
+        result = "" if entry.result in ("ok", "") else f" [{entry.result}]"
+        extra = f" ({', '.join(details)})" if details else ""
+        when = fmt_datetime(entry.at, tz, lang)
+        return f"{when} · {self.actor(entry.actor)} · {what}{result}{extra}"
+
+    def as_json(self) -> str:
+        d = self.directory
+        data: dict[str, Any] = {
+            "incident": {
+                "id": self.incident.public_id,
+                "kind": self.incident.kind.value,
+                "description": self.incident.description,
+                "location": self.incident.location,
+                "opschaling": self.incident.opschaling,
+                "gemeenten": [d.gemeente(g).name for g in self.incident.gemeenten],
+                "status": self.incident.status.value,
+                "created_at": self.incident.created_at.isoformat(),
+                "closed_at": self.incident.closed_at.isoformat()
+                if self.incident.closed_at
+                else None,
+            },
+            "entries": [
+                {
+                    "at": e.at.isoformat(),
+                    "actor": e.actor,
+                    "actor_name": self.actor(e.actor),
+                    "action": e.action,
+                    "result": e.result,
+                    "origin": e.origin,
+                    "detail": e.detail,
+                }
+                for e in self.entries
+            ],
+            "decisions": [
+                _record_json(r, d) for r in self.records if r.kind is RecordKind.DECISION
+            ],
+            "actions": [_record_json(r, d) for r in self.records if r.kind is RecordKind.ACTION],
+        }
+        return json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n"
+
+    def record_lines(self, lang: Language) -> list[str]:
+        tz = self.directory.region.timezone
+        out = []
+        for r in self.records:
+            when = fmt_datetime(r.at, tz, lang)
+            by = self.directory.person(r.by).name
+            if r.kind is RecordKind.DECISION:
+                out.append(
+                    t(
+                        lang,
+                        "bt.list_decision",
+                        number=r.number,
+                        time=when,
+                        phase=r.phase or "—",
+                        name=by,
+                        text=r.text,
+                    )
+                )
+                for text, who, at in r.history:
+                    earlier = datetime.fromisoformat(at)
+                    name = self.directory.person(who).name  # type: ignore[arg-type]
+                    out.append(
+                        "   "
+                        + t(
+                            lang,
+                            "log.earlier_wording",
+                            text=text,
+                            name=name,
+                            time=fmt_datetime(earlier, tz, lang),
+                        )
+                    )
+            else:
+                owner = self.directory.person(r.owner).name if r.owner else "?"
+                out.append(
+                    t(
+                        lang,
+                        "bt.list_action",
+                        number=r.number,
+                        time=when,
+                        owner=owner,
+                        name=by,
+                        text=r.text,
+                    )
+                )
+        return out
+
+    def markdown(self, lang: Language) -> str:
+        out = [f"# {t(lang, 'log.title', id=self.incident.public_id)}", ""]
+        out.append(self.incident.description)
+        out += ["", f"## {t(lang, 'log.records')}", ""]
+        out += [f"- {line.strip()}" for line in self.record_lines(lang)] or ["—"]
+        out += ["", f"## {t(lang, 'log.events')}", ""]
+        out += [f"- {self.line(e, lang)}" for e in self.entries]
+        return "\n".join(out) + "\n"
+
+    def pdf(self, lang: Language) -> bytes:
+        """A PDF/A-3B document (the Archiefregeling's format for permanent records)."""
+        doc = FPDF(format="A4", enforce_compliance="PDF/A-3B")
+        from importlib.resources import as_file, files
+
+        folder = files("core").joinpath("data", "fonts")
+        for (family, style), name in FONT_FILES.items():
+            with as_file(folder.joinpath(name)) as path:
+                doc.add_font(family, style, path)
+        doc.set_fallback_fonts(["symbola"], exact_match=False)
+        title = t(lang, "log.title", id=self.incident.public_id)
+        doc.set_title(title)
+        doc.set_creator("scm-bot")
+        doc.set_lang(lang.value)
+        doc.add_page()
+        doc.set_font(FONT, "B", 15)
+        doc.multi_cell(0, 8, title, new_x="LMARGIN", new_y="NEXT")
+        doc.set_font(FONT, "", 10)
+        doc.multi_cell(0, 5, self.incident.description, new_x="LMARGIN", new_y="NEXT")
+        for heading, lines in (
+            (t(lang, "log.records"), self.record_lines(lang) or ["—"]),
+            (t(lang, "log.events"), [self.line(e, lang) for e in self.entries]),
+        ):
+            doc.ln(3)
+            doc.set_font(FONT, "B", 12)
+            doc.multi_cell(0, 7, heading, new_x="LMARGIN", new_y="NEXT")
+            doc.set_font(FONT, "", 8)
+            for line in lines:
+                doc.multi_cell(0, 4, line, new_x="LMARGIN", new_y="NEXT")
+        return bytes(doc.output())
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(str(v) for v in value) + "]"
+    return str(value)
+
+
+def _record_json(r: Record, d: Directory) -> dict[str, Any]:
+    return {
+        "number": r.number,
+        "text": r.text,
+        "phase": r.phase,
+        "by": d.person(r.by).key,
+        "at": r.at.isoformat(),
+        "owner": d.person(r.owner).key if r.owner else None,
+        "earlier": [{"text": h[0], "by": d.person(h[1]).key, "at": h[2]} for h in r.history],  # type: ignore[arg-type]
+    }
+
+
+async def build(tx: Tx, incident: Incident) -> Logbook:
+    return Logbook(
+        incident,
+        await tx.uow.bt.log(incident.public_id),
+        await tx.uow.bt.records(incident.id),
+        tx.directory,
+    )
+
+
+async def show(tx: Tx, person: Person, args: str) -> None:
+    """/logboek <incident>: the newest entries, for the Caco, the ROL and the incident's BT."""
+    ident = args.strip()
+    if not ident:
+        raise UserError("log.usage")
+    incident = await find_incident(tx, ident)
+    if incident is None:
+        raise UserError("bt.unknown_incident", id=ident)
+    if not await entitled(tx, incident, person):
+        await tx.audit(person, "log.shown", incident.public_id, "denied")
+        raise UserError("log.not_allowed", id=incident.public_id)
+    book = await build(tx, incident)
+    lang = person.language
+    newest = book.entries[-SHOWN:]
+    await tx.send(
+        person,
+        "log.text",
+        topic=f"bt-log:{incident.id}",
+        id=incident.public_id,
+        shown=len(newest),
+        total=len(book.entries),
+        lines="\n".join(book.line(e, lang) for e in newest),
+    )
+    await tx.audit(person, "log.shown", incident.public_id)
