@@ -345,8 +345,8 @@ class Callouts:
         await tx.schedule(NORM, callout.id, callout.norm_at)
         if callout.starts_at - REMIND_BEFORE > tx.now:
             await tx.schedule(REMIND, callout.id, callout.starts_at - REMIND_BEFORE)
+        # The pages above marked the board due: its first refresh is a second away.
         await board.show(tx, callout, edit=False)
-        await tx.uow.bt.set_board_due(callout.id, False)
         return callout
 
     # --- the PageView of member pages ----------------------------------------------

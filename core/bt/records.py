@@ -42,7 +42,8 @@ async def _incident_of(tx: Tx, person: Person, text: str) -> tuple[Incident, Cal
     they are part of, or the one whose incident the first word names."""
     words = text.split(maxsplit=1)
     mine = await active_for(tx, person)
-    if words and is_incident_ref(words[0].rstrip(":")):
+    # Only a full id names the incident: "/besluit 112 gebeld" is a decision.
+    if words and "-" in words[0] and is_incident_ref(words[0].rstrip(":")):
         incident = await find_incident(tx, words[0].rstrip(":"))
         mine = [(i, c) for i, c in mine if incident is not None and i.id == incident.id]
         text = words[1] if len(words) > 1 else ""
