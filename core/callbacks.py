@@ -19,6 +19,7 @@ from dataclasses import dataclass, fields
 from typing import ClassVar, Literal, NewType, Self, Union, get_args, get_origin, get_type_hints
 
 from core.analyse_model import AnalyseId
+from core.bt.model import MemberId
 from core.model import GemeenteId, IncidentId, PageId, PersonId
 
 MAX_BYTES = 64
@@ -314,6 +315,28 @@ class SwapButton(ButtonData, prefix="sw"):
     action: Literal["yes", "no", "approve", "reject"]
 
 
+# -- the beleidsteam -------------------------------------------------------------------------
+
+# "Ik kom" within 15 / 30 / 60 minutes or later (a typed time), "Ik kom niet", "Gezien".
+AnswerAction = Literal["15", "30", "60", "later", "not", "seen"]
+
+
+@dataclass(frozen=True)
+class BtAnswerButton(ButtonData, prefix="bta"):
+    """A called-out member's answer to a BT page."""
+
+    member: MemberId
+    action: AnswerAction
+
+
+@dataclass(frozen=True)
+class BtFlowButton(ButtonData, prefix="btf"):
+    """A choice while convening: `draft` tells this convening's buttons from earlier ones."""
+
+    draft: str
+    value: Literal["default", "confirm", "cancel", "alarmering", "alertering"]
+
+
 KINDS: tuple[type[ButtonData], ...] = (
     PageButton,
     AlarmButton,
@@ -326,6 +349,8 @@ KINDS: tuple[type[ButtonData], ...] = (
     ConveneButton,
     ChangeButton,
     SwapButton,
+    BtAnswerButton,
+    BtFlowButton,
 )
 
 
