@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from core.analyse_model import Analyse, AnalyseId, Copy, Editor, FieldValue, Version
+from core.analyse.model import Analyse, AnalyseId, Copy, Editor, FieldValue, Version
 from core.events import InboundEvent
 from core.messages import Message
 from core.model import (
@@ -29,7 +29,7 @@ from core.model import (
     Timer,
     TimerId,
 )
-from core.roster import RosterRepo
+from core.roster.model import RosterRepo
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,7 +289,7 @@ class AnalyseRepo(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class CalendarFeed:
-    """A calendar subscription (core.roster_feeds): a person's own duties (kind "person"), or
+    """A calendar subscription (core.roster.feeds): a person's own duties (kind "person"), or
     a roster as /rooster selects it (kind "roster": function and scope, "" for all)."""
 
     person_id: PersonId

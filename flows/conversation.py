@@ -12,8 +12,8 @@ from typing import Annotated, Any
 
 from pydantic import Field, TypeAdapter, ValidationError
 
-from flows.alarm import AlarmState
-from flows.analyse_state import AnalyseState
+from flows.analyse.state import AnalyseState
+from flows.incidents.alarm import AlarmState
 
 ConversationState = AlarmState | AnalyseState
 

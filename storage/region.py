@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from core.model import Origin
 from core.ports import AuditRecord
-from core.region_file import (
+from core.region.file import (
     ChatSpec,
     EscalationSpec,
     FunctionSpec,

@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import Executable
 
-from core.analyse_model import Analyse, AnalyseId, Copy, Editor, FieldValue, Version
+from core.analyse.model import Analyse, AnalyseId, Copy, Editor, FieldValue, Version
 from core.errors import StorageError
 from core.events import clean
 from core.messages import Message
@@ -55,11 +55,11 @@ from core.ports import (
     OutboxItem,
     PartStatus,
 )
-from core.region_file import EscalationSpec, Settings
+from core.region.file import EscalationSpec, Settings
 from storage.connection import Conn, SqliteConn, sqlite_engine
 from storage.database import describe_error, is_sqlite, table
-from storage.inbox_repo import INBOX, SqlInboxRepo
-from storage.roster_repo import SqlCalendarFeedRepo, SqlRosterRepo
+from storage.repos.inbox import INBOX, SqlInboxRepo
+from storage.repos.roster import SqlCalendarFeedRepo, SqlRosterRepo
 from storage.tables import (
     AnalyseCopyRow,
     AnalyseEditorRow,
