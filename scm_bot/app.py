@@ -19,7 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from core.analyse.form import Form, load_form
 from core.analyse.service import AnalyseService
 from core.clock import Clock, SystemClock
-from core.incidents.paging import Paging, report_handler
+from core.incidents.paging import Paging
+from core.incidents.reports import report_handler
 from core.incidents.service import Incidents
 from core.model import Directory
 from core.ports import TimerScheduler, Transport

@@ -25,7 +25,7 @@ from core.callbacks import (
 )
 from core.errors import UserError
 from core.i18n import fmt_time, t
-from core.incidents.paging import tell_meldkamer
+from core.meldkamer import tell_meldkamer
 from core.messages import Attachment, Button, Message
 from core.model import (
     CACO,

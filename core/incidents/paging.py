@@ -10,13 +10,14 @@ re-import took out of the region is no longer waited for: their open page is wit
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import replace
 
 from core.callbacks import AnalyseStartButton, PageAction, PageButton
 from core.i18n import fmt_time, t
+from core.incidents.render import incident_summary, page_topic, step_label
+from core.meldkamer import tell_meldkamer
 from core.model import (
-    CACO,
     AlertKind,
     EscalationPolicy,
     EscalationStep,
@@ -36,9 +37,8 @@ from core.model import (
     TargetStatus,
     Timer,
 )
-from core.ports import DeliveryReport, OutboxItem
 from core.roster.service import duties_for
-from core.tx import Core, Tx
+from core.tx import Tx
 
 ESCALATE = "page.escalate"
 # Shown as "opgepakt door X via Slack" so people on the other platform know where.
@@ -48,10 +48,6 @@ DEFAULT_POLICY = EscalationPolicy(steps=(EscalationStep(StepTarget.ON_DUTY),))
 OPEN = (PageStatus.ACTIVE, PageStatus.NOBODY_LEFT)
 # Those a page no longer goes to: not again at a later step, nor in a repeat.
 GONE = (TargetStatus.DECLINED, TargetStatus.UNREACHABLE, TargetStatus.WITHDRAWN)
-
-
-def page_topic(page: Page) -> str:
-    return f"page:{page.id}"
 
 
 def _waiting(tx: Tx, page: Page, targets: Iterable[PageTarget]) -> bool:
@@ -85,44 +81,6 @@ async def _step_people(
         return d.with_function(step.value or "")
     person = d.person_by_key(step.value or "")
     return [person] if person else []
-
-
-def step_label(tx: Tx, function: PiketFunction, step: EscalationStep, lang: Language) -> str:
-    if step.target is StepTarget.FUNCTION:
-        fn = tx.directory.functions.get(step.value or "")
-        return fn.name if fn else (step.value or "")
-    if step.target is StepTarget.PERSON:
-        person = tx.directory.person_by_key(step.value or "")
-        return person.name if person else (step.value or "")
-    return t(lang, f"step.{step.target.value}", function=function.name)
-
-
-def incident_summary(tx: Tx, incident: Incident, lang: Language) -> str:
-    names = ", ".join(tx.directory.gemeente(g).name for g in incident.gemeenten)
-    d = tx.directory
-    creator = d.people.get(incident.created_by) or d.former.get(incident.created_by)
-    return t(
-        lang,
-        "incident.summary",
-        kind=t(lang, f"kind.{incident.kind.value}").upper(),
-        id=incident.public_id,
-        gemeenten=names,
-        description=incident.description,
-        location=incident.location or t(lang, "common.unknown"),
-        opschaling=incident.opschaling or t(lang, "common.unknown"),
-        caco=creator.name if creator else "?",
-        time=fmt_time(incident.created_at, tx.directory.region.timezone, lang),
-    )
-
-
-async def tell_meldkamer(
-    tx: Tx, key: str, *, chats_of: Incident | None = None, **params: object
-) -> None:
-    """Every Caco sees every step of every page as it happens. With `chats_of`, so do the
-    groups and channels configured to follow that incident's gemeenten."""
-    chats = tx.directory.chats_for(chats_of.gemeenten) if chats_of is not None else []
-    for recipient in [*tx.directory.with_function(CACO), *chats]:
-        await tx.send(recipient, key, **params)  # type: ignore[arg-type]
 
 
 class Paging:
@@ -607,49 +565,3 @@ class Paging:
                 name=closer.name,
                 time=time,
             )
-
-
-def page_of(item: OutboxItem) -> PageId | None:
-    """The page an outbox row sends (its topic is `page:<id>`), if it is a page."""
-    if item.kind != "send" or not item.topic or not item.topic.startswith("page:"):
-        return None
-    number = item.topic[5:]
-    return PageId(int(number)) if number.isdigit() else None
-
-
-def report_handler(core: Core, paging: Paging) -> Callable[[DeliveryReport], Awaitable[None]]:
-    """What follows when delivery finished a row: a page that reached the person is marked
-    delivered (the Caco sees it); a page that reached them nowhere moves on at once, and
-    the Caco is told. A configured group the bot was removed from is skipped until it is
-    heard again. A person is never skipped: the next message tries them afresh."""
-
-    async def handle(report: DeliveryReport) -> None:
-        person, page_id = report.person, page_of(report.item)
-        if person.is_chat:
-            if report.delivered or not report.unreachable:
-                return
-            async with core.transaction(Origin.SYSTEM) as tx:
-                for transport in report.unreachable:
-                    if await tx.uow.directory.set_unreachable(person.id, transport, True):
-                        await tx.audit(person, "delivery.unreachable", transport, "failed")
-                        await tell_meldkamer(
-                            tx, "meldkamer.chat_unreachable", name=person.name, via=transport
-                        )
-            return
-        if report.delivered and not report.unreachable and page_id is None:
-            return
-        async with core.transaction(Origin.SYSTEM) as tx:
-            for transport in report.unreachable:
-                result = "reached elsewhere" if report.delivered else "failed"
-                await tx.audit(person, "delivery.unreachable", transport, result)
-            if page_id is None:
-                return
-            if report.delivered:
-                await tx.uow.pages.set_target_delivered(page_id, person.id, tx.now)
-                return
-            via = ", ".join((*report.unreachable, *report.rejected))
-            await paging.unreachable(
-                tx, person, page_id, via, refused=bool(report.rejected and not report.unreachable)
-            )
-
-    return handle

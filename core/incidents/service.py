@@ -10,7 +10,9 @@ from core.analyse.incident import status_of, tell_closed
 from core.callbacks import CloseButton
 from core.errors import UserError
 from core.i18n import fmt_time, t
-from core.incidents.paging import Paging, _function, incident_summary, tell_meldkamer
+from core.incidents.paging import Paging, _function
+from core.incidents.render import incident_summary
+from core.meldkamer import tell_meldkamer
 from core.model import (
     AlertKind,
     Capability,
