@@ -4,7 +4,7 @@
 How SQLModel is used here: the `table=True` models below declare the schema, once. Each is a
 typed pydantic model of one row (`PersonRow.model_validate(...)` checks values against the
 field types) and, through SQLModel, a SQLAlchemy table on `metadata`. The repositories
-(`storage.uow`, `storage.repos.roster`, `storage.repos.inbox`) do not load or save these
+(`storage.repos`, one module per area) do not load or save these
 objects through an ORM session: they write explicit SQL with SQLAlchemy Core over the same
 tables (`storage.database.table(PersonRow)`), built once at import where they can be, and
 map the result rows to the core's frozen dataclasses themselves. SQLModel is built on

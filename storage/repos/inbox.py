@@ -1,21 +1,24 @@
-"""The inbox table: inbound events, stored before the platform is told they arrived."""
+"""The inbox table: inbound events, stored before the platform is told they arrived; and the
+ids of the events handled (`inbound_event`), recorded in the handling transaction."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from core.events import InboundEvent, event_from_json, event_to_json
+from core.model import Origin
 from core.ports import InboxItem
 from storage.connection import Conn
 from storage.database import table
-from storage.tables import InboxRow
+from storage.tables import InboundEventRow, InboxRow
 
 INBOX = table(InboxRow)
+INBOUND = table(InboundEventRow)
 
 
 class SqlInboxRepo:
@@ -84,3 +87,32 @@ class SqlInboxRepo:
     async def count_pending(self) -> int:
         statement = select(func.count()).select_from(INBOX).where(INBOX.c.status == "pending")
         return int((await self.conn.execute(statement)).scalar_one())
+
+
+_INBOX_DONE = (
+    update(INBOX)
+    .where(
+        INBOX.c.origin == bindparam("o"),
+        INBOX.c.event_id == bindparam("e"),
+        INBOX.c.status == "pending",
+    )
+    .values(status="done", handled_at=bindparam("at", type_=INBOX.c.handled_at.type))
+)
+
+
+class SqlInboundRepo:
+    def __init__(self, conn: Conn) -> None:
+        self.conn = conn
+
+    async def first_time(self, origin: Origin, event_id: str, at: datetime) -> bool:
+        insert = sqlite_insert if self.conn.dialect.name == "sqlite" else pg_insert
+        stmt = (
+            insert(INBOUND)
+            .values(origin=origin.value, event_id=event_id, at=at)
+            .on_conflict_do_nothing(index_elements=[INBOUND.c.origin, INBOUND.c.event_id])
+        )
+        first = (await self.conn.execute(stmt)).rowcount == 1
+        # The inbox row of this event is handled in the same transaction: done exactly when
+        # its effects commit.
+        await self.conn.execute(_INBOX_DONE, {"o": origin.value, "e": event_id, "at": at})
+        return first

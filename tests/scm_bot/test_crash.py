@@ -49,8 +49,9 @@ from core.i18n import t
 from core.incidents.paging import ESCALATE
 from core.model import Language
 from storage.database import make_engine, table
+from storage.repos.outbox import OUTBOX
+from storage.repos.timers import TIMER
 from storage.tables import AnalyseFieldRow
-from storage.uow import OUTBOX, TIMER
 from tests.bots.telegram.test_bot import IDS, region_with_telegram_ids
 from tests.helpers.crash import BotProcess, CrashFake, Poll, Start, until, until_async
 from tests.helpers.fake_telegram import TOKEN, Sent
