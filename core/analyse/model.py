@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NewType
+from typing import NewType
 
 from core.model import IncidentId, PersonId
 
 AnalyseId = NewType("AnalyseId", int)
+# What a field of the analyse holds: a text or a choice (str), several choices (list[str]),
+# gemeente ids (list[int]) or a moment (an ISO datetime str).
+Answer = str | list[str] | list[int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +36,7 @@ class Editor:
 
 @dataclass(frozen=True, slots=True)
 class FieldValue:
-    value: Any  # str | list[str] | list[int] (gemeenten) | ISO datetime str (time)
+    value: Answer
     editor_id: PersonId
     updated_at: datetime
 
@@ -41,7 +44,7 @@ class FieldValue:
 @dataclass(frozen=True, slots=True)
 class Version:
     number: int
-    values: dict[str, Any]
+    values: dict[str, Answer]
     editors: dict[str, int]  # field key -> person id of its last editor
     published_by: PersonId
     published_at: datetime

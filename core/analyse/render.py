@@ -6,12 +6,11 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from importlib.resources import as_file, files
-from typing import Any
 
 from fpdf import FPDF
 
 from core.analyse.form import FieldType, Form, FormField
-from core.analyse.model import Version
+from core.analyse.model import Answer, Version
 from core.i18n import fmt_datetime, fmt_time, t
 from core.model import CACO, Directory, Incident, Language, PersonId
 
@@ -30,7 +29,7 @@ class Sheet:
 
 
 def value_text(
-    form: Form, field: FormField, value: Any, directory: Directory, language: Language
+    form: Form, field: FormField, value: Answer | None, directory: Directory, language: Language
 ) -> str:
     if value is None or value == "" or value == []:
         return ""
@@ -43,7 +42,7 @@ def value_text(
             names = [g.name for g in directory.gemeenten if g.id in set(value)]
             return ", ".join(names)
         case FieldType.TIME:
-            at = datetime.fromisoformat(value)
+            at = datetime.fromisoformat(str(value))
             return fmt_datetime(at, directory.region.timezone, language)
         case _:
             return str(value)

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from core.analyse.form import Form, FormField
-from core.analyse.model import Analyse, AnalyseId, Copy, Editor, Version
+from core.analyse.model import Analyse, AnalyseId, Answer, Copy, Editor, Version
 from core.analyse.render import Sheet, chat_text, markdown, pdf, title
 from core.analyse.team import EDITOR_FUNCTIONS, caller, im_on_duty, invite_im_on_duty
 from core.callbacks import (
@@ -132,9 +132,9 @@ class AnalyseService:
 
     async def _prefill(self, tx: Tx, analyse: Analyse, incident: Incident, person: Person) -> None:
         for field in self.form.fields:
-            value: Any = None
+            value: Answer | None = None
             if field.prefill == "gemeenten":
-                value = list(incident.gemeenten)
+                value = [int(g) for g in incident.gemeenten]
             elif field.prefill == "opschaling" and incident.opschaling in self.form.choices_of(
                 field
             ):
@@ -155,7 +155,7 @@ class AnalyseService:
         return incident
 
     async def save(
-        self, tx: Tx, analyse: Analyse, person: Person, field: FormField, value: Any
+        self, tx: Tx, analyse: Analyse, person: Person, field: FormField, value: Answer | None
     ) -> None:
         """Store one field (last write wins, its editor recorded)."""
         incident = await self.require_editor(tx, analyse, person, "edit")
@@ -177,7 +177,7 @@ class AnalyseService:
                 other, "analyse.changed_by", name=person.name, field=field.label.get(other.language)
             )
 
-    def missing(self, values: dict[str, Any]) -> list[FormField]:
+    def missing(self, values: dict[str, Answer]) -> list[FormField]:
         return [f for f in self.form.fields if f.required and values.get(f.key) in (None, "", [])]
 
     def missing_lines(self, fields: list[FormField], lang: Language) -> str:
@@ -188,7 +188,7 @@ class AnalyseService:
 
     async def current_values(
         self, tx: Tx, analyse: Analyse
-    ) -> tuple[dict[str, Any], dict[str, int]]:
+    ) -> tuple[dict[str, Answer], dict[str, int]]:
         fields = await tx.uow.analyses.fields(analyse.id)
         return (
             {k: v.value for k, v in fields.items()},
@@ -204,7 +204,7 @@ class AnalyseService:
             editors,
             person.id,
             tx.now,
-            datetime.fromisoformat(next_update) if next_update else None,
+            datetime.fromisoformat(str(next_update)) if next_update else None,
         )
 
     # --- publishing ------------------------------------------------------------------
@@ -212,7 +212,7 @@ class AnalyseService:
     def recipients(self, tx: Tx, version: Version) -> list[Person]:
         """The burgemeester of every affected gemeente, and the locoburgemeester when acting."""
         ids: dict[PersonId, None] = {}
-        gemeenten = {GemeenteId(g) for g in version.values.get("gemeenten", [])}
+        gemeenten = {GemeenteId(int(g)) for g in version.values.get("gemeenten", [])}
         for gemeente in tx.directory.gemeenten:
             if gemeente.id not in gemeenten:
                 continue
@@ -405,7 +405,7 @@ class AnalyseService:
     def share_list(self, tx: Tx, person: Person, version: Version) -> list[Person]:
         """The share lists of the affected gemeenten where this person is (acting) mayor."""
         own = tx.directory.gemeenten_of_mayor(person.id)
-        affected = {GemeenteId(g) for g in version.values.get("gemeenten", [])}
+        affected = {GemeenteId(int(g)) for g in version.values.get("gemeenten", [])}
         ids: dict[PersonId, None] = {}
         for gemeente in tx.directory.gemeenten:
             if gemeente.id in own & affected:

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import NamedTuple, TypedDict
 
 from core.callbacks import RequestId, SwapButton
 from core.errors import UserError
+from core.i18n import Localized
 from core.model import Person, PersonId
 from core.roster.changes import (
     Reading,
@@ -45,6 +46,20 @@ from core.tx import Tx
 SWAP_TTL = timedelta(days=3)
 
 
+class SwapNames(TypedDict):
+    """The placeholders of every message about a swap."""
+
+    asker: str
+    taker: str
+    start: Localized
+    end: Localized
+    label: Localized
+
+
+class SwapDone(SwapNames):
+    after: Localized  # the roster after the swap
+
+
 class _SwapAnswer(NamedTuple):
     """A swap request being answered, with who is in it and the messages' placeholders."""
 
@@ -53,7 +68,7 @@ class _SwapAnswer(NamedTuple):
     asker: Person
     taker: Person
     scope: str  # of the roster swapped on: its coordinators approve
-    params: dict[str, Any]
+    params: SwapNames
 
 
 class RosterCommands(RosterChanges):
@@ -157,13 +172,13 @@ class RosterCommands(RosterChanges):
         if asker is None or taker is None:
             raise UserError("roster.person.gone")
         tz = d.region.timezone
-        params: dict[str, Any] = {  # the messages' placeholders
-            "asker": asker.name,
-            "taker": taker.name,
-            "start": lambda lang: fmt_moment(swap.start, tz, lang),
-            "end": lambda lang: fmt_moment(swap.end, tz, lang),
-            "label": lambda lang: key_label(d, settings, swap.key, lang),
-        }
+        params = SwapNames(
+            asker=asker.name,
+            taker=taker.name,
+            start=lambda lang: fmt_moment(swap.start, tz, lang),
+            end=lambda lang: fmt_moment(swap.end, tz, lang),
+            label=lambda lang: key_label(d, settings, swap.key, lang),
+        )
         swap_answer = _SwapAnswer(request, settings, asker, taker, swap.key[1], params)
         if action in ("yes", "no"):
             await self._taker_answers(tx, person, swap_answer, accept=action == "yes")
@@ -230,10 +245,10 @@ class RosterCommands(RosterChanges):
         person: Person,
         settings: RosterSettings,
         request: RosterRequest,
-        params: dict[str, Any],
+        params: SwapNames,
     ) -> None:
         proposal = await self._recheck(tx, person, settings, request)
-        params = {**params, "after": lambda lang: result_of(tx, proposal, lang)}
+        done = SwapDone(**params, after=lambda lang: result_of(tx, proposal, lang))
         p = request.payload  # stored as is, and audited
         swap = proposal.change
         assert isinstance(swap, OverrideChange)
@@ -256,15 +271,15 @@ class RosterCommands(RosterChanges):
         for pid in (request.person_id, swap.replacement):
             who = d.people.get(pid)
             if who is not None:
-                await tx.send(who, "roster.swap.done", **params)
+                await tx.send(who, "roster.swap.done", **done)
                 told.add(pid)
         for coordinator in coordinators_of(d, settings, key[1]):
             if coordinator.id not in told:
-                await tx.send(coordinator, "roster.swap.done_note", **params)
+                await tx.send(coordinator, "roster.swap.done_note", **done)
                 told.add(coordinator.id)
         for pid in proposal.affected:  # anyone else whose duty or backup the swap changes
             other = d.people.get(pid)
             if other is not None and pid not in told:
-                await tx.send(other, "roster.changed", by=person.name, **params)
+                await tx.send(other, "roster.changed", by=person.name, **done)
         if self.on_change is not None:
             await self.on_change(tx, proposal.key)

@@ -178,7 +178,9 @@ class AnalyseFeature:
         current = fields.get(key)
         lang = ctx.person.language
         if picked is None:
-            picked = list(current.value) if current and field.type is FieldType.MULTI else []
+            picked = (
+                [str(v) for v in current.value] if current and field.type is FieldType.MULTI else []
+            )
         if edit is None:
             same = isinstance(ctx.state, AnalyseState) and ctx.state.analyse_id == analyse.id
             edit = same and isinstance(ctx.state, AnalyseState) and ctx.state.edit

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from core.analyse import answers as analyse_answer
 from core.analyse.form import FieldType, Form, FormField
+from core.analyse.model import Answer
 from core.callbacks import FieldAction, FieldButton
 from core.errors import UserError
 from core.model import Gemeente, Language
@@ -36,7 +37,7 @@ class Snapshot:
     """What a step may look at: the form, the analyse's values, the region, the time."""
 
     form: Form
-    values: Mapping[str, object]  # the analyse's current value per field key (saved ones)
+    values: Mapping[str, Answer]  # the analyse's current value per field key (saved ones)
     gemeenten: Sequence[Gemeente]
     now: datetime
     tz: ZoneInfo
@@ -57,7 +58,7 @@ class Save:
     """Save a field's value and tell the co-editors."""
 
     field: str
-    value: object
+    value: Answer
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ def _answer(state: AnalyseState, field: FormField, text: str, snap: Snapshot) ->
     text = text.strip()
     if not text:
         raise UserError("analyse.empty_answer")
-    value: object
+    value: Answer
     match field.type:
         case FieldType.TEXT:
             # The first message of a turn replaces the field; more messages add to it.
@@ -147,7 +148,7 @@ def _button(
     if button.action is FieldAction.DONE:
         return _done(state, field, snap)
     if button.gemeente is not None and field.type is FieldType.GEMEENTEN:
-        return (Save(field.key, [button.gemeente]), *_next(state, field, snap))
+        return (Save(field.key, [int(button.gemeente)]), *_next(state, field, snap))
     if button.choice is not None and button.choice < len(choices):
         if field.type is FieldType.MULTI:
             return _toggle(state, field, choices[button.choice])

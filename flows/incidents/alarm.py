@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Literal, TypedDict
 
 from core.callbacks import AlarmButton
-from core.i18n import t
+from core.i18n import Localized, t
 from core.incidents.service import MAX_DESCRIPTION, OPSCHALING, AlertDraft
 from core.model import AlertKind, Directory, GemeenteId
 from core.region.gemeenten import match, split_names
@@ -61,12 +61,23 @@ class AlarmState:
     flow: Literal["alarm"] = "alarm"  # which flow's state (see flows/conversation.py)
 
 
+class AlarmNames(TypedDict, total=False):
+    """The placeholders of the alarm conversation's messages."""
+
+    name: str  # a gemeente as typed
+    gemeenten: str
+    kind: Localized
+    description: str
+    location: str
+    opschaling: str
+
+
 @dataclass(frozen=True)
 class Say:
     """A reply: a catalog key, its parameters and buttons ((label key or literal, data))."""
 
     key: str
-    params: dict[str, Any] = field(default_factory=dict)
+    params: AlarmNames = field(default_factory=lambda: AlarmNames())
     buttons: tuple[tuple[str, str], ...] = ()  # a label that is no catalog key is literal
 
 
@@ -137,7 +148,7 @@ def prompt(state: AlarmState, directory: Directory) -> Say:
             )
 
 
-def summary_params(state: AlarmState, directory: Directory) -> dict[str, Any]:
+def summary_params(state: AlarmState, directory: Directory) -> AlarmNames:
     names = ", ".join(directory.gemeente(GemeenteId(g)).name for g in state.gemeenten)
     kind = (state.kind or AlertKind.ALARMERING).value
     return {

@@ -4,7 +4,6 @@ ids of the events handled (`inbound_event`), recorded in the handling transactio
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -12,7 +11,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from core.events import InboundEvent, event_from_json, event_to_json
 from core.model import Origin
-from core.ports import InboxItem
+from core.ports import AnswerContext, InboxItem
 from storage.connection import Conn
 from storage.database import table
 from storage.tables import InboundEventRow, InboxRow
@@ -26,7 +25,7 @@ class SqlInboxRepo:
         self.conn = conn
 
     async def add(
-        self, entries: list[tuple[InboundEvent, dict[str, Any]]], at: datetime
+        self, entries: list[tuple[InboundEvent, AnswerContext]], at: datetime
     ) -> list[InboxItem]:
         """Store events; one seen before (a redelivery) is left as it is. Returns the
         events stored now."""

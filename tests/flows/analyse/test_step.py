@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from core.analyse.form import load_form
-from core.analyse.model import AnalyseId
+from core.analyse.model import AnalyseId, Answer
 from core.callbacks import FieldAction, FieldButton
 from core.errors import UserError
 from core.model import Language
@@ -20,7 +20,7 @@ FORM = load_form()
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 
-def _snapshot(values: Mapping[str, object] | None = None) -> Snapshot:
+def _snapshot(values: Mapping[str, Answer] | None = None) -> Snapshot:
     return Snapshot(FORM, values or {}, (), NOW, ZoneInfo("Europe/Amsterdam"), Language.NL)
 
 
