@@ -54,7 +54,7 @@ from benchmarks._common import (
 from core.clock import SystemClock
 from core.events import ButtonEvent, InboundEvent, Sender, parse_text
 from core.model import Origin
-from core.region_file import parse_region
+from core.region.file import parse_region
 from scm_bot.app import App, build, running
 from storage.database import make_engine
 from storage.region import import_region

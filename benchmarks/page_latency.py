@@ -64,10 +64,10 @@ from benchmarks._common import (
 )
 from core.clock import SystemClock
 from core.events import ButtonEvent, InboundEvent, Sender, parse_text
+from core.incidents.paging import ESCALATE
 from core.messages import Message
 from core.model import Origin, Person
-from core.paging import ESCALATE
-from core.region_file import parse_region
+from core.region.file import parse_region
 from scm_bot.app import App, running
 from storage.database import make_engine
 from storage.region import import_region

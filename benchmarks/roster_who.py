@@ -39,12 +39,12 @@ from benchmarks._common import (
 from core.clock import FakeClock
 from core.events import Sender, parse_text
 from core.model import Origin
-from core.region_file import parse_region
-from core.roster_service import duties_for, load_roster
+from core.region.file import parse_region
+from core.roster.service import duties_for, load_roster
 from scm_bot.app import build
 from storage.database import make_engine
 from storage.region import import_region
-from storage.roster_repo import OVERRIDE, SHIFT
+from storage.repos.roster import OVERRIDE, SHIFT
 
 PEOPLE, FUNCTIONS, ROTATING = 500, 50, 25
 YEARS_FROM, YEARS_TO = datetime(2026, 1, 5, 7, tzinfo=UTC), datetime(2030, 12, 30, 7, tzinfo=UTC)

@@ -11,7 +11,7 @@ the request; the outcome goes with the row's next write (the next part's `sendin
 row's finish): one commit per part plus one per row. The units of work run on the event
 loop through SQLAlchemy's synchronous SQLite engine. The pacer keeps a fixed slot grid, so
 a sender the busy loop woke late does not slow the fan-out. The fake Bot
-API (`tests.fake_telegram.FakeTelegram`) refuses a send with 429 (`retry_after` 1 s) when it
+API (`tests.helpers.fake_telegram.FakeTelegram`) refuses a send with 429 (`retry_after` 1 s) when it
 would be the 31st in any 1-second window, or the 2nd to one chat within 1 second.
 
 The 300 pages (catalog message `page.body` with the page buttons, one per person) are
@@ -53,8 +53,8 @@ from core.clock import SystemClock
 from core.model import Origin
 from scm_bot.app import App, running
 from storage.database import make_engine
-from tests.fake_telegram import TOKEN, FakeTelegram
 from tests.helpers import load_region
+from tests.helpers.fake_telegram import TOKEN, FakeTelegram
 
 RATE = 30  # Telegram's overall limit, messages per second
 # The session 5 engine (the commit handed its rows to delivery in memory; one unit of work

@@ -1,6 +1,6 @@
 """Alert -> page latency through the real Telegram stack, beside a bare python-telegram-bot.
 
-One fake Bot API server on loopback (`tests.fake_telegram.FakeTelegram`, one aiohttp server
+One fake Bot API server on loopback (`tests.helpers.fake_telegram.FakeTelegram`, one aiohttp server
 on one port) hosts two bot tokens, each with its own updates and chats:
 
 - scm-bot: the whole bot as `scm-bot run` runs it (`scm_bot.app.running` on SQLite: the
@@ -66,8 +66,8 @@ from bots.telegram.bot import ALLOWED_UPDATES
 from core.clock import SystemClock
 from scm_bot.app import App, running
 from storage.database import make_engine
-from tests.fake_telegram import TOKEN, FakeTelegram
 from tests.helpers import REGION_FILE, load_region
+from tests.helpers.fake_telegram import TOKEN, FakeTelegram
 
 BARE_TOKEN = "987654321:BBF-bare-relay-token-for-the-benchmark"
 IDS = {"caco": 1001, "rol-a": 1002, "rol-b": 1003, "rol-c": 1004, "coord": 1006}

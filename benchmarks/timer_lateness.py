@@ -59,7 +59,7 @@ from benchmarks._common import (
 )
 from core.clock import SystemClock
 from core.model import Origin, Timer
-from core.region_file import parse_region
+from core.region.file import parse_region
 from core.tx import Tx
 from scm_bot.app import App, running
 from scm_bot.scheduling import FIRING_AT_ONCE, ApsTimerScheduler

@@ -28,7 +28,7 @@ HEADERS = {
 
 
 class Calendars(Protocol):
-    """flows.roster.RosterCalendars: the calendar behind a token, None if there is none."""
+    """flows.roster.feature.RosterCalendars: the calendar behind a token, None if there is none."""
 
     async def calendar(self, token: str) -> bytes | None: ...
 

@@ -18,7 +18,7 @@ import types
 from dataclasses import dataclass, fields
 from typing import ClassVar, Literal, NewType, Self, Union, get_args, get_origin, get_type_hints
 
-from core.analyse_model import AnalyseId
+from core.analyse.model import AnalyseId
 from core.bt.model import MemberId
 from core.model import GemeenteId, IncidentId, PageId, PersonId
 

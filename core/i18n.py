@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import gettext
 import io
+from collections.abc import Callable
 from datetime import datetime
 from functools import cache
 from importlib.resources import files
@@ -38,6 +39,9 @@ SOURCE = Language.NL  # every message is defined in Dutch first; other languages
 FORMAL_OVERLAY = {Language.NL: "nl@formal"}
 
 Text = str | tuple[str, ...]  # a plain text, or its plural forms in the catalog's order
+# A placeholder's text made in the reader's language: `Tx.send` calls it with the person's
+# language before the message is formatted.
+Localized = Callable[[Language], str]
 
 
 def _compiled(locale: str) -> bytes:

@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from core.analyse_model import Analyse, AnalyseId, Copy, Editor, FieldValue, Version
+from core.analyse.model import Analyse, AnalyseId, Answer, Copy, Editor, FieldValue, Version
 from core.bt.model import BtRepo
 from core.events import InboundEvent
 from core.messages import Message
@@ -30,7 +30,7 @@ from core.model import (
     Timer,
     TimerId,
 )
-from core.roster import RosterRepo
+from core.roster.model import RosterRepo
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,7 +269,7 @@ class AnalyseRepo(Protocol):
     async def set_editor(self, editor: Editor) -> None: ...
     async def fields(self, analyse_id: AnalyseId) -> dict[str, FieldValue]: ...
     async def set_field(
-        self, analyse_id: AnalyseId, key: str, value: Any, editor: PersonId, at: datetime
+        self, analyse_id: AnalyseId, key: str, value: Answer, editor: PersonId, at: datetime
     ) -> None: ...
     async def clear_field(self, analyse_id: AnalyseId, key: str) -> None: ...
     async def publish(self, analyse_id: AnalyseId, version: Version) -> int:
@@ -291,7 +291,7 @@ class AnalyseRepo(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class CalendarFeed:
-    """A calendar subscription (core.roster_feeds): a person's own duties (kind "person"), or
+    """A calendar subscription (core.roster.feeds): a person's own duties (kind "person"), or
     a roster as /rooster selects it (kind "roster": function and scope, "" for all)."""
 
     person_id: PersonId
@@ -419,15 +419,20 @@ class Transport(Protocol):
     async def edit(self, person: Person, ref: str, message: Message) -> None: ...
 
 
+# What an adapter needs to answer an event it stored (Telegram: the pressed button's
+# callback query id); kept with the event in the inbox.
+AnswerContext = dict[str, str]
+
+
 class Inbox(Protocol):
     """The durable inbox, as an adapter sees it: events are stored before the platform is
     told they arrived, and handled from there (scm_bot.inbox)."""
 
-    async def accept(self, entries: list[tuple[InboundEvent, dict[str, Any]]]) -> None:
+    async def accept(self, entries: list[tuple[InboundEvent, AnswerContext]]) -> None:
         """Store events with what answering them needs; raises StorageError."""
         ...
 
-    async def tell_delayed(self, event: InboundEvent, context: dict[str, Any]) -> None:
+    async def tell_delayed(self, event: InboundEvent, context: AnswerContext) -> None:
         """Tell the sender that storing failed and it will be tried again."""
         ...
 
@@ -442,7 +447,7 @@ class Answerer(Protocol):
         platform expects (a pressed button stops spinning)."""
         ...
 
-    async def tell(self, event: InboundEvent, context: dict[str, Any], message: Message) -> None:
+    async def tell(self, event: InboundEvent, context: AnswerContext, message: Message) -> None:
         """Say something straight to the sender, best effort (storage is failing)."""
         ...
 
@@ -453,6 +458,6 @@ class InboxItem:
 
     id: int
     event: InboundEvent
-    context: dict[str, Any]
+    context: AnswerContext
     attempts: int
     received_at: datetime | None = None  # when it was stored (the inbox lag metric)

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from core.model import Origin, Timer
 from core.ports import RetentionCutoffs
-from core.roster import to_utc
+from core.roster.model import to_utc
 from core.tx import Core, Tx
 
 RETENTION = "retention.daily"

@@ -12,9 +12,9 @@ from typing import Annotated, Any
 
 from pydantic import Field, TypeAdapter, ValidationError
 
-from flows.alarm import AlarmState
-from flows.analyse_state import AnalyseState
-from flows.bt import BtEtaState, BtState
+from flows.analyse.state import AnalyseState
+from flows.bt.convening import BtEtaState, BtState
+from flows.incidents.alarm import AlarmState
 
 ConversationState = AlarmState | AnalyseState | BtState | BtEtaState
 

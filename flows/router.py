@@ -18,9 +18,9 @@ from core.callbacks import ButtonData, prefix_of
 from core.errors import UserError
 from core.events import ButtonEvent, CommandEvent, InboundEvent, Sender, TextEvent, storable
 from core.i18n import t
-from core.linking import LINK_COMMANDS, try_link
 from core.messages import Message
 from core.model import Directory, Language, Origin, Person
+from core.region.linking import LINK_COMMANDS, try_link
 from core.tx import Core, Tx
 from flows import conversation
 from flows.conversation import ConversationState

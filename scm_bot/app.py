@@ -16,23 +16,24 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from core.analyse import AnalyseService
-from core.analyse_form import Form, load_form
+from core.analyse.form import Form, load_form
+from core.analyse.service import AnalyseService
 from core.clock import Clock, SystemClock
 from core.errors import StorageError
-from core.incidents import Incidents
+from core.incidents.paging import Paging
+from core.incidents.reports import report_handler
+from core.incidents.service import Incidents
 from core.model import Directory
-from core.paging import Paging, report_handler
 from core.ports import TimerScheduler, Transport
 from core.retention import RETENTION, Retention
-from core.roster_reminders import RosterReminders
+from core.roster.reminders import RosterReminders
 from core.timers import ManualTimerScheduler, TimerHandler, TimerRunner
 from core.tx import Core
-from flows.analyse import AnalyseFeature
-from flows.bt_feature import BtFeature
-from flows.incidents import IncidentsFeature
+from flows.analyse.feature import AnalyseFeature
+from flows.bt.feature import BtFeature
+from flows.incidents.feature import IncidentsFeature
 from flows.registry import Feature
-from flows.roster import RosterFeature
+from flows.roster.feature import RosterFeature
 from flows.router import Router
 from scm_bot.delivery import Deliverer
 from scm_bot.inbox import Inbox

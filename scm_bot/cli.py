@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 from core.errors import RegionFileError, StorageError
 from core.i18n import fmt_datetime, t
 from core.model import Language
-from core.region_file import dump_region, parse_region
+from core.region.file import dump_region, parse_region
 from scm_bot.logs import setup_logging
 from scm_bot.roster_cli import roster_app
 from scm_bot.settings import Settings
@@ -71,7 +71,7 @@ def migrate() -> None:
 @app.command()
 def run() -> None:
     """Run the bot. Without Telegram or Slack settings: the interactive console."""
-    from core.analyse_form import FormFileError, load_form
+    from core.analyse.form import FormFileError, load_form
     from scm_bot.runtime import run_bot
 
     settings = _settings()
@@ -265,8 +265,8 @@ def person_invite(
     from datetime import timedelta
 
     from core.clock import SystemClock
-    from core.linking import create_invite
     from core.model import Origin
+    from core.region.linking import create_invite
     from core.timers import ManualTimerScheduler
     from core.tx import Core
     from storage.database import make_engine

@@ -13,7 +13,7 @@ from bots.console import ConsoleSession, ConsoleTransport
 from core.clock import FakeClock
 from core.i18n import fmt_time, t
 from core.model import Language
-from core.region_file import parse_region
+from core.region.file import parse_region
 from scm_bot.app import build
 from storage.database import make_engine, migrate
 from storage.region import import_region

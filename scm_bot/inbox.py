@@ -26,7 +26,7 @@ from core.i18n import t
 from core.log_context import log_context
 from core.messages import Message
 from core.model import Language, Origin
-from core.ports import Answerer, InboxItem
+from core.ports import AnswerContext, Answerer, InboxItem
 from scm_bot.loops import run_woken
 from scm_bot.metrics import Metrics
 from storage.uow import SqlUnitOfWorkFactory
@@ -80,7 +80,7 @@ class Inbox:
     def answer_with(self, origin: Origin, answerer: Answerer) -> None:
         self._answerers[origin] = answerer
 
-    async def accept(self, entries: list[tuple[InboundEvent, dict[str, Any]]]) -> None:
+    async def accept(self, entries: list[tuple[InboundEvent, AnswerContext]]) -> None:
         """Store events (a redelivered one is stored once); raises StorageError, and then
         the platform must not be told they arrived."""
         if entries:
@@ -90,11 +90,11 @@ class Inbox:
             self._fresh += stored
             self._wake.set()
 
-    async def tell_delayed(self, event: InboundEvent, context: dict[str, Any]) -> None:
+    async def tell_delayed(self, event: InboundEvent, context: AnswerContext) -> None:
         """Tell the sender that their event could not be stored or handled yet."""
         await self.tell(event, context, storage_trouble())
 
-    async def tell(self, event: InboundEvent, context: dict[str, Any], message: Message) -> None:
+    async def tell(self, event: InboundEvent, context: AnswerContext, message: Message) -> None:
         answerer = self._answerers.get(event.sender.origin)
         if answerer is not None:
             try:

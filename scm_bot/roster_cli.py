@@ -33,7 +33,7 @@ def roster_import(
     """
     from core.clock import SystemClock
     from core.model import Origin
-    from core.roster_import import ImportReport, import_shifts, parse_roster_file
+    from core.roster.importing import ImportReport, import_shifts, parse_roster_file
     from core.timers import ManualTimerScheduler
     from core.tx import Core
     from scm_bot.settings import Settings

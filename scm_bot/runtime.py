@@ -20,12 +20,12 @@ from bots.slack.bot import SlackBot
 from bots.slack.transport import SlackTransport
 from bots.telegram.bot import TelegramBot
 from bots.telegram.transport import TelegramTransport
-from core.analyse_form import load_form
+from core.analyse.form import load_form
 from core.i18n import t
 from core.model import Language
 from core.ports import Transport
-from core.region_file import parse_region
-from flows.roster import RosterCalendars
+from core.region.file import parse_region
+from flows.roster.feature import RosterCalendars
 from scm_bot.app import AlreadyRunning, App, running
 from scm_bot.demo import demo_region_text
 from scm_bot.settings import Settings

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Table, event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.sql import Executable
 from sqlmodel import SQLModel
 
 from core.errors import StorageError
@@ -125,3 +129,8 @@ def describe_error(error: BaseException) -> str:
         error = error.orig
     text = str(error).strip().splitlines()[0] if str(error).strip() else ""
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def per_dialect(build: Callable[[Callable[[Table], Any]], Executable]) -> dict[str, Executable]:
+    """An upsert built once for each dialect's INSERT (by `conn.dialect.name`)."""
+    return {"sqlite": build(sqlite_insert), "postgresql": build(pg_insert)}

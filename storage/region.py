@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from core.model import Origin
 from core.ports import AuditRecord
-from core.region_file import (
+from core.region.file import (
     ChatSpec,
     EscalationSpec,
     FunctionSpec,
@@ -27,7 +27,8 @@ from core.region_file import (
     RotationSpec,
     Settings,
 )
-from storage.uow import FUNCTION, GEMEENTE, PERSON, REGION, ROTATION, SqlAuditRepo
+from storage.repos.audit import SqlAuditRepo
+from storage.repos.directory import FUNCTION, GEMEENTE, PERSON, REGION, ROTATION
 
 # Rows whose values are personal data: the audit names the fields that changed, not the values.
 PERSONAL = ("person", "chat")

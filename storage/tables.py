@@ -4,7 +4,7 @@
 How SQLModel is used here: the `table=True` models below declare the schema, once. Each is a
 typed pydantic model of one row (`PersonRow.model_validate(...)` checks values against the
 field types) and, through SQLModel, a SQLAlchemy table on `metadata`. The repositories
-(`storage.uow`, `storage.roster_repo`, `storage.inbox_repo`) do not load or save these
+(`storage.repos`, one module per area) do not load or save these
 objects through an ORM session: they write explicit SQL with SQLAlchemy Core over the same
 tables (`storage.database.table(PersonRow)`), built once at import where they can be, and
 map the result rows to the core's frozen dataclasses themselves. SQLModel is built on
@@ -14,7 +14,7 @@ Column types come from the annotations: `str` is a VARCHAR, `datetime` SQLModel'
 `UTCDateTime` (since sqlmodel 0.0.45): timestamptz on PostgreSQL, only aware datetimes are
 stored (in UTC), and they are read back aware in UTC, also from SQLite, which keeps no
 offset. JSON columns are spelled out with `sa_column`. The Alembic migrations build the same
-schema (tests/test_migrations.py compares them).
+schema (tests/storage/test_migrations.py compares them).
 """
 
 from __future__ import annotations
@@ -406,7 +406,7 @@ class RosterNoticeRow(SQLModel, table=True):
 
 
 class IcalTokenRow(SQLModel, table=True):
-    """A calendar subscription (core.roster_feeds): a person's own duties (kind "person") or
+    """A calendar subscription (core.roster.feeds): a person's own duties (kind "person") or
     a roster (kind "roster": function and scope, "" for all). Only the sha256 of its token is
     stored; a new token replaces the old one, so there is one live URL per calendar."""
 

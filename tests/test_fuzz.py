@@ -28,16 +28,16 @@ import yaml
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from core.analyse_form import FormFileError, load_form
+from core.analyse.form import FormFileError, load_form
+from core.analyse.when import MAX_AHEAD, parse_moment
 from core.callbacks import KINDS, MAX_NUMBER, unpack
 from core.clock import FakeClock
 from core.errors import RegionFileError, UserError
 from core.events import ButtonEvent, CommandEvent, Sender, TextEvent, parse_text
 from core.i18n import t
 from core.model import Language, Origin
-from core.region_file import dump_region, parse_region
-from core.roster_dates import parse_instant, parse_local, parse_period
-from core.when import MAX_AHEAD, parse_moment
+from core.region.file import dump_region, parse_region
+from core.roster.dates import parse_instant, parse_local, parse_period
 from flows.router import FLOW_ALIASES
 from scm_bot.app import build
 from storage.database import make_engine

@@ -36,7 +36,7 @@ from core.events import ButtonEvent, CommandEvent, InboundEvent, Sender, parse_t
 from core.i18n import storage_failure_message
 from core.messages import Message
 from core.model import Language, Origin
-from core.ports import Inbox, InboxItem
+from core.ports import AnswerContext, Inbox, InboxItem
 
 log = structlog.get_logger(__name__)
 
@@ -199,7 +199,7 @@ class SlackBot:
         """The event is handled: send its direct replies (to a stranger)."""
         await self._reply(item.event.sender, replies)
 
-    async def tell(self, event: InboundEvent, context: dict[str, Any], message: Message) -> None:
+    async def tell(self, event: InboundEvent, context: AnswerContext, message: Message) -> None:
         """Straight to the sender, best effort (the outbox may be what fails)."""
         await self._reply(event.sender, [message])
 

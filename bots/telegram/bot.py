@@ -32,7 +32,7 @@ from core.errors import DeliveryError, StorageError
 from core.events import ButtonEvent, InboundEvent, Sender, parse_text
 from core.messages import Message
 from core.model import Origin
-from core.ports import Inbox, InboxItem
+from core.ports import AnswerContext, Inbox, InboxItem
 
 log = structlog.get_logger(__name__)
 
@@ -49,7 +49,7 @@ POLL_BACKOFF_MAX = 30.0  # seconds between tries while Telegram or the database 
 CALLBACK_QUERY = "callback_query_id"
 
 
-def translate(update: Update) -> tuple[InboundEvent, dict[str, Any]] | None:
+def translate(update: Update) -> tuple[InboundEvent, AnswerContext] | None:
     """A core event and what answering it needs, or None for an update we do not handle."""
     user = update.effective_user
     if user is None:
@@ -338,7 +338,7 @@ class TelegramBot:
             except TelegramError as error:  # a stale query: the press is handled all the same
                 log.info("telegram.answer_failed", error=scrub(str(error), self._token))
 
-    async def tell(self, event: InboundEvent, context: dict[str, Any], message: Message) -> None:
+    async def tell(self, event: InboundEvent, context: AnswerContext, message: Message) -> None:
         """Straight to the sender's chat, best effort (the outbox may be what fails)."""
         chat_id = int(event.sender.chat_id or event.sender.user_id)
         try:

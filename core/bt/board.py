@@ -26,7 +26,7 @@ from core.model import (
     TargetStatus,
     Timer,
 )
-from core.roster_service import duties_for
+from core.roster.service import duties_for
 from core.tx import Tx
 
 REFRESH = "bt.board"

@@ -1,5 +1,5 @@
 """Convening a beleidsteam and calling it out: every function resolved from the roster and
-paged through `core.paging` (the same walk, repeats and escalation as the alarm), answered
+paged through `core.incidents.paging` (the same walk, repeats and escalation as the alarm), answered
 with "Ik kom" and an arrival estimate or "Ik kom niet".
 
 A member page walks on duty, then backup: "Ik kom niet", or no answer within the team's
@@ -10,15 +10,11 @@ incident, so closing the incident stops them like any other.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from core.bt import board
 from core.bt.callbacks import ETA_MINUTES, AnswerAction, BtAnswerButton
-from core.bt.config import TeamKind, TeamSpec
 from core.bt.kaart import Kaart
 from core.bt.model import (
     Answer,
@@ -30,9 +26,18 @@ from core.bt.model import (
     MemberId,
     NewCallout,
 )
+from core.bt.requests import (
+    Planned,
+    Request,
+    Start,
+    find_incident,
+    phase,
+)
 from core.bt.team import active_for, coming, in_bt, mayors, meldkamer_side, team, teams
 from core.errors import UserError
 from core.i18n import fmt_datetime, fmt_time, t
+from core.incidents.paging import Paging
+from core.incidents.render import incident_summary, page_topic
 from core.model import (
     CACO,
     ROL,
@@ -41,7 +46,6 @@ from core.model import (
     EscalationStep,
     GemeenteId,
     Incident,
-    IncidentId,
     IncidentStatus,
     Page,
     PageStatus,
@@ -51,86 +55,14 @@ from core.model import (
     StepTarget,
     Timer,
 )
-from core.paging import Paging, incident_summary, page_topic
-from core.roster_service import duties_for
+from core.region.teams import TeamKind, TeamSpec
+from core.roster.service import duties_for
 from core.tx import Tx
-from core.when import parse_moment
 
 NORM = "bt.norm"
 REMIND = "bt.remind"
 REMIND_BEFORE = timedelta(minutes=15)
 VOORZITTER = "voorzitter-vr"  # the voorzitter veiligheidsregio, who convenes the RBT
-MAX_PLACE = 300
-PAST_WORDS = {"gisteren", "eergisteren", "yesterday", "vorige week", "last week", "vanochtend"}
-_INCIDENT = re.compile(r"^([A-Za-z]{2,8}-\d{4}-)?\d{1,6}$")
-
-
-@dataclass(frozen=True)
-class Planned:
-    """One line of the composition as the convener confirms it."""
-
-    function_key: str
-    required: bool
-    person_key: str | None  # a person added by name
-    on_duty: Person | None
-    backup: Person | None
-
-
-@dataclass(frozen=True)
-class Request:
-    """What the convening flow collected."""
-
-    incident_id: IncidentId
-    team_key: str
-    kind: AlertKind
-    on_behalf_of: PersonId | None
-    gemeente_id: GemeenteId | None
-    starts_at: datetime
-    place: str
-    added: tuple[str, ...] = ()  # person keys
-    dropped: tuple[str, ...] = ()  # function keys
-
-
-@dataclass(frozen=True)
-class Start:
-    """Who convenes what, once the rules allow it."""
-
-    incident: Incident
-    team: TeamSpec
-    on_behalf_of: PersonId | None
-    gemeente_id: GemeenteId | None
-
-
-async def find_incident(tx: Tx, ident: str) -> Incident | None:
-    """An incident by full or short id (the newest with that number)."""
-    wanted = ident.strip().upper()
-    found = await tx.uow.incidents.by_public_id(wanted)
-    if found is not None:
-        return found
-    numbered = await tx.uow.incidents.numbered(wanted.rsplit("-", 1)[-1])
-    return numbered[0] if numbered else None
-
-
-def is_incident_ref(word: str) -> bool:
-    return bool(_INCIDENT.match(word))
-
-
-async def phase(tx: Tx, incident: Incident) -> str:
-    """The opschaling now: what the newest published analyse says, else the alert's."""
-    analyse = await tx.uow.analyses.by_incident(incident.id)
-    if analyse is not None and analyse.version:
-        version = await tx.uow.analyses.version(analyse.id, analyse.version)
-        if version is not None and version.values.get("opschaling"):
-            return str(version.values["opschaling"])
-    return incident.opschaling
-
-
-def parse_start(text: str, now: datetime, tz: ZoneInfo) -> datetime:
-    """A start or arrival time as typed; "gisteren" and anything past is refused."""
-    cleaned = " ".join(text.lower().split())
-    if cleaned in PAST_WORDS:
-        raise UserError("when.past", text=text)
-    return parse_moment(text, now, tz)
 
 
 class Callouts:

@@ -9,10 +9,10 @@ version reaches the members who come, marked with what changed.
 
 from __future__ import annotations
 
-from core.analyse_form import Form
-from core.analyse_model import Version
-from core.analyse_render import CHANGED, Sheet, _document, rows
-from core.analyse_render import FONT as PDF_FONT
+from core.analyse.form import Form
+from core.analyse.model import Version
+from core.analyse.render import CHANGED, Sheet, _document, rows
+from core.analyse.render import FONT as PDF_FONT
 from core.bt.model import Callout, CalloutStatus
 from core.bt.team import coming
 from core.i18n import fmt_datetime, t

@@ -13,9 +13,9 @@ from typing import Any
 
 from fpdf import FPDF
 
-from core.analyse_render import FONT, FONT_FILES
-from core.bt.callout import find_incident
+from core.analyse.render import FONT, FONT_FILES
 from core.bt.model import LogEntry, Record, RecordKind
+from core.bt.requests import find_incident
 from core.bt.team import entitled
 from core.errors import UserError
 from core.i18n import catalog, fmt_datetime, t

@@ -121,7 +121,7 @@ class LogEntry:
 
 
 class BtRepo(Protocol):
-    """Storage of call-outs, attendance, boards, decisions and actions (storage.bt_repo)."""
+    """Storage of call-outs, attendance, boards, decisions and actions (storage.repos.bt)."""
 
     async def add_callout(self, new: NewCallout) -> Callout: ...
     async def callout(

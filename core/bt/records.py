@@ -12,13 +12,13 @@ from datetime import timedelta
 
 from core.bt import team as teams_
 from core.bt.board import viewers
-from core.bt.callout import find_incident, is_incident_ref, phase
 from core.bt.model import Callout, CalloutStatus, RecordKind
+from core.bt.requests import find_incident, is_incident_ref, phase
 from core.bt.team import active_for, coming, entitled, mayors
 from core.errors import UserError
 from core.i18n import fmt_datetime, fmt_time, t
 from core.model import Incident, Person, PersonId
-from core.roster_service import find_person
+from core.roster.service import find_person
 from core.tx import Tx
 
 SAME_WITHIN = timedelta(minutes=1)

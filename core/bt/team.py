@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import weakref
 
-from core.bt.config import TeamKind, TeamSpec
 from core.bt.model import Answer, Callout, CalloutStatus
 from core.model import CACO, ROL, Directory, GemeenteId, Incident, Person, PersonId, TargetStatus
-from core.region_file import Settings
+from core.region.file import Settings
+from core.region.teams import TeamKind, TeamSpec
 from core.tx import Tx
 
 # The teams per loaded directory (a region import makes a new directory).

@@ -1,0 +1,1 @@
+"""The strategische analyse: its form, answers, versions, team and rendering."""

@@ -1,0 +1,1 @@
+"""Incidents: raising, showing and closing them, paging and escalation."""

@@ -1,0 +1,1 @@
+"""The region: its file, its gemeenten, and linking chat accounts to people."""

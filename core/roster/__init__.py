@@ -1,0 +1,1 @@
+"""Rosters: who is on duty, reading and changing rosters, calendars, imports."""

@@ -1,0 +1,1 @@
+"""The analyse conversation: its commands, buttons and pure step."""

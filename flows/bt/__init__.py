@@ -1,0 +1,1 @@
+"""The beleidsteam in the chat: convening, attendance answers, decisions, logbook."""

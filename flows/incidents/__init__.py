@@ -1,0 +1,1 @@
+"""Incidents in the chat: /alarm, /status, /sluit and the page buttons."""

@@ -1,0 +1,1 @@
+"""The roster commands in the chat, and reading their text."""

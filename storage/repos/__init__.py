@@ -1,0 +1,1 @@
+"""The SQL repositories, one module per area; the unit of work holds them."""

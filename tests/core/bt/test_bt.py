@@ -1,0 +1,186 @@
+"""The beleidsteam through the core: convening, call-out, attendance board, norm time,
+reminders, the aandachtskaart, decisions, actions and the logbook (fake clock)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.clock import FakeClock
+from tests.helpers import Harness, NewHarness
+
+REGION = (Path(__file__).parents[2] / "data" / "bt-region.yaml").read_text("utf-8")
+BOARD = "Aanwezigheid GBT"
+
+
+async def _convened(h: Harness) -> None:
+    await h.raise_alarm()
+    await h.press("rol-b", "I'll take it")
+    await h.say("bgm-soest", "/bt bijeenroepen")
+    await h.press("bgm-soest", "Norm")
+    await h.say("bgm-soest", "Gemeentehuis Soest")
+    await h.press("bgm-soest", "Bevestigen en oproepen")
+
+
+def _boards(h: Harness, who: str) -> list[str]:
+    return [m.text for m in h.inbox(who) if m.title == BOARD]
+
+
+async def test_convening_shows_the_composition_with_its_gap(new_harness: NewHarness) -> None:
+    h = await new_harness(region=REGION)
+    await h.raise_alarm()
+    await h.say("bgm-soest", "/bt bijeenroepen")
+    assert "over 60 min (04:07)" in h.last("bgm-soest")
+    await h.say("bgm-soest", "22:30")
+    await h.say("bgm-soest", "https://meet.example/bt")
+    confirm = h.last("bgm-soest")
+    assert "Technisch voorzitter *: Voorzitter Tom (backup Voorzitter Tineke)" in confirm
+    assert "Gemeentesecretaris *: Secretaris Soest" in confirm
+    assert "Notulist (optioneel): ⚠️ gat" in confirm
+    await h.say("bgm-soest", "-notulist")
+    await h.say("bgm-soest", "+Buiten Staander")
+    confirm = h.last("bgm-soest")
+    assert "Notulist" not in confirm
+    assert "+ Buiten Staander (toegevoegd)" in confirm
+    await h.press("bgm-soest", "Bevestigen en oproepen")
+    assert h.inbox("buiten")[-1].title == "Oproep GBT"
+    page = next(m for m in h.inbox("tv-tom") if m.title == "Oproep GBT")
+    assert "Aanvang: di 24 nov 22:30" in page.text
+    assert h.inbox("tv-tineke") == []  # the backup only when needed
+    assert h.inbox("notulist-nina") == []
+
+
+async def test_answers_reach_one_board_per_viewer_edited_in_place(
+    new_harness: NewHarness, engine: AsyncEngine
+) -> None:
+    h = await new_harness(region=REGION)
+    await _convened(h)
+    assert len(_boards(h, "caco")) == 1
+    assert len(_boards(h, "bgm-soest")) == 1
+    await h.press("tv-tom", "Ik kom (binnen 15 min)")
+    await h.press("comm-kees", "Ik kom niet")
+    # "Ik kom niet" pages the backup at once.
+    assert h.inbox("comm-karin")[-1].title == "Oproep GBT"
+    await h.advance(1 / 60)
+    # Both answers in one edit per board: the Caco's, the burgemeester's, the ROL's and the
+    # technisch voorzitter's (paged for the team's chair).
+    board = _boards(h, "caco")
+    assert len(board) == 1
+    assert "✅ Technisch voorzitter *: komt: Voorzitter Tom ±03:22" in board[0]
+    assert "komt niet: Comm Kees" in board[0]
+    assert "opgeroepen, nog geen antwoord: Comm Karin" in board[0]
+    assert "Sterkte: 1 van 5 verplichte functies gedekt; 1 komen." in board[0]
+    async with engine.connect() as conn:
+        edits = (
+            await conn.execute(
+                text("SELECT count(*) FROM outbox WHERE kind = 'edit' AND topic = 'bt-board:1'")
+            )
+        ).scalar_one()
+    assert edits == 4
+    assert len(_boards(h, "tv-tom")) == 1
+
+
+async def test_no_answer_pages_the_backup_and_the_norm_time_names_the_open_functions(
+    new_harness: NewHarness,
+) -> None:
+    h = await new_harness(region=REGION)
+    await _convened(h)
+    await h.press("gs-soest", "Ik kom (binnen 30 min)")
+    await h.advance(10)
+    assert h.inbox("tv-tineke")[-1].title == "Oproep GBT"
+    await h.advance(50)
+    norm = "de normtijd is verstreken en voor deze verplichte functies komt niemand"
+    for who in ("bgm-soest", "caco"):
+        text = next(m.text for m in reversed(h.inbox(who)) if norm in m.text)
+        assert "Technisch voorzitter, Communicatieadviseur, IM, ROL" in text
+        assert "Gemeentesecretaris" not in text
+
+
+async def test_reminder_15_minutes_before_the_start_to_those_coming(
+    new_harness: NewHarness,
+) -> None:
+    h = await new_harness(region=REGION)
+    await _convened(h)  # starts at 04:07
+    await h.press("tv-tom", "Ik kom (binnen 30 min)")
+    await h.advance(44)
+    assert not any("Herinnering" in m.text for m in h.inbox("tv-tom"))
+    await h.advance(2)
+    assert h.last("tv-tom") == "Herinnering: GBT begint om 04:07. Plaats: Gemeentehuis Soest."
+    assert not any("Herinnering" in m.text for m in h.inbox("gs-soest"))
+
+
+async def test_the_aandachtskaart_goes_to_whoever_comes(new_harness: NewHarness) -> None:
+    h = await new_harness(region=REGION)
+    await _convened(h)
+    await h.press("im", "Ik kom later")
+    assert h.last("im") == "Hoe laat ben je er? (bijv. 22:15 of over 90 min)"
+    await h.say("im", "gisteren")
+    assert "gisteren" in h.last("im")
+    await h.say("im", "05:00")
+    kaart = next(
+        m for m in h.inbox("im") if (m.title or "").startswith("Strategische aandachtskaart")
+    )
+    assert kaart.title == "Strategische aandachtskaart – GBT – VRU-2026-0001"
+    assert "Oordeelsvorming met voorwaarts denken" in kaart.text
+    assert "• Economie en financiën" in kaart.text
+    assert kaart.attachment is not None
+    assert kaart.attachment.content.startswith(b"%PDF")
+    assert not any((m.title or "").startswith("Strategische") for m in h.inbox("gs-soest"))
+
+
+async def test_refusals_change_nothing(new_harness: NewHarness, engine: AsyncEngine) -> None:
+    h = await new_harness(region=REGION)
+    await _convened(h)
+    await h.say("bgm-soest", "/bt bijeenroepen")
+    assert "is al bijeengeroepen door Burgemeester Soest" in h.last("bgm-soest")
+    await h.say("gs-soest", "/bt bijeenroepen")
+    assert h.last("gs-soest").startswith("Het BT wordt bijeengeroepen door de burgemeester")
+    await h.say("vz-vera", "/bt bijeenroepen 0001 rbt")
+    assert h.last("vz-vera") == "Het RBT hoort bij GRIP 4; VRU-2026-0001 staat daar niet op."
+    await h.say("buiten", "/besluit Scholen dicht")
+    assert h.last("buiten").startswith("Je hoort bij geen bijeengeroepen BT")
+    await h.say("caco", "/sluit 0001")
+    await h.press("caco", "Ja, sluiten")
+    await h.say("bgm-soest", "/bt bijeenroepen 0001")
+    assert h.last("bgm-soest") == "VRU-2026-0001 is gesloten: er wordt niemand meer opgeroepen."
+    assert "Het incident is gesloten" in _boards(h, "caco")[0]
+
+
+async def test_decisions_actions_and_the_logbook(new_harness: NewHarness) -> None:
+    h = await new_harness(region=REGION)
+    await _convened(h)
+    await h.press("tv-tom", "Ik kom (binnen 15 min)")
+    await h.say("tv-tom", "/besluit Scholen in Soest blijven morgen dicht")
+    assert "besluit 1 (onbekend" not in h.last("bgm-soest")
+    assert "VRU-2026-0001 – besluit 1" in h.last("bgm-soest")
+    await h.say("tv-tom", "/besluit Scholen in Soest blijven morgen dicht")
+    assert h.last("tv-tom") == "Dat is besluit 1, net vastgelegd; er is niets dubbel opgeslagen."
+    await h.say("tv-tom", "/besluit wijzig 1 Scholen in Soest blijven twee dagen dicht")
+    assert "(was: Scholen in Soest blijven morgen dicht)" in h.last("caco")
+    await h.say("tv-tom", "/actie gs-soest Ouders informeren via de scholen")
+    assert "actie 1 voor jou (van Voorzitter Tom)" in h.last("gs-soest")
+    await h.say("tv-tom", "/besluiten")
+    listed = h.last("tv-tom")
+    assert "Besluit 1" in listed and "twee dagen dicht" in listed
+    assert "Actie 1" in listed and "voor Secretaris Soest" in listed
+    await h.say("caco", "/logboek 0001")
+    log = h.last("caco")
+    assert "team bijeengeroepen" in log
+    assert "besluit gewijzigd" in log
+    await h.say("buiten", "/logboek 0001")
+    assert h.last("buiten").startswith("Het logboek van VRU-2026-0001 is voor")
+
+
+async def test_a_restart_in_the_middle_of_a_call_out_keeps_its_timers(
+    new_harness: NewHarness,
+) -> None:
+    h = await new_harness(region=REGION)
+    await _convened(h)
+    await h.app.close()
+    # A new process on the same database: the escalation is a timer row, so the backup
+    # technisch voorzitter is paged when the answer time runs out.
+    again = await new_harness(region=REGION, clock=FakeClock(h.clock.now()))
+    await again.advance(10)
+    assert again.inbox("tv-tineke")[-1].title == "Oproep GBT"
