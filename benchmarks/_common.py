@@ -67,7 +67,7 @@ What each one measures, and its target:
 - `page_latency` (Core spine): with 100 incidents open at once (paged, unanswered, their
   escalations pending), further alerts confirmed at a steady rate; the time from handing the
   confirm button to `Inbox.accept` (as the chat adapters do) until the transport's `send()`
-  gets the page, through the production wiring (`scm_bot.app.running`). Target: **p99 at
+  gets the page, through the production wiring (`scm_bot.instance.running`). Target: **p99 at
   most 50 ms**. Bursts of 10 and 100 simultaneous confirms are reported as stress rows.
 - `timer_lateness` (Core spine): 10,000 pending escalation timers through the real
   APScheduler path (in-memory jobs, rebuilt from the timer rows); lateness (fired - due)

@@ -14,7 +14,7 @@ in-memory transport):
 5. Caco: `/sluit <nr>`                               (close asked)
 6. Caco presses "Ja, sluiten"                        (closed, page messages edited)
 
-Each database runs the cycle twice: in the production wiring (`scm_bot.app.running`:
+Each database runs the cycle twice: in the production wiring (`scm_bot.instance.running`:
 APScheduler with its in-memory job store, the inbox and delivery loops) and as `build()`
 with the in-memory `ManualTimerScheduler` and only the delivery loop, to show what the
 production wiring costs. On SQLite the units of work run on the event loop through
@@ -55,7 +55,8 @@ from core.clock import SystemClock
 from core.events import ButtonEvent, InboundEvent, Sender, parse_text
 from core.model import Origin
 from core.region.file import parse_region
-from scm_bot.app import App, build, running
+from scm_bot.app import App, build
+from scm_bot.instance import running
 from storage.database import make_engine
 from storage.region import import_region
 
@@ -362,7 +363,7 @@ def readme_body(
         "is `Router.handle` plus delivering its outbox. The four configurations are alive at "
         f"once and measured in {rounds} interleaved chunks, so machine noise hits them alike. "
         'Region: 1 Caco, a ROL rotation of 3. "production" is the production wiring '
-        "(`scm_bot.app.running`: APScheduler with its in-memory job store, the inbox and "
+        "(`scm_bot.instance.running`: APScheduler with its in-memory job store, the inbox and "
         'delivery loops running); "manual" is `build()` with the in-memory '
         "`ManualTimerScheduler` and the same delivery loop. The driver hands each event to "
         "`Router.handle` itself. Each commit hands its messages to the delivery workers "

@@ -1,6 +1,6 @@
 """Alert confirmed -> page handed to the transport: latency with 100 concurrent incidents.
 
-The app runs as `scm-bot run` runs it (`scm_bot.app.running`: the inbox loop
+The app runs as `scm-bot run` runs it (`scm_bot.instance.running`: the inbox loop
 `Inbox.run`, the delivery loop `Deliverer.run`, APScheduler for the timers, `SystemClock`).
 Every event goes in as a chat adapter hands it in: `Inbox.accept` stores it (the Telegram
 poller confirms the update only after that, Slack acks only then), the inbox loop hands the
@@ -68,7 +68,8 @@ from core.incidents.paging import ESCALATE
 from core.messages import Message
 from core.model import Origin, Person
 from core.region.file import parse_region
-from scm_bot.app import App, running
+from scm_bot.app import App
+from scm_bot.instance import running
 from storage.database import make_engine
 from storage.region import import_region
 
@@ -610,7 +611,7 @@ def readme_body(results: list[Result]) -> str:
         "the Telegram poller and the Slack handler hand events in: stored, then confirmed "
         "to the platform) until the fake transport's `send()` is called with that incident's "
         "page; a page never sent counts as infinitely late. The production wiring "
-        "(`scm_bot.app.running`): the inbox loop hands the stored event to `Router.handle`; "
+        "(`scm_bot.instance.running`): the inbox loop hands the stored event to `Router.handle`; "
         "its commit hands the rows it queued to delivery (`Deliverer.offer`): a person "
         "without a worker gets one at once, which sends part by part, committing the "
         "ledger's `sending` before each part goes out (the outcome goes with the next write "

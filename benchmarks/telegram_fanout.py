@@ -1,7 +1,7 @@
 """Fan-out: 300 pages to 300 Telegram chats, against a fake Bot API that enforces 30/s.
 
 Through the real stack on loopback: a region of 300 people, each with a telegram_user_id, on
-a migrated SQLite file; the bot as `scm-bot run` runs it (`scm_bot.app.running`: the inbox
+a migrated SQLite file; the bot as `scm-bot run` runs it (`scm_bot.instance.running`: the inbox
 loop, the delivery loop `Deliverer.run`, APScheduler, `SystemClock`) with the real
 `TelegramTransport` at its default limits (1 message a second per chat, 29 a second in all),
 bound to a started `TelegramBot(app.inbox, ...)` (its python-telegram-bot Application and
@@ -51,7 +51,8 @@ from bots.telegram import TelegramBot, TelegramTransport
 from bots.telegram.transport import PER_SECOND
 from core.clock import SystemClock
 from core.model import Origin
-from scm_bot.app import App, running
+from scm_bot.app import App
+from scm_bot.instance import running
 from storage.database import make_engine
 from tests.helpers import load_region
 from tests.helpers.fake_telegram import TOKEN, FakeTelegram
@@ -348,7 +349,7 @@ def readme_body(runs: list[Run], people: int) -> str:
         f"{people} pages (one transaction of `Tx.send`, catalog `page.body` with the page "
         f"buttons) to {people} people, each in their own private chat, through the real "
         "`TelegramTransport` (bound to a started `TelegramBot(app.inbox, ...)`) and the bot "
-        "as `scm-bot run` runs it (`scm_bot.app.running` on SQLite: inbox loop, delivery "
+        "as `scm-bot run` runs it (`scm_bot.instance.running` on SQLite: inbox loop, delivery "
         "loop, APScheduler, `SystemClock`; the units of work on the event loop through "
         "SQLAlchemy's synchronous SQLite engine); the commit hands its rows to delivery "
         "(`Deliverer.offer`), which gives each person a worker at once; a worker sends part "

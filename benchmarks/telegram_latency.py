@@ -3,7 +3,7 @@
 One fake Bot API server on loopback (`tests.helpers.fake_telegram.FakeTelegram`, one aiohttp server
 on one port) hosts two bot tokens, each with its own updates and chats:
 
-- scm-bot: the whole bot as `scm-bot run` runs it (`scm_bot.app.running` on SQLite: the
+- scm-bot: the whole bot as `scm-bot run` runs it (`scm_bot.instance.running` on SQLite: the
   inbox loop, the delivery loop, APScheduler for the timers, `SystemClock`), the test region
   (`tests.helpers`) with Telegram ids, and a started `TelegramBot(app.inbox, ...)` with its
   own long-polling loop: an update is stored in the inbox (`Inbox.accept`) before the next
@@ -64,7 +64,8 @@ from benchmarks._common import (
 from bots.telegram import TelegramBot, TelegramTransport
 from bots.telegram.bot import ALLOWED_UPDATES
 from core.clock import SystemClock
-from scm_bot.app import App, running
+from scm_bot.app import App
+from scm_bot.instance import running
 from storage.database import make_engine
 from tests.helpers import REGION_FILE, load_region
 from tests.helpers.fake_telegram import TOKEN, FakeTelegram
@@ -497,7 +498,8 @@ def readme_body(results: Results, iterations: int, warmup: int) -> str:
             "",
             "Real python-telegram-bot 22 on both sides, polling one fake Bot API server "
             "on loopback (one aiohttp server, two bot tokens, one event loop with both bots). "
-            "scm-bot: `scm_bot.app.running` on SQLite (inbox loop, delivery loop, APScheduler, "
+            "scm-bot: `scm_bot.instance.running` on SQLite (inbox loop, delivery loop, "
+            "APScheduler, "
             "`SystemClock`), the test region with Telegram ids, `TelegramBot(app.inbox, ...)` "
             "with its own getUpdates loop (an update is stored in the inbox before the next "
             "getUpdates confirms it); the Telegram transport **unpaced** "

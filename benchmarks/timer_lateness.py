@@ -1,6 +1,6 @@
 """Timer lateness with 10,000 pending escalations through the real APScheduler path.
 
-The app runs as `scm-bot run` runs it (`scm_bot.app.running`: `ApsTimerScheduler`, an
+The app runs as `scm-bot run` runs it (`scm_bot.instance.running`: `ApsTimerScheduler`, an
 `AsyncIOScheduler` on the event loop with its in-memory job store and a reconcile every
 few seconds, `SystemClock`, the real `TimerRunner`). The only addition is a trivial timer
 kind, `bench.noop`, registered on the runner, whose handler records `now - due_at`; so this
@@ -42,7 +42,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest import mock
 
-import scm_bot.app
+import scm_bot.instance
 from benchmarks._common import (
     LOG_COUNTS,
     BenchTransport,
@@ -61,7 +61,8 @@ from core.clock import SystemClock
 from core.model import Origin, Timer
 from core.region.file import parse_region
 from core.tx import Tx
-from scm_bot.app import App, running
+from scm_bot.app import App
+from scm_bot.instance import running
 from scm_bot.scheduling import FIRING_AT_ONCE, ApsTimerScheduler
 from storage.database import make_engine
 from storage.region import import_region
@@ -155,16 +156,16 @@ class SchedulerCalls:
 
 @contextlib.asynccontextmanager
 async def app_running(url: str, fired: Fired, calls: SchedulerCalls) -> AsyncIterator[App]:
-    """`scm_bot.app.running`, with `bench.noop` registered on the runner before start (so
+    """`scm_bot.instance.running`, with `bench.noop` registered on the runner before start (so
     the overdue timers fired during start find their handler), the scheduler's calls timed."""
-    original = scm_bot.app.build
+    original = scm_bot.instance.build
 
     def build(*args: Any, **kwargs: Any) -> App:
         app = original(*args, **kwargs)
         app.runner.handlers[KIND] = fired.handler
         return app
 
-    with mock.patch.object(scm_bot.app, "build", build), calls.installed():
+    with mock.patch.object(scm_bot.instance, "build", build), calls.installed():
         async with running(url, [BenchTransport()], SystemClock()) as app:
             yield app
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
 from core.errors import RegionFileError, StorageError
@@ -45,7 +46,15 @@ def _setup_logging(settings: Settings) -> None:
 
 
 def _settings() -> Settings:
-    settings = Settings()
+    """The settings; a bad one ends the command with a line per problem, naming it."""
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        for problem in error.errors():
+            where = ".".join(str(part).upper() for part in problem["loc"])
+            message = problem["msg"].removeprefix("Value error, ")
+            typer.echo(f"{where}: {message}" if where else message, err=True)
+        raise typer.Exit(2) from None
     _setup_logging(settings)
     return settings
 

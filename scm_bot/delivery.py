@@ -120,6 +120,7 @@ class Deliverer:
         self._in_work: set[OutboxId] = set()  # rows a worker holds
         self._taken: set[OutboxId] = set()  # rows a worker held since a dispatch began
         self._primed = False  # the first dispatch has read what a restart left
+        self._paused = False  # a standby: nothing is sent (`pause`)
 
     def wake(self) -> None:
         """Look at the table soon (a retry fell due, a worker left rows behind)."""
@@ -129,6 +130,8 @@ class Deliverer:
         """Called right after a commit with the rows it queued: a person without a worker
         and with nothing waiting in the table gets a worker for them at once, without a
         look at the table; anyone else's rows are left to the loop."""
+        if self._paused:
+            return  # the leader delivers them
         if not self._primed or directory is None:
             self.wake()
             return
@@ -158,6 +161,8 @@ class Deliverer:
     async def dispatch(self) -> int:
         """Hand the due rows of everyone without a worker to a new worker for them; returns
         how many rows were handed over."""
+        if self._paused:
+            return 0
         async with self._lock:
             # A worker that runs while the query does may have sent rows it reads as due.
             self._ran = set(self._workers)
@@ -229,6 +234,23 @@ class Deliverer:
                 await self.dispatch()
             else:
                 return
+
+    async def pause(self) -> None:
+        """Stop delivering (this process no longer leads): the workers stop, what they did
+        not finish stays pending for the leader, and nothing starts until `resume`."""
+        self._paused = True
+        await self.close()
+        async with self._lock:  # a dispatch under way has ended
+            pass
+        self._pacers = {}
+        self._left, self._ran, self._in_work, self._taken = set(), set(), set(), set()
+        self._primed = False
+
+    def resume(self) -> None:
+        """Deliver again (this process leads): the first look at the table sends what is
+        due, a crashed leader's rows too."""
+        self._paused = False
+        self.wake()
 
     async def close(self) -> None:
         """Stop the workers (at shutdown); what they did not finish stays pending."""

@@ -76,6 +76,7 @@ class Inbox:
         self._read_at: datetime | None = None  # the table's last reading
         # Events handled lately: one stored and also read from the table is handled once.
         self._handled: dict[int, None] = {}
+        self._handling = True  # a standby only stores (`stop_handling`)
 
     def answer_with(self, origin: Origin, answerer: Answerer) -> None:
         self._answerers[origin] = answerer
@@ -87,8 +88,9 @@ class Inbox:
             async with self.uows() as uow:
                 stored = await uow.inbox.add(entries, self.clock.now())
                 await uow.commit()
-            self._fresh += stored
-            self._wake.set()
+            if self._handling:
+                self._fresh += stored
+                self._wake.set()
 
     async def tell_delayed(self, event: InboundEvent, context: AnswerContext) -> None:
         """Tell the sender that their event could not be stored or handled yet."""
@@ -104,7 +106,14 @@ class Inbox:
 
     async def run(self) -> None:
         """Handle stored events whenever some arrive, and every second for retries."""
+        self._handling = True
         await run_woken(self._wake, TICK, self.drain, "inbox")
+
+    def stop_handling(self) -> None:
+        """Only store from now on (this process no longer leads, and its `run` was
+        stopped): the leader handles what is stored. A later `run` reads the table first."""
+        self._handling = False
+        self._fresh, self._read_at, self._failures = [], None, {}
 
     async def drain(self) -> int:
         """Handle every stored event whose turn it is; returns how many were finished."""

@@ -61,6 +61,8 @@ class ApsTimerScheduler:
             log.exception("scheduler.schedule_failed", timer_id=timer_id)  # the reconcile fires it
 
     def cancel(self, timer_id: TimerId) -> None:
+        if self._stopping.is_set():
+            return  # no job fires any more
         try:
             self._remove(timer_id)
         except Exception:  # a job left behind finds its row no longer pending
@@ -134,15 +136,20 @@ class ApsTimerScheduler:
         self._reconciler = asyncio.create_task(self._reconcile_every(), name="timer-reconcile")
         return fired
 
-    async def shutdown(self) -> None:
+    async def shutdown(self, grace: float | None = None) -> None:
         """Stop taking due jobs; the timers already firing finish (jobs waiting for a slot
-        return without firing). What is left pending fires at the next start."""
+        return without firing), or after `grace` seconds are cancelled (their transactions
+        roll back). What is left pending fires at the next start."""
         self._stopping.set()
         if self.scheduler.running:
             self.scheduler.pause()
-        if self._reconciler is not None:
-            await self._reconciler  # the round under way ends after its firings under way
-        await asyncio.gather(*self._jobs, return_exceptions=True)  # those waiting return
+        # The reconcile round under way ends after its firings under way.
+        under_way = [*self._jobs, *([self._reconciler] if self._reconciler else [])]
+        if under_way:
+            _, late = await asyncio.wait(under_way, timeout=grace)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*under_way, return_exceptions=True)
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
             await asyncio.sleep(0)  # AsyncIOScheduler shuts down in a loop callback

@@ -423,6 +423,27 @@ class IcalTokenRow(SQLModel, table=True):
     created_at: datetime
 
 
+class LeadershipRow(SQLModel, table=True):
+    """Who leads the instances on PostgreSQL (scm_bot.leadership): one row, its term bumped
+    by every instance that takes the leadership lock. Work that acts (a timer's claim, a
+    message's `sending`) reads the term in its own transaction (storage.leadership)."""
+
+    __tablename__ = "leadership"
+    id: int = Field(primary_key=True)  # always 1
+    term: int = Field(sa_column=Column(BigInteger, nullable=False))
+    holder: str  # host:pid of the leader
+    elected_at: datetime
+
+
+class HeartbeatRow(SQLModel, table=True):
+    """The last sign of life of a periodic job (the auditor), for /healthz."""
+
+    __tablename__ = "heartbeat"
+    name: str = Field(primary_key=True)
+    at: datetime
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
 class StatisticRow(SQLModel, table=True):
     """What is left of closed incidents once retention removed them: anonymous counts per
     month (of the alert, UTC) and kind, and the acknowledgement times (core/retention.py)."""

@@ -82,10 +82,22 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         return f"sqlite:///{path}"
     url: str = request.getfixturevalue("postgres_url")
+    _empty(url)
+    return url
+
+
+def _empty(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         tables = ", ".join(f'"{name}"' for name in metadata.tables)
         conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
-    return url
+
+
+@pytest.fixture
+def pg_url(postgres_url: str) -> str:
+    """The session's PostgreSQL database, emptied: for what only PostgreSQL does (several
+    instances, one leading)."""
+    _empty(postgres_url)
+    return postgres_url
 
 
 @pytest.fixture

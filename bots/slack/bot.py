@@ -5,8 +5,10 @@ Slack is acknowledged (well within Slack's 3 seconds); the router handles it fro
 the order events came, and hands direct replies back here (`answer`). Slack retries an
 event with the same event id: the inbox stores it once.
 
-Socket Mode (the default) needs no public URL; HTTP mode serves the Events API and
-interactivity on one path, with Slack's request signature checked by bolt.
+Socket Mode (the default) needs no public URL, and only the leader of several instances
+holds the connection (`start_receiving`); HTTP mode serves the Events API and
+interactivity on one path (`routes`, on the instance's HTTP server, every instance), with
+Slack's request signature checked first.
 """
 
 from __future__ import annotations
@@ -112,8 +114,6 @@ class SlackBot:
         signing_secret: SecretStr | str | None = None,
         base_url: str = DEFAULT_API_URL,
         mode: str = "socket",  # "socket" or "http", as in the settings
-        http_listen: str = "127.0.0.1",
-        http_port: int = 3000,
         http_path: str = "/slack/events",
         command: str = "/scm",
         stop_timeout: float = 10.0,
@@ -130,11 +130,9 @@ class SlackBot:
             raise ValueError("Slack HTTP mode needs the signing secret")
         self.inbox = inbox
         self.mode: Mode = "http" if mode == "http" else "socket"
-        self.http_listen = http_listen
         self.http_path = http_path
         self.stop_timeout = stop_timeout
         self.connect_timeout = connect_timeout
-        self._http_port = http_port
         self._app_token = app_token
         self.client = AsyncWebClient(token=secret(bot_token), base_url=base_url)
         self.api = SlackApi(self.client)
@@ -149,18 +147,11 @@ class SlackBot:
         self.app.action({"type": "block_actions", "action_id": ACTION_ID})(self._on_action)
         self.app.event("message")(self._on_message)
         inbox.answer_with(Origin.SLACK, self)
-        self._runner: web.AppRunner | None = None
         self._socket: AsyncSocketModeHandler | None = None
+        self._authenticated = False
 
     def __repr__(self) -> str:  # never show a token or the signing secret
         return f"SlackBot(mode={self.mode!r}, base_url={self.client.base_url!r})"
-
-    @property
-    def http_port(self) -> int:
-        """The port the HTTP server listens on (the real one when started with port 0)."""
-        if self._runner is not None and self._runner.addresses:
-            return int(self._runner.addresses[0][1])
-        return self._http_port
 
     # -- listeners: store, then acknowledge ----------------------------------------------
 
@@ -221,27 +212,38 @@ class SlackBot:
 
     # -- life cycle ------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Check the token, then connect (Socket Mode) or listen (HTTP mode)."""
+    def routes(self) -> list[web.RouteDef]:
+        """The Events API's route for the HTTP server (none in Socket Mode)."""
+        return [web.post(self.http_path, self._http)] if self.mode == "http" else []
+
+    async def connected(self) -> bool:
+        """The token was accepted, and the Socket Mode connection (if this process holds
+        it) is up."""
+        if self._socket is None:
+            return self._authenticated
+        return self._authenticated and bool(await self._socket.client.is_connected())
+
+    async def connect(self) -> None:
+        """Check the token (auth.test)."""
         me = await call(self.client.auth_test())
+        self._authenticated = True
         log.info("slack.authenticated", team=me.get("team"), bot_user=me.get("user_id"))
-        if self.mode == "http":
-            await self._start_http()
-        else:
+
+    async def start_receiving(self) -> None:
+        """Open the Socket Mode connection (nothing in HTTP mode: the server receives)."""
+        if self.mode == "socket" and self._socket is None:
             await self._start_socket()
 
-    async def _start_http(self) -> None:
-        web_app = web.Application()
-        web_app.router.add_post(self.http_path, self._http)
-        runner = web.AppRunner(web_app)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, self.http_listen, self._http_port).start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        log.info("slack.http_listening", host=self.http_listen, port=self.http_port)
+    async def stop_receiving(self) -> None:
+        """Close the Socket Mode connection; what was stored is handled by the leader."""
+        if self._socket is not None:
+            await self._socket.close_async()  # type: ignore[no-untyped-call]
+            self._socket = None
+
+    async def start(self) -> None:
+        """Connect, then receive (`connect` and `start_receiving`)."""
+        await self.connect()
+        await self.start_receiving()
 
     async def _http(self, request: web.Request) -> web.Response:
         # Slack's signature is checked here, on the raw bytes, before anything reads the
@@ -300,9 +302,4 @@ class SlackBot:
 
     async def stop(self) -> None:
         """Stop receiving; what was stored is handled by the inbox (now or next start)."""
-        if self._socket is not None:
-            await self._socket.close_async()  # type: ignore[no-untyped-call]
-            self._socket = None
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await self.stop_receiving()

@@ -1,11 +1,16 @@
 """The Telegram bot: receives updates (long polling or a webhook) into the durable inbox.
 
-It runs inside the caller's event loop (`start`/`stop`). An update becomes a core event at
-the edge, at once (`translate`), and is stored in the inbox before Telegram hears that it
-arrived: the poller asks for the next updates (which confirms these) only after the store
-committed, and the webhook answers 200 only then. python-telegram-bot's own Updater confirms
-an update before it is handled, so polling is ours; the `Application` (without an Updater)
-owns the `Bot`. The inbox hands each event to the router and, once it is handled, back here
+It runs inside the caller's event loop: `connect` (getMe, and the webhook registered or
+cleared), `start_receiving`/`stop_receiving` for long polling (only the leader of several
+instances polls), or `start`/`stop` for both. The webhook is a route (`routes`) on the
+instance's one HTTP server (scm_bot.http), served by every instance.
+
+An update becomes a core event at the edge, at once (`translate`), and is stored in the
+inbox before Telegram hears that it arrived: the poller asks for the next updates (which
+confirms these) only after the store committed, and the webhook answers 200 only then.
+python-telegram-bot's own Updater confirms an update before it is handled, so polling is
+ours; the `Application` (without an Updater) owns the `Bot`. The inbox hands each event to
+the router and, once it is handled, back here
 (`answer`): direct replies to strangers, and the answer that stops a pressed button spinning.
 """
 
@@ -136,9 +141,9 @@ class TelegramBot:
 
     Webhook mode is on when `webhook_url` is given; it then needs `webhook_secret`, which
     Telegram sends in the `X-Telegram-Bot-Api-Secret-Token` header of every request. The
-    webhook server is our own small aiohttp server rather than PTB's `start_webhook`: PTB's
-    needs tornado (not installed), compares the secret with `!=`, not in constant time, and
-    answers before the update is stored.
+    webhook is our own aiohttp route rather than PTB's `start_webhook`: PTB's needs tornado
+    (not installed), compares the secret with `!=`, not in constant time, and answers
+    before the update is stored.
     """
 
     def __init__(
@@ -149,8 +154,6 @@ class TelegramBot:
         base_url: str = DEFAULT_BASE_URL,
         webhook_url: str | None = None,
         webhook_secret: SecretStr | str | None = None,
-        webhook_listen: str = "127.0.0.1",
-        webhook_port: int = 8443,
         webhook_path: str | None = None,
         transport: TelegramTransport | None = None,
         poll_timeout: float = 10.0,
@@ -168,15 +171,14 @@ class TelegramBot:
         self._inbox = inbox
         self._webhook_url = webhook_url or None  # an empty setting means polling
         self._webhook_secret = secret or ""
-        self._webhook_listen = webhook_listen
-        self._webhook_port = webhook_port
         # Telegram posts to the URL's path unless a reverse proxy rewrites it.
         self._webhook_path = webhook_path or (urlsplit(webhook_url or "").path or "/")
         self._poll_timeout = poll_timeout
         self._poll_retry = poll_retry  # the first back-off; it doubles up to 30 s
         self._poller: asyncio.Task[None] | None = None
         self._told: set[str] = set()  # updates whose sender heard that storing failed
-        self._runner: web.AppRunner | None = None
+        self._connected = False  # getMe answered
+        self._polling_ok = True  # the last getUpdates answered
         protect_token(plain)  # before building: the Bot logs its URL on construction
         self.application: TelegramApp = (
             ApplicationBuilder()
@@ -195,38 +197,57 @@ class TelegramBot:
     def webhook_mode(self) -> bool:
         return self._webhook_url is not None
 
-    @property
-    def webhook_port(self) -> int | None:
-        """The port the webhook server listens on (useful with port 0); None if not running."""
-        if self._runner is None or not self._runner.addresses:
-            return None
-        return int(self._runner.addresses[0][1])
+    def routes(self) -> list[web.RouteDef]:
+        """The webhook's route for the HTTP server (none when polling)."""
+        return [web.post(self._webhook_path, self._on_webhook)] if self.webhook_mode else []
 
-    async def start(self) -> None:
-        """Connect (getMe), then poll or serve the webhook."""
+    async def connected(self) -> bool:
+        """Telegram answered getMe, and the last long poll (if this process polls) worked."""
+        return self._connected and (self._poller is None or self._polling_ok)
+
+    async def connect(self) -> None:
+        """Ask Telegram who we are (getMe), then register the webhook, or clear any webhook
+        an earlier deployment left (it would keep getUpdates empty)."""
         try:
             await self.application.initialize()
             if self.webhook_mode:
-                await self._start_webhook()
+                assert self._webhook_url is not None
+                await self.application.bot.set_webhook(
+                    url=self._webhook_url,
+                    secret_token=self._webhook_secret,
+                    allowed_updates=list(ALLOWED_UPDATES),
+                )
             else:
-                # A webhook left from an earlier deployment would keep getUpdates empty.
                 await self.application.bot.delete_webhook(drop_pending_updates=False)
-                self._poller = asyncio.create_task(self._poll(), name="telegram-poller")
         except BaseException:
             await self.stop()
             raise
-        log.info("telegram.started", mode="webhook" if self.webhook_mode else "polling")
+        self._connected = True
+        log.info("telegram.connected", mode="webhook" if self.webhook_mode else "polling")
 
-    async def stop(self) -> None:
-        """Stop receiving and close connections; what was stored is handled next start."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+    async def start_receiving(self) -> None:
+        """Start long polling (nothing in webhook mode: the HTTP server receives)."""
+        if not self.webhook_mode and self._poller is None:
+            self._polling_ok = True
+            self._poller = asyncio.create_task(self._poll(), name="telegram-poller")
+
+    async def stop_receiving(self) -> None:
+        """Stop long polling; what was stored is handled by the leader."""
         if self._poller is not None:
             self._poller.cancel()
             await asyncio.gather(self._poller, return_exceptions=True)
             self._poller = None
+
+    async def start(self) -> None:
+        """Connect, then receive (`connect` and `start_receiving`)."""
+        await self.connect()
+        await self.start_receiving()
+
+    async def stop(self) -> None:
+        """Stop receiving and close connections; what was stored is handled next start."""
+        await self.stop_receiving()
         await self.application.shutdown()
+        self._connected = False
 
     async def bot_username(self) -> str:
         """The bot's @username (for deep links), asked from Telegram."""
@@ -265,11 +286,13 @@ class TelegramBot:
                     timeout=dtm.timedelta(seconds=self._poll_timeout),
                     allowed_updates=list(ALLOWED_UPDATES),
                 )
+                self._polling_ok = True
                 if updates:
                     await self.receive(list(updates))
                     offset = updates[-1].update_id + 1
                 failures = 0
             except (TelegramError, StorageError) as error:
+                self._polling_ok = not isinstance(error, TelegramError)
                 failures += 1
                 delay = min(self._poll_retry * 2.0 ** (failures - 1), POLL_BACKOFF_MAX)
                 log.warning(
@@ -280,23 +303,6 @@ class TelegramBot:
                 await asyncio.sleep(delay)  # Telegram or the database is down: back off
 
     # Webhook -------------------------------------------------------------------------------
-
-    async def _start_webhook(self) -> None:
-        server = web.Application()
-        server.router.add_post(self._webhook_path, self._on_webhook)
-        # A webhook request is short: do not hold a shutdown up for aiohttp's default 60 s.
-        self._runner = web.AppRunner(
-            server, access_log=None, handle_signals=False, shutdown_timeout=5.0
-        )
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self._webhook_listen, self._webhook_port)
-        await site.start()
-        assert self._webhook_url is not None
-        await self.application.bot.set_webhook(
-            url=self._webhook_url,
-            secret_token=self._webhook_secret,
-            allowed_updates=list(ALLOWED_UPDATES),
-        )
 
     async def _on_webhook(self, request: web.Request) -> web.Response:
         """One update from Telegram: verify the secret (in constant time), store it, and

@@ -179,7 +179,7 @@ class RosterReminders:
                 due: list[tuple[str, datetime, datetime]] = []
                 if now < run.start <= horizon:
                     due.append(("start", run.start, run.start))
-                before = _day_before(run.start, settings, tz)
+                before = day_before(run.start, settings, tz)
                 if now < before <= horizon and before < run.start and run.start > now:
                     due.append(("before", run.start, before))
                 if now < run.end <= horizon and run.end < end:
@@ -230,7 +230,7 @@ class RosterReminders:
         await tx.audit(person, f"roster.notice.{notice.kind}", f"{key[0]}@{key[1]}")
 
 
-def _day_before(start: datetime, settings: RosterSettings, tz: ZoneInfo) -> datetime:
+def day_before(start: datetime, settings: RosterSettings, tz: ZoneInfo) -> datetime:
     local = start.astimezone(tz).date()
     return to_utc(datetime.combine(local - timedelta(days=1), settings.reminder_time), tz)
 

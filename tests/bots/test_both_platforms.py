@@ -15,6 +15,7 @@ from telegram import Update
 from bots.telegram import TelegramBot, TelegramTransport
 from core.clock import FakeClock
 from scm_bot.app import build
+from scm_bot.http import HttpServer
 from tests.bots.slack.test_bot import SLACK_IDS, http_bot, unpaced
 from tests.bots.slack.test_bot import World as SlackWorld
 from tests.bots.telegram.test_bot import IDS
@@ -55,13 +56,16 @@ async def both(engine: AsyncEngine) -> AsyncIterator[Both]:
         slack_bot = http_bot(app.inbox, slack_api)
         await tg.start()
         await slack_bot.start()
+        server = HttpServer("127.0.0.1", 0, [*tg.routes(), *slack_bot.routes()])
+        await server.start()
         http = aiohttp.ClientSession()
         try:
             harness = Harness(app, clock, RecordingTransport())
-            slack = SlackWorld(slack_api, app, slack_bot, app.router, harness, http)  # type: ignore[arg-type]
+            slack = SlackWorld(slack_api, app, slack_bot, app.router, harness, http, server)  # type: ignore[arg-type]
             yield Both(tg, telegram, slack)
         finally:
             await http.close()
+            await server.stop()
             await slack_bot.stop()
             await tg.stop()
             await app.close()

@@ -248,9 +248,10 @@ class BotProcess:
         assert answer, f"the fork server ended:\n{self.tail()}"
         return int(answer)
 
-    async def start(self, *, cold: bool = False) -> Start:
+    async def start(self, *, cold: bool = False, polls: bool = True) -> Start:
         """Start the bot (the console script when `cold`, else a fork) and wait until it
-        polls for updates."""
+        polls for updates (a standby beside a leader does not: `polls=False` waits for
+        nothing)."""
         assert self.pid is None, "the bot still runs"
         if cold:
             self._header("cold: scm-bot run")
@@ -270,7 +271,7 @@ class BotProcess:
             self._header("forked: main() with run")
             began = time.monotonic()
             self.pid = await self._ask("run")
-        ready = await self._ready(began)
+        ready = await self._ready(began) if polls else began
         start = Start(cold, began, ready)
         self.starts.append(start)
         return start

@@ -111,11 +111,9 @@ async def test_the_webhook_answers_only_once_the_update_is_stored(
     options: dict[str, Any] = {
         "webhook_url": "https://bot.example.org/telegram/hook",
         "webhook_secret": WEBHOOK_SECRET,
-        "webhook_port": 0,
     }
     async with world(engine, fake, **options) as w:
-        port = w.tg.webhook_port
-        assert port is not None
+        port = w.server.port
         update = fake.text_update(CACO, "/alarm Soest: brand")
         headers = {SECRET_HEADER: WEBHOOK_SECRET}
         with failing_statements(w.app, "INSERT INTO inbox", times=1):

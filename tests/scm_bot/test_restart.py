@@ -23,7 +23,8 @@ from core.events import ButtonEvent, Sender, parse_text
 from core.incidents.paging import ESCALATE
 from core.model import Origin, Timer, TimerId
 from core.tx import Tx
-from scm_bot.app import AlreadyRunning, App, running
+from scm_bot.app import App
+from scm_bot.instance import AlreadyRunning, running
 from scm_bot.scheduling import FIRING_AT_ONCE, RECONCILE_EVERY, ApsTimerScheduler
 from storage.database import alembic_config, is_sqlite, make_engine
 from tests.helpers import START, Harness, RecordingTransport, load_region
@@ -101,6 +102,8 @@ async def test_a_failed_scheduling_call_delays_the_escalation_by_seconds(
     clock = FakeClock(START)
     transport = RecordingTransport()
     async with running(db_url, [transport], clock) as app:
+        # The daily roster check planned at start is due: it fires here, not meanwhile.
+        await app.runner.run_due()
         scheduler = aps(app)
         add = scheduler._add
         failures: list[TimerId] = []
@@ -257,11 +260,14 @@ async def test_undelivered_messages_go_out_after_a_restart(db_url: str) -> None:
     assert "Controleer het alarm" in transport.inbox("caco")[-1].text
 
 
-async def test_a_second_instance_on_the_same_database_refuses_to_start(db_url: str) -> None:
+async def test_a_second_instance_on_the_same_sqlite_database_refuses_to_start(
+    sqlite_url: str,
+) -> None:
+    """(On PostgreSQL a second instance stands by: tests/scm_bot/test_leadership.py.)"""
     clock = FakeClock(START)
-    async with running(db_url, [RecordingTransport()], clock):
+    async with running(sqlite_url, [RecordingTransport()], clock):
         with pytest.raises(AlreadyRunning):
-            async with running(db_url, [RecordingTransport()], clock):
+            async with running(sqlite_url, [RecordingTransport()], clock):
                 pass  # pragma: no cover
 
 

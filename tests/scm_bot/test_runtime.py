@@ -12,7 +12,8 @@ from bots.slack.bot import SlackBot
 from bots.telegram.bot import TelegramBot
 from core.analyse.form import FormFileError, load_form
 from core.clock import FakeClock
-from scm_bot.app import build, running
+from scm_bot.app import build
+from scm_bot.instance import running
 from scm_bot.runtime import _bots, run_bot
 from scm_bot.settings import Settings
 from storage.database import make_engine

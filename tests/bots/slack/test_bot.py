@@ -49,6 +49,7 @@ from core.model import Origin, Person, PersonId
 from core.ports import DeliveryLimits, Inbox
 from core.region.linking import create_invite
 from scm_bot.app import App, build
+from scm_bot.http import HttpServer
 from storage.database import make_engine
 from tests.conftest import count
 from tests.helpers import (
@@ -145,6 +146,7 @@ class World:
     router: SpyRouter
     harness: Harness  # only to move time; deliveries go to Slack
     http: aiohttp.ClientSession
+    server: HttpServer  # the instance's HTTP server, with Slack's route
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     # Unique per test: PostgreSQL keeps seen event ids for the whole session.
     run: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
@@ -154,7 +156,7 @@ class World:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.bot.http_port}/slack/events"
+        return f"http://127.0.0.1:{self.server.port}/slack/events"
 
     async def post(
         self,
@@ -281,7 +283,6 @@ def http_bot(inbox: Inbox, fake: FakeSlack) -> SlackBot:
         signing_secret=SIGNING_SECRET,
         base_url=fake.base_url,
         mode="http",
-        http_port=0,
     )
 
 
@@ -296,11 +297,15 @@ async def make_world(
     app.inbox.router = router
     bot = http_bot(app.inbox, fake)
     await bot.start()
+    server = HttpServer("127.0.0.1", 0, bot.routes())
+    await server.start()
     http = aiohttp.ClientSession()
     try:
-        yield World(fake, app, bot, router, Harness(app, clock, RecordingTransport()), http)
+        harness = Harness(app, clock, RecordingTransport())
+        yield World(fake, app, bot, router, harness, http, server)
     finally:
         await http.close()
+        await server.stop()
         await bot.stop()
         await app.close()
 

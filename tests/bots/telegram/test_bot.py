@@ -47,6 +47,7 @@ from core.model import Language, Origin, Person, PersonId
 from core.region.linking import create_invite
 from flows.router import Router
 from scm_bot.app import App, build
+from scm_bot.http import HttpServer
 from storage.database import make_engine
 from tests.conftest import count
 from tests.helpers import (
@@ -112,6 +113,7 @@ class World:
     transport: TelegramTransport
     harness: Harness
     router: CountingRouter
+    server: HttpServer  # the instance's HTTP server, with the webhook's route
 
     async def feed(self, update: dict[str, Any]) -> None:
         """Receive one update as the poller does (into the inbox), handle it, answer it,
@@ -170,11 +172,15 @@ async def world(
     app.inbox.router = router
     options: dict[str, Any] = {"poll_timeout": 5.0, **bot_options}
     tg = TelegramBot(app.inbox, token=TOKEN, base_url=fake.base_url, transport=transport, **options)
+    server = HttpServer("127.0.0.1", 0, tg.routes())
+    await server.start()
     await tg.start()
     try:
-        yield World(fake, app, tg, transport, Harness(app, clock, RecordingTransport()), router)
+        harness = Harness(app, clock, RecordingTransport())
+        yield World(fake, app, tg, transport, harness, router, server)
     finally:
         await tg.stop()
+        await server.stop()
         await app.close()
 
 
@@ -646,15 +652,13 @@ async def test_webhook_mode_accepts_only_the_right_secret(
     options: dict[str, Any] = {
         "webhook_url": "https://bot.example.org/telegram/hook",
         "webhook_secret": WEBHOOK_SECRET,
-        "webhook_port": 0,
     }
     async with world(sqlite_engine, fake, **options) as w:
         assert fake.webhook is not None
         assert fake.webhook["url"] == "https://bot.example.org/telegram/hook"
         assert fake.webhook["secret_token"] == WEBHOOK_SECRET
         assert not fake.calls_to("getUpdates")  # no polling in webhook mode
-        port = w.tg.webhook_port
-        assert port is not None
+        port = w.server.port
 
         update = fake.text_update(CACO, "/alarm Soest: brand")
         assert await webhook_post(port, update) == 403

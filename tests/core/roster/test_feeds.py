@@ -21,7 +21,7 @@ from icalendar import Calendar, Event
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bots.ical_server import IcalServer
+from bots.ical_feeds import IcalFeeds
 from core.clock import FakeClock
 from core.events import Sender, parse_text
 from core.i18n import t
@@ -30,10 +30,8 @@ from core.roster.feeds import TOKEN_BYTES
 from core.roster.importing import parse_ics
 from flows.roster.feature import RosterCalendars
 from scm_bot.app import build
+from scm_bot.http import HttpServer
 from scm_bot.logs import QUIET_LOGGERS
-from scm_bot.runtime import _ical_server
-from scm_bot.settings import Settings
-from storage.database import make_engine
 from tests.conftest import count
 from tests.helpers import REGION_FILE, START, Harness, RecordingTransport, load_region
 
@@ -45,7 +43,7 @@ REPLACE = "/vervang Bert door Anna van morgen 08:00 tot do 18:00"
 @dataclass
 class Served:
     harness: Harness
-    server: IcalServer
+    server: HttpServer
     http: aiohttp.ClientSession
 
     @property
@@ -70,7 +68,7 @@ async def serve(engine: AsyncEngine, *, feed_url: str | None = PUBLIC) -> AsyncI
     clock = FakeClock(START)
     transport = RecordingTransport()
     app = build(engine, clock, [transport], feed_url=feed_url)
-    server = IcalServer(RosterCalendars(app.core), port=0)
+    server = HttpServer("127.0.0.1", 0, IcalFeeds(RosterCalendars(app.core)).routes())
     await server.start()
     http = aiohttp.ClientSession()
     try:
@@ -257,7 +255,7 @@ async def test_the_token_is_kept_only_as_a_hash_and_never_logged(
         await served.subscribe("rol-a")  # rotated: the old one is now refused
         assert (await served.get(path))[0] == 404
 
-        broken = IcalServer(Broken(), port=0)
+        broken = HttpServer("127.0.0.1", 0, IcalFeeds(Broken()).routes())
         await broken.start()
         try:
             url = f"http://127.0.0.1:{broken.port}{path}"
@@ -291,20 +289,3 @@ async def test_without_the_server_there_are_no_urls(engine: AsyncEngine) -> None
         await off.harness.say("rol-a", "/rooster abonnementen")
         assert "Je hebt geen agenda-abonnementen" in off.harness.last("rol-a")
         assert await count(engine, "ical_token") == 0
-
-
-async def test_the_server_runs_only_when_its_port_is_set(sqlite_url: str) -> None:
-    off = Settings(database_url=sqlite_url)
-    on = Settings(database_url=sqlite_url, ical_http_port=8765, ical_http_listen="0.0.0.0")
-    assert off.ical_feed_url is None
-    assert on.ical_feed_url == "http://0.0.0.0:8765"
-    public = Settings(ical_http_port=8765, public_base_url="https://piket.example.nl/")
-    assert public.ical_feed_url == "https://piket.example.nl"
-    engine = make_engine(sqlite_url)
-    try:
-        async with build(engine, FakeClock(START), []) as app:
-            assert _ical_server(off, app) is None
-            server = _ical_server(on, app)
-            assert server is not None and (server.listen, server.port) == ("0.0.0.0", 8765)
-    finally:
-        await engine.dispose()
