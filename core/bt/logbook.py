@@ -19,6 +19,7 @@ from core.bt.requests import find_incident
 from core.bt.team import entitled
 from core.errors import UserError
 from core.i18n import catalog, fmt_datetime, t
+from core.messages import Attachment
 from core.model import Directory, Incident, Language, Person
 from core.tx import Tx
 
@@ -243,11 +244,20 @@ async def build(tx: Tx, incident: Incident) -> Logbook:
     )
 
 
+FORMATS = {
+    "pdf": ("application/pdf", "pdf"),
+    "md": ("text/markdown", "md"),
+    "json": ("application/json", "json"),
+}
+
+
 async def show(tx: Tx, person: Person, args: str) -> None:
-    """/logboek <incident>: the newest entries, for the Caco, the ROL and the incident's BT."""
-    ident = args.strip()
-    if not ident:
+    """/logboek <incident> [pdf|md|json]: the newest entries, or the whole logbook as a
+    file, for the Caco, the ROL and the incident's BT."""
+    words = args.split()
+    if not words or len(words) > 2 or (len(words) == 2 and words[1].lower() not in FORMATS):
         raise UserError("log.usage")
+    ident = words[0]
     incident = await find_incident(tx, ident)
     if incident is None:
         raise UserError("bt.unknown_incident", id=ident)
@@ -256,11 +266,32 @@ async def show(tx: Tx, person: Person, args: str) -> None:
         raise UserError("log.not_allowed", id=incident.public_id)
     book = await build(tx, incident)
     lang = person.language
+    topic = f"bt-log:{incident.id}"
+    if len(words) == 2:
+        fmt = words[1].lower()
+        mime, ext = FORMATS[fmt]
+        if fmt == "pdf":
+            content = book.pdf(lang)
+        elif fmt == "json":
+            content = book.as_json().encode()
+        else:
+            content = book.markdown(lang).encode()
+        name = f"logboek-{incident.public_id}.{ext}"
+        await tx.send(
+            person,
+            "log.file",
+            topic=topic,
+            attachment=Attachment(name, mime, content),
+            id=incident.public_id,
+            total=len(book.entries),
+        )
+        await tx.audit(person, "log.exported", incident.public_id, format=fmt)
+        return
     newest = book.entries[-SHOWN:]
     await tx.send(
         person,
         "log.text",
-        topic=f"bt-log:{incident.id}",
+        topic=topic,
         id=incident.public_id,
         shown=len(newest),
         total=len(book.entries),
