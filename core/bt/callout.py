@@ -326,7 +326,7 @@ class Callouts:
         buttons = tuple((f"bt.button_{a}", BtAnswerButton(member.id, a).pack()) for a in actions)
         await tx.send(
             person,
-            "bt.page",
+            "bt.page_informed" if callout.kind is AlertKind.ALERTERING else "bt.page",
             title_key="bt.page_title_repeat" if attempt > 1 else "bt.page_title",
             buttons=buttons,
             topic=page_topic(page),
@@ -364,11 +364,15 @@ class Callouts:
             "page.status_seen": "bt.status_seen",
             "page.status_closed": "page.status_closed",
         }.get(status_key, status_key)
+        # Who said "Ik kom" keeps one button: plans change, and the function is open again.
+        after_all = (("bt.button_not_after_all", BtAnswerButton(member.id, "not").pack()),)
         for person in people:
+            coming_now = key == "bt.status_coming" and person.id == page.acknowledged_by
             await tx.send(
                 person,
                 "bt.page_edited",
                 title_key="bt.page_title",
+                buttons=after_all if coming_now else (),
                 topic=page_topic(page),
                 edit=True,
                 status=lambda lang, key=key: t(lang, key, **params),
