@@ -143,7 +143,7 @@ async def test_decisions_actions_and_the_logbook(new_harness: NewHarness) -> Non
     await h.say("tv-tom", "/besluit wijzig 1 Scholen in Soest blijven twee dagen dicht")
     assert "(was: Scholen in Soest blijven morgen dicht)" in h.last("caco")
     await h.say("tv-tom", "/actie gs-soest Ouders informeren via de scholen")
-    assert "actie 1 voor jou (van Voorzitter Tom)" in h.last("gs-soest")
+    assert "actie 1 voor u (van Voorzitter Tom)" in h.last("gs-soest")  # share list: "u"
     await h.say("tv-tom", "/besluiten")
     listed = h.last("tv-tom")
     assert "Besluit 1" in listed and "twee dagen dicht" in listed

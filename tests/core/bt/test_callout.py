@@ -195,3 +195,16 @@ async def test_bad_input_is_answered_clearly_and_changes_nothing(
     await h.press_data("im", coming)
     assert h.last("im") == "VRU-2026-0001 is gesloten: er wordt niemand meer opgeroepen."
     assert await _state(engine) == closed
+
+
+async def test_the_burgemeester_and_the_share_list_read_u(new_harness: NewHarness) -> None:
+    h = await new_harness(region=REGION)
+    await convened(h)
+    assert "GBT is opgeroepen (alarmering). U ziet op het bord wie komt." in h.texts("bgm-soest")
+    secretaris = next(m for m in h.inbox("gs-soest") if m.title == "Oproep GBT")
+    assert "Uw functie: Gemeentesecretaris" in secretaris.text
+    assert secretaris.text.endswith("Komt u?")
+    voorzitter = next(m for m in h.inbox("tv-tom") if m.title == "Oproep GBT")
+    assert voorzitter.text.endswith("Kom je?")  # operational staff: "je"
+    await h.press("gs-soest", "Ik kom (binnen 30 min)")
+    assert any(m.text.startswith("Genoteerd: u komt naar GBT") for m in h.inbox("gs-soest"))
