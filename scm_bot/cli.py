@@ -16,6 +16,7 @@ from core.errors import RegionFileError, StorageError
 from core.i18n import fmt_datetime, t
 from core.model import Language
 from core.region.file import dump_region, parse_region
+from scm_bot.incident_cli import incident_app
 from scm_bot.logs import setup_logging
 from scm_bot.roster_cli import roster_app
 from scm_bot.settings import Settings
@@ -39,6 +40,7 @@ person_app = typer.Typer(
 )
 app.add_typer(person_app, name="person")
 app.add_typer(roster_app, name="roster")
+app.add_typer(incident_app, name="incident")
 
 
 def _setup_logging(settings: Settings) -> None:

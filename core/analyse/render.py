@@ -168,8 +168,10 @@ FONT_FILES = {
 }
 
 
-def _document() -> FPDF:
-    doc = FPDF(format="A4")
+def document(*, compliance: str | None = None) -> FPDF:
+    """An A4 document with the embedded fonts and text shaping; `compliance` names a PDF/A
+    level fpdf2 enforces ("PDF/A-3B": the Archiefregeling's format for permanent records)."""
+    doc = FPDF(format="A4", enforce_compliance=compliance)
     folder = files("core").joinpath("data", "fonts")
     for (family, style), name in FONT_FILES.items():
         with as_file(folder.joinpath(name)) as path:
@@ -181,7 +183,7 @@ def _document() -> FPDF:
 
 def pdf(sheet: Sheet, language: Language, *, kernbeeld: bool = False) -> bytes:
     tz = sheet.directory.region.timezone
-    doc = _document()
+    doc = document()
     doc.set_title(title(sheet, language))
     doc.set_creator("scm-bot")
     doc.add_page()

@@ -77,7 +77,9 @@ async def lines(tx: Tx, callout: Callout) -> list[Line]:
             if x.status is TargetStatus.PAGED
             and x.person_id not in answered
             and page is not None
-            and page.status in (PageStatus.ACTIVE, PageStatus.NOBODY_LEFT)
+            # An alertering's page is "informed", not active; after closing it is
+            # cancelled: whoever was paged and did not answer still shows as such.
+            and page.status is not PageStatus.ACKNOWLEDGED
         ]
         declined_ids = said_no | {
             x.person_id

@@ -65,6 +65,12 @@ REMIND_BEFORE = timedelta(minutes=15)
 VOORZITTER = "voorzitter-vr"  # the voorzitter veiligheidsregio, who convenes the RBT
 
 
+def note_topic(callout: Callout) -> str:
+    """What a call-out tells one person once (never edited): every message of a BT carries
+    a topic naming it, so what reached whom can be checked (the access tests)."""
+    return f"bt-note:{callout.id}"
+
+
 class Callouts:
     """Convening, calling out and the answers; also the `PageView` of member pages."""
 
@@ -320,7 +326,7 @@ class Callouts:
         buttons = tuple((f"bt.button_{a}", BtAnswerButton(member.id, a).pack()) for a in actions)
         await tx.send(
             person,
-            "bt.page",
+            "bt.page_informed" if callout.kind is AlertKind.ALERTERING else "bt.page",
             title_key="bt.page_title_repeat" if attempt > 1 else "bt.page_title",
             buttons=buttons,
             topic=page_topic(page),
@@ -358,11 +364,15 @@ class Callouts:
             "page.status_seen": "bt.status_seen",
             "page.status_closed": "page.status_closed",
         }.get(status_key, status_key)
+        # Who said "Ik kom" keeps one button: plans change, and the function is open again.
+        after_all = (("bt.button_not_after_all", BtAnswerButton(member.id, "not").pack()),)
         for person in people:
+            coming_now = key == "bt.status_coming" and person.id == page.acknowledged_by
             await tx.send(
                 person,
                 "bt.page_edited",
                 title_key="bt.page_title",
+                buttons=after_all if coming_now else (),
                 topic=page_topic(page),
                 edit=True,
                 status=lambda lang, key=key: t(lang, key, **params),
@@ -384,6 +394,7 @@ class Callouts:
                 await tx.send(
                     person,
                     "bt.nobody_left",
+                    topic=note_topic(callout),
                     id=incident.public_id,
                     team=callout.team_name,
                     function=board.function_label(tx, member),
@@ -446,6 +457,7 @@ class Callouts:
         await tx.send(
             person,
             "bt.you_come",
+            topic=note_topic(callout),
             team=callout.team_name,
             eta=fmt_time(eta, tz, person.language),
             start=fmt_datetime(callout.starts_at, tz, person.language),
@@ -468,7 +480,7 @@ class Callouts:
             # They said they would come and no longer can: the function is open again.
             await self.paging.reopen(tx, incident, page, person, self)
         await self._record(tx, incident, callout, member, person, Answer.NOT_COMING, None)
-        await tx.send(person, "bt.you_dont_come", team=callout.team_name)
+        await tx.send(person, "bt.you_dont_come", topic=note_topic(callout), team=callout.team_name)
 
     async def _record(
         self,
@@ -513,6 +525,7 @@ class Callouts:
             await tx.send(
                 person,
                 "bt.norm_missing",
+                topic=note_topic(callout),
                 team=callout.team_name,
                 id=incident.public_id,
                 functions=", ".join(names),
@@ -529,6 +542,7 @@ class Callouts:
             await tx.send(
                 person,
                 "bt.remind",
+                topic=note_topic(callout),
                 team=callout.team_name,
                 start=fmt_time(callout.starts_at, tz, person.language),
                 place=callout.place,

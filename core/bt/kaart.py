@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from core.analyse.form import Form
 from core.analyse.model import Version
-from core.analyse.render import CHANGED, Sheet, _document, rows
+from core.analyse.render import CHANGED, Sheet, document, rows
 from core.analyse.render import FONT as PDF_FONT
 from core.bt.model import Callout, CalloutStatus
 from core.bt.team import coming
@@ -90,7 +90,7 @@ class Kaart:
         return out
 
     def pdf(self, title: str, sections: list[tuple[str, str]]) -> bytes:
-        doc = _document()
+        doc = document()
         doc.set_title(title)
         doc.set_creator("scm-bot")
         doc.add_page()

@@ -7,25 +7,30 @@ they stand. `/logboek` shows the newest entries; `scm-bot incident export` write
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from fpdf import FPDF
-
-from core.analyse.render import FONT, FONT_FILES
+from core.analyse.render import FONT, document
 from core.bt.model import LogEntry, Record, RecordKind
 from core.bt.requests import find_incident
 from core.bt.team import entitled
 from core.errors import UserError
 from core.i18n import catalog, fmt_datetime, t
+from core.messages import Attachment
 from core.model import Directory, Incident, Language, Person
 from core.tx import Tx
 
 SHOWN = 25  # entries /logboek shows in the chat
+_ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?([+-]\d\d:\d\d|Z)$")
 # Detail fields worth a reader's eye, in this order.
 DETAILS = (
     "function",
+    "field",
+    "who",
+    "callee",
     "team",
     "version",
     "number",
@@ -41,6 +46,7 @@ DETAILS = (
     "step",
     "attempt",
     "transport",
+    "format",
 )
 
 
@@ -62,7 +68,7 @@ class Logbook:
         key = f"log.{entry.action}"
         what = t(lang, key) if key in catalog(Language.NL) else entry.action
         details = [
-            f"{k}={_shown(entry.detail[k])}"
+            f"{k}={_shown(entry.detail[k], tz, lang)}"
             for k in DETAILS
             if entry.detail.get(k) not in (None, "", [])
         ]
@@ -152,9 +158,30 @@ class Logbook:
                 )
         return out
 
+    def facts(self, lang: Language) -> list[str]:
+        """The incident in a few lines: what, where, which gemeenten, opened and closed."""
+        i = self.incident
+        tz = self.directory.region.timezone
+        closed = fmt_datetime(i.closed_at, tz, lang) if i.closed_at else "—"
+        return [
+            t(lang, "log.fact_what", kind=t(lang, f"kind.{i.kind.value}"), text=i.description),
+            t(lang, "log.fact_where", location=i.location or "—", opschaling=i.opschaling or "—"),
+            t(
+                lang,
+                "log.fact_gemeenten",
+                names=", ".join(self.directory.gemeente(g).name for g in i.gemeenten),
+            ),
+            t(
+                lang,
+                "log.fact_times",
+                opened=fmt_datetime(i.created_at, tz, lang),
+                closed=closed,
+            ),
+        ]
+
     def markdown(self, lang: Language) -> str:
         out = [f"# {t(lang, 'log.title', id=self.incident.public_id)}", ""]
-        out.append(self.incident.description)
+        out += [f"- {line}" for line in self.facts(lang)]
         out += ["", f"## {t(lang, 'log.records')}", ""]
         out += [f"- {line.strip()}" for line in self.record_lines(lang)] or ["—"]
         out += ["", f"## {t(lang, 'log.events')}", ""]
@@ -163,14 +190,7 @@ class Logbook:
 
     def pdf(self, lang: Language) -> bytes:
         """A PDF/A-3B document (the Archiefregeling's format for permanent records)."""
-        doc = FPDF(format="A4", enforce_compliance="PDF/A-3B")
-        from importlib.resources import as_file, files
-
-        folder = files("core").joinpath("data", "fonts")
-        for (family, style), name in FONT_FILES.items():
-            with as_file(folder.joinpath(name)) as path:
-                doc.add_font(family, style, path)
-        doc.set_fallback_fonts(["symbola"], exact_match=False)
+        doc = document(compliance="PDF/A-3B")
         title = t(lang, "log.title", id=self.incident.public_id)
         doc.set_title(title)
         doc.set_creator("scm-bot")
@@ -179,7 +199,8 @@ class Logbook:
         doc.set_font(FONT, "B", 15)
         doc.multi_cell(0, 8, title, new_x="LMARGIN", new_y="NEXT")
         doc.set_font(FONT, "", 10)
-        doc.multi_cell(0, 5, self.incident.description, new_x="LMARGIN", new_y="NEXT")
+        for line in self.facts(lang):
+            doc.multi_cell(0, 5, line, new_x="LMARGIN", new_y="NEXT")
         for heading, lines in (
             (t(lang, "log.records"), self.record_lines(lang) or ["—"]),
             (t(lang, "log.events"), [self.line(e, lang) for e in self.entries]),
@@ -193,9 +214,12 @@ class Logbook:
         return bytes(doc.output())
 
 
-def _shown(value: object) -> str:
+def _shown(value: object, tz: ZoneInfo, lang: Language) -> str:
+    """A detail as a reader takes it in: a moment in the region's time, a list bracketed."""
     if isinstance(value, list):
         return "[" + ", ".join(str(v) for v in value) + "]"
+    if isinstance(value, str) and _ISO.match(value):
+        return fmt_datetime(datetime.fromisoformat(value), tz, lang)
     return str(value)
 
 
@@ -220,11 +244,20 @@ async def build(tx: Tx, incident: Incident) -> Logbook:
     )
 
 
+FORMATS = {
+    "pdf": ("application/pdf", "pdf"),
+    "md": ("text/markdown", "md"),
+    "json": ("application/json", "json"),
+}
+
+
 async def show(tx: Tx, person: Person, args: str) -> None:
-    """/logboek <incident>: the newest entries, for the Caco, the ROL and the incident's BT."""
-    ident = args.strip()
-    if not ident:
+    """/logboek <incident> [pdf|md|json]: the newest entries, or the whole logbook as a
+    file, for the Caco, the ROL and the incident's BT."""
+    words = args.split()
+    if not words or len(words) > 2 or (len(words) == 2 and words[1].lower() not in FORMATS):
         raise UserError("log.usage")
+    ident = words[0]
     incident = await find_incident(tx, ident)
     if incident is None:
         raise UserError("bt.unknown_incident", id=ident)
@@ -233,11 +266,32 @@ async def show(tx: Tx, person: Person, args: str) -> None:
         raise UserError("log.not_allowed", id=incident.public_id)
     book = await build(tx, incident)
     lang = person.language
+    topic = f"bt-log:{incident.id}"
+    if len(words) == 2:
+        fmt = words[1].lower()
+        mime, ext = FORMATS[fmt]
+        if fmt == "pdf":
+            content = book.pdf(lang)
+        elif fmt == "json":
+            content = book.as_json().encode()
+        else:
+            content = book.markdown(lang).encode()
+        name = f"logboek-{incident.public_id}.{ext}"
+        await tx.send(
+            person,
+            "log.file",
+            topic=topic,
+            attachment=Attachment(name, mime, content),
+            id=incident.public_id,
+            total=len(book.entries),
+        )
+        await tx.audit(person, "log.exported", incident.public_id, format=fmt)
+        return
     newest = book.entries[-SHOWN:]
     await tx.send(
         person,
         "log.text",
-        topic=f"bt-log:{incident.id}",
+        topic=topic,
         id=incident.public_id,
         shown=len(newest),
         total=len(book.entries),

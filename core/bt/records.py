@@ -188,7 +188,9 @@ class Records:
             owner=owner.key,
         )
         if not await entitled(tx, incident, owner):
-            await tx.send(person, "bt.action_owner_outside", name=owner.name)
+            await tx.send(
+                person, "bt.action_owner_outside", topic=f"bt-record:{incident.id}", name=owner.name
+            )
         else:
             await tx.send(
                 owner,
@@ -199,7 +201,13 @@ class Records:
                 name=person.name,
                 text=text,
             )
-        await tx.send(person, "bt.action_recorded", number=record.number, name=owner.name)
+        await tx.send(
+            person,
+            "bt.action_recorded",
+            topic=f"bt-record:{incident.id}",
+            number=record.number,
+            name=owner.name,
+        )
 
     async def list(self, tx: Tx, person: Person, args: str) -> None:
         ident = args.strip()

@@ -3,7 +3,8 @@ may see its board, its records and the incident's logbook.
 
 BT data of gemeente A goes to A's BT (everyone paged for it, the convener and the
 burgemeester on whose behalf it was convened, the gemeente's burgemeester), the Caco and
-the ROL, and to nobody else (`tests/test_bt_access.py`).
+the ROL, and to nobody else (`tests/core/bt/test_access.py` checks every person against
+every BT).
 """
 
 from __future__ import annotations

@@ -3,29 +3,12 @@ reminders, the aandachtskaart, decisions, actions and the logbook (fake clock)."
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.clock import FakeClock
-from tests.helpers import Harness, NewHarness
-
-REGION = (Path(__file__).parents[2] / "data" / "bt-region.yaml").read_text("utf-8")
-BOARD = "Aanwezigheid GBT"
-
-
-async def _convened(h: Harness) -> None:
-    await h.raise_alarm()
-    await h.press("rol-b", "I'll take it")
-    await h.say("bgm-soest", "/bt bijeenroepen")
-    await h.press("bgm-soest", "Norm")
-    await h.say("bgm-soest", "Gemeentehuis Soest")
-    await h.press("bgm-soest", "Bevestigen en oproepen")
-
-
-def _boards(h: Harness, who: str) -> list[str]:
-    return [m.text for m in h.inbox(who) if m.title == BOARD]
+from tests.helpers import NewHarness
+from tests.helpers.bt import REGION, boards, convened
 
 
 async def test_convening_shows_the_composition_with_its_gap(new_harness: NewHarness) -> None:
@@ -56,9 +39,9 @@ async def test_answers_reach_one_board_per_viewer_edited_in_place(
     new_harness: NewHarness, engine: AsyncEngine
 ) -> None:
     h = await new_harness(region=REGION)
-    await _convened(h)
-    assert len(_boards(h, "caco")) == 1
-    assert len(_boards(h, "bgm-soest")) == 1
+    await convened(h)
+    assert len(boards(h, "caco")) == 1
+    assert len(boards(h, "bgm-soest")) == 1
     await h.press("tv-tom", "Ik kom (binnen 15 min)")
     await h.press("comm-kees", "Ik kom niet")
     # "Ik kom niet" pages the backup at once.
@@ -66,7 +49,7 @@ async def test_answers_reach_one_board_per_viewer_edited_in_place(
     await h.advance(1 / 60)
     # Both answers in one edit per board: the Caco's, the burgemeester's, the ROL's and the
     # technisch voorzitter's (paged for the team's chair).
-    board = _boards(h, "caco")
+    board = boards(h, "caco")
     assert len(board) == 1
     assert "✅ Technisch voorzitter *: komt: Voorzitter Tom ±03:22" in board[0]
     assert "komt niet: Comm Kees" in board[0]
@@ -79,14 +62,14 @@ async def test_answers_reach_one_board_per_viewer_edited_in_place(
             )
         ).scalar_one()
     assert edits == 4
-    assert len(_boards(h, "tv-tom")) == 1
+    assert len(boards(h, "tv-tom")) == 1
 
 
 async def test_no_answer_pages_the_backup_and_the_norm_time_names_the_open_functions(
     new_harness: NewHarness,
 ) -> None:
     h = await new_harness(region=REGION)
-    await _convened(h)
+    await convened(h)
     await h.press("gs-soest", "Ik kom (binnen 30 min)")
     await h.advance(10)
     assert h.inbox("tv-tineke")[-1].title == "Oproep GBT"
@@ -102,7 +85,7 @@ async def test_reminder_15_minutes_before_the_start_to_those_coming(
     new_harness: NewHarness,
 ) -> None:
     h = await new_harness(region=REGION)
-    await _convened(h)  # starts at 04:07
+    await convened(h)  # starts at 04:07
     await h.press("tv-tom", "Ik kom (binnen 30 min)")
     await h.advance(44)
     assert not any("Herinnering" in m.text for m in h.inbox("tv-tom"))
@@ -113,7 +96,7 @@ async def test_reminder_15_minutes_before_the_start_to_those_coming(
 
 async def test_the_aandachtskaart_goes_to_whoever_comes(new_harness: NewHarness) -> None:
     h = await new_harness(region=REGION)
-    await _convened(h)
+    await convened(h)
     await h.press("im", "Ik kom later")
     assert h.last("im") == "Hoe laat ben je er? (bijv. 22:15 of over 90 min)"
     await h.say("im", "gisteren")
@@ -132,7 +115,7 @@ async def test_the_aandachtskaart_goes_to_whoever_comes(new_harness: NewHarness)
 
 async def test_refusals_change_nothing(new_harness: NewHarness, engine: AsyncEngine) -> None:
     h = await new_harness(region=REGION)
-    await _convened(h)
+    await convened(h)
     await h.say("bgm-soest", "/bt bijeenroepen")
     assert "is al bijeengeroepen door Burgemeester Soest" in h.last("bgm-soest")
     await h.say("gs-soest", "/bt bijeenroepen")
@@ -145,12 +128,12 @@ async def test_refusals_change_nothing(new_harness: NewHarness, engine: AsyncEng
     await h.press("caco", "Ja, sluiten")
     await h.say("bgm-soest", "/bt bijeenroepen 0001")
     assert h.last("bgm-soest") == "VRU-2026-0001 is gesloten: er wordt niemand meer opgeroepen."
-    assert "Het incident is gesloten" in _boards(h, "caco")[0]
+    assert "Het incident is gesloten" in boards(h, "caco")[0]
 
 
 async def test_decisions_actions_and_the_logbook(new_harness: NewHarness) -> None:
     h = await new_harness(region=REGION)
-    await _convened(h)
+    await convened(h)
     await h.press("tv-tom", "Ik kom (binnen 15 min)")
     await h.say("tv-tom", "/besluit Scholen in Soest blijven morgen dicht")
     assert "besluit 1 (onbekend" not in h.last("bgm-soest")
@@ -160,7 +143,7 @@ async def test_decisions_actions_and_the_logbook(new_harness: NewHarness) -> Non
     await h.say("tv-tom", "/besluit wijzig 1 Scholen in Soest blijven twee dagen dicht")
     assert "(was: Scholen in Soest blijven morgen dicht)" in h.last("caco")
     await h.say("tv-tom", "/actie gs-soest Ouders informeren via de scholen")
-    assert "actie 1 voor jou (van Voorzitter Tom)" in h.last("gs-soest")
+    assert "actie 1 voor u (van Voorzitter Tom)" in h.last("gs-soest")  # share list: "u"
     await h.say("tv-tom", "/besluiten")
     listed = h.last("tv-tom")
     assert "Besluit 1" in listed and "twee dagen dicht" in listed
@@ -177,7 +160,7 @@ async def test_a_restart_in_the_middle_of_a_call_out_keeps_its_timers(
     new_harness: NewHarness,
 ) -> None:
     h = await new_harness(region=REGION)
-    await _convened(h)
+    await convened(h)
     await h.app.close()
     # A new process on the same database: the escalation is a timer row, so the backup
     # technisch voorzitter is paged when the answer time runs out.
