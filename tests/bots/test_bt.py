@@ -22,6 +22,7 @@ from bots.slack import SlackBot
 from bots.telegram import TelegramBot, TelegramTransport
 from core.clock import FakeClock
 from scm_bot.app import App, build
+from scm_bot.http import HttpServer
 from tests.bots.slack.test_bot import World as SlackWorld
 from tests.bots.slack.test_bot import http_bot, unpaced
 from tests.helpers import START, Harness, RecordingTransport, load_region
@@ -86,13 +87,16 @@ async def running(
     slack_bot: SlackBot = http_bot(app.inbox, slack_api)
     await tg.start()
     await slack_bot.start()
+    server = HttpServer("127.0.0.1", 0, slack_bot.routes())
+    await server.start()
     http = aiohttp.ClientSession()
     try:
         harness = Harness(app, clock, RecordingTransport())
-        slack = SlackWorld(slack_api, app, slack_bot, app.router, harness, http)  # type: ignore[arg-type]
+        slack = SlackWorld(slack_api, app, slack_bot, app.router, harness, http, server)  # type: ignore[arg-type]
         yield Both(app, tg, telegram, slack)
     finally:
         await http.close()
+        await server.stop()
         await slack_bot.stop()
         await tg.stop()
         await app.close()
