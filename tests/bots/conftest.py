@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from storage.database import make_engine
+from tests.helpers import dispose
 from tests.helpers.platforms import PLATFORMS, AnyDriver, platform
 
 
@@ -25,3 +27,14 @@ async def chat(platform_name: str, engine: AsyncEngine) -> AsyncIterator[AnyDriv
     03:07."""
     async with platform(platform_name, engine) as driver:
         yield driver
+
+
+@pytest.fixture
+async def lite_chat(platform_name: str, sqlite_url: str) -> AsyncIterator[AnyDriver]:
+    """`chat` on SQLite only, for scenarios whose point is not the database."""
+    engine = make_engine(sqlite_url)
+    try:
+        async with platform(platform_name, engine) as driver:
+            yield driver
+    finally:
+        await dispose(engine)

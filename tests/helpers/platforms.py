@@ -25,7 +25,7 @@ import html
 import itertools
 import json
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -34,6 +34,8 @@ from telegram import Update
 
 from bots.slack.render import escape_mrkdwn
 from core.clock import FakeClock
+from core.events import ButtonEvent, InboundEvent, Sender, parse_text
+from core.model import Origin
 from scm_bot.app import App
 from tests.helpers.fake_slack import FakeSlack, Posted
 from tests.helpers.fake_telegram import FakeTelegram, Sent
@@ -73,6 +75,8 @@ class Reply(Generic[Raw]):
     text: str  # what they read: Telegram's visible text; Slack's header and sections
     title: str | None  # the bold first line (Telegram), the header block (Slack)
     labels: list[str]  # the buttons, in order
+    rows: list[int]  # how many buttons each row holds
+    edits: int  # how often the bot changed it after sending
     markup: str  # what the platform was given: the HTML (Telegram), the fallback text (Slack)
     order: float  # its place among the chat's messages and files
     raw: Raw
@@ -197,10 +201,17 @@ class TelegramDriver(Driver[Sent, int]):
         self.ids = TELEGRAM_IDS
 
     async def _feed(self, update: dict[str, Any]) -> None:
+        """Receive one update as the poller does; it reaches the core once, and a button
+        press is answered once (Telegram stops the button's spinner)."""
+        handled = self.world.router.count
+        answered = len(self.fake.calls_to("answerCallbackQuery"))
         await self.world.tg.receive([Update.de_json(update, self.world.tg.application.bot)])
         await self.app.settle()
         await self.app.inbox.answered()
         await self.app.deliverer.deliver_pending()
+        assert self.world.router.count == handled + 1
+        presses = 1 if "callback_query" in update else 0
+        assert len(self.fake.calls_to("answerCallbackQuery")) == answered + presses
 
     async def _type(self, who: str, text: str) -> None:
         await self._feed(self.fake.text_update(self.chat(who), text))
@@ -233,7 +244,16 @@ class TelegramDriver(Driver[Sent, int]):
         title = None
         if sent.html.startswith("<b>"):
             title = html.unescape(sent.html[3 : sent.html.index("</b>")])
-        return Reply(sent.text, title, sent.labels, sent.html, sent.message_id, sent)
+        return Reply(
+            sent.text,
+            title,
+            sent.labels,
+            sent.row_sizes,
+            sent.edits,
+            sent.html,
+            sent.message_id,
+            sent,
+        )
 
     def replies(self, who: str) -> list[Reply[Sent]]:
         sent = self.fake.messages(self.chat(who))
@@ -280,23 +300,44 @@ class SlackDriver(Driver[Posted, str]):
         self.region = region
         self.ids = SLACK_PEOPLE
         self._dms = itertools.count(1)
+        self._seen = len(world.router.events)
+
+    def _arrived(
+        self, who: str, event: Callable[[Sender], InboundEvent], chat: str | None = None
+    ) -> None:
+        """The input reached the core once, from `who` in `chat` (default: their DM), as
+        they gave it."""
+        [arrived] = self.world.router.events[self._seen :]
+        self._seen = len(self.world.router.events)
+        sender = arrived.sender
+        assert sender.origin is Origin.SLACK and sender.event_id
+        assert sender.user_id == self.chat(who) and sender.private
+        assert sender.chat_id == (chat or FakeSlack.dm_channel(self.chat(who)))
+        assert arrived == event(sender)
 
     async def _type(self, who: str, text: str) -> None:
         status, _ = await self.world.dm(self.chat(who), text, f"DRIVER{next(self._dms)}")
         assert status == 200
+        self._arrived(who, lambda sender: parse_text(sender, text))
 
     async def _command(self, who: str, text: str) -> None:
-        assert await self.world.command(self.chat(who), text.removeprefix("/")) == 200
+        command = text.removeprefix("/")
+        assert await self.world.command(self.chat(who), command) == 200
+        self._arrived(who, lambda sender: parse_text(sender, f"/{command}"))
 
     async def _press(self, who: str, label: str, on: str) -> None:
         posted = self.with_button(on, label).raw
+        data = posted.button_value(label)
+        assert data is not None
         assert await self.world.click(self.chat(who), posted, label) == 200
+        self._arrived(who, lambda sender: ButtonEvent(sender, data), posted.channel)
 
     async def say_in_group(self, who: str, text: str) -> list[Reply[Posted]]:
         private = len(self.fake.dm(self.chat(who)))
         before = len(self.fake.ephemeral)
         command = text.removeprefix("/")
         assert await self.world.command(self.chat(who), command, channel=SLACK_CHANNEL) == 200
+        self._seen = len(self.world.router.events)
         assert len(self.fake.dm(self.chat(who))) == private
         shown = self.fake.ephemeral[before:]
         assert all(p.channel == SLACK_CHANNEL and p.user == self.chat(who) for p in shown)
@@ -310,7 +351,17 @@ class SlackDriver(Driver[Posted, str]):
         header = posted.blocks[0] if posted.blocks else {}
         title = header["text"]["text"] if header.get("type") == "header" else None
         labels = [b["text"]["text"] for b in posted.buttons()]
-        return Reply(posted.body(), title, labels, posted.text, float(posted.ts), posted)
+        rows = [len(b["elements"]) for b in posted.blocks if b["type"] == "actions"]
+        return Reply(
+            posted.body(),
+            title,
+            labels,
+            rows,
+            posted.updates,
+            posted.text,
+            float(posted.ts),
+            posted,
+        )
 
     def replies(self, who: str) -> list[Reply[Posted]]:
         return [self._reply(p) for p in self.fake.dm(self.chat(who))]

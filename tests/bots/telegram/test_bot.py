@@ -50,7 +50,6 @@ from tests.helpers.telegram_world import (
     BERT,
     CACO,
     CEES,
-    COORD,
     STRANGER,
     WEBHOOK_SECRET,
     World,
@@ -78,55 +77,6 @@ async def sqlite_engine(sqlite_url: str) -> AsyncIterator[AsyncEngine]:
 async def w(sqlite_engine: AsyncEngine, fake: FakeTelegram) -> AsyncIterator[World]:
     async with world(sqlite_engine, fake) as it:
         yield it
-
-
-# The scenario -------------------------------------------------------------------------------
-
-
-async def test_alarm_page_acknowledge_escalate_through_telegram(
-    engine: AsyncEngine, fake: FakeTelegram
-) -> None:
-    async with world(engine, fake) as w:
-        await w.say(CACO, "/alarm Soest: gaslek Kerkstraat, 20 woningen ontruimd")
-        confirm = fake.last(CACO)
-        assert "Controleer het alarm" in confirm.text and "Soest" in confirm.text
-        assert "Bevestigen en pagen" in confirm.labels
-        assert fake.messages(BERT) == []  # nobody paged before confirming
-
-        await w.press(CACO, "Bevestigen en pagen")
-        assert len(fake.calls_to("answerCallbackQuery")) == 1
-        page = fake.last(BERT)
-        assert page.html.startswith("<b>")  # the title, in bold
-        assert "VRU-2026-0001" in page.text and "gaslek Kerkstraat" in page.text
-        assert page.labels == ["I'll take it", "Can't"]  # Bert reads English
-        assert page.row_sizes == [2]  # short labels share a row
-        assert any("ROL gepaged – Rol Bert" in text for text in fake.texts(CACO))
-
-        await w.advance(10)  # a repeat to Bert, then escalated to Cees (the backup)
-        assert len(fake.messages(BERT)) == 2
-        assert "ALARM" in fake.last(CEES).text
-
-        await w.press(CEES, "Ik pak het op")
-        assert any("opgepakt door Rol Cees" in text for text in fake.texts(CACO))
-        for message in fake.messages(BERT):  # both of Bert's pages now say who took it
-            assert "Taken by Rol Cees" in message.text
-            assert message.buttons == [] and message.edits >= 1
-        assert fake.calls_to("editMessageText")
-        await w.advance(60)
-        assert fake.messages(COORD) == []
-        for call in fake.calls_to("sendMessage") + fake.calls_to("editMessageText"):
-            for row in (call.params.get("reply_markup") or {}).get("inline_keyboard", []):
-                for button in row:
-                    assert len(button["callback_data"].encode()) <= 64
-
-
-async def test_user_text_is_shown_verbatim(w: World) -> None:
-    await w.say(CACO, "/alarm Soest: <b>&*_ gaslek & <i>rook</i>")
-    confirm = w.fake.last(CACO)
-    assert "<b>&*_ gaslek & <i>rook</i>" in confirm.text
-    assert "&lt;b&gt;&amp;*_ gaslek &amp; &lt;i&gt;rook&lt;/i&gt;" in confirm.html
-    await w.press(CACO, "Bevestigen en pagen")
-    assert "<b>&*_ gaslek" in w.fake.last(BERT).text
 
 
 async def test_a_redelivered_update_has_exactly_one_effect(w: World) -> None:
