@@ -46,21 +46,22 @@ from tests.helpers.telegram_world import World as TelegramWorld
 
 PLATFORMS = ("telegram", "slack")
 STRANGER = "stranger"  # the key scenarios use for someone outside the region
+NEWCOMER, OTHER = "newcomer", "other"  # accounts the region does not know (yet)
 # Everyone in the test region who chats with the bot (the IM links later, by code).
 TELEGRAM_IDS = {
     **IDS,
     "bgm-soest": 1007,
     "bgm-debilt": 1008,
     "gs-soest": 1009,
-    STRANGER: 999,
 }
+TELEGRAM_ACCOUNTS = {STRANGER: 999, NEWCOMER: 2001, OTHER: 2002}
 SLACK_PEOPLE = {
     **SLACK_IDS,
     "bgm-soest": "UBGMSOEST",
     "bgm-debilt": "UBGMDBILT",
     "gs-soest": "UGSSOEST1",
-    STRANGER: "USTRANGER",
 }
+SLACK_ACCOUNTS = {STRANGER: "USTRANGER", NEWCOMER: "UNEWIM001", OTHER: "UOTHER001"}
 TELEGRAM_GROUP = -4242
 SLACK_CHANNEL = "C0CRISIS"
 
@@ -95,6 +96,7 @@ class Driver(ABC, Generic[Raw, UserId]):
     """What a scenario does and sees on one platform."""
 
     name: str
+    link_command: str  # the command that brings a one-time link code
     app: App
     clock: FakeClock
     region: str  # the region file as loaded, with everyone's ids on this platform
@@ -103,6 +105,17 @@ class Driver(ABC, Generic[Raw, UserId]):
     def chat(self, who: str) -> UserId:
         """The person's id on this platform (their private chat)."""
         return self.ids[who]
+
+    async def linked(self, who: str) -> str | None:
+        """The key of the region's person linked to `who`'s account on this platform."""
+        directory = await self.app.directory()
+        user = self.chat(who)
+        person = (
+            directory.person_by_telegram(user)
+            if isinstance(user, int)
+            else directory.person_by_slack(user)
+        )
+        return None if person is None else person.key
 
     def key(self, user_id: UserId) -> str:
         return next(key for key, value in self.ids.items() if value == user_id)
@@ -191,6 +204,7 @@ class Driver(ABC, Generic[Raw, UserId]):
 
 class TelegramDriver(Driver[Sent, int]):
     name = "telegram"
+    link_command = "/start"  # what the invite's deep link makes Telegram send
 
     def __init__(self, world: TelegramWorld, region: str) -> None:
         self.world = world
@@ -198,7 +212,7 @@ class TelegramDriver(Driver[Sent, int]):
         self.app = world.app
         self.clock = world.harness.clock
         self.region = region
-        self.ids = TELEGRAM_IDS
+        self.ids = {**TELEGRAM_IDS, **TELEGRAM_ACCOUNTS}
 
     async def _feed(self, update: dict[str, Any]) -> None:
         """Receive one update as the poller does; it reaches the core once, and a button
@@ -291,6 +305,7 @@ class TelegramDriver(Driver[Sent, int]):
 
 class SlackDriver(Driver[Posted, str]):
     name = "slack"
+    link_command = "/koppel"  # `/scm koppel <code>`, as the invite tells
 
     def __init__(self, world: SlackWorld, region: str) -> None:
         self.world = world
@@ -298,7 +313,7 @@ class SlackDriver(Driver[Posted, str]):
         self.app = world.app
         self.clock = world.harness.clock
         self.region = region
-        self.ids = SLACK_PEOPLE
+        self.ids = {**SLACK_PEOPLE, **SLACK_ACCOUNTS}
         self._dms = itertools.count(1)
         self._seen = len(world.router.events)
 
@@ -322,8 +337,10 @@ class SlackDriver(Driver[Posted, str]):
 
     async def _command(self, who: str, text: str) -> None:
         command = text.removeprefix("/")
+        ephemeral = len(self.fake.ephemeral)
         assert await self.world.command(self.chat(who), command) == 200
         self._arrived(who, lambda sender: parse_text(sender, f"/{command}"))
+        assert len(self.fake.ephemeral) == ephemeral  # in the DM every answer is a message
 
     async def _press(self, who: str, label: str, on: str) -> None:
         posted = self.with_button(on, label).raw

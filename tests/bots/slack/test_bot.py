@@ -13,7 +13,6 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
 
 import pytest
 import yaml
@@ -37,9 +36,8 @@ from core.clock import FakeClock
 from core.errors import PlatformError, RateLimited, RecipientUnreachable
 from core.events import ButtonEvent, CommandEvent, InboundEvent, TextEvent
 from core.messages import Button, Message
-from core.model import Origin, Person, PersonId
+from core.model import Person, PersonId
 from core.ports import DeliveryLimits
-from core.region.linking import create_invite
 from scm_bot.app import build
 from storage.database import make_engine
 from tests.conftest import count
@@ -271,23 +269,6 @@ async def test_bare_command_is_help_and_a_channel_is_not_private(lite: World) ->
     assert reply.channel == "C0CRISIS" and reply.user == CACO
     assert "privégesprek" in reply.body()
     assert len(lite.fake.dm(CACO)) == sent_before
-
-
-async def test_a_link_code_links_the_slack_account_once(lite: World) -> None:
-    async with lite.app.core.transaction(Origin.CLI) as tx:
-        im = tx.directory.person_by_key("im")
-        assert im is not None and im.slack_user_id is None
-        invite = await create_invite(tx, im, timedelta(hours=24))
-    assert await lite.command("UNEWIM001", f"koppel {invite.code}") == 200
-    assert "Info Ineke" in lite.fake.dm("UNEWIM001")[-1].body()  # the welcome
-    linked = (await lite.app.directory()).person_by_slack("UNEWIM001")
-    assert linked is not None and linked.key == "im"
-    # The same code from another Slack account: refused, and nobody else is linked.
-    assert await lite.command("UOTHER001", f"koppel {invite.code}") == 200
-    assert (await lite.app.directory()).person_by_slack("UOTHER001") is None
-    answers = [p.body() for p in lite.fake.dm("UOTHER001") + lite.fake.ephemeral]
-    assert any("ongeldig, al gebruikt of verlopen" in a for a in answers)
-    assert not any("Info Ineke" in a for a in answers)
 
 
 async def test_http_mode_answers_slacks_url_verification(lite: World) -> None:

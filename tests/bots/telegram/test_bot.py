@@ -12,7 +12,6 @@ import logging
 import socket
 import sys
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -37,8 +36,7 @@ from core.errors import (
 )
 from core.i18n import t
 from core.messages import Attachment, Button, Message
-from core.model import Language, Origin, Person, PersonId
-from core.region.linking import create_invite
+from core.model import Language, Person, PersonId
 from storage.database import make_engine
 from tests.conftest import count
 from tests.helpers import (
@@ -396,16 +394,6 @@ async def test_an_attachment_follows_its_text_as_a_document(fake: FakeTelegram, 
     text, document = fake.messages(BERT)
     assert text.text == "De analyse" and document.document == "analyse.pdf"
     assert parse_ref(ref) == (BERT, [text.message_id])  # edits reach the text only
-
-
-async def test_a_link_code_links_the_telegram_account(w: World) -> None:
-    async with w.app.core.transaction(Origin.CLI) as tx:
-        im = tx.directory.person_by_key("im")
-        assert im is not None and im.telegram_user_id is None
-        invite = await create_invite(tx, im, timedelta(hours=24))
-    await w.say(2001, f"/start {invite.code}")
-    assert "Info Ineke" in w.fake.last(2001).text  # the welcome, through the outbox
-    assert (await w.app.directory()).person_by_telegram(2001) is not None
 
 
 async def test_a_registered_person_in_a_group_is_answered_there_only(w: World) -> None:
