@@ -220,7 +220,8 @@ class TelegramDriver(Driver[Sent, int]):
         handled = self.world.router.count
         answered = len(self.fake.calls_to("answerCallbackQuery"))
         await self.world.tg.receive([Update.de_json(update, self.world.tg.application.bot)])
-        await self.app.settle()
+        await self.app.inbox.drain()
+        await self.app.runner.run_due()
         await self.app.inbox.answered()
         await self.app.deliverer.deliver_pending()
         assert self.world.router.count == handled + 1
