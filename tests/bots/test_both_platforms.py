@@ -16,12 +16,12 @@ from bots.telegram import TelegramBot, TelegramTransport
 from core.clock import FakeClock
 from scm_bot.app import build
 from scm_bot.http import HttpServer
-from tests.bots.slack.test_bot import SLACK_IDS, http_bot, unpaced
-from tests.bots.slack.test_bot import World as SlackWorld
-from tests.bots.telegram.test_bot import IDS
 from tests.helpers import REGION_FILE, START, Harness, RecordingTransport, load_region
 from tests.helpers.fake_slack import FakeSlack
 from tests.helpers.fake_telegram import TOKEN, FakeTelegram
+from tests.helpers.slack_world import SLACK_IDS, http_bot, unpaced
+from tests.helpers.slack_world import World as SlackWorld
+from tests.helpers.telegram_world import IDS
 
 BERT_TG, BERT_SLACK, CACO_TG = IDS["rol-b"], SLACK_IDS["rol-b"], IDS["caco"]
 

@@ -23,12 +23,12 @@ from bots.telegram import TelegramBot, TelegramTransport
 from core.clock import FakeClock
 from scm_bot.app import App, build
 from scm_bot.http import HttpServer
-from tests.bots.slack.test_bot import World as SlackWorld
-from tests.bots.slack.test_bot import http_bot, unpaced
 from tests.helpers import START, Harness, RecordingTransport, load_region
 from tests.helpers.bt import REGION
 from tests.helpers.fake_slack import FakeSlack, Posted
 from tests.helpers.fake_telegram import TOKEN, FakeTelegram
+from tests.helpers.slack_world import World as SlackWorld
+from tests.helpers.slack_world import http_bot, unpaced
 
 TELEGRAM = {"caco": 2001, "bgm-soest": 2002, "comm-kees": 2003, "gs-soest": 2004, "im": 2005}
 SLACK = {

@@ -55,9 +55,9 @@ from storage.database import make_engine, table
 from storage.repos.outbox import OUTBOX
 from storage.repos.timers import TIMER
 from storage.tables import AnalyseFieldRow
-from tests.bots.telegram.test_bot import IDS, region_with_telegram_ids
 from tests.helpers.crash import BotProcess, CrashFake, Poll, Start, until, until_async
 from tests.helpers.fake_telegram import TOKEN, Sent
+from tests.helpers.telegram_world import IDS, region_with_telegram_ids
 
 CACO, ANNA, CEES = IDS["caco"], IDS["rol-a"], IDS["rol-c"]
 DUE_WITHIN = 5.0  # seconds from the restarted bot's first getUpdates to a due page

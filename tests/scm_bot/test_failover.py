@@ -31,6 +31,7 @@ from core.model import Language
 from storage.database import make_engine
 from tests.helpers.crash import BotProcess, CrashFake, until, until_async
 from tests.helpers.fake_telegram import TOKEN
+from tests.helpers.tcp_proxy import TcpProxy
 from tests.scm_bot.test_crash import (
     ACK,
     ANNA,
@@ -43,7 +44,6 @@ from tests.scm_bot.test_crash import (
     region,
     unmarked,
 )
-from tests.tcp_proxy import TcpProxy
 
 TAKE_OVER = 10.0  # seconds from the leader's SIGKILL to the standby's first getUpdates
 OUTAGE = 20.0  # seconds the database is unreachable

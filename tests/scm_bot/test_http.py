@@ -25,7 +25,7 @@ from storage.database import make_engine
 from storage.leadership import Fence
 from tests.helpers import START, RecordingTransport, load_region
 from tests.helpers.crash import until_async
-from tests.tcp_proxy import TcpProxy
+from tests.helpers.tcp_proxy import TcpProxy
 
 
 class Up:

@@ -17,9 +17,12 @@ from bots.telegram.bot import SECRET_HEADER
 from core.messages import Message
 from scm_bot.app import App
 from storage.database import make_engine
-from tests.bots.slack.test_bot import CACO as SLACK_CACO
-from tests.bots.slack.test_bot import make_world as slack_world
-from tests.bots.telegram.test_bot import (
+from tests.conftest import count
+from tests.helpers.fake_slack import FakeSlack
+from tests.helpers.fake_telegram import FakeTelegram
+from tests.helpers.slack_world import CACO as SLACK_CACO
+from tests.helpers.slack_world import make_world as slack_world
+from tests.helpers.telegram_world import (
     BERT,
     CACO,
     CEES,
@@ -29,9 +32,6 @@ from tests.bots.telegram.test_bot import (
     webhook_post,
     world,
 )
-from tests.conftest import count
-from tests.helpers.fake_slack import FakeSlack
-from tests.helpers.fake_telegram import FakeTelegram
 
 
 @pytest.fixture

@@ -15,9 +15,9 @@ from telegram import Update
 from core.model import Origin
 from core.ports import AuditRecord
 from scm_bot.metrics import Metrics
-from tests.bots.telegram.test_bot import BERT, CACO, CEES, World, world
 from tests.helpers import START
 from tests.helpers.fake_telegram import FakeTelegram
+from tests.helpers.telegram_world import BERT, CACO, CEES, World, world
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 

@@ -8,20 +8,12 @@ are real; time moves only through the fake clock.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
-import itertools
 import json
 import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any
-from urllib.parse import urlencode
 
-import aiohttp
 import pytest
 import yaml
 from hypothesis import given, settings
@@ -34,7 +26,6 @@ from bots.slack.render import (
     MAX_BLOCKS,
     MAX_HEADER_TEXT,
     MAX_SECTION_TEXT,
-    escape_mrkdwn,
     from_slack_text,
     render_message,
     size,
@@ -45,269 +36,39 @@ from core.clock import FakeClock
 from core.errors import PlatformError, RateLimited, RecipientUnreachable
 from core.events import ButtonEvent, CommandEvent, InboundEvent, TextEvent
 from core.messages import Button, Message
-from core.model import Origin, Person, PersonId
-from core.ports import DeliveryLimits, Inbox
-from core.region.linking import create_invite
-from scm_bot.app import App, build
-from scm_bot.http import HttpServer
+from core.model import Person, PersonId
+from core.ports import DeliveryLimits
+from scm_bot.app import build
 from storage.database import make_engine
 from tests.conftest import count
 from tests.helpers import (
     REGION_FILE,
     START,
-    Harness,
-    RecordingTransport,
     dispose,
     load_region,
     send_all,
 )
-from tests.helpers.fake_slack import APP_TOKEN, BOT_TOKEN, BOT_USER_ID, FakeSlack, Posted
-
-SIGNING_SECRET = "test-signing-secret-not-real"
-SLACK_IDS = {
-    "caco": "UCACO0001",
-    "rol-a": "UROLA0001",
-    "rol-b": "UROLB0001",
-    "rol-c": "UROLC0001",
-    "coord": "UCOORD001",
-}
-CACO, BERT, CEES, COORD = (SLACK_IDS[k] for k in ("caco", "rol-b", "rol-c", "coord"))
-STRANGER = "USTRANGER"
-
-
-def region_with_slack_ids() -> str:
-    data = yaml.safe_load(REGION_FILE.read_text("utf-8"))
-    for person in data["people"]:
-        if person["key"] in SLACK_IDS:
-            person["slack_user_id"] = SLACK_IDS[person["key"]]
-    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
-
-
-def sign(body: str, timestamp: int, secret: str = SIGNING_SECRET) -> str:
-    base = f"v0:{timestamp}:{body}".encode()
-    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
-
-
-def slack_escape(text: str) -> str:
-    """What Slack sends for typed text: `&`, `<` and `>` as entities."""
-    return escape_mrkdwn(text)
-
-
-FORM = "application/x-www-form-urlencoded"
-
-
-def event_body(user: str, text: str, event_id: str, **event: Any) -> dict[str, Any]:
-    """An Events API `message.im` callback, as Slack sends it."""
-    return {
-        "token": "legacy-verification-token",
-        "team_id": "T0SCMTEST",
-        "api_app_id": "A0SCMBOT",
-        "event": {
-            "type": "message",
-            "channel": FakeSlack.dm_channel(user),
-            "user": user,
-            "text": slack_escape(text),
-            "ts": "1790000000.000200",
-            "event_ts": "1790000000.000200",
-            "channel_type": "im",
-            **event,
-        },
-        "type": "event_callback",
-        "event_id": event_id,
-        "event_time": 1790000000,
-        "authorizations": [{"team_id": "T0SCMTEST", "user_id": BOT_USER_ID}],
-    }
-
-
-class SpyRouter:
-    """The real router, recording what reaches it; a gate can hold it to prove the ack
-    does not wait for the work."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.events: list[InboundEvent] = []
-        self.gate: asyncio.Event | None = None
-        self.entered = asyncio.Event()
-
-    async def handle(self, event: InboundEvent) -> list[Message]:
-        self.events.append(event)
-        self.entered.set()
-        if self.gate is not None:
-            await self.gate.wait()
-        result: list[Message] = await self.inner.handle(event)
-        return result
-
-
-@dataclass
-class World:
-    fake: FakeSlack
-    app: App
-    bot: SlackBot
-    router: SpyRouter
-    harness: Harness  # only to move time; deliveries go to Slack
-    http: aiohttp.ClientSession
-    server: HttpServer  # the instance's HTTP server, with Slack's route
-    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-    # Unique per test: PostgreSQL keeps seen event ids for the whole session.
-    run: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
-
-    def event_id(self, name: str) -> str:
-        return f"Ev{name}{self.run}"
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.port}/slack/events"
-
-    async def post(
-        self,
-        body: str,
-        content_type: str,
-        *,
-        timestamp: int | None = None,
-        signature: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> tuple[int, str]:
-        ts = int(time.time()) if timestamp is None else timestamp
-        all_headers = {
-            "Content-Type": content_type,
-            "X-Slack-Request-Timestamp": str(ts),
-            "X-Slack-Signature": signature or sign(body, ts),
-            **(headers or {}),
-        }
-        async with self.http.post(self.url, data=body.encode(), headers=all_headers) as response:
-            return response.status, await response.text()
-
-    def command_body(self, user: str, text: str, channel: str | None = None) -> str:
-        channel = channel or FakeSlack.dm_channel(user)
-        return urlencode(
-            {
-                "token": "legacy-verification-token",
-                "team_id": "T0SCMTEST",
-                "team_domain": "scm-test",
-                "channel_id": channel,
-                "channel_name": "directmessage" if channel.startswith("D") else "crisis",
-                "user_id": user,
-                "user_name": user.lower(),
-                "command": "/scm",
-                "text": slack_escape(text),
-                "api_app_id": "A0SCMBOT",
-                "response_url": f"{self.fake.base_url}response",
-                "trigger_id": f"{next(self._ids)}.{self.run}.trigger",
-            }
-        )
-
-    async def command(self, user: str, text: str, channel: str | None = None) -> int:
-        status, _ = await self.post(
-            self.command_body(user, text, channel), "application/x-www-form-urlencoded"
-        )
-        await self.settle()
-        return status
-
-    async def click(self, user: str, posted: Posted, label: str) -> int:
-        value = posted.button_value(label)
-        assert value is not None, f"no button {label!r} on {posted.body()!r}"
-        n = next(self._ids)
-        payload = {
-            "type": "block_actions",
-            "user": {"id": user, "username": user.lower(), "team_id": "T0SCMTEST"},
-            "api_app_id": "A0SCMBOT",
-            "token": "legacy-verification-token",
-            "container": {
-                "type": "message",
-                "message_ts": posted.ts,
-                "channel_id": posted.channel,
-                "is_ephemeral": False,
-            },
-            "trigger_id": f"{n}.{self.run}.click",
-            "team": {"id": "T0SCMTEST", "domain": "scm-test"},
-            "channel": {"id": posted.channel, "name": "directmessage"},
-            "message": {"type": "message", "ts": posted.ts, "text": posted.text},
-            "response_url": f"{self.fake.base_url}response",
-            "actions": [
-                {
-                    "action_id": next(
-                        e["action_id"] for e in posted.buttons() if e["text"]["text"] == label
-                    ),
-                    "block_id": "b1",
-                    "text": {"type": "plain_text", "text": label},
-                    "value": value,
-                    "type": "button",
-                    "action_ts": f"1790000{n}.000100",
-                }
-            ],
-        }
-        body = urlencode({"payload": json.dumps(payload)})
-        status, _ = await self.post(body, "application/x-www-form-urlencoded")
-        await self.settle()
-        return status
-
-    async def dm(
-        self, user: str, text: str, name: str, retry: int = 0, **event: Any
-    ) -> tuple[int, str]:
-        """A DM from `user`; `name` makes the event id (the same name: a redelivery)."""
-        headers = {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
-        result = await self.post(
-            json.dumps(event_body(user, text, self.event_id(name), **event)),
-            "application/json",
-            headers=headers if retry else None,
-        )
-        await self.settle()
-        return result
-
-    async def settle(self) -> None:
-        await self.app.settle()
-        await self.app.inbox.answered()
-
-    async def advance(self, minutes: float) -> None:
-        await self.harness.advance(minutes)
-
-
-def unpaced(fake: FakeSlack) -> SlackTransport:
-    """A transport without Slack's pacing: the deliverer's pacer runs on real time."""
-    return SlackTransport(
-        BOT_TOKEN, base_url=fake.base_url, per_chat_interval=0.0, per_second=float("inf")
-    )
+from tests.helpers.fake_slack import APP_TOKEN, BOT_TOKEN, BOT_USER_ID, FakeSlack
+from tests.helpers.slack_world import (
+    BERT,
+    CACO,
+    FORM,
+    SIGNING_SECRET,
+    SLACK_IDS,
+    STRANGER,
+    World,
+    event_body,
+    make_world,
+    region_with_slack_ids,
+    sign,
+    unpaced,
+)
 
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeSlack]:
     async with FakeSlack() as fake:
         yield fake
-
-
-def http_bot(inbox: Inbox, fake: FakeSlack) -> SlackBot:
-    """The real bolt app in HTTP mode on a free port, its client pointed at the fake."""
-    return SlackBot(
-        inbox,
-        bot_token=BOT_TOKEN,
-        signing_secret=SIGNING_SECRET,
-        base_url=fake.base_url,
-        mode="http",
-    )
-
-
-async def make_world(
-    engine: AsyncEngine, fake: FakeSlack, region: str | None = None
-) -> AsyncIterator[World]:
-    await load_region(engine, region or region_with_slack_ids())
-    clock = FakeClock(START)
-    transport = unpaced(fake)
-    app = build(engine, clock, [transport])
-    router = SpyRouter(app.router)
-    app.inbox.router = router
-    bot = http_bot(app.inbox, fake)
-    await bot.start()
-    server = HttpServer("127.0.0.1", 0, bot.routes())
-    await server.start()
-    http = aiohttp.ClientSession()
-    try:
-        harness = Harness(app, clock, RecordingTransport())
-        yield World(fake, app, bot, router, harness, http, server)
-    finally:
-        await http.close()
-        await server.stop()
-        await bot.stop()
-        await app.close()
 
 
 @pytest.fixture
@@ -326,46 +87,6 @@ async def lite(sqlite_url: str, fake: FakeSlack) -> AsyncIterator[World]:
             yield w
     finally:
         await dispose(engine)
-
-
-# -- the whole scenario ----------------------------------------------------------------------
-
-
-async def test_alarm_page_acknowledge_and_escalate_through_slack(world: World) -> None:
-    fake = world.fake
-    assert await world.command(CACO, "alarm Soest: gaslek Kerkstraat") == 200
-    confirm = fake.find(CACO, "Controleer het alarm")
-    assert fake.dm(BERT) == []  # nobody paged before confirming
-
-    assert await world.click(CACO, confirm, "Bevestigen en pagen") == 200
-    page = fake.find(BERT, "VRU-2026-0001")
-    assert "gaslek Kerkstraat" in page.body()
-    assert [b["text"]["text"] for b in page.buttons()] == ["I'll take it", "Can't"]
-    assert len({b["action_id"] for b in page.buttons()}) == 2
-    fake.find(CACO, "ROL gepaged – Rol Bert")
-
-    await world.advance(10)  # a repeat to Bert, then escalated to Cees
-    assert len(fake.dm(BERT)) == 2
-    fake.find(CACO, "geëscaleerd naar backup ROL – Rol Cees")
-    cees_page = fake.find(CEES, "VRU-2026-0001")
-
-    assert await world.click(CEES, cees_page, "Ik pak het op") == 200
-    fake.find(CACO, "opgepakt door Rol Cees")
-    fake.find(CEES, "Je hebt VRU-2026-0001 opgepakt")
-    # Both of Bert's pages were edited in place to say who took it, without buttons.
-    assert len(fake.dm(BERT)) == 2
-    for message in fake.dm(BERT):
-        assert "Taken by Rol Cees" in message.body()
-        assert message.buttons() == [] and message.updates >= 1
-    assert {c.params["channel"] for c in fake.calls_of("chat.update")} >= {
-        FakeSlack.dm_channel(BERT)
-    }
-
-    await world.advance(60)
-    assert fake.dm(COORD) == []
-    assert await count(world.app.engine, "timer WHERE status = 'pending'") == 0
-    # Every inbound event reached the core as a Slack event with its own id.
-    assert all(e.sender.origin is Origin.SLACK and e.sender.event_id for e in world.router.events)
 
 
 async def test_a_configured_channel_follows_the_alarm_without_a_dm(
@@ -483,21 +204,6 @@ async def test_bot_messages_edits_and_channel_messages_are_ignored(lite: World) 
 # -- what people see -------------------------------------------------------------------------
 
 
-async def test_user_text_is_shown_verbatim(lite: World) -> None:
-    await lite.command(CACO, "alarm Soest: <b>&*_ gaslek")
-    event = lite.router.events[-1]
-    assert event == CommandEvent(event.sender, "alarm", "Soest: <b>&*_ gaslek")
-
-    confirm = lite.fake.find(CACO, "Controleer het alarm")
-    section = next(s for s in confirm.section_texts() if "<b>&*_" in s)
-    assert section  # plain_text: shown as typed, `*` and `_` do not format
-    for block in confirm.blocks:
-        if block["type"] in ("section", "header"):
-            assert block["text"]["type"] == "plain_text"
-    assert "&lt;b&gt;&amp;*_" in confirm.text  # the mrkdwn fallback is escaped
-    assert "<b>" not in confirm.text
-
-
 async def test_a_long_message_is_split_within_slack_limits(lite: World) -> None:
     paragraphs = [f"Alinea {i}: " + "x" * 2500 for i in range(120)]
     message = Message("\n\n".join(paragraphs), title="T" * 400, buttons=(Button("Ok", "cl:1:yes"),))
@@ -563,23 +269,6 @@ async def test_bare_command_is_help_and_a_channel_is_not_private(lite: World) ->
     assert reply.channel == "C0CRISIS" and reply.user == CACO
     assert "privégesprek" in reply.body()
     assert len(lite.fake.dm(CACO)) == sent_before
-
-
-async def test_a_link_code_links_the_slack_account_once(lite: World) -> None:
-    async with lite.app.core.transaction(Origin.CLI) as tx:
-        im = tx.directory.person_by_key("im")
-        assert im is not None and im.slack_user_id is None
-        invite = await create_invite(tx, im, timedelta(hours=24))
-    assert await lite.command("UNEWIM001", f"koppel {invite.code}") == 200
-    assert "Info Ineke" in lite.fake.dm("UNEWIM001")[-1].body()  # the welcome
-    linked = (await lite.app.directory()).person_by_slack("UNEWIM001")
-    assert linked is not None and linked.key == "im"
-    # The same code from another Slack account: refused, and nobody else is linked.
-    assert await lite.command("UOTHER001", f"koppel {invite.code}") == 200
-    assert (await lite.app.directory()).person_by_slack("UOTHER001") is None
-    answers = [p.body() for p in lite.fake.dm("UOTHER001") + lite.fake.ephemeral]
-    assert any("ongeldig, al gebruikt of verlopen" in a for a in answers)
-    assert not any("Info Ineke" in a for a in answers)
 
 
 async def test_http_mode_answers_slacks_url_verification(lite: World) -> None:

@@ -16,10 +16,10 @@ from urllib.parse import quote
 import pytest
 
 from storage.database import make_engine
-from tests.bots.slack.test_bot import FORM, SIGNING_SECRET, World, make_world
 from tests.conftest import count
 from tests.helpers import dispose
 from tests.helpers.fake_slack import FakeSlack
+from tests.helpers.slack_world import FORM, SIGNING_SECRET, World, make_world
 
 JSON = "application/json"
 # Bodies Slack never sends: broken JSON, JSON that is no object, a payload that is no JSON,

@@ -7,16 +7,11 @@ polling and webhook tests receive them for real. Time is moved by the harness's 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import html
-import json
 import logging
 import socket
 import sys
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from datetime import timedelta
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -24,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncEngine
-from telegram import Bot, Update
+from telegram import Bot
 from telegram import error as tg_error
 from telegram.request import HTTPXRequest
 
@@ -32,7 +27,6 @@ from bots.telegram import DeliveryLimits, TelegramBot, TelegramTransport
 from bots.telegram.bot import SECRET_HEADER, RedactToken, file_url_for
 from bots.telegram.render import MAX_TEXT, keyboard, render, split_text, units
 from bots.telegram.transport import make_ref, map_error, parse_ref
-from core.clock import FakeClock
 from core.errors import (
     MessageRejected,
     OutcomeUnknown,
@@ -40,109 +34,28 @@ from core.errors import (
     RateLimited,
     RecipientUnreachable,
 )
-from core.events import InboundEvent
 from core.i18n import t
 from core.messages import Attachment, Button, Message
-from core.model import Language, Origin, Person, PersonId
-from core.region.linking import create_invite
-from flows.router import Router
-from scm_bot.app import App, build
-from scm_bot.http import HttpServer
+from core.model import Language, Person, PersonId
 from storage.database import make_engine
 from tests.conftest import count
 from tests.helpers import (
-    REGION_FILE,
-    START,
-    Harness,
-    RecordingTransport,
     dispose,
-    load_region,
     send_all,
 )
 from tests.helpers.fake_telegram import TOKEN, FakeTelegram
-
-IDS = {"caco": 1001, "rol-a": 1002, "rol-b": 1003, "rol-c": 1004, "coord": 1006}
-CACO, BERT, CEES, COORD = IDS["caco"], IDS["rol-b"], IDS["rol-c"], IDS["coord"]
-STRANGER = 999
-WEBHOOK_SECRET = "webhook-secret-0123456789"
-
-
-def region_with_telegram_ids() -> str:
-    text = REGION_FILE.read_text("utf-8")
-    for key, user_id in IDS.items():
-        text = text.replace(f"{{key: {key}, ", f"{{key: {key}, telegram_user_id: {user_id}, ")
-    return text
-
-
-async def until(condition: Callable[[], bool], what: str) -> None:
-    """Wait for I/O (an update travelling through HTTP), bounded; never for timers."""
-    for _ in range(3000):  # 30 s: generous for a loaded CI machine
-        if condition():
-            return
-        await asyncio.sleep(0.01)  # allowed: polls HTTP I/O between PTB and the fake, no timer
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-async def page_reaches(fake: FakeTelegram, chat_id: int) -> None:
-    """Until a sendMessage to `chat_id` is at the fake (answered or held)."""
-    await until(
-        lambda: any(c.params.get("chat_id") == chat_id for c in fake.calls_to("sendMessage")),
-        "the page to reach Telegram",
-    )
-
-
-class CountingRouter:
-    """The router, counting handled events so a test knows an update is done."""
-
-    def __init__(self, router: Router) -> None:
-        self.router = router
-        self.count = 0
-
-    async def handle(self, event: InboundEvent) -> list[Message]:
-        try:
-            return await self.router.handle(event)
-        finally:
-            self.count += 1
-
-
-@dataclass
-class World:
-    fake: FakeTelegram
-    app: App
-    tg: TelegramBot
-    transport: TelegramTransport
-    harness: Harness
-    router: CountingRouter
-    server: HttpServer  # the instance's HTTP server, with the webhook's route
-
-    async def feed(self, update: dict[str, Any]) -> None:
-        """Receive one update as the poller does (into the inbox), handle it, answer it,
-        then deliver the outbox."""
-        await self.tg.receive([Update.de_json(update, self.tg.application.bot)])
-        await self.handle()
-
-    async def until_stored(self, events: int) -> None:
-        """Until the poller has stored this many events in the inbox (HTTP I/O)."""
-        for _ in range(3000):
-            if await count(self.app.engine, "inbox") >= events:
-                return
-            await asyncio.sleep(0.01)  # allowed: polls HTTP I/O, no timer
-        raise AssertionError(f"timed out waiting for {events} stored events")
-
-    async def handle(self) -> None:
-        """Handle what the inbox holds, answer it, deliver the outbox."""
-        await self.app.inbox.drain()
-        await self.app.inbox.answered()
-        await self.app.deliverer.deliver_pending()
-
-    async def say(self, user_id: int, text: str) -> None:
-        await self.feed(self.fake.text_update(user_id, text))
-
-    async def press(self, user_id: int, label: str) -> None:
-        await self.feed(self.fake.press_update(user_id, label))
-
-    async def advance(self, minutes: float) -> None:
-        await self.harness.advance(minutes)
+from tests.helpers.telegram_world import (
+    BERT,
+    CACO,
+    CEES,
+    STRANGER,
+    WEBHOOK_SECRET,
+    World,
+    region_with_telegram_ids,
+    until,
+    webhook_post,
+    world,
+)
 
 
 @pytest.fixture
@@ -158,85 +71,10 @@ async def sqlite_engine(sqlite_url: str) -> AsyncIterator[AsyncEngine]:
     await dispose(engine)
 
 
-@contextlib.asynccontextmanager
-async def world(
-    engine: AsyncEngine, fake: FakeTelegram, *, region: str | None = None, **bot_options: Any
-) -> AsyncIterator[World]:
-    """The test region with Telegram ids, the real app with the Telegram transport, and a
-    started TelegramBot (polling unless webhook options are given)."""
-    await load_region(engine, region or region_with_telegram_ids())
-    clock = FakeClock(START)
-    transport = TelegramTransport(per_chat_interval=0.0, per_second=1000.0)
-    app = build(engine, clock, [transport])
-    router = CountingRouter(app.router)
-    app.inbox.router = router
-    options: dict[str, Any] = {"poll_timeout": 5.0, **bot_options}
-    tg = TelegramBot(app.inbox, token=TOKEN, base_url=fake.base_url, transport=transport, **options)
-    server = HttpServer("127.0.0.1", 0, tg.routes())
-    await server.start()
-    await tg.start()
-    try:
-        harness = Harness(app, clock, RecordingTransport())
-        yield World(fake, app, tg, transport, harness, router, server)
-    finally:
-        await tg.stop()
-        await server.stop()
-        await app.close()
-
-
 @pytest.fixture
 async def w(sqlite_engine: AsyncEngine, fake: FakeTelegram) -> AsyncIterator[World]:
     async with world(sqlite_engine, fake) as it:
         yield it
-
-
-# The scenario -------------------------------------------------------------------------------
-
-
-async def test_alarm_page_acknowledge_escalate_through_telegram(
-    engine: AsyncEngine, fake: FakeTelegram
-) -> None:
-    async with world(engine, fake) as w:
-        await w.say(CACO, "/alarm Soest: gaslek Kerkstraat, 20 woningen ontruimd")
-        confirm = fake.last(CACO)
-        assert "Controleer het alarm" in confirm.text and "Soest" in confirm.text
-        assert "Bevestigen en pagen" in confirm.labels
-        assert fake.messages(BERT) == []  # nobody paged before confirming
-
-        await w.press(CACO, "Bevestigen en pagen")
-        assert len(fake.calls_to("answerCallbackQuery")) == 1
-        page = fake.last(BERT)
-        assert page.html.startswith("<b>")  # the title, in bold
-        assert "VRU-2026-0001" in page.text and "gaslek Kerkstraat" in page.text
-        assert page.labels == ["I'll take it", "Can't"]  # Bert reads English
-        assert page.row_sizes == [2]  # short labels share a row
-        assert any("ROL gepaged – Rol Bert" in text for text in fake.texts(CACO))
-
-        await w.advance(10)  # a repeat to Bert, then escalated to Cees (the backup)
-        assert len(fake.messages(BERT)) == 2
-        assert "ALARM" in fake.last(CEES).text
-
-        await w.press(CEES, "Ik pak het op")
-        assert any("opgepakt door Rol Cees" in text for text in fake.texts(CACO))
-        for message in fake.messages(BERT):  # both of Bert's pages now say who took it
-            assert "Taken by Rol Cees" in message.text
-            assert message.buttons == [] and message.edits >= 1
-        assert fake.calls_to("editMessageText")
-        await w.advance(60)
-        assert fake.messages(COORD) == []
-        for call in fake.calls_to("sendMessage") + fake.calls_to("editMessageText"):
-            for row in (call.params.get("reply_markup") or {}).get("inline_keyboard", []):
-                for button in row:
-                    assert len(button["callback_data"].encode()) <= 64
-
-
-async def test_user_text_is_shown_verbatim(w: World) -> None:
-    await w.say(CACO, "/alarm Soest: <b>&*_ gaslek & <i>rook</i>")
-    confirm = w.fake.last(CACO)
-    assert "<b>&*_ gaslek & <i>rook</i>" in confirm.text
-    assert "&lt;b&gt;&amp;*_ gaslek &amp; &lt;i&gt;rook&lt;/i&gt;" in confirm.html
-    await w.press(CACO, "Bevestigen en pagen")
-    assert "<b>&*_ gaslek" in w.fake.last(BERT).text
 
 
 async def test_a_redelivered_update_has_exactly_one_effect(w: World) -> None:
@@ -558,16 +396,6 @@ async def test_an_attachment_follows_its_text_as_a_document(fake: FakeTelegram, 
     assert parse_ref(ref) == (BERT, [text.message_id])  # edits reach the text only
 
 
-async def test_a_link_code_links_the_telegram_account(w: World) -> None:
-    async with w.app.core.transaction(Origin.CLI) as tx:
-        im = tx.directory.person_by_key("im")
-        assert im is not None and im.telegram_user_id is None
-        invite = await create_invite(tx, im, timedelta(hours=24))
-    await w.say(2001, f"/start {invite.code}")
-    assert "Info Ineke" in w.fake.last(2001).text  # the welcome, through the outbox
-    assert (await w.app.directory()).person_by_telegram(2001) is not None
-
-
 async def test_a_registered_person_in_a_group_is_answered_there_only(w: World) -> None:
     await w.feed(w.fake.text_update(CACO, "/status", chat_id=-100500, chat_type="group"))
     assert len(w.fake.messages(-100500)) == 1
@@ -631,19 +459,6 @@ async def test_polling_receives_updates_through_get_updates(
     # PTB logs its API URL and httpx every request URL: the token is redacted from both.
     assert any(r.name == "httpx" for r in caplog.records)
     assert TOKEN not in caplog.text and "<token>" in caplog.text
-
-
-async def webhook_post(
-    port: int, body: dict[str, Any] | str, headers: dict[str, str] | None = None
-) -> int:
-    data = body if isinstance(body, str) else json.dumps(body)
-    async with aiohttp.ClientSession() as session:
-        async with session.post(
-            f"http://127.0.0.1:{port}/telegram/hook",
-            data=data,
-            headers={"Content-Type": "application/json", **(headers or {})},
-        ) as response:
-            return response.status
 
 
 async def test_webhook_mode_accepts_only_the_right_secret(
