@@ -12,7 +12,7 @@
    resident memory (VmHWM). The Caco's chat gets a message at most every second
    (Telegram's per-chat limit), which bounds the throughput.
 
-Run from the repository root: `.venv/bin/python -m benchmarks.failover` (~6 min).
+Run from the repository root: `.venv/bin/python -m benchmarks.failover` (~15 min).
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ def readme_body(times: list[float], runs: list[Scenario]) -> str:
     verdict = "met" if p99 <= TARGET else "NOT met"
     return "\n".join(
         [
-            "`.venv/bin/python -m benchmarks.failover` (~6 min; `--rounds`, `--incidents`). "
+            "`.venv/bin/python -m benchmarks.failover` (~15 min; `--rounds`, `--incidents`). "
             + machine().markdown(),
             "",
             f"Two `scm-bot run` processes (forked from a process that imported the modules "
