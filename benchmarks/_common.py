@@ -57,6 +57,7 @@ and rewrites its own section below. Run them from the repository root, one at a 
 .venv/bin/python -m benchmarks.telegram_latency            # ~1 min
 .venv/bin/python -m benchmarks.telegram_fanout             # ~1.5 min
 .venv/bin/python -m benchmarks.roster_who                  # ~2 min
+.venv/bin/python -m benchmarks.failover                    # ~15 min
 ```
 
 What each one measures, and its target:
@@ -83,6 +84,9 @@ What each one measures, and its target:
   unhandled, nothing lost**.
 - `roster_who` (Piket rosters): `/wie` resolution with 500 people, 50 functions and five
   years of shifts and overrides. Target: **p99 at most 5 ms**.
+- `failover` (issue 16): two `scm-bot run` processes on PostgreSQL; the time from the
+  leader's SIGKILL to the standby's first page over 20 failovers, and a 50-incident scenario
+  with one and two instances (throughput, peak memory). Target: **p99 at most 10 s**.
 
 Logging: warnings and errors are counted (and the first few printed on one line) instead of
 rendered by the CLI's console renderer; each section lists what was logged. All numbers

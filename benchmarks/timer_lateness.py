@@ -42,6 +42,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from unittest import mock
 
+import scm_bot.app
 import scm_bot.instance
 from benchmarks._common import (
     LOG_COUNTS,
@@ -158,7 +159,7 @@ class SchedulerCalls:
 async def app_running(url: str, fired: Fired, calls: SchedulerCalls) -> AsyncIterator[App]:
     """`scm_bot.instance.running`, with `bench.noop` registered on the runner before start (so
     the overdue timers fired during start find their handler), the scheduler's calls timed."""
-    original = scm_bot.instance.build
+    original = scm_bot.app.build
 
     def build(*args: Any, **kwargs: Any) -> App:
         app = original(*args, **kwargs)
