@@ -35,9 +35,9 @@ from benchmarks._common import (
     table,
     update_readme,
 )
-from tests.crash_support import CrashFake, until, until_async
-from tests.test_crash import ACK, ANNA, CACO, CONFIRM, TITLE, TITLE_REPEAT, Incident, Scene
-from tests.test_failover import Node, cluster
+from tests.helpers.crash import CrashFake, until, until_async
+from tests.scm_bot.test_crash import ACK, ANNA, CACO, CONFIRM, TITLE, TITLE_REPEAT, Incident, Scene
+from tests.scm_bot.test_failover import Node, cluster
 
 TARGET = 10.0
 
@@ -156,7 +156,8 @@ def readme_body(times: list[float], runs: list[Scenario]) -> str:
             + machine().markdown(),
             "",
             f"Two `scm-bot run` processes (forked from a process that imported the modules "
-            f"once, as tests/test_crash.py does) on one PostgreSQL database, the fake Bot API "
+            f"once, as tests/scm_bot/test_crash.py does) on one PostgreSQL database, "
+            f"the fake Bot API "
             f"on loopback. {len(times)} failovers: the leader has an unanswered page and is "
             "SIGKILLed; its escalation timer is moved into the past right after (as passing "
             "time would); failover time = SIGKILL -> the repeat page at the fake, sent by the "
