@@ -57,6 +57,7 @@ and rewrites its own section below. Run them from the repository root, one at a 
 .venv/bin/python -m benchmarks.telegram_latency            # ~1 min
 .venv/bin/python -m benchmarks.telegram_fanout             # ~1.5 min
 .venv/bin/python -m benchmarks.roster_who                  # ~2 min
+.venv/bin/python -m benchmarks.bt_callout                  # ~2.5 min
 ```
 
 What each one measures, and its target:
@@ -83,6 +84,10 @@ What each one measures, and its target:
   unhandled, nothing lost**.
 - `roster_who` (Piket rosters): `/wie` resolution with 500 people, 50 functions and five
   years of shifts and overrides. Target: **p99 at most 5 ms**.
+- `bt_callout` (issue 15, the beleidsteam): a call-out of a 60-function composition on
+  Telegram and Slack together, the fakes enforcing the platforms' limits. Targets: **every
+  page within 1.2x the theoretical minimum**, **no board edit refused for the per-chat
+  limit**, **the board showing an answer within 2 s (p99)**.
 
 Logging: warnings and errors are counted (and the first few printed on one line) instead of
 rendered by the CLI's console renderer; each section lists what was logged. All numbers
