@@ -1026,10 +1026,10 @@ def readme_body(runs: list[Run]) -> str:
             lines += [
                 "",
                 f"Found, not fixed ({run.kind}): the board of 60 functions is longer than one "
-                f"Telegram message (up to {run.board_chars} characters as shown; Telegram "
-                "takes 4096): the first board went out as two messages, and an edit reaches "
-                "only the last one, cut to one message with an ellipsis "
-                f"({run.truncated} board messages in the viewers' chats ended in an "
+                f"Telegram message ({run.board_chars} characters at its longest, as Slack "
+                "showed it whole; Telegram takes 4096): the first board went out as two "
+                "messages, and an edit reaches only the last one, cut to one message with "
+                f"an ellipsis ({run.truncated} board messages in the viewers' chats ended in an "
                 "ellipsis). Lines past the cut (the last functions: the liaisons) show only "
                 "once answers make the board short enough, which is the Telegram viewers' "
                 "tail above, and the first message keeps the first board. Making the board "
