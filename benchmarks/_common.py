@@ -58,6 +58,7 @@ and rewrites its own section below. Run them from the repository root, one at a 
 .venv/bin/python -m benchmarks.telegram_fanout             # ~1.5 min
 .venv/bin/python -m benchmarks.roster_who                  # ~2 min
 .venv/bin/python -m benchmarks.failover                    # ~15 min
+.venv/bin/python -m benchmarks.bt_callout                  # ~2.5 min
 ```
 
 What each one measures, and its target:
@@ -87,6 +88,10 @@ What each one measures, and its target:
 - `failover` (issue 16): two `scm-bot run` processes on PostgreSQL; the time from the
   leader's SIGKILL to the standby's first page over 20 failovers, and a 50-incident scenario
   with one and two instances (throughput, peak memory). Target: **p99 at most 10 s**.
+- `bt_callout` (issue 15, the beleidsteam): a call-out of a 60-function composition on
+  Telegram and Slack together, the fakes enforcing the platforms' limits. Targets: **every
+  page within 1.2x the theoretical minimum**, **no board edit refused for the per-chat
+  limit**, **the board showing an answer within 2 s (p99)**.
 
 Logging: warnings and errors are counted (and the first few printed on one line) instead of
 rendered by the CLI's console renderer; each section lists what was logged. All numbers

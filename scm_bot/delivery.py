@@ -65,6 +65,18 @@ def is_page(item: OutboxItem) -> bool:
     return item.kind == "send" and (item.topic or "").startswith("page:")
 
 
+def superseded(item: OutboxItem, later: list[OutboxItem]) -> bool:
+    """An edit that a later edit of the same topic replaces before it went out (a board
+    edited every second in a chat that is behind): sending it would spend the chat's turn
+    on a text that is out of date when it arrives."""
+    return (
+        item.kind == "edit"
+        and item.topic is not None
+        and not item.ledger
+        and any(x.kind == "edit" and x.topic == item.topic for x in later)
+    )
+
+
 def backoff(attempts: int) -> timedelta:
     return min(timedelta(seconds=2 ** min(attempts, 7)), MAX_BACKOFF)
 
@@ -268,8 +280,12 @@ class Deliverer:
         handled = 0
         try:
             person = directory.recipient(person_id)
-            for item in items:
+            for n, item in enumerate(items):
                 try:
+                    if superseded(item, items[n + 1 :]):
+                        await self._finish(item, "superseded")
+                        handled += 1
+                        continue
                     waits = await self._deliver(item, person)
                 except StorageError as error:
                     # Nothing was sent that is not recorded: the row is read again later.
@@ -294,12 +310,15 @@ class Deliverer:
                 self._wake.set()  # rows of theirs wait in the table
         return handled
 
+    async def _finish(self, item: OutboxItem, status: str) -> None:
+        async with self.core.uow_factory() as uow:
+            await uow.outbox.finish_many({item.id: status}, self.core.clock.now())
+            await uow.commit()
+
     async def _give_up(self, item: OutboxItem) -> bool:
         """A row broke in a way nobody foresaw: it fails alone, so the rest still goes."""
         try:
-            async with self.core.uow_factory() as uow:
-                await uow.outbox.finish_many({item.id: "failed"}, self.core.clock.now())
-                await uow.commit()
+            await self._finish(item, "failed")
         except Exception:
             log.exception("delivery.give_up_failed", outbox_id=item.id)
             return False
@@ -465,8 +484,8 @@ class Deliverer:
             if pacer is not None and is_page(item):
                 await stack.enter_async_context(pacer.page())
             try:
-                return await self._guarded(
-                    transport.send_part(person, item.message, part.index, note=note)
+                return await self._paced(
+                    pacer, person, transport.send_part(person, item.message, part.index, note=note)
                 )
             except MessageRejected:
                 if not is_page(item):
@@ -476,9 +495,22 @@ class Deliverer:
                 )
             if pacer is not None:
                 await pacer.wait(person.id, group=person.is_chat, urgent=True)
-            return await self._guarded(
-                transport.send_part(person, item.message, part.index, note=note, plain=True)
+            return await self._paced(
+                pacer,
+                person,
+                transport.send_part(person, item.message, part.index, note=note, plain=True),
             )
+
+    @classmethod
+    async def _paced(
+        cls, pacer: Pacer | None, person: Person, request: Awaitable[str | None]
+    ) -> str | None:
+        """One request to the person's chat; its next turn counts from the answer."""
+        try:
+            return await cls._guarded(request)
+        finally:
+            if pacer is not None:
+                pacer.answered(person.id, group=person.is_chat)
 
     @staticmethod
     async def _guarded(send: Awaitable[str | None]) -> str | None:
@@ -503,7 +535,7 @@ class Deliverer:
             if pacer is not None:
                 await pacer.wait(person.id, group=person.is_chat)
             try:
-                await self._guarded(self._edit_one(transport, person, ref, item))
+                await self._paced(pacer, person, self._edit_one(transport, person, ref, item))
             except (MessageRejected, RecipientUnreachable) as error:
                 # The message is gone or can no longer change (its reader deleted it):
                 # they still have what was sent.

@@ -46,14 +46,26 @@ class Pacer:
     def pause(self, chat: int, seconds: float) -> None:
         self._next_chat[chat] = max(self._next_chat.get(chat, 0.0), self.now() + seconds)
 
+    def answered(self, chat: int, *, group: bool = False) -> None:
+        """A request to `chat` was answered: its next turn is a whole interval from now.
+        Counting from the slot alone is not enough: a request can take longer on its way
+        (the ledger's commit before it, the network) than the next one, and the two then
+        reach the platform closer together than its per-chat limit allows."""
+        later = self.now() + self._interval(group)
+        self._next_chat[chat] = max(self._next_chat.get(chat, 0.0), later)
+
+    def _interval(self, group: bool) -> float:
+        interval = self.limits.per_chat_interval
+        if group and self.limits.per_group_interval is not None:
+            interval = max(interval, self.limits.per_group_interval)
+        return interval
+
     async def wait(self, chat: int, *, group: bool = False, urgent: bool = False) -> None:
         if not urgent:  # a page on its way goes out before anything else is prepared
             await self._no_pages.wait()
         while (own := self.paused_for(chat)) > 0:  # a 429 may extend it meanwhile
             await self.sleep(own)
-        interval = self.limits.per_chat_interval
-        if group and self.limits.per_group_interval is not None:
-            interval = max(interval, self.limits.per_group_interval)
+        interval = self._interval(group)
         self._next_chat[chat] = self.now() + interval  # the chat's next turn, at the latest
         if urgent and not self._queue and self._next_slot <= self.now():
             self._take_slot()  # a page, a free slot, nobody waiting: it goes at once

@@ -7,6 +7,11 @@ a 5xx, `{"ok": false, "error": "account_inactive"}`, or no answer at all.
 Files go as on Slack: files.getUploadURLExternal hands out an upload URL on this fake, the
 bytes are POSTed there (fail it with the method name "upload"), and
 files.completeUploadExternal shares the file in a channel, where `files` records it.
+
+Optionally it enforces Slack's posting limit (off by default): at most `limit_per_channel`
+messages in any `limit_window` seconds in one channel (Slack: about one a second), posts,
+updates and file shares alike; one beyond it is refused with HTTP 429 and `Retry-After`,
+recorded in `flood_refused`, and not counted.
 """
 
 from __future__ import annotations
@@ -14,6 +19,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import math
+import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +30,14 @@ from aiohttp import WSMsgType, web
 BOT_TOKEN = "xoxb-test-bot-token-not-real"
 APP_TOKEN = "xapp-test-app-token-not-real"
 BOT_USER_ID = "UBOTSCM01"
+# Methods that post into a channel, and the parameter that names it: these count against
+# the per-channel limit.
+POSTING = {
+    "chat.postMessage": "channel",
+    "chat.update": "channel",
+    "chat.postEphemeral": "channel",
+    "files.completeUploadExternal": "channel_id",
+}
 
 
 @dataclass
@@ -100,6 +116,10 @@ class FakeSlack:
     failures: list[Failure] = field(default_factory=list)
     acks: dict[str, dict[str, Any]] = field(default_factory=dict)
     files: dict[str, list[Uploaded]] = field(default_factory=dict)  # per channel, as shared
+    # The per-channel posting limit (None: unlimited), and every call it refused.
+    limit_per_channel: int | None = None
+    limit_window: float = 1.0
+    flood_refused: list[Call] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._runner: web.AppRunner | None = None
@@ -110,6 +130,7 @@ class FakeSlack:
         self._sockets: list[web.WebSocketResponse] = []
         self._socket_ready = asyncio.Event()
         self._ack_arrived = asyncio.Condition()
+        self._posted_in: dict[str, deque[float]] = {}  # monotonic times of counted posts
         self.port = 0
 
     # -- life cycle -------------------------------------------------------------------------
@@ -211,6 +232,14 @@ class FakeSlack:
         expected = self.app_token if method == "apps.connections.open" else self.bot_token
         if token != expected:
             return _error("invalid_auth")
+        retry_after = self._flood(method, params)
+        if retry_after is not None:
+            self.flood_refused.append(self.calls[-1])
+            return web.json_response(
+                {"ok": False, "error": "ratelimited"},
+                status=429,
+                headers={"Retry-After": str(retry_after)},
+            )
         handler = getattr(self, "_" + method.replace(".", "_"), None)
         if handler is None:
             return _error("unknown_method")
@@ -219,6 +248,21 @@ class FakeSlack:
         except _Answer as answer:
             return answer.response
         return web.json_response({"ok": True, **result})
+
+    def _flood(self, method: str, params: dict[str, Any]) -> int | None:
+        """Seconds to wait when this post would break the per-channel limit (it is then
+        refused and not counted), else None (it is counted). The window slides."""
+        name = POSTING.get(method)
+        if self.limit_per_channel is None or name is None or not params.get(name):
+            return None
+        now = time.monotonic()
+        times = self._posted_in.setdefault(str(params[name]), deque())
+        while times and times[0] <= now - self.limit_window:
+            times.popleft()
+        if len(times) >= self.limit_per_channel:
+            return max(1, math.ceil(times[0] + self.limit_window - now))
+        times.append(now)
+        return None
 
     async def _failure(self, failure: Failure) -> web.StreamResponse:
         if failure.hang:

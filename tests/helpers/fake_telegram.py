@@ -6,8 +6,10 @@ updates for getUpdates (a real long poll, woken by `push`), and can be told to f
 next call(s) for a method or chat with 429, 5xx or 403, shaped as Telegram shapes them.
 
 Optionally it enforces Telegram's flood limits (off by default): at most `limit_overall`
-sends in any `limit_window` seconds, and at most `limit_per_chat` sends to one chat in that
-window; a send beyond either is refused with 429 and a `retry_after`, and not counted.
+sends in any `limit_window` seconds, at most `limit_per_chat` sends to one chat in that
+window, and at most `limit_per_group` sends to one group (a negative chat id) in any
+`group_window` seconds (Telegram: about 20 a minute); edits count as sends. A send beyond
+any of them is refused with 429 and a `retry_after`, and not counted.
 """
 
 from __future__ import annotations
@@ -149,11 +151,14 @@ class FakeTelegram:
     limit_overall: int | None = None
     limit_per_chat: int | None = None
     limit_window: float = 1.0
+    limit_per_group: int | None = None
+    group_window: float = 60.0
     flood_refused: list[Call] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._sent_all: deque[float] = deque()  # monotonic times of accepted sends
         self._sent_to: dict[int, deque[float]] = {}
+        self._sent_to_group: dict[int, deque[float]] = {}
         self._ids = itertools.count(1)
         self._update_ids = itertools.count(10_001)
         self._new = asyncio.Event()
@@ -407,26 +412,31 @@ class FakeTelegram:
     def _flood(self, method: str, params: dict[str, Any]) -> int | None:
         """Seconds to wait when this send would break a flood limit (it is then refused and
         not counted), else None (it is counted). Windows slide: (now - window, now]."""
-        if self.limit_overall is None and self.limit_per_chat is None:
+        limits = (self.limit_overall, self.limit_per_chat, self.limit_per_group)
+        if all(limit is None for limit in limits):
             return None
         if not method.startswith(LIMITED_PREFIXES) or "chat_id" not in params:
             return None
         now = time.monotonic()
-        windows: list[tuple[deque[float], int]] = []
+        chat_id = params["chat_id"]
+        windows: list[tuple[deque[float], int, float]] = []
         if self.limit_overall is not None:
-            windows.append((self._sent_all, self.limit_overall))
+            windows.append((self._sent_all, self.limit_overall, self.limit_window))
         if self.limit_per_chat is not None:
-            chat = self._sent_to.setdefault(params["chat_id"], deque())
-            windows.append((chat, self.limit_per_chat))
+            chat = self._sent_to.setdefault(chat_id, deque())
+            windows.append((chat, self.limit_per_chat, self.limit_window))
+        if self.limit_per_group is not None and isinstance(chat_id, int) and chat_id < 0:
+            group = self._sent_to_group.setdefault(chat_id, deque())
+            windows.append((group, self.limit_per_group, self.group_window))
         wait = 0.0
-        for times, limit in windows:
-            while times and times[0] <= now - self.limit_window:
+        for times, limit, window in windows:
+            while times and times[0] <= now - window:
                 times.popleft()
             if len(times) >= limit:
-                wait = max(wait, times[0] + self.limit_window - now)
+                wait = max(wait, times[0] + window - now)
         if wait > 0:
             return max(1, math.ceil(wait))  # Telegram gives whole seconds
-        for times, _ in windows:
+        for times, _, _ in windows:
             times.append(now)
         return None
 

@@ -320,3 +320,31 @@ async def test_a_text_with_an_unpaired_surrogate_is_stored_and_delivered(
     await send(harness, "caco", ("kapot \ud800 bericht", None), ("daarna", None))
     assert [m.text for m in harness.inbox("caco")] == ["kapot ? bericht", "daarna"]
     assert await pending(harness) == 0
+
+
+async def test_a_chat_that_fell_behind_gets_only_the_newest_edit_of_a_message(
+    harness: Harness,
+) -> None:
+    """A board edited every second in a chat that had to wait: the edits queued meanwhile
+    are replaced by the newest, and only that one goes out."""
+    await send(harness, "caco", ("bord 1", "t:1"))
+    harness.transport.failures = [RateLimited(1)]
+
+    async def edit(text: str) -> None:
+        async with harness.app.core.transaction(Origin.SYSTEM) as tx:
+            caco = tx.directory.person_by_key("caco")
+            assert caco is not None
+            await tx.send_message(caco, Message(text, None), topic="t:1", kind="edit")
+        await harness.app.deliverer.deliver_pending()
+
+    await edit("bord 2")  # refused: waits a second
+    await edit("bord 3")
+    await send(harness, "caco", ("iets anders", None))
+    await edit("bord 4")
+    assert [m.text for m in harness.inbox("caco")] == ["bord 1"]
+    harness.clock.advance(timedelta(seconds=1))
+    await harness.app.deliverer.deliver_pending()
+    assert [m.text for m in harness.inbox("caco")] == ["bord 4", "iets anders"]
+    assert harness.transport.edits == 1
+    assert await count(harness.app.engine, "outbox WHERE status = 'superseded'") == 2
+    assert await pending(harness) == 0

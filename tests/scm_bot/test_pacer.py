@@ -157,3 +157,15 @@ async def test_other_messages_wait_while_a_page_is_on_its_way() -> None:
         "page 2 answered",
         "message sent",
     ]
+
+
+async def test_a_chat_waits_a_whole_interval_after_its_last_request_was_answered() -> None:
+    """A request that took long on its way (the ledger's commit, the network) must not reach
+    the platform less than the chat's interval before the next one."""
+    clock = FakeTime()
+    p = pacer(clock, per_chat_interval=1.0, per_second=1000.0)
+    assert await clock.sent_at(("first", p.wait(5))) == {"first": 0.0}
+    clock.now = 0.4  # its answer came 0.4 s after its slot
+    p.answered(5)
+    sent = await clock.sent_at(("second", p.wait(5)), ("other chat", p.wait(6)))
+    assert sent == {"second": 1.4, "other chat": 0.4}
