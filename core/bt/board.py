@@ -33,6 +33,11 @@ REFRESH = "bt.board"
 COALESCE = timedelta(seconds=1)
 
 
+# A board is one message, edited in place: beyond this many characters (Telegram takes
+# 4,096 in a message, and the strength lines follow) it is shown grouped (`_grouped`).
+BOARD_MAX = 3000
+
+
 def board_topic(callout: Callout) -> str:
     return f"bt-board:{callout.id}"
 
@@ -136,6 +141,39 @@ def _line_text(tx: Tx, line: Line, lang: Language) -> str:
     return f"{mark} {name}: " + "; ".join(parts)
 
 
+def _grouped(tx: Tx, found: list[Line], lang: Language) -> str:
+    """A board too long for one message (a large team): the functions grouped by where they
+    stand, one line per group, people named only where they come."""
+    tz = tx.directory.region.timezone
+
+    def label(line: Line) -> str:
+        return function_label(tx, line.member) + (" *" if line.member.required else "")
+
+    coming = [x for x in found if x.coming or x.seen]
+    waiting = [x for x in found if not (x.coming or x.seen) and x.waiting]
+    nobody = [x for x in found if not (x.coming or x.seen or x.waiting)]
+    groups: list[str] = []
+    if coming:
+        items = ", ".join(
+            f"{label(x)} ("
+            + ", ".join(
+                f"{p.name} ±{fmt_time(a.eta, tz, lang)}" if a.eta else p.name for p, a in x.coming
+            )
+            + ")"
+            if x.coming
+            else label(x)
+            for x in coming
+        )
+        groups.append(t(lang, "bt.board_group_coming", count=len(coming), items=items))
+    if waiting:
+        names = ", ".join(label(x) for x in waiting)
+        groups.append(t(lang, "bt.board_group_waiting", count=len(waiting), items=names))
+    if nobody:
+        names = ", ".join(label(x) for x in nobody)
+        groups.append(t(lang, "bt.board_group_nobody", count=len(nobody), items=names))
+    return "\n\n".join(groups)
+
+
 def missing_required(found: list[Line]) -> list[Line]:
     """Required functions with nobody coming (or, for an alertering, nobody who saw it)."""
     return [x for x in found if x.member.required and not x.coming and not x.seen]
@@ -163,6 +201,8 @@ async def render(tx: Tx, callout: Callout, lang: Language) -> str:
         time=fmt_time(callout.created_at, tz, lang),
     )
     body = "\n".join(_line_text(tx, x, lang) for x in found)
+    if len(head) + len(body) > BOARD_MAX:  # one message, always: edits reach only one
+        body = _grouped(tx, found, lang)
     strength = t(
         lang,
         "bt.board_strength",

@@ -3,9 +3,11 @@ reminders, the aandachtskaart, decisions, actions and the logbook (fake clock)."
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from core.bt import board
 from core.clock import FakeClock
 from tests.helpers import NewHarness
 from tests.helpers.bt import REGION, boards, convened
@@ -63,6 +65,25 @@ async def test_answers_reach_one_board_per_viewer_edited_in_place(
         ).scalar_one()
     assert edits == 4
     assert len(boards(h, "tv-tom")) == 1
+
+
+async def test_a_board_too_long_for_one_message_is_grouped(
+    new_harness: NewHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large team's board stays one message (an edit reaches only one): past BOARD_MAX
+    characters the functions are grouped by where they stand, people named where they come."""
+    monkeypatch.setattr(board, "BOARD_MAX", 100)  # this team's board is longer than that
+    h = await new_harness(region=REGION)
+    await convened(h)
+    await h.press("tv-tom", "Ik kom (binnen 15 min)")
+    await h.press("comm-kees", "Ik kom niet")
+    await h.advance(1 / 60)
+    (shown,) = boards(h, "caco")
+    assert "✅ Komen of gezien (1): Technisch voorzitter * (Voorzitter Tom ±03:22)" in shown
+    assert "⏳ Opgeroepen, nog geen antwoord (" in shown
+    assert "Communicatieadviseur" in shown.split("⏳ Opgeroepen, nog geen antwoord (")[1]
+    assert "komt: " not in shown  # not the line per function
+    assert "Sterkte: 1 van 5 verplichte functies gedekt; 1 komen." in shown
 
 
 async def test_no_answer_pages_the_backup_and_the_norm_time_names_the_open_functions(
