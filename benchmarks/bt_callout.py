@@ -48,6 +48,7 @@ import itertools
 import json
 import math
 import random
+import re
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -656,9 +657,16 @@ class Run:
 
 
 def shows(text: str, answer: Answer) -> bool:
-    """The board `text` shows `answer` on its function's line."""
+    """The board `text` shows `answer` on its function's line, or, on a board grouped by
+    where functions stand (a large team's), in the function's item of its group."""
     f = answer.function
     name = person_name(2 * f.index + answer.backup)
+    if "✅ Komen of gezien (" in text or "⏳ Opgeroepen, nog geen antwoord (" in text:
+        if answer.choice == "not":
+            return f"{name} ({f.name})" in text.split("❌ Komen niet (", 1)[-1]
+        coming = text.split("✅ Komen of gezien (", 1)[-1].split("\n\n", 1)[0]
+        label = re.escape(f.name + (" *" if f.required else ""))
+        return any(name in m for m in re.findall(rf"(?:^|, |: ){label} \(([^)]*)\)", coming))
     label = f.name + (" *" if f.required else "") + ": "
     want = "komt niet: " if answer.choice == "not" else "komt: "
     for line in text.splitlines():

@@ -171,6 +171,10 @@ def _grouped(tx: Tx, found: list[Line], lang: Language) -> str:
     if nobody:
         names = ", ".join(label(x) for x in nobody)
         groups.append(t(lang, "bt.board_group_nobody", count=len(nobody), items=names))
+    declined = [f"{p.name} ({function_label(tx, x.member)})" for x in found for p in x.declined]
+    if declined:
+        items = ", ".join(declined)
+        groups.append(t(lang, "bt.board_group_declined", count=len(declined), items=items))
     return "\n\n".join(groups)
 
 

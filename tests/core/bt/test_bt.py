@@ -82,6 +82,7 @@ async def test_a_board_too_long_for_one_message_is_grouped(
     assert "✅ Komen of gezien (1): Technisch voorzitter * (Voorzitter Tom ±03:22)" in shown
     assert "⏳ Opgeroepen, nog geen antwoord (" in shown
     assert "Communicatieadviseur" in shown.split("⏳ Opgeroepen, nog geen antwoord (")[1]
+    assert "❌ Komen niet (1): Comm Kees (Communicatieadviseur)" in shown
     assert "komt: " not in shown  # not the line per function
     assert "Sterkte: 1 van 5 verplichte functies gedekt; 1 komen." in shown
 
