@@ -466,6 +466,13 @@ def read_lines(run: Run) -> list[dict[str, Any]]:
 
 
 def check_no_secret(run: Run, incident: str, token: str) -> list[dict[str, Any]]:
+    raw = run.bot.log_path.read_text("utf-8") + "".join(run.cli_output)
+    leaks = {name: raw.count(value) for name, value in run.keys.named(token).items()}
+    assert not {name: n for name, n in leaks.items() if n}, leaks
+    # The safety net never had to act: every secret is kept out where it is used.
+    netted = [line for line in raw.splitlines() if REDACTED in line]
+    assert not netted, netted[:5]
+
     lines = read_lines(run)
     events = {entry["event"] for entry in lines}
     # The lines are the real logs of this scenario: DEBUG is on, the incident's lines carry
@@ -491,12 +498,6 @@ def check_no_secret(run: Run, incident: str, token: str) -> list[dict[str, Any]]
         if entry["level"] in ("debug", "info") and entry["logger"].partition(".")[0] not in OURS
     }
     assert not chatter, chatter
-    raw = run.bot.log_path.read_text("utf-8") + "".join(run.cli_output)
-    leaks = {name: raw.count(value) for name, value in run.keys.named(token).items()}
-    assert not {name: n for name, n in leaks.items() if n}, leaks
-    # The safety net never had to act: every secret is kept out where it is used.
-    netted = [line for line in raw.splitlines() if REDACTED in line]
-    assert not netted, netted[:5]
     return lines
 
 
