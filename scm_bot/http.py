@@ -9,16 +9,22 @@ HTTPS.
 `/healthz` answers 200 with what an operator or a load balancer needs, as JSON: the role
 (`leader` or `standby`), the database reachable, each transport connected, the auditor's
 last heartbeat; and 503 when this instance cannot reach its database.
+
+aiohttp logs a request it cannot parse with the bytes it choked on, often the request line,
+and so a calendar token or a header's secret; the server logs through a logger of its own
+(`SERVER_LOGGER`) that keeps only the kind of error (`WithoutRequest`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import structlog
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler
 
 from bots.ical_feeds import not_found
@@ -28,6 +34,30 @@ from scm_bot.instance import Instance
 
 log = structlog.get_logger(__name__)
 DATABASE_WITHIN = 3.0  # seconds the health check waits for the database
+SERVER_LOGGER = "scm_bot.http.server"  # what aiohttp's request handling logs
+
+
+class WithoutRequest(logging.Filter):
+    """A request that could not be parsed is the client's fault, and aiohttp's report of it
+    quotes the raw request (a calendar URL's token, a webhook's secret header): it is
+    logged as a warning naming only the kind of error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            record.msg = "http.malformed_request: %s (%s)"
+            record.args = (type(error).__name__, error.code)
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def server_logger() -> logging.Logger:
+    """The logger aiohttp reports request handling with, filtered (`WithoutRequest`)."""
+    logger = logging.getLogger(SERVER_LOGGER)
+    if not any(isinstance(f, WithoutRequest) for f in logger.filters):
+        logger.addFilter(WithoutRequest())
+    return logger
 
 
 class Connected(Protocol):
@@ -53,9 +83,16 @@ class HttpServer:
     async def start(self) -> None:
         server = web.Application(middlewares=[_bare_not_found])
         server.add_routes(self.routes)
-        # access_log=None: an access log would write every calendar token down. Requests
-        # are short: a stop does not wait aiohttp's default 60 s for them.
-        runner = web.AppRunner(server, access_log=None, handle_signals=False, shutdown_timeout=5.0)
+        # access_log=None: an access log would write every calendar token down; the errors
+        # go to a logger that leaves the request out. Requests are short: a stop does not
+        # wait aiohttp's default 60 s for them.
+        runner = web.AppRunner(
+            server,
+            access_log=None,
+            logger=server_logger(),
+            handle_signals=False,
+            shutdown_timeout=5.0,
+        )
         await runner.setup()
         try:
             await web.TCPSite(runner, self.listen, self._port).start()

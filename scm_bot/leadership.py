@@ -91,6 +91,7 @@ class Leadership:
             async_url(db_url),
             poolclass=NullPool,
             connect_args={"server_settings": KEEPALIVE, "timeout": CHECK_WITHIN},
+            hide_parameters=True,
         )
         self._lost = asyncio.Event()
         self._elected = asyncio.Event()

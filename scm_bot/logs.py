@@ -5,17 +5,20 @@ one handler on the root logger and the same processors, so every line has the sa
 a timestamp (UTC, ISO 8601), the level, the logger, the event and its fields, and the
 context bound around the work (`incident`, `event_id`, `timer_id`; see core.log_context).
 The last step before rendering blanks out every configured secret (bot tokens, the
-webhook and signing secrets, the database password) wherever it would appear, also in a
-library's message or a traceback: the code never logs a secret on purpose, and this makes
-sure an accident does not either.
+webhook and signing secrets, the database password), as it is and URL-encoded, and the token
+of any calendar feed URL, wherever it would appear, also in a library's message or a
+traceback: the code never logs a secret on purpose, and this makes sure an accident does
+not either (tests/scm_bot/test_log_secrets.py checks that it never has to).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Iterable, Mapping
 from typing import Any, TextIO
+from urllib.parse import quote, quote_plus
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
@@ -38,6 +41,15 @@ QUIET_LOGGERS = (
 REDACTED = "<redacted>"
 # A secret shorter than this is not searched for: it would blank out ordinary words.
 MIN_SECRET = 6
+# A calendar feed's token is a secret of its own subscriber, in no setting: it is known by
+# where it stands (core.roster.feeds: `/ical/<token>.ics`, 40 hex digits).
+FEED_TOKEN = re.compile(r"(?<=/ical/)[0-9a-fA-F]{16,}")
+
+
+def _forms(secret: str) -> set[str]:
+    """A secret as it is and as a URL carries it (a password in DATABASE_URL, a token in
+    a query string)."""
+    return {secret, quote(secret, safe=""), quote(secret), quote_plus(secret)}
 
 
 class Redact:
@@ -45,18 +57,17 @@ class Redact:
 
     def __init__(self, secrets: Iterable[str]) -> None:
         # Longest first: a secret that contains another is replaced whole.
-        self.secrets = sorted({s for s in secrets if len(s) >= MIN_SECRET}, key=len, reverse=True)
+        forms = {form for s in secrets if len(s) >= MIN_SECRET for form in _forms(s)}
+        self.secrets = sorted(forms, key=len, reverse=True)
 
     def __call__(self, _logger: WrappedLogger, _name: str, event_dict: EventDict) -> EventDict:
-        if not self.secrets:
-            return event_dict
         return {key: self._clean(value) for key, value in event_dict.items()}
 
     def _clean(self, value: Any) -> Any:
         if isinstance(value, str):
             for secret in self.secrets:
                 value = value.replace(secret, REDACTED)
-            return value
+            return FEED_TOKEN.sub(REDACTED, value) if "/ical/" in value else value
         if value is None or isinstance(value, bool | int | float):
             return value
         if isinstance(value, Mapping):
@@ -64,7 +75,7 @@ class Redact:
         if isinstance(value, list | tuple | set | frozenset):
             return [self._clean(v) for v in value]
         shown = repr(value)  # anything else is rendered through its repr (or str)
-        if any(s in shown or s in str(value) for s in self.secrets):
+        if self._clean(shown) != shown or self._clean(str(value)) != str(value):
             return self._clean(shown)
         return value
 

@@ -7,6 +7,8 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
+from core.errors import StorageError
+
 log = structlog.get_logger(__name__)
 
 
@@ -24,5 +26,9 @@ async def run_woken(
         wake.clear()
         try:
             await work()
+        except StorageError as error:
+            # The database is away: the unit of work logged the driver's words; a traceback
+            # through SQLAlchemy and the driver would add nothing but length.
+            log.warning(f"{name}.storage_failed", error=str(error))
         except Exception:
             log.exception(f"{name}.loop_error")

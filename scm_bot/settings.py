@@ -133,9 +133,12 @@ class Settings(BaseSettings):
             if secret is not None
         ]
         if self.database_url:
-            password = make_url(self.database_url).password
-            if password:
-                values.append(str(password))
+            url = make_url(self.database_url)
+            # The password in the URL's user part, or as a parameter (`?password=`).
+            given = url.query.get("password", ())
+            for password in [url.password, *([given] if isinstance(given, str) else given)]:
+                if password:
+                    values.append(str(password))
         return values
 
     @property

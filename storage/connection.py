@@ -50,7 +50,11 @@ def sqlite_engine(url: str) -> Engine:
     settings of `storage.database`, no busy wait, and every transaction `BEGIN IMMEDIATE`
     (SQLAlchemy's documented recipe for SQLite transactions)."""
     parsed = make_url(url).set(drivername="sqlite")
-    engine = create_engine(parsed, connect_args={"timeout": 0, "isolation_level": None})
+    engine = create_engine(
+        parsed,
+        connect_args={"timeout": 0, "isolation_level": None},
+        hide_parameters=True,  # an error's text never shows a message's words
+    )
 
     @event.listens_for(engine, "connect")
     def _settings(dbapi_connection: sqlite3.Connection, _record: Any) -> None:

@@ -63,15 +63,18 @@ def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def make_engine(url: str) -> AsyncEngine:
+    """The engine of the units of work. Its errors never show a statement's parameters
+    (`hide_parameters`): they hold message texts and calendar URLs, and an error's text
+    ends up in a log line's traceback."""
     if is_sqlite(url):
         # SQLAlchemy's own aiosqlite engine and pool; the units of work take turns for the
         # one write lock (`storage.uow.SqlUnitOfWorkFactory`).
-        engine = create_async_engine(async_url(url))
+        engine = create_async_engine(async_url(url), hide_parameters=True)
         event.listen(engine.sync_engine, "connect", sqlite_pragmas)
         return engine
     # No pool_pre_ping (three round trips on asyncpg): a unit of work's first statement
     # finds a connection the server ended (`storage.uow.SqlUnitOfWorkFactory`).
-    return create_async_engine(async_url(url), pool_size=10, max_overflow=10)
+    return create_async_engine(async_url(url), pool_size=10, max_overflow=10, hide_parameters=True)
 
 
 def alembic_config(url: str) -> Config:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -142,6 +143,10 @@ class SlackBot:
             signing_secret=secret(signing_secret) if signing_secret else "",
             # Run our listeners to completion before answering: the ack follows the store.
             process_before_response=True,
+            # bolt gives its own loggers (and the Socket Mode client's) the root's level
+            # unless given a logger to copy: this one keeps them at the level the runtime
+            # sets for "slack_bolt" (warnings), not at DEBUG with payloads.
+            logger=logging.getLogger("slack_bolt"),
         )
         self.app.command(command)(self._on_command)
         self.app.action({"type": "block_actions", "action_id": ACTION_ID})(self._on_action)

@@ -319,6 +319,12 @@ class BotProcess:
         code = await self._reap()
         assert code == -signal.SIGKILL, f"scm-bot run ended by itself ({code}):\n{self.tail()}"
 
+    async def terminate(self) -> int:
+        """Ask the bot to stop (SIGTERM, as a service manager does); its exit code."""
+        assert self.pid is not None, "no bot is running"
+        os.kill(self.pid, signal.SIGTERM)
+        return await self._reap()
+
     async def stop(self) -> None:
         """End every process this started (teardown)."""
         if self.pid is not None:

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from pydantic import ValidationError
 
 from core.clock import FakeClock
@@ -20,6 +22,7 @@ from scm_bot.auditor import Auditor
 from scm_bot.http import Health, HttpServer
 from scm_bot.instance import Instance
 from scm_bot.leadership import Role
+from scm_bot.logs import setup_logging
 from scm_bot.settings import Settings
 from storage.database import make_engine
 from storage.leadership import Fence
@@ -173,3 +176,44 @@ def test_the_former_port_settings_stand_for_http_port_while_they_agree(
         )
     with pytest.raises(ValidationError, match="SLACK_MODE=http needs HTTP_PORT"):
         Settings(_env_file=None, slack_mode="http")
+
+
+async def test_a_request_that_cannot_be_parsed_is_logged_without_what_it_held() -> None:
+    """aiohttp reports a malformed request with the bytes it choked on, often the request
+    line: a calendar URL's token, or a header with a secret. The log says what went wrong
+    and nothing of the request; the client still gets its 400."""
+    token = "0123456789abcdef" * 4
+    out = io.StringIO()
+    setup_logging("DEBUG", "json", stream=out)
+
+    async def calendar(_request: web.Request) -> web.Response:
+        return web.Response(text="BEGIN:VCALENDAR")
+
+    server = HttpServer("127.0.0.1", 0, [web.get("/ical/{rest:.*}", calendar)])
+    await server.start()
+    requests = [
+        f"GET /ical/{token}.ics HTTP/9.9\r\nHost: x\r\n\r\n",  # a bad version
+        f"G@T /ical/{token}.ics HTTP/1.1\r\nHost: x\r\n\r\n",  # a bad method
+        f"GET /ical/{token}\x01.ics HTTP/1.1\r\nHost: x\r\n\r\n",  # a bad character
+        f"GET /x HTTP/1.1\r\nHost: x\r\nX-Telegram-Bot-Api-Secret-Token: {token}\x01\r\n\r\n",
+    ]
+    try:
+        for raw in requests:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(raw.encode("latin-1"))
+            await writer.drain()
+            answer = await reader.read()
+            writer.close()
+            assert answer.startswith(b"HTTP/1.0 400 Bad Request"), answer[:100]
+    finally:
+        await server.stop()
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    malformed = [line for line in lines if line["event"].startswith("http.malformed_request")]
+    assert [line["level"] for line in malformed] == ["warning"] * 4
+    assert {line["event"] for line in malformed} == {
+        "http.malformed_request: BadStatusLine (400)",
+        "http.malformed_request: BadHttpMethod (400)",
+        "http.malformed_request: InvalidURLError (400)",
+        "http.malformed_request: BadHttpMessage (400)",
+    }
+    assert token not in out.getvalue()

@@ -8,6 +8,7 @@ import json
 import logging
 import re
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import pytest
 import structlog
@@ -124,3 +125,34 @@ def test_settings_name_every_configured_secret(monkeypatch: pytest.MonkeyPatch) 
             DB_PASSWORD,
         ]
     )
+
+
+def test_a_secret_is_blanked_url_encoded_too_and_so_is_a_feed_token() -> None:
+    """The safety net also knows a secret as a URL carries it (a password with `#` or `@`
+    in DATABASE_URL), and a calendar feed's token, which is in no setting."""
+    password = "Pw#9/x@Lq%7:secret"
+    feed = "0123456789abcdef0123456789abcdef01234567"
+    stream = io.StringIO()
+    setup_logging("INFO", "json", [password, TOKEN], stream)
+    log = structlog.get_logger("test")
+    log.warning("storage.url", url=f"postgresql://scm:{quote(password, safe='')}@db/scm")
+    log.warning("telegram.url", url=f"https://api.telegram.org/bot{quote(TOKEN)}/x")
+    log.warning("form", body=f"token={quote_plus(password)}")
+    logging.getLogger("aiohttp.server").error("bad request line GET /ical/%s.ics", feed)
+    url, telegram, form, request = lines(stream)
+    assert url["url"] == f"postgresql://scm:{REDACTED}@db/scm"
+    assert telegram["url"] == f"https://api.telegram.org/bot{REDACTED}/x"
+    assert form["body"] == f"token={REDACTED}"
+    assert request["event"] == f"bad request line GET /ical/{REDACTED}.ics"
+    assert feed not in stream.getvalue() and "Pw%23" not in stream.getvalue()
+
+
+def test_a_password_given_as_a_url_parameter_is_a_secret_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+    settings = Settings(
+        _env_file=None, database_url=f"postgresql://scm@db/scm?password={DB_PASSWORD}"
+    )
+    assert settings.secrets() == [DB_PASSWORD]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import traceback
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.clock import FakeClock
+from core.errors import StorageError
 from core.messages import Button, Message
 from core.model import PersonId
 from core.ports import NewMessage
@@ -107,6 +109,29 @@ async def test_secrets_are_blanked_when_a_row_finishes_whatever_its_status(
     assert first.buttons == (Button("Open […]", "data"),)
     assert first.secrets == ()
     assert "Niets geheims" in stored
+    uows.close()
+
+
+async def test_a_failed_write_shows_no_message_text_in_its_error(engine: AsyncEngine) -> None:
+    """A statement that fails (here: a message for a person who does not exist) is raised
+    as a StorageError whose chain of causes, as a log line's traceback shows it, holds the
+    statement but never its parameters: the message's words and its secret stay out."""
+    await load_region(engine)
+    uows = SqlUnitOfWorkFactory(engine)
+    secret = "s3cr3t-token-0123456789"
+    message = Message(text=f"Je link: https://x.test/{secret}.ics", secrets=(secret,))
+    at = datetime(2026, 11, 24, 2, 7, tzinfo=UTC)
+
+    async def write() -> None:
+        async with uows() as uow:
+            await uow.outbox.add_many([NewMessage(PersonId(9999), message, "send", None)], at)
+            await uow.commit()
+
+    with pytest.raises(StorageError) as failed:
+        await write()
+    shown = "".join(traceback.format_exception(failed.value))
+    assert "INSERT INTO outbox" in shown  # the error is there, with its statement
+    assert secret not in shown and "Je link" not in shown
     uows.close()
 
 
