@@ -53,8 +53,8 @@ from storage.database import is_sqlite, make_engine
 from tests.helpers.crash import BotProcess, CrashFake, until, until_async
 from tests.helpers.fake_slack import APP_TOKEN, BOT_TOKEN, FakeSlack, Posted
 from tests.helpers.fake_telegram import TOKEN, Sent
+from tests.helpers.tcp_proxy import TcpProxy
 from tests.scm_bot.test_crash import ANNA, CACO, region
-from tests.tcp_proxy import TcpProxy
 
 ANNA_SLACK = "UROLA0001"
 WEBHOOK_PATH = "/telegram/hook"
