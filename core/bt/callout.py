@@ -11,7 +11,6 @@ incident, so closing the incident stops them like any other.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from core.bt import board
 from core.bt.callbacks import ETA_MINUTES, AnswerAction, BtAnswerButton
@@ -27,6 +26,7 @@ from core.bt.model import (
     NewCallout,
 )
 from core.bt.requests import (
+    PageParams,
     Planned,
     Request,
     Start,
@@ -335,17 +335,17 @@ class Callouts:
 
     def _page_params(
         self, tx: Tx, incident: Incident, callout: Callout, member: Member
-    ) -> dict[str, Any]:
+    ) -> PageParams:
         tz = tx.directory.region.timezone
         convener = tx.directory.person(callout.convened_by).name
-        return {
-            "team": callout.team_name,
-            "summary": lambda lang: incident_summary(tx, incident, lang),
-            "function": board.function_label(tx, member),
-            "start": lambda lang: fmt_datetime(callout.starts_at, tz, lang),
-            "place": callout.place,
-            "convener": convener,
-        }
+        return PageParams(
+            team=callout.team_name,
+            summary=lambda lang: incident_summary(tx, incident, lang),
+            function=board.function_label(tx, member),
+            start=lambda lang: fmt_datetime(callout.starts_at, tz, lang),
+            place=callout.place,
+            convener=convener,
+        )
 
     async def edit_page(
         self,

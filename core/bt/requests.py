@@ -1,15 +1,18 @@
 """What convening a beleidsteam asks for and reads: the request the flow collects, the
-composition the convener confirms, the incident named in a command, and the start time."""
+composition the convener confirms, the incident named in a command, the start time, and
+what a member's page says."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypedDict
 from zoneinfo import ZoneInfo
 
 from core.analyse.when import parse_moment
 from core.errors import UserError
+from core.i18n import Localized
 from core.model import AlertKind, GemeenteId, Incident, IncidentId, Person, PersonId
 from core.region.teams import TeamSpec
 from core.tx import Tx
@@ -85,3 +88,14 @@ def parse_start(text: str, now: datetime, tz: ZoneInfo) -> datetime:
     if cleaned in PAST_WORDS:
         raise UserError("when.past", text=text)
     return parse_moment(text, now, tz)
+
+
+class PageParams(TypedDict):
+    """The placeholders of a member's page (the language-dependent ones as `Localized`)."""
+
+    team: str
+    summary: Localized
+    function: str
+    start: Localized
+    place: str
+    convener: str

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from core.bt.callbacks import BtFlowButton
@@ -80,7 +80,7 @@ class Snapshot:
 @dataclass(frozen=True)
 class Say:
     key: str
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, str | int] = field(default_factory=dict)  # the message's placeholders
     buttons: tuple[tuple[str, str], ...] = ()
 
 
