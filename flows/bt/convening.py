@@ -10,10 +10,10 @@ A refusal is a `UserError`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, TypedDict
 from zoneinfo import ZoneInfo
 
 from core.bt.callbacks import BtFlowButton
@@ -77,10 +77,17 @@ class Snapshot:
     may_choose_kind: bool  # the Caco calls out as alertering or alarmering
 
 
+class AskTime(TypedDict):
+    """The placeholders of the question for the start time."""
+
+    time: str
+    minutes: int
+
+
 @dataclass(frozen=True)
 class Say:
     key: str
-    params: dict[str, str | int] = field(default_factory=dict)  # the message's placeholders
+    params: AskTime | None = None  # the message's placeholders
     buttons: tuple[tuple[str, str], ...] = ()
 
 
@@ -110,7 +117,7 @@ def prompt(state: BtState, snap: Snapshot) -> Say:
         default = snap.now + timedelta(minutes=snap.norm_minutes)
         return Say(
             "bt.ask_time",
-            {"time": fmt_time(default, snap.tz, snap.language), "minutes": snap.norm_minutes},
+            AskTime(time=fmt_time(default, snap.tz, snap.language), minutes=snap.norm_minutes),
             (("bt.button_default", _button(state, "default")),),
         )
     return Say("bt.ask_place")

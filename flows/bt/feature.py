@@ -169,7 +169,10 @@ class BtFeature:
 
     async def _apply(self, ctx: Ctx, result: bt.Result, state: bt.BtState) -> None:
         for say in result.says:
-            await ctx.tx.send(ctx.person, say.key, buttons=say.buttons, **say.params)
+            if say.params is not None:
+                await ctx.tx.send(ctx.person, say.key, buttons=say.buttons, **say.params)
+            else:
+                await ctx.tx.send(ctx.person, say.key, buttons=say.buttons)
         new = result.state
         if isinstance(result.effect, bt.Convene) and new is not None:
             callout = await self.callouts.convene(ctx.tx, ctx.person, self._request(new))
