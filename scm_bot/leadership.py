@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import NullPool
 
 from core.clock import Clock
-from storage.database import async_url, describe_error
+from storage.database import PG_KEEPALIVE, async_url, describe_error
 from storage.leadership import Fence, current_term, elect
 
 log = structlog.get_logger(__name__)
@@ -42,11 +42,7 @@ CHECK_WITHIN = 3.0  # seconds a look may take before the connection counts as lo
 # The lock connection's server side notices a vanished client (a machine that died, a
 # network that broke without closing the connection) by TCP keepalives: after some 10 s
 # rather than the system's default of hours, so a standby can take over.
-KEEPALIVE = {
-    "tcp_keepalives_idle": "5",
-    "tcp_keepalives_interval": "2",
-    "tcp_keepalives_count": "3",
-}
+KEEPALIVE = PG_KEEPALIVE
 
 Hook = Callable[[], Awaitable[None]]
 

@@ -71,11 +71,19 @@ async def _share(tx: Tx, incident: Incident, key: str, **params: object) -> None
         await tx.send(person, key, topic=f"bt-record:{incident.id}", **params)  # type: ignore[arg-type]
 
 
+REVISE_WORDS = ("wijzig", "change", "edit")
+
+
 class Records:
     async def decide(self, tx: Tx, person: Person, args: str) -> None:
         words = args.split(maxsplit=2)
-        if words and words[0].lower() in ("wijzig", "change", "edit"):
+        if words and words[0].lower() in REVISE_WORDS:
             await self.revise(tx, person, " ".join(words[1:]))
+            return
+        # "/besluit VRU-2026-0001 wijzig 3 …": the incident first, as `bt.which_bt` advises.
+        named = len(words) > 1 and "-" in words[0] and is_incident_ref(words[0].rstrip(":"))
+        if named and words[1].lower() in REVISE_WORDS:
+            await self.revise(tx, person, " ".join([words[0], *words[2:]]))
             return
         incident, _callout, text = await _incident_of(tx, person, args)
         text = text.strip()

@@ -32,6 +32,10 @@ CONVENE_WORDS = {"bijeenroepen", "convene", "oproepen", "callout", "call-out"}
 STATUS_WORDS = {"status", "bord", "board"}
 
 
+class FlowStale(Exception):
+    """The team or the incident of a convening under way is gone."""
+
+
 class AnalyseHooks(Protocol):
     """What the beleidsteam hooks into of the analyse feature (`flows.analyse.feature`)."""
 
@@ -138,8 +142,7 @@ class BtFeature:
         spec = await team(ctx.tx, state.team_key)
         incident = await ctx.tx.uow.incidents.get(IncidentId(state.incident_id))
         if spec is None or incident is None:
-            await ctx.set_state(None)
-            raise UserError("bt.flow_stale")
+            raise FlowStale()
         gemeenten = self.callouts.gemeenten_of(
             incident, GemeenteId(state.gemeente_id) if state.gemeente_id else None
         )
@@ -207,14 +210,23 @@ class BtFeature:
         assert isinstance(ctx.state, bt.BtState)
         state = ctx.state
         step_input = bt.Input(text=inp.text, command=inp.command)
-        await self._apply(ctx, bt.step(state, step_input, await self._snapshot(ctx, state)), state)
+        await self._step(ctx, state, step_input)
 
     async def _flow_button(self, ctx: Ctx, button: BtFlowButton) -> None:
         if not isinstance(ctx.state, bt.BtState) or ctx.state.draft != button.draft:
             raise UserError("bt.button_no_flow")
-        state = ctx.state
-        step_input = bt.Input(button=button.value)
-        await self._apply(ctx, bt.step(state, step_input, await self._snapshot(ctx, state)), state)
+        await self._step(ctx, ctx.state, bt.Input(button=button.value))
+
+    async def _step(self, ctx: Ctx, state: bt.BtState, step_input: bt.Input) -> None:
+        """One step of the convening. A team or incident that went away meanwhile (a region
+        import, a removed incident) ends the flow, committed, so nobody stays stuck in it."""
+        try:
+            snapshot = await self._snapshot(ctx, state)
+        except FlowStale:
+            await ctx.set_state(None)
+            await ctx.say("bt.flow_stale")
+            return
+        await self._apply(ctx, bt.step(state, step_input, snapshot), state)
 
     # --- answers ------------------------------------------------------------------------
 

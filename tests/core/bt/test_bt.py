@@ -3,12 +3,16 @@ reminders, the aandachtskaart, decisions, actions and the logbook (fake clock)."
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.bt import board
 from core.clock import FakeClock
+from core.i18n import t
+from core.model import Language
 from tests.helpers import NewHarness
 from tests.helpers.bt import REGION, boards, convened
 
@@ -164,11 +168,17 @@ async def test_decisions_actions_and_the_logbook(new_harness: NewHarness) -> Non
     assert h.last("tv-tom") == "Dat is besluit 1, net vastgelegd; er is niets dubbel opgeslagen."
     await h.say("tv-tom", "/besluit wijzig 1 Scholen in Soest blijven twee dagen dicht")
     assert "(was: Scholen in Soest blijven morgen dicht)" in h.last("caco")
+    # The incident first, as the bot advises someone in two teams: a change, not a decision.
+    await h.say(
+        "tv-tom", "/besluit VRU-2026-0001 wijzig 1 Scholen in Soest blijven drie dagen dicht"
+    )
+    assert "(was: Scholen in Soest blijven twee dagen dicht)" in h.last("caco")
     await h.say("tv-tom", "/actie gs-soest Ouders informeren via de scholen")
     assert "actie 1 voor u (van Voorzitter Tom)" in h.last("gs-soest")  # share list: "u"
     await h.say("tv-tom", "/besluiten")
     listed = h.last("tv-tom")
-    assert "Besluit 1" in listed and "twee dagen dicht" in listed
+    assert "Besluit 1" in listed and "drie dagen dicht" in listed
+    assert "Besluit 2" not in listed
     assert "Actie 1" in listed and "voor Secretaris Soest" in listed
     await h.say("caco", "/logboek 0001")
     log = h.last("caco")
@@ -189,3 +199,49 @@ async def test_a_restart_in_the_middle_of_a_call_out_keeps_its_timers(
     again = await new_harness(region=REGION, clock=FakeClock(h.clock.now()))
     await again.advance(10)
     assert again.inbox("tv-tineke")[-1].title == "Oproep GBT"
+
+
+BGM = "(SELECT id FROM person WHERE key = 'bgm-soest')"
+
+
+def _as_dict(state: object) -> dict[str, object]:
+    """A stored conversation as JSON gives it back (a dict, or text on SQLite)."""
+    found = json.loads(state) if isinstance(state, str) else state
+    assert isinstance(found, dict)
+    return found
+
+
+async def test_a_convening_whose_team_went_away_ends_and_frees_the_person(
+    new_harness: NewHarness, engine: AsyncEngine
+) -> None:
+    """A region import removed the team while the burgemeester was convening it: the next
+    answer ends the flow (committed), and /alarm-style commands work again."""
+    h = await new_harness(region=REGION)
+    await h.say("caco", "/alarm Soest: gaslek Kerkstraat")
+    await h.press("caco", "Bevestigen en pagen")
+    await h.say("bgm-soest", "/bt bijeenroepen")
+    async with engine.begin() as conn:
+        state = (
+            await conn.execute(text(f"SELECT state FROM conversation WHERE person_id = {BGM}"))
+        ).scalar_one()
+        assert state is not None
+        await conn.execute(
+            text(f"UPDATE conversation SET state = :s WHERE person_id = {BGM}"),
+            {
+                "s": json.dumps(
+                    {
+                        **(state if isinstance(state, dict) else json.loads(state)),
+                        "team_key": "gone",
+                    }
+                )
+            },
+        )
+    await h.say("bgm-soest", "Gemeentehuis Soest")
+    assert h.last("bgm-soest") == t(Language.NL, "bt.flow_stale")
+    async with engine.connect() as conn:
+        left = (
+            await conn.execute(text(f"SELECT count(*) FROM conversation WHERE person_id = {BGM}"))
+        ).scalar_one()
+    assert left == 0
+    await h.say("bgm-soest", "/bt bijeenroepen")
+    assert h.last("bgm-soest") != t(Language.NL, "bt.already_busy")
