@@ -86,6 +86,17 @@ class Settings(BaseSettings):
     ical_http_port: int | None = None
 
     @model_validator(mode="after")
+    def _audit_outlives_incidents(self) -> Self:
+        """The audit log is an incident's logbook: it may not go before the incident does."""
+        if self.audit_retention_days < self.retention_days:
+            raise ValueError(
+                f"AUDIT_RETENTION_DAYS ({self.audit_retention_days}) must be at least "
+                f"RETENTION_DAYS ({self.retention_days}): the audit log is the logbook of "
+                "the incidents that are still kept"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _one_http_server(self) -> Self:
         """The former per-feature servers' settings stand for HTTP_LISTEN and HTTP_PORT
         while those are not set, as long as they agree; a webhook needs the server."""

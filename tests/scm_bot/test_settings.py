@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from scm_bot.settings import Settings
 
@@ -46,3 +47,10 @@ def test_an_empty_environment_variable_is_not_set(
     for name in Settings.model_fields:
         monkeypatch.setenv(name.upper(), "")
     assert Settings().model_dump() == Settings.model_construct().model_dump()
+
+
+def test_the_audit_log_may_not_go_before_the_incidents_it_records() -> None:
+    with pytest.raises(ValidationError, match="AUDIT_RETENTION_DAYS \\(90\\) must be at least"):
+        Settings(_env_file=None, retention_days=365, audit_retention_days=90)
+    kept = Settings(_env_file=None, retention_days=365, audit_retention_days=365)
+    assert kept.audit_retention_days == 365
