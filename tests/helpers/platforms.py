@@ -328,6 +328,7 @@ class SlackDriver(Driver[Posted, str]):
         sender = arrived.sender
         assert sender.origin is Origin.SLACK and sender.event_id
         assert sender.user_id == self.chat(who) and sender.private
+        # allowed: `chat` is the caller's channel, else the person's DM: one expected value
         assert sender.chat_id == (chat or FakeSlack.dm_channel(self.chat(who)))
         assert arrived == event(sender)
 

@@ -390,6 +390,7 @@ async def test_the_reconcile_leaves_alone_the_timers_whose_job_is_under_way(
     jobs = [asyncio.create_task(scheduler.fire(TimerId(i))) for i in range(FIRING_AT_ONCE + 2)]
     await _yield()
     await scheduler.reconcile()
+    # allowed: the "or" is in the text, not a second outcome
     assert runner.skipped == set(range(FIRING_AT_ONCE + 2)), "firing or waiting for a slot"
     runner.release.set()
     await asyncio.gather(*jobs)

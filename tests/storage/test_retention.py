@@ -102,6 +102,7 @@ async def test_closed_incidents_leave_only_anonymous_statistics(harness: Harness
     )
     planned = due if isinstance(due, datetime) else datetime.fromisoformat(str(due))
     expected = next_run(year_later, TZ)
+    # allowed: SQLite gives the stored UTC time back naive, PostgreSQL aware; one instant
     assert planned.replace(tzinfo=planned.tzinfo or UTC) == expected
     assert expected.astimezone(TZ).strftime("%H:%M") == "03:30"
 
