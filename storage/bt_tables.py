@@ -1,6 +1,6 @@
 """The beleidsteam's tables (core.bt): call-outs, their members, attendance answers, who
-holds a board, and an incident's decisions and actions. Declared on the one SQLModel
-metadata (`storage.tables` imports this module), built by migration 0011."""
+holds a board, and the decisions and actions of each call-out. Declared on the one SQLModel
+metadata (`storage.tables` imports this module), built by migrations 0011 and 0013."""
 
 from __future__ import annotations
 
@@ -63,11 +63,10 @@ class BtViewerRow(SQLModel, table=True):
 
 class BtRecordRow(SQLModel, table=True):
     __tablename__ = "bt_record"
-    __table_args__ = (
-        UniqueConstraint("incident_id", "kind", "number", name="uq_bt_record_number"),
-    )
+    __table_args__ = (UniqueConstraint("callout_id", "kind", "number", name="uq_bt_record_number"),)
     id: int | None = Field(default=None, primary_key=True)
     incident_id: int = Field(foreign_key="incident.id", index=True)
+    callout_id: int = Field(foreign_key="bt_callout.id")
     kind: str  # besluit | actie
     number: int
     text: str

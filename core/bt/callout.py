@@ -33,7 +33,16 @@ from core.bt.requests import (
     find_incident,
     phase,
 )
-from core.bt.team import active_for, coming, in_bt, mayors, meldkamer_side, team, teams
+from core.bt.team import (
+    active_for,
+    coming,
+    gemeenten_of,
+    in_bt,
+    mayors,
+    meldkamer_side,
+    team,
+    teams,
+)
 from core.errors import UserError
 from core.i18n import fmt_datetime, fmt_time, t
 from core.incidents.paging import Paging
@@ -171,18 +180,13 @@ class Callouts:
 
     # --- the composition ------------------------------------------------------------
 
-    def gemeenten_of(
-        self, incident: Incident, gemeente: GemeenteId | None
-    ) -> tuple[GemeenteId, ...]:
-        return (gemeente,) if gemeente is not None else incident.gemeenten
-
     async def plan(self, tx: Tx, request: Request) -> list[Planned]:
         """The composition with who the roster has on duty now for each function."""
         incident = await tx.uow.incidents.get(request.incident_id)
         spec = await team(tx, request.team_key)
         if incident is None or spec is None:
             raise UserError("bt.flow_stale")
-        gemeenten = self.gemeenten_of(incident, request.gemeente_id)
+        gemeenten = gemeenten_of(incident, request.gemeente_id)
         keys = [tx.directory.gemeente(g).key for g in gemeenten]
         found: list[Planned] = []
         for m in spec.members_for(keys):
@@ -198,31 +202,6 @@ class Callouts:
             if person is not None:
                 found.append(Planned("", False, key, person, None))
         return found
-
-    def plan_text(self, tx: Tx, planned: list[Planned], person: Person) -> str:
-        lang = person.language
-        lines = []
-        for p in planned:
-            if p.person_key is not None and p.on_duty is not None:
-                lines.append(t(lang, "bt.plan_person", name=p.on_duty.name))
-                continue
-            name = tx.directory.function_name(p.function_key)
-            need = t(lang, "bt.required" if p.required else "bt.optional")
-            if p.on_duty is None:
-                lines.append(t(lang, "bt.plan_gap", function=name, need=need))
-            else:
-                backup = p.backup.name if p.backup else "—"
-                lines.append(
-                    t(
-                        lang,
-                        "bt.plan_line",
-                        function=name,
-                        need=need,
-                        name=p.on_duty.name,
-                        backup=backup,
-                    )
-                )
-        return "\n".join(lines)
 
     # --- calling out ------------------------------------------------------------------
 
@@ -255,18 +234,18 @@ class Callouts:
                 answer_minutes=spec.answer_minutes,
             )
         )
+        behalf = tx.directory.person(start.on_behalf_of).key if start.on_behalf_of else None
         await tx.audit(
             person,
             "bt.convened",
             incident.public_id,
             team=spec.key,
             kind=request.kind.value,
-            on_behalf_of=tx.directory.person(start.on_behalf_of).key
-            if start.on_behalf_of
-            else None,
+            on_behalf_of=behalf,
             starts_at=request.starts_at.isoformat(),
             place=request.place,
             functions=[p.person_key or p.function_key for p in planned],
+            callout=callout.id,
         )
         informing = request.kind is AlertKind.ALERTERING
         for position, p in enumerate(planned):
@@ -313,7 +292,7 @@ class Callouts:
 
     async def gemeenten(self, tx: Tx, page: Page, incident: Incident) -> tuple[GemeenteId, ...]:
         _member, callout = await self._member_of(tx, page)
-        return self.gemeenten_of(incident, callout.gemeente_id)
+        return gemeenten_of(incident, callout.gemeente_id)
 
     async def send_page(
         self, tx: Tx, incident: Incident, page: Page, person: Person, attempt: int
@@ -500,6 +479,7 @@ class Callouts:
             team=callout.team_key,
             function=member.person_key or member.function_key,
             eta=eta.isoformat() if eta else None,
+            callout=callout.id,
         )
         await board.changed(tx, callout)
 
@@ -514,7 +494,12 @@ class Callouts:
         missing = board.missing_required(await board.lines(tx, callout))
         names = [board.function_label(tx, x.member) for x in missing]
         await tx.audit(
-            "system", "bt.norm", incident.public_id, team=callout.team_key, missing=names
+            "system",
+            "bt.norm",
+            incident.public_id,
+            team=callout.team_key,
+            missing=names,
+            callout=callout.id,
         )
         if not missing:
             return
@@ -547,7 +532,8 @@ class Callouts:
                 start=fmt_time(callout.starts_at, tz, person.language),
                 place=callout.place,
             )
-        await tx.audit("system", "bt.reminded", incident.public_id, to=[p.key for p in people])
+        to = [p.key for p in people]
+        await tx.audit("system", "bt.reminded", incident.public_id, to=to, callout=callout.id)
 
     async def _live(self, tx: Tx, timer: Timer) -> tuple[Callout | None, Incident | None]:
         callout = await tx.uow.bt.callout(CalloutId(timer.ref))

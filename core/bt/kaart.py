@@ -126,6 +126,7 @@ class Kaart:
             incident.public_id,
             team=callout.team_key,
             version=version.number if version else None,
+            callout=callout.id,
         )
 
     async def new_version(self, tx: Tx, incident: Incident, version: Version) -> None:
@@ -176,4 +177,5 @@ class Kaart:
                     incident.public_id,
                     version=version.number,
                     to=[p.key for p in people],
+                    callout=callout.id,
                 )

@@ -14,13 +14,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from core.analyse.render import FONT, document
-from core.bt.model import LogEntry, Record, RecordKind
+from core.bt.model import CalloutId, LogEntry, Record, RecordKind
 from core.bt.requests import find_incident
-from core.bt.team import entitled
+from core.bt.team import entitled, meldkamer_side, visible
 from core.errors import UserError
 from core.i18n import catalog, fmt_datetime, t
 from core.messages import Attachment
-from core.model import Directory, Incident, Language, Person
+from core.model import Directory, Incident, Language, PageId, Person
 from core.tx import Tx
 
 SHOWN = 25  # entries /logboek shows in the chat
@@ -235,13 +235,31 @@ def _record_json(r: Record, d: Directory) -> dict[str, Any]:
     }
 
 
-async def build(tx: Tx, incident: Incident) -> Logbook:
-    return Logbook(
-        incident,
-        await tx.uow.bt.log(incident.public_id),
-        await tx.uow.bt.records(incident.id),
-        tx.directory,
-    )
+async def build(tx: Tx, incident: Incident, reader: Person | None = None) -> Logbook:
+    """The whole logbook (the export for the evaluation), or what `reader` may see of it:
+    another gemeente's BT of the same incident (its call-out, its members' pages and
+    answers, its decisions and actions) is left out."""
+    entries = await tx.uow.bt.log(incident.public_id)
+    records = await tx.uow.bt.records(incident.id)
+    if reader is not None and not meldkamer_side(reader):
+        shown = await visible(tx, incident, reader)
+        hidden = [c.id for c in await tx.uow.bt.callouts(incident.id) if c.id not in shown]
+        members = [m for c in hidden for m in await tx.uow.bt.members(c)]
+        pages = {m.page_id for m in members if m.page_id is not None}
+        entries = [e for e in entries if _shown_to(e, shown, hidden, pages)]
+        records = [r for r in records if r.callout_id in shown]
+    return Logbook(incident, entries, records, tx.directory)
+
+
+def _shown_to(
+    entry: LogEntry, shown: set[CalloutId], hidden: list[CalloutId], pages: set[PageId]
+) -> bool:
+    """An entry about another BT's call-out or its members' pages is not for this reader,
+    nor someone's reading (`callouts`: the BTs they were shown) of only other BTs."""
+    read = entry.detail.get("callouts")
+    if isinstance(read, list) and read and not shown & set(read):
+        return False
+    return entry.detail.get("callout") not in hidden and entry.detail.get("page") not in pages
 
 
 FORMATS = {
@@ -264,7 +282,8 @@ async def show(tx: Tx, person: Person, args: str) -> None:
     if not await entitled(tx, incident, person):
         await tx.audit(person, "log.shown", incident.public_id, "denied")
         raise UserError("log.not_allowed", id=incident.public_id)
-    book = await build(tx, incident)
+    book = await build(tx, incident, person)
+    read = sorted(await visible(tx, incident, person))
     lang = person.language
     topic = f"bt-log:{incident.id}"
     if len(words) == 2:
@@ -285,7 +304,7 @@ async def show(tx: Tx, person: Person, args: str) -> None:
             id=incident.public_id,
             total=len(book.entries),
         )
-        await tx.audit(person, "log.exported", incident.public_id, format=fmt)
+        await tx.audit(person, "log.exported", incident.public_id, format=fmt, callouts=read)
         return
     newest = book.entries[-SHOWN:]
     await tx.send(
@@ -297,4 +316,4 @@ async def show(tx: Tx, person: Person, args: str) -> None:
         total=len(book.entries),
         lines="\n".join(book.line(e, lang) for e in newest),
     )
-    await tx.audit(person, "log.shown", incident.public_id)
+    await tx.audit(person, "log.shown", incident.public_id, callouts=read)

@@ -3,6 +3,7 @@ people hold, and the decisions and actions recorded for an incident."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -77,11 +78,16 @@ class Attendance:
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """A decision or an action of an incident, numbered per kind; `history` keeps every
-    earlier wording (text, who, when) of a decision that was changed."""
+    """A decision or an action of a BT, numbered per kind within its BT; `history` keeps
+    every earlier wording (text, who, when) of a decision that was changed.
+
+    A record belongs to the call-out it was recorded in, and through it to that BT: the
+    call-outs of one incident for one gemeente (or, with no gemeente, the regional team),
+    so two gemeenten convening for one incident keep their records apart."""
 
     id: int
     incident_id: IncidentId
+    callout_id: CalloutId
     kind: RecordKind
     number: int
     text: str
@@ -158,7 +164,8 @@ class BtRepo(Protocol):
     async def viewers(self, callout_id: CalloutId) -> list[PersonId]: ...
     async def add_record(
         self,
-        incident_id: IncidentId,
+        callout: Callout,
+        numbered_with: Sequence[CalloutId],
         kind: RecordKind,
         text: str,
         phase: str,
@@ -166,7 +173,8 @@ class BtRepo(Protocol):
         at: datetime,
         owner: PersonId | None = None,
     ) -> Record:
-        """Store a decision or an action with the next number of its kind."""
+        """Store a decision or an action of the call-out with the next number of its kind
+        among the records of `numbered_with` (the call-outs of its BT)."""
         ...
 
     async def records(self, incident_id: IncidentId) -> list[Record]: ...

@@ -12,12 +12,12 @@ from datetime import timedelta
 
 from core.bt import team as teams_
 from core.bt.board import viewers
-from core.bt.model import Callout, CalloutStatus, RecordKind
+from core.bt.model import Callout, CalloutStatus, Record, RecordKind
 from core.bt.requests import find_incident, is_incident_ref, phase
-from core.bt.team import active_for, coming, entitled, mayors
+from core.bt.team import active_for, coming, entitled, mayors, same_bt, sees, visible
 from core.errors import UserError
 from core.i18n import fmt_datetime, fmt_time, t
-from core.model import Incident, Person, PersonId
+from core.model import Incident, Language, Person, PersonId
 from core.roster.service import find_person
 from core.tx import Tx
 
@@ -37,9 +37,17 @@ async def _may_record(tx: Tx, callout: Callout, person: Person) -> bool:
     return bool(person.functions & recorders)
 
 
+def _label(tx: Tx, callout: Callout) -> str:
+    """The BT a call-out belongs to, as people name it: its gemeente, or its team."""
+    if callout.gemeente_id is not None:
+        return tx.directory.gemeente(callout.gemeente_id).name
+    return callout.team_name
+
+
 async def _incident_of(tx: Tx, person: Person, text: str) -> tuple[Incident, Callout, str]:
     """The BT the person records for, and the rest of the text: the one active call-out
-    they are part of, or the one whose incident the first word names."""
+    they are part of, or the one whose incident the first word names; in a BT of two
+    gemeenten of one incident, the one the next word names."""
     words = text.split(maxsplit=1)
     mine = await active_for(tx, person)
     # Only a full id names the incident: "/besluit 112 gebeld" is a decision.
@@ -52,23 +60,49 @@ async def _incident_of(tx: Tx, person: Person, text: str) -> tuple[Incident, Cal
         raise UserError("bt.not_in_bt")
     if len({i.id for i, _c in mine}) > 1:
         raise UserError("bt.which_bt", ids=", ".join(sorted({i.public_id for i, _c in mine})))
-    for incident, callout in mine:
-        if await _may_record(tx, callout, person):
-            return incident, callout, text
-    await tx.audit(person, "bt.record", mine[0][0].public_id, "denied: function")
-    raise UserError("bt.record_not_allowed")
+    allowed = [(i, c) for i, c in mine if await _may_record(tx, c, person)]
+    if not allowed:
+        await tx.audit(person, "bt.record", mine[0][0].public_id, "denied: function")
+        raise UserError("bt.record_not_allowed")
+    bts = {c.gemeente_id: (i, c) for i, c in reversed(allowed)}  # the newest of each BT
+    if len(bts) == 1:
+        incident, callout = allowed[0]
+        return incident, callout, text
+    first, _, rest = text.strip().partition(" ")
+    for incident, callout in bts.values():
+        if first.rstrip(":").casefold() in {
+            _label(tx, callout).casefold(),
+            callout.team_key.casefold(),
+        }:
+            return incident, callout, rest
+    names = sorted(_label(tx, c) for _i, c in bts.values())
+    raise UserError("bt.which_gemeente", names=", ".join(names), example=names[0])
 
 
-async def _share(tx: Tx, incident: Incident, key: str, **params: object) -> None:
-    """To the BT: everyone coming, the boards' viewers (convener, burgemeester, Caco, ROL)."""
+async def _named(tx: Tx, incident: Incident, callout: Callout) -> str:
+    """The incident as a BT's messages name it: with the BT's gemeente once the incident
+    has BTs of more than one gemeente ("VRU-2026-0001 Zeist")."""
+    bts = {c.gemeente_id for c in await tx.uow.bt.callouts(incident.id)}
+    return incident.public_id if len(bts) < 2 else f"{incident.public_id} {_label(tx, callout)}"
+
+
+async def _bt_records(tx: Tx, callout: Callout) -> list[Record]:
+    """The records of the call-out's BT (every call-out of its incident and gemeente)."""
+    bt = {c.id for c in await tx.uow.bt.callouts(callout.incident_id) if same_bt(c, callout)}
+    return [r for r in await tx.uow.bt.records(callout.incident_id) if r.callout_id in bt]
+
+
+async def _share(tx: Tx, callout: Callout, key: str, **params: object) -> None:
+    """To the BT: everyone coming, the boards' viewers (convener, burgemeester, Caco, ROL)
+    of each active call-out of this BT; never to another gemeente's BT."""
     people: dict[PersonId, Person] = {}
-    for callout in await tx.uow.bt.callouts(incident.id):
-        if callout.status is not CalloutStatus.ACTIVE:
+    for other in await tx.uow.bt.callouts(callout.incident_id):
+        if other.status is not CalloutStatus.ACTIVE or not same_bt(other, callout):
             continue
-        for p in [*await coming(tx, callout), *await viewers(tx, callout)]:
+        for p in [*await coming(tx, other), *await viewers(tx, other)]:
             people[p.id] = p
     for person in people.values():
-        await tx.send(person, key, topic=f"bt-record:{incident.id}", **params)  # type: ignore[arg-type]
+        await tx.send(person, key, topic=f"bt-record:{callout.id}", **params)  # type: ignore[arg-type]
 
 
 REVISE_WORDS = ("wijzig", "change", "edit")
@@ -85,12 +119,12 @@ class Records:
         if named and words[1].lower() in REVISE_WORDS:
             await self.revise(tx, person, " ".join([words[0], *words[2:]]))
             return
-        incident, _callout, text = await _incident_of(tx, person, args)
+        incident, callout, text = await _incident_of(tx, person, args)
         text = text.strip()
         if not text:
             raise UserError("bt.decision_usage")
         text = text[:MAX_TEXT]
-        records = await tx.uow.bt.records(incident.id)
+        records = await _bt_records(tx, callout)
         for r in records:
             if (
                 r.kind is RecordKind.DECISION
@@ -99,7 +133,13 @@ class Records:
             ):
                 raise UserError("bt.decision_duplicate", number=r.number)
         record = await tx.uow.bt.add_record(
-            incident.id, RecordKind.DECISION, text, await phase(tx, incident), person.id, tx.now
+            callout,
+            [r.callout_id for r in records],
+            RecordKind.DECISION,
+            text,
+            await phase(tx, incident),
+            person.id,
+            tx.now,
         )
         await tx.audit(
             person,
@@ -108,13 +148,14 @@ class Records:
             number=record.number,
             text=text,
             phase=record.phase,
+            callout=callout.id,
         )
         await _share(
             tx,
-            incident,
+            callout,
             "bt.decision_shared",
             number=record.number,
-            id=incident.public_id,
+            id=await _named(tx, incident, callout),
             name=person.name,
             phase=record.phase or "—",
             time=lambda lang: fmt_time(tx.now, tx.directory.region.timezone, lang),
@@ -122,7 +163,7 @@ class Records:
         )
 
     async def revise(self, tx: Tx, person: Person, args: str) -> None:
-        incident, _callout, rest = await _incident_of(tx, person, args)
+        incident, callout, rest = await _incident_of(tx, person, args)
         number_text, _, text = rest.strip().partition(" ")
         if not number_text.isascii() or not number_text.isdigit() or not text.strip():
             raise UserError("bt.revise_usage")
@@ -130,13 +171,15 @@ class Records:
         record = next(
             (
                 r
-                for r in await tx.uow.bt.records(incident.id)
+                for r in await _bt_records(tx, callout)
                 if r.kind is RecordKind.DECISION and r.number == number
             ),
             None,
         )
         if record is None:
-            raise UserError("bt.no_such_decision", number=number, id=incident.public_id)
+            raise UserError(
+                "bt.no_such_decision", number=number, id=await _named(tx, incident, callout)
+            )
         text = text.strip()[:MAX_TEXT]
         if _norm(text) == _norm(record.text):
             raise UserError("bt.revise_same", number=number)
@@ -148,20 +191,21 @@ class Records:
             number=number,
             text=text,
             before=record.text,
+            callout=callout.id,
         )
         await _share(
             tx,
-            incident,
+            callout,
             "bt.decision_changed",
             number=number,
-            id=incident.public_id,
+            id=await _named(tx, incident, callout),
             name=person.name,
             text=text,
             before=record.text,
         )
 
     async def action(self, tx: Tx, person: Person, args: str) -> None:
-        incident, _callout, rest = await _incident_of(tx, person, args)
+        incident, callout, rest = await _incident_of(tx, person, args)
         words = rest.split()
         if len(words) < 2:
             raise UserError("bt.action_usage")
@@ -179,7 +223,8 @@ class Records:
             raise UserError("bt.action_usage")
         text = " ".join(words[used:])[:MAX_TEXT]
         record = await tx.uow.bt.add_record(
-            incident.id,
+            callout,
+            [r.callout_id for r in await _bt_records(tx, callout)],
             RecordKind.ACTION,
             text,
             await phase(tx, incident),
@@ -194,25 +239,26 @@ class Records:
             number=record.number,
             text=text,
             owner=owner.key,
+            callout=callout.id,
         )
-        if not await entitled(tx, incident, owner):
+        if not await sees(tx, incident, callout, owner):
             await tx.send(
-                person, "bt.action_owner_outside", topic=f"bt-record:{incident.id}", name=owner.name
+                person, "bt.action_owner_outside", topic=f"bt-record:{callout.id}", name=owner.name
             )
         else:
             await tx.send(
                 owner,
                 "bt.action_yours",
-                topic=f"bt-record:{incident.id}",
+                topic=f"bt-record:{callout.id}",
                 number=record.number,
-                id=incident.public_id,
+                id=await _named(tx, incident, callout),
                 name=person.name,
                 text=text,
             )
         await tx.send(
             person,
             "bt.action_recorded",
-            topic=f"bt-record:{incident.id}",
+            topic=f"bt-record:{callout.id}",
             number=record.number,
             name=owner.name,
         )
@@ -232,42 +278,42 @@ class Records:
         if not await entitled(tx, incident, person):
             await tx.audit(person, "bt.records", incident.public_id, "denied")
             raise UserError("bt.records_not_allowed", id=incident.public_id)
-        records = await tx.uow.bt.records(incident.id)
+        shown = await visible(tx, incident, person)
+        records = [r for r in await tx.uow.bt.records(incident.id) if r.callout_id in shown]
         lang = person.language
-        tz = tx.directory.region.timezone
-        lines = []
+        callouts = {c.id: c for c in await tx.uow.bt.callouts(incident.id)}
+        bts: dict[str, list[str]] = {}
         for r in records:
-            by = tx.directory.person(r.by).name
-            when = fmt_datetime(r.at, tz, lang)
-            if r.kind is RecordKind.DECISION:
-                line = t(
-                    lang,
-                    "bt.list_decision",
-                    number=r.number,
-                    time=when,
-                    phase=r.phase or "—",
-                    name=by,
-                    text=r.text,
-                )
-                if r.history:
-                    line += " " + t(lang, "bt.list_changed", count=len(r.history))
-            else:
-                owner = tx.directory.person(r.owner).name if r.owner else "?"
-                line = t(
-                    lang,
-                    "bt.list_action",
-                    number=r.number,
-                    time=when,
-                    owner=owner,
-                    name=by,
-                    text=r.text,
-                )
-            lines.append(line)
+            bts.setdefault(_label(tx, callouts[r.callout_id]), []).append(_line(tx, r, lang))
+        if len(bts) > 1:  # two gemeenten's BTs, as the Caco and the ROL see them
+            lines = [f"{name}:\n" + "\n".join(found) for name, found in bts.items()]
+        else:
+            lines = [line for found in bts.values() for line in found]
         await tx.send(
             person,
             "bt.list",
-            topic=f"bt-record:{incident.id}",
+            topic=f"bt-list:{incident.id}",
             id=incident.public_id,
             lines="\n".join(lines) or t(lang, "bt.list_empty"),
         )
-        await tx.audit(person, "bt.records_shown", incident.public_id)
+        await tx.audit(person, "bt.records_shown", incident.public_id, callouts=sorted(shown))
+
+
+def _line(tx: Tx, r: Record, lang: Language) -> str:
+    by = tx.directory.person(r.by).name
+    when = fmt_datetime(r.at, tx.directory.region.timezone, lang)
+    if r.kind is RecordKind.DECISION:
+        line = t(
+            lang,
+            "bt.list_decision",
+            number=r.number,
+            time=when,
+            phase=r.phase or "—",
+            name=by,
+            text=r.text,
+        )
+        if r.history:
+            line += " " + t(lang, "bt.list_changed", count=len(r.history))
+        return line
+    owner = tx.directory.person(r.owner).name if r.owner else "?"
+    return t(lang, "bt.list_action", number=r.number, time=when, owner=owner, name=by, text=r.text)

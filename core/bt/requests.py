@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from core.analyse.when import parse_moment
 from core.errors import UserError
-from core.i18n import Localized
+from core.i18n import Localized, t
 from core.model import AlertKind, GemeenteId, Incident, IncidentId, Person, PersonId
 from core.region.teams import TeamSpec
 from core.tx import Tx
@@ -99,3 +99,30 @@ class PageParams(TypedDict):
     start: Localized
     place: str
     convener: str
+
+
+def plan_text(tx: Tx, planned: list[Planned], person: Person) -> str:
+    """The composition as the convener confirms it: per function who comes, or a gap."""
+    lang = person.language
+    lines = []
+    for p in planned:
+        if p.person_key is not None and p.on_duty is not None:
+            lines.append(t(lang, "bt.plan_person", name=p.on_duty.name))
+            continue
+        name = tx.directory.function_name(p.function_key)
+        need = t(lang, "bt.required" if p.required else "bt.optional")
+        if p.on_duty is None:
+            lines.append(t(lang, "bt.plan_gap", function=name, need=need))
+        else:
+            backup = p.backup.name if p.backup else "—"
+            lines.append(
+                t(
+                    lang,
+                    "bt.plan_line",
+                    function=name,
+                    need=need,
+                    name=p.on_duty.name,
+                    backup=backup,
+                )
+            )
+    return "\n".join(lines)

@@ -4,14 +4,16 @@ may see its board, its records and the incident's logbook.
 BT data of gemeente A goes to A's BT (everyone paged for it, the convener and the
 burgemeester on whose behalf it was convened, the gemeente's burgemeester), the Caco and
 the ROL, and to nobody else (`tests/core/bt/test_access.py` checks every person against
-every BT).
+every BT). One incident may have a BT per gemeente: the call-outs of one incident for one
+gemeente (or, without a gemeente, the regional team) are one BT (`same_bt`), and its
+decisions, actions and logbook entries stay within it.
 """
 
 from __future__ import annotations
 
 import weakref
 
-from core.bt.model import Answer, Callout, CalloutStatus
+from core.bt.model import Answer, Callout, CalloutId, CalloutStatus
 from core.model import CACO, ROL, Directory, GemeenteId, Incident, Person, PersonId, TargetStatus
 from core.region.file import Settings
 from core.region.teams import TeamKind, TeamSpec
@@ -83,9 +85,42 @@ def meldkamer_side(person: Person) -> bool:
     return bool(person.functions & {CACO, ROL})
 
 
+def gemeenten_of(incident: Incident, gemeente: GemeenteId | None) -> tuple[GemeenteId, ...]:
+    """The gemeenten a call-out is for: its own, or (a regional team) the incident's."""
+    return (gemeente,) if gemeente is not None else incident.gemeenten
+
+
+def same_bt(a: Callout, b: Callout) -> bool:
+    """Two call-outs of the same BT: one incident, one gemeente (or both regional)."""
+    return a.incident_id == b.incident_id and a.gemeente_id == b.gemeente_id
+
+
+async def sees(tx: Tx, incident: Incident, callout: Callout, person: Person) -> bool:
+    """May see the BT data of this call-out's BT: the Caco, the ROL, the burgemeester of
+    its gemeente (of every affected gemeente for a regional team), and anyone in one of
+    the BT's call-outs."""
+    if meldkamer_side(person):
+        return True
+    gemeenten = gemeenten_of(incident, callout.gemeente_id)
+    if tx.directory.gemeenten_of_mayor(person.id) & set(gemeenten):
+        return True
+    for other in await tx.uow.bt.callouts(incident.id):
+        if same_bt(other, callout) and await in_bt(tx, other, person):
+            return True
+    return False
+
+
+async def visible(tx: Tx, incident: Incident, person: Person) -> set[CalloutId]:
+    """The call-outs of the incident whose BT data the person may see."""
+    return {
+        c.id for c in await tx.uow.bt.callouts(incident.id) if await sees(tx, incident, c, person)
+    }
+
+
 async def entitled(tx: Tx, incident: Incident, person: Person) -> bool:
-    """May see the BT data of this incident: the Caco, the ROL, anyone in one of its BTs,
-    and the burgemeester of an affected gemeente."""
+    """May ask for the BT data of this incident (`/besluiten`, `/logboek`): the Caco, the
+    ROL, anyone in one of its BTs, and the burgemeester of an affected gemeente. What
+    they are shown is what `visible` allows."""
     if meldkamer_side(person):
         return True
     if tx.directory.gemeenten_of_mayor(person.id) & set(incident.gemeenten):

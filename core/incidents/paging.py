@@ -142,6 +142,7 @@ class Paging:
                 "nobody",
                 function=function.key,
                 step=step_index,
+                page=page.id,
             )
             if step_index + 1 < len(policy.steps):
                 await tell(
@@ -190,6 +191,7 @@ class Paging:
                 function=function.key,
                 step=step_index,
                 attempt=attempt,
+                page=page.id,
             )
 
         names = ", ".join(p.name for p in people)
@@ -292,7 +294,7 @@ class Paging:
         targets = {x.person_id: x for x in found}
         mine = targets.get(person.id)
         if mine is None:
-            await tx.audit(person, f"page.{action}", incident.public_id, "denied")
+            await tx.audit(person, f"page.{action}", incident.public_id, "denied", page=page.id)
             await tx.send(person, "page.not_for_you")
             return
         if incident.status is IncidentStatus.CLOSED:
@@ -312,7 +314,7 @@ class Paging:
         time = fmt_time(tx.now, tz, person.language)
         if action == "seen" and page.status is PageStatus.INFORMED:
             await tx.uow.pages.set_target_status(page.id, person.id, TargetStatus.SEEN, tx.now)
-            await tx.audit(person, "page.seen", incident.public_id)
+            await tx.audit(person, "page.seen", incident.public_id, page=page.id)
             await self._edit_page(
                 tx,
                 incident,
@@ -366,6 +368,7 @@ class Paging:
             incident.public_id,
             function=function.key,
             waited_seconds=round((tx.now - page.created_at).total_seconds(), 3),
+            page=page.id,
         )
         time = fmt_time(tx.now, tx.directory.region.timezone, Language.NL)
         everyone = [tx.directory.person(pid) for pid in targets]
@@ -414,7 +417,9 @@ class Paging:
         view: PageView | None = None,
     ) -> None:
         await tx.uow.pages.set_target_status(page.id, person.id, TargetStatus.DECLINED, tx.now)
-        await tx.audit(person, "page.declined", incident.public_id, function=function.key)
+        await tx.audit(
+            person, "page.declined", incident.public_id, function=function.key, page=page.id
+        )
         time = fmt_time(tx.now, tx.directory.region.timezone, Language.NL)
         await tell(
             tx,
@@ -472,7 +477,9 @@ class Paging:
         await tx.uow.pages.update(page)
         await tx.uow.pages.set_target_status(page.id, person.id, TargetStatus.DECLINED, tx.now)
         function = await self._function_of(tx, page, view)
-        await tx.audit(person, "page.reopened", incident.public_id, function=function.key)
+        await tx.audit(
+            person, "page.reopened", incident.public_id, function=function.key, page=page.id
+        )
         await self._move_on(tx, incident, page, function, view=view)
 
     async def unreachable(
@@ -495,7 +502,12 @@ class Paging:
         function = await self._function_of(tx, page, view)
         await tx.uow.pages.set_target_status(page.id, person.id, TargetStatus.UNREACHABLE, tx.now)
         await tx.audit(
-            person, "page.unreachable", incident.public_id, "failed", transport=transport
+            person,
+            "page.unreachable",
+            incident.public_id,
+            "failed",
+            transport=transport,
+            page=page.id,
         )
         await tell(
             tx,

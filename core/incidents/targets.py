@@ -42,7 +42,12 @@ async def nobody_left(
     status = PageStatus.NOBODY_LEFT if page.status is PageStatus.ACTIVE else page.status
     await tx.uow.pages.update(replace(page, status=status, step_index=step_index, attempt=attempt))
     await tx.audit(
-        "system", "page.nobody_left", incident.public_id, "nobody", function=function.key
+        "system",
+        "page.nobody_left",
+        incident.public_id,
+        "nobody",
+        function=function.key,
+        page=page.id,
     )
     await tell(
         tx,
@@ -79,6 +84,7 @@ async def withdraw_removed(
                 incident.public_id,
                 "not in the region",
                 function=function.key,
+                page=page.id,
             )
             await tell(
                 tx,

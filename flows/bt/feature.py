@@ -15,8 +15,8 @@ from core.bt.callout import NORM, REMIND, Callouts
 from core.bt.kaart import Kaart
 from core.bt.model import MemberId
 from core.bt.records import Records
-from core.bt.requests import Request, find_incident, is_incident_ref, parse_start
-from core.bt.team import team, team_of_kind
+from core.bt.requests import Request, find_incident, is_incident_ref, parse_start, plan_text
+from core.bt.team import gemeenten_of, team, team_of_kind
 from core.errors import UserError
 from core.i18n import fmt_datetime, t
 from core.incidents.paging import Paging
@@ -143,7 +143,7 @@ class BtFeature:
         incident = await ctx.tx.uow.incidents.get(IncidentId(state.incident_id))
         if spec is None or incident is None:
             raise FlowStale()
-        gemeenten = self.callouts.gemeenten_of(
+        gemeenten = gemeenten_of(
             incident, GemeenteId(state.gemeente_id) if state.gemeente_id else None
         )
         keys = [ctx.tx.directory.gemeente(g).key for g in gemeenten]
@@ -196,7 +196,7 @@ class BtFeature:
                 start=lambda lang: _when(ctx, new.starts_at, lang),
                 place=new.place,
                 kind=lambda lang: _kind(lang, new.kind),
-                composition=self.callouts.plan_text(ctx.tx, planned, ctx.person),
+                composition=plan_text(ctx.tx, planned, ctx.person),
             )
         await ctx.set_state(new)
 

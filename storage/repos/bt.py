@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -77,6 +78,7 @@ def _record(r: Any) -> Record:
     return Record(
         id=r["id"],
         incident_id=IncidentId(r["incident_id"]),
+        callout_id=CalloutId(r["callout_id"]),
         kind=RecordKind(r["kind"]),
         number=r["number"],
         text=r["text"],
@@ -240,7 +242,8 @@ class SqlBtRepo:
 
     async def add_record(
         self,
-        incident_id: IncidentId,
+        callout: Callout,
+        numbered_with: Sequence[CalloutId],
         kind: RecordKind,
         text: str,
         phase: str,
@@ -249,11 +252,12 @@ class SqlBtRepo:
         owner: PersonId | None = None,
     ) -> Record:
         last = select(func.max(RECORD.c.number)).where(
-            RECORD.c.incident_id == incident_id, RECORD.c.kind == kind.value
+            RECORD.c.callout_id.in_([callout.id, *numbered_with]), RECORD.c.kind == kind.value
         )
         number = ((await self.conn.execute(last)).scalar_one_or_none() or 0) + 1
         values: dict[str, Any] = {
-            "incident_id": incident_id,
+            "incident_id": callout.incident_id,
+            "callout_id": callout.id,
             "kind": kind.value,
             "number": number,
             "text": text,
@@ -284,6 +288,7 @@ class SqlBtRepo:
         return Record(
             record.id,
             record.incident_id,
+            record.callout_id,
             record.kind,
             record.number,
             text,

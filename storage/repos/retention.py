@@ -204,7 +204,6 @@ async def purge_incidents(conn: Conn, incident_ids: list[int]) -> None:
     """Remove the BT rows of these incidents (retention, before their pages and the
     incidents themselves go)."""
     callouts = select(CALLOUT.c.id).where(CALLOUT.c.incident_id.in_(incident_ids))
-    for tbl in (ATTENDANCE, VIEWER, MEMBER):
+    for tbl in (ATTENDANCE, VIEWER, MEMBER, RECORD):
         await conn.execute(tbl.delete().where(tbl.c.callout_id.in_(callouts)))
     await conn.execute(CALLOUT.delete().where(CALLOUT.c.incident_id.in_(incident_ids)))
-    await conn.execute(RECORD.delete().where(RECORD.c.incident_id.in_(incident_ids)))

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 
 from storage.database import alembic_config
 from storage.tables import metadata
@@ -24,3 +27,34 @@ def test_the_migrated_schema_matches_the_models(sqlite_url: str) -> None:
     finally:
         engine.dispose()
     assert diff == []
+
+
+def test_decisions_recorded_before_0013_join_the_call_out_they_were_made_in(
+    tmp_path: Path,
+) -> None:
+    """0013 gives every existing decision and action the call-out (and so the BT) it was
+    recorded in: the newest call-out of its incident convened before it."""
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    command.upgrade(alembic_config(url), "0012")
+    engine = create_engine(url)
+    callout = (
+        "INSERT INTO bt_callout (id, incident_id, team_key, team_name, kind, convened_by, "
+        "starts_at, place, norm_at, answer_minutes, created_at, status, board_due) "
+        "VALUES (:id, 1, 'gbt', 'GBT', 'alarmering', 1, :at, 'x', :at, 10, :at, 'active', 0)"
+    )
+    record = (
+        "INSERT INTO bt_record (id, incident_id, kind, number, text, phase, by, at, history) "
+        "VALUES (:id, 1, 'besluit', :id, 'x', '', 1, :at, '[]')"
+    )
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(callout), {"id": 1, "at": "2026-12-01 10:00:00"})
+            conn.execute(text(callout), {"id": 2, "at": "2026-12-01 11:00:00"})
+            for n, at in ((1, "2026-12-01 10:30:00"), (2, "2026-12-01 11:30:00")):
+                conn.execute(text(record), {"id": n, "at": at})
+        command.upgrade(alembic_config(url), "head")
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT id, callout_id FROM bt_record ORDER BY id")).all()
+    finally:
+        engine.dispose()
+    assert [tuple(r) for r in rows] == [(1, 1), (2, 2)]

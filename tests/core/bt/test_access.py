@@ -2,7 +2,9 @@
 person of the demo region against every team called out (the GBT of Soest, the GBT of
 Zeist convened by the ROL for its burgemeester, the ROT for Amersfoort), both for what
 was sent (boards, pages, the aandachtskaart, decisions, actions, notices) and for asking
-(/bt status, /besluiten, /logboek and the logbook as a file)."""
+(/bt status, /besluiten, /logboek and the logbook as a file). And one incident in two
+gemeenten, each convening its own GBT: neither BT sees the other's decisions, actions,
+members or answers."""
 
 from __future__ import annotations
 
@@ -141,10 +143,10 @@ async def test_every_person_against_every_bt(engine: AsyncEngine, new_harness: N
     sent = 0
     for key, topic in rows:
         kind, ref = topic.rsplit(":", 1)
-        if kind in ("bt-board", "bt-kaart", "bt-note"):
+        if kind in ("bt-board", "bt-kaart", "bt-note", "bt-record"):
             allowed = ever[int(ref)]
         else:
-            assert kind in ("bt-record", "bt-log"), topic
+            assert kind in ("bt-list", "bt-log"), topic
             allowed = by_incident[int(ref)]
         assert key in allowed | MELDKAMER, (key, topic)
         sent += 1
@@ -198,3 +200,75 @@ async def test_every_person_against_every_bt(engine: AsyncEngine, new_harness: N
             )
             shown += key in entitled[number]
     assert shown >= 3 * len(MELDKAMER) + 6
+
+
+async def test_two_gemeenten_on_one_incident_keep_their_bts_apart(
+    new_harness: NewHarness,
+) -> None:
+    h = await new_harness(region=demo_region_text())
+    await _alarm(h, "Soest en Zeist: gifwolk boven de A28")
+    await _convene(h, "bgm-soest", "/bt bijeenroepen", "Gemeentehuis Soest")
+    await _convene(h, "bgm-zeist", "/bt bijeenroepen", "Gemeentehuis Zeist")
+    await h.press("gs-soest", "Ik kom (binnen 15 min)")
+    await h.press("gs-zeist", "Ik kom (binnen 30 min)")
+    await h.press("tv-thijs", "Ik kom (binnen 15 min)")  # the chair of both GBTs
+    await h.press("tv-thijs", "Ik kom (binnen 15 min)")
+
+    await h.say("bgm-soest", "/besluit Scholen in Soest dicht")
+    await h.say("bgm-zeist", "/besluit Slotlaan afgesloten")
+    # Numbered within Zeist's BT, and named by its gemeente.
+    assert "VRU-2026-0001 Zeist – besluit 1 (" in h.texts("bgm-zeist")
+    # The chair is in both: he says which BT, and is asked when he does not.
+    await h.say("tv-thijs", "/besluit Opvang in de sporthal")
+    assert h.last("tv-thijs") == (
+        "Je zit in het BT van Soest, Zeist voor dit incident. Voor welk BT? Zet de "
+        "gemeente ervoor: /besluit Soest …"
+    )
+    await h.say("tv-thijs", "/besluit Zeist: Opvang in de sporthal")
+    await h.say("bgm-soest", "/actie gs-soest Ouders informeren")
+    await h.say("bgm-soest", "/actie gs-zeist Bussen regelen")
+    assert "hoort niet bij dit BT" in h.inbox("bgm-soest")[-2].text
+    await h.say("bgm-soest", "/besluit wijzig 1 Scholen in Soest en Baarn dicht")
+
+    soest, zeist = h.texts("gs-soest"), h.texts("gs-zeist")
+    assert "Scholen in Soest dicht" in soest and "Ouders informeren" in soest
+    assert "Slotlaan afgesloten" in zeist and "Opvang in de sporthal" in zeist
+    for word in ("Slotlaan", "Opvang"):
+        assert word not in soest
+    for word in ("Scholen", "Ouders", "Bussen"):
+        assert word not in zeist
+    # Both BTs' records reach the Caco, and the chair of both.
+    for key in (CACO, "tv-thijs"):
+        assert "Scholen in Soest en Baarn dicht" in h.texts(key), key
+        assert "Slotlaan afgesloten" in h.texts(key), key
+
+    # Asking: each BT lists and logs its own; the Caco sees both, each under its gemeente.
+    await h.say("gs-zeist", "/besluiten VRU-2026-0001")
+    listed = h.last("gs-zeist")
+    assert "Slotlaan afgesloten" in listed and "Opvang in de sporthal" in listed
+    assert "Scholen" not in listed and "Ouders" not in listed
+    await h.say("gs-soest", "/besluiten")
+    listed = h.last("gs-soest")
+    assert "Scholen in Soest en Baarn dicht" in listed and "Ouders informeren" in listed
+    assert "Slotlaan" not in listed and "Opvang" not in listed
+    await h.say(CACO, "/besluiten VRU-2026-0001")
+    listed = h.last(CACO)
+    assert listed.index("Soest:") < listed.index("Scholen") < listed.index("Zeist:")
+    assert listed.index("Zeist:") < listed.index("Slotlaan")
+
+    await h.say("gs-zeist", "/logboek VRU-2026-0001 json")
+    file = h.inbox("gs-zeist")[-1].attachment
+    assert file is not None
+    log = file.content.decode()
+    assert "Slotlaan afgesloten" in log and "gs-zeist" in log
+    for word in ("Scholen", "Ouders", "gs-soest", "Gemeentehuis Soest"):
+        assert word not in log, word
+    await h.say("bgm-zeist", "/logboek VRU-2026-0001")
+    shown = h.last("bgm-zeist")
+    assert "Gemeentesecretaris Soest" not in shown and "Scholen" not in shown
+    await h.say(CACO, "/logboek VRU-2026-0001 json")
+    file = h.inbox(CACO)[-1].attachment
+    assert file is not None
+    log = file.content.decode()
+    for word in ("Scholen", "Slotlaan", "gs-soest", "gs-zeist"):
+        assert word in log, word
