@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from core.analyse.render import FONT, document
-from core.bt.model import CalloutId, LogEntry, Record, RecordKind
+from core.bt.model import Callout, CalloutId, LogEntry, Record, RecordKind
 from core.bt.requests import find_incident
 from core.bt.team import entitled, meldkamer_side, visible
 from core.errors import UserError
@@ -56,6 +56,7 @@ class Logbook:
     entries: list[LogEntry]
     records: list[Record]
     directory: Directory
+    bts: dict[CalloutId, str] = field(default_factory=dict)  # call-out -> the BT's name
 
     def actor(self, key: str) -> str:
         person = self.directory.person_by_key(key)
@@ -106,54 +107,32 @@ class Logbook:
                 for e in self.entries
             ],
             "decisions": [
-                _record_json(r, d) for r in self.records if r.kind is RecordKind.DECISION
+                _record_json(r, d, self.bts) for r in self.records if r.kind is RecordKind.DECISION
             ],
-            "actions": [_record_json(r, d) for r in self.records if r.kind is RecordKind.ACTION],
+            "actions": [
+                _record_json(r, d, self.bts) for r in self.records if r.kind is RecordKind.ACTION
+            ],
         }
         return json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n"
 
     def record_lines(self, lang: Language) -> list[str]:
         tz = self.directory.region.timezone
         out = []
+        several = len({self.bts.get(r.callout_id) for r in self.records}) > 1
         for r in self.records:
-            when = fmt_datetime(r.at, tz, lang)
-            by = self.directory.person(r.by).name
-            if r.kind is RecordKind.DECISION:
+            bt = f"[{self.bts.get(r.callout_id)}] " if several else ""
+            out.append(bt + record_line(self.directory, r, lang))
+            for text, who, at in r.history:
+                earlier = datetime.fromisoformat(at)
+                name = self.directory.person(who).name  # type: ignore[arg-type]
                 out.append(
-                    t(
+                    "   "
+                    + t(
                         lang,
-                        "bt.list_decision",
-                        number=r.number,
-                        time=when,
-                        phase=r.phase or "—",
-                        name=by,
-                        text=r.text,
-                    )
-                )
-                for text, who, at in r.history:
-                    earlier = datetime.fromisoformat(at)
-                    name = self.directory.person(who).name  # type: ignore[arg-type]
-                    out.append(
-                        "   "
-                        + t(
-                            lang,
-                            "log.earlier_wording",
-                            text=text,
-                            name=name,
-                            time=fmt_datetime(earlier, tz, lang),
-                        )
-                    )
-            else:
-                owner = self.directory.person(r.owner).name if r.owner else "?"
-                out.append(
-                    t(
-                        lang,
-                        "bt.list_action",
-                        number=r.number,
-                        time=when,
-                        owner=owner,
-                        name=by,
-                        text=r.text,
+                        "log.earlier_wording",
+                        text=text,
+                        name=name,
+                        time=fmt_datetime(earlier, tz, lang),
                     )
                 )
         return out
@@ -214,6 +193,24 @@ class Logbook:
         return bytes(doc.output())
 
 
+def bt_name(d: Directory, callout: Callout) -> str:
+    """The BT a call-out belongs to, as people name it: its gemeente, or its team."""
+    return d.gemeente(callout.gemeente_id).name if callout.gemeente_id else callout.team_name
+
+
+def record_line(d: Directory, r: Record, lang: Language) -> str:
+    """A decision or an action on one line, as `/besluiten` and the logbook list them."""
+    by = d.person(r.by).name
+    when = fmt_datetime(r.at, d.region.timezone, lang)
+    if r.kind is RecordKind.DECISION:
+        phase = r.phase or "—"
+        return t(
+            lang, "bt.list_decision", number=r.number, time=when, phase=phase, name=by, text=r.text
+        )
+    owner = d.person(r.owner).name if r.owner else "?"
+    return t(lang, "bt.list_action", number=r.number, time=when, owner=owner, name=by, text=r.text)
+
+
 def _shown(value: object, tz: ZoneInfo, lang: Language) -> str:
     """A detail as a reader takes it in: a moment in the region's time, a list bracketed."""
     if isinstance(value, list):
@@ -223,8 +220,9 @@ def _shown(value: object, tz: ZoneInfo, lang: Language) -> str:
     return str(value)
 
 
-def _record_json(r: Record, d: Directory) -> dict[str, Any]:
+def _record_json(r: Record, d: Directory, bts: dict[CalloutId, str]) -> dict[str, Any]:
     return {
+        "bt": bts.get(r.callout_id),
         "number": r.number,
         "text": r.text,
         "phase": r.phase,
@@ -248,7 +246,8 @@ async def build(tx: Tx, incident: Incident, reader: Person | None = None) -> Log
         pages = {m.page_id for m in members if m.page_id is not None}
         entries = [e for e in entries if _shown_to(e, shown, hidden, pages)]
         records = [r for r in records if r.callout_id in shown]
-    return Logbook(incident, entries, records, tx.directory)
+    bts = {c.id: bt_name(tx.directory, c) for c in await tx.uow.bt.callouts(incident.id)}
+    return Logbook(incident, entries, records, tx.directory, bts)
 
 
 def _shown_to(

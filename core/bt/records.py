@@ -12,12 +12,13 @@ from datetime import timedelta
 
 from core.bt import team as teams_
 from core.bt.board import viewers
+from core.bt.logbook import bt_name, record_line
 from core.bt.model import Callout, CalloutStatus, Record, RecordKind
 from core.bt.requests import find_incident, is_incident_ref, phase
 from core.bt.team import active_for, coming, entitled, mayors, same_bt, sees, visible
 from core.errors import UserError
-from core.i18n import fmt_datetime, fmt_time, t
-from core.model import Incident, Language, Person, PersonId
+from core.i18n import fmt_time, t
+from core.model import Incident, Person, PersonId
 from core.roster.service import find_person
 from core.tx import Tx
 
@@ -35,13 +36,6 @@ async def _may_record(tx: Tx, callout: Callout, person: Person) -> bool:
     spec = await teams_.team(tx, callout.team_key)
     recorders = set(spec.recorders) if spec is not None else set()
     return bool(person.functions & recorders)
-
-
-def _label(tx: Tx, callout: Callout) -> str:
-    """The BT a call-out belongs to, as people name it: its gemeente, or its team."""
-    if callout.gemeente_id is not None:
-        return tx.directory.gemeente(callout.gemeente_id).name
-    return callout.team_name
 
 
 async def _incident_of(tx: Tx, person: Person, text: str) -> tuple[Incident, Callout, str]:
@@ -71,11 +65,11 @@ async def _incident_of(tx: Tx, person: Person, text: str) -> tuple[Incident, Cal
     first, _, rest = text.strip().partition(" ")
     for incident, callout in bts.values():
         if first.rstrip(":").casefold() in {
-            _label(tx, callout).casefold(),
+            bt_name(tx.directory, callout).casefold(),
             callout.team_key.casefold(),
         }:
             return incident, callout, rest
-    names = sorted(_label(tx, c) for _i, c in bts.values())
+    names = sorted(bt_name(tx.directory, c) for _i, c in bts.values())
     raise UserError("bt.which_gemeente", names=", ".join(names), example=names[0])
 
 
@@ -83,7 +77,11 @@ async def _named(tx: Tx, incident: Incident, callout: Callout) -> str:
     """The incident as a BT's messages name it: with the BT's gemeente once the incident
     has BTs of more than one gemeente ("VRU-2026-0001 Zeist")."""
     bts = {c.gemeente_id for c in await tx.uow.bt.callouts(incident.id)}
-    return incident.public_id if len(bts) < 2 else f"{incident.public_id} {_label(tx, callout)}"
+    return (
+        incident.public_id
+        if len(bts) < 2
+        else f"{incident.public_id} {bt_name(tx.directory, callout)}"
+    )
 
 
 async def _bt_records(tx: Tx, callout: Callout) -> list[Record]:
@@ -284,7 +282,10 @@ class Records:
         callouts = {c.id: c for c in await tx.uow.bt.callouts(incident.id)}
         bts: dict[str, list[str]] = {}
         for r in records:
-            bts.setdefault(_label(tx, callouts[r.callout_id]), []).append(_line(tx, r, lang))
+            line = record_line(tx.directory, r, lang)
+            if r.history:
+                line += " " + t(lang, "bt.list_changed", count=len(r.history))
+            bts.setdefault(bt_name(tx.directory, callouts[r.callout_id]), []).append(line)
         if len(bts) > 1:  # two gemeenten's BTs, as the Caco and the ROL see them
             lines = [f"{name}:\n" + "\n".join(found) for name, found in bts.items()]
         else:
@@ -297,23 +298,3 @@ class Records:
             lines="\n".join(lines) or t(lang, "bt.list_empty"),
         )
         await tx.audit(person, "bt.records_shown", incident.public_id, callouts=sorted(shown))
-
-
-def _line(tx: Tx, r: Record, lang: Language) -> str:
-    by = tx.directory.person(r.by).name
-    when = fmt_datetime(r.at, tx.directory.region.timezone, lang)
-    if r.kind is RecordKind.DECISION:
-        line = t(
-            lang,
-            "bt.list_decision",
-            number=r.number,
-            time=when,
-            phase=r.phase or "—",
-            name=by,
-            text=r.text,
-        )
-        if r.history:
-            line += " " + t(lang, "bt.list_changed", count=len(r.history))
-        return line
-    owner = tx.directory.person(r.owner).name if r.owner else "?"
-    return t(lang, "bt.list_action", number=r.number, time=when, owner=owner, name=by, text=r.text)

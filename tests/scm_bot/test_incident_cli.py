@@ -121,6 +121,7 @@ async def test_the_whole_logbook_as_markdown_json_and_pdf_a(
         assert action in actions, action
     assert data["decisions"] == [
         {
+            "bt": "Soest",
             "number": 1,
             "text": "Scholen in Soest blijven twee dagen dicht",
             "phase": "GRIP 2",

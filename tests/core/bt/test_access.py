@@ -8,6 +8,7 @@ members or answers."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 
 from sqlalchemy import text
@@ -272,3 +273,9 @@ async def test_two_gemeenten_on_one_incident_keep_their_bts_apart(
     log = file.content.decode()
     for word in ("Scholen", "Slotlaan", "gs-soest", "gs-zeist"):
         assert word in log, word
+    decisions = json.loads(log)["decisions"]
+    assert [(d["bt"], d["number"]) for d in decisions] == [
+        ("Soest", 1),
+        ("Zeist", 1),
+        ("Zeist", 2),
+    ]
