@@ -1,9 +1,9 @@
 """Delivering the outbox: the table is the queue, each part of a message goes out once.
 
 One loop reads the due outbox rows (after every commit that queued messages, and every
-second for retries) and hands them to one worker per recipient, so a person's messages
-keep their order while different people are served side by side; people with a page start
-first, and a page takes the next free sending slot before any other message (`Pacer`).
+second for retries) and hands them to one worker per recipient: a person's new messages keep
+their order (an edit may pass them, `scm_bot.turns`), different people go side by side; people
+with a page start first, and a page takes the next free sending slot first (`Pacer`).
 
 A message is sent part by part (a long text in several messages, then its file), and each
 part has its own ledger entry per transport: `sending` is committed before the request
@@ -50,6 +50,7 @@ from core.tx import Core
 from scm_bot.loops import run_woken
 from scm_bot.metrics import Metrics
 from scm_bot.pacer import Pacer
+from scm_bot.turns import is_edit, is_page, next_row, superseded
 
 log = structlog.get_logger(__name__)
 BATCH = 500
@@ -59,22 +60,6 @@ MAX_BACKOFF = timedelta(minutes=2)
 GIVE_UP_AFTER = 40  # attempts: with the back-off capped at 2 minutes, about an hour
 
 ReportHandler = Callable[[DeliveryReport], Awaitable[None]]
-
-
-def is_page(item: OutboxItem) -> bool:
-    return item.kind == "send" and (item.topic or "").startswith("page:")
-
-
-def superseded(item: OutboxItem, later: list[OutboxItem]) -> bool:
-    """An edit that a later edit of the same topic replaces before it went out (a board
-    edited every second in a chat that is behind): sending it would spend the chat's turn
-    on a text that is out of date when it arrives."""
-    return (
-        item.kind == "edit"
-        and item.topic is not None
-        and not item.ledger
-        and any(x.kind == "edit" and x.topic == item.topic for x in later)
-    )
 
 
 def backoff(attempts: int) -> timedelta:
@@ -131,6 +116,11 @@ class Deliverer:
         self._ran: set[PersonId] = set()  # people who had a worker since a dispatch began
         self._in_work: set[OutboxId] = set()  # rows a worker holds
         self._taken: set[OutboxId] = set()  # rows a worker held since a dispatch began
+        # Each worker's rows, to which later commits add while it works (`offer`).
+        self._queues: dict[PersonId, list[OutboxItem]] = {}
+        self._held: dict[PersonId, set[OutboxId]] = {}  # every row a worker was handed
+        # Their latest request was an edit that went ahead of new messages: the oldest is next.
+        self._edit_went_ahead: set[PersonId] = set()
         self._primed = False  # the first dispatch has read what a restart left
         self._paused = False  # a standby: nothing is sent (`pause`)
 
@@ -139,9 +129,8 @@ class Deliverer:
         self._wake.set()
 
     def offer(self, items: list[OutboxItem], directory: Directory | None) -> None:
-        """Called right after a commit with the rows it queued: a person without a worker
-        and with nothing waiting in the table gets a worker for them at once, without a
-        look at the table; anyone else's rows are left to the loop."""
+        """Called right after a commit with the rows it queued: each person's go to their
+        worker (new or working) at once, unless rows of theirs wait in the table (the loop)."""
         if self._paused:
             return  # the leader delivers them
         if not self._primed or directory is None:
@@ -151,9 +140,10 @@ class Deliverer:
         for item in items:
             mine.setdefault(item.person_id, []).append(item)
         for person_id, rows in sorted(mine.items(), key=lambda pr: not any(map(is_page, pr[1]))):
-            if person_id in self._workers or person_id in self._left:
-                self._left.add(person_id)
+            if person_id in self._left:
                 self.wake()
+            elif person_id in self._workers:
+                self._hand(person_id, rows)
             else:
                 self._start(person_id, rows, directory)
 
@@ -210,10 +200,17 @@ class Deliverer:
 
     def _start(self, person_id: PersonId, items: list[OutboxItem], directory: Directory) -> None:
         self._ran.add(person_id)
+        self._queues[person_id], self._held[person_id] = [], set()
+        self._hand(person_id, items)
+        self._workers[person_id] = asyncio.create_task(self._work(person_id, directory))
+
+    def _hand(self, person_id: PersonId, items: list[OutboxItem]) -> None:
+        """Rows for the person's worker, newer than all it holds (none wait in the table)."""
         ids = {item.id for item in items}
+        self._queues[person_id].extend(items)
+        self._held[person_id] |= ids
         self._in_work |= ids
         self._taken |= ids
-        self._workers[person_id] = asyncio.create_task(self._work(person_id, items, directory))
 
     async def deliver_pending(self) -> int:
         """Deliver everything due now and wait until it is done (tests, the console);
@@ -256,6 +253,7 @@ class Deliverer:
             pass
         self._pacers = {}
         self._left, self._ran, self._in_work, self._taken = set(), set(), set(), set()
+        self._edit_went_ahead = set()
         self._primed = False
 
     def resume(self) -> None:
@@ -273,16 +271,19 @@ class Deliverer:
         for pacer in self._pacers.values():
             await pacer.close()
 
-    async def _work(
-        self, person_id: PersonId, items: list[OutboxItem], directory: Directory
-    ) -> int:
-        """One person's rows, in order, until one has to wait (the rest waits behind it)."""
+    async def _work(self, person_id: PersonId, directory: Directory) -> int:
+        """One person's rows until one has to wait (the rest waits behind it); when the
+        chat's turn comes, the next is picked from all queued by then (`next_row`)."""
         handled = 0
+        rows = self._queues[person_id]
         try:
             person = directory.recipient(person_id)
-            for n, item in enumerate(items):
+            while rows:
+                await self._turn(person)
+                ahead = person_id in self._edit_went_ahead
+                item = rows.pop(next_row(rows, edit_first=not ahead))
                 try:
-                    if superseded(item, items[n + 1 :]):
+                    if superseded(item, rows):
                         await self._finish(item, "superseded")
                         handled += 1
                         continue
@@ -297,6 +298,10 @@ class Deliverer:
                         break
                     waits = False
                 handled += 1
+                if any(x.id < item.id for x in rows):  # an edit went ahead of them
+                    self._edit_went_ahead.add(person_id)
+                elif not is_edit(item):
+                    self._edit_went_ahead.discard(person_id)
                 if waits:
                     self._left.add(person_id)  # nothing of theirs may overtake it
                     break
@@ -304,11 +309,18 @@ class Deliverer:
                 return handled
             self._left.add(person_id)  # broken off: the rest is read from the table
         finally:
-            del self._workers[person_id]
-            self._in_work -= {item.id for item in items}
+            del self._workers[person_id], self._queues[person_id]
+            self._in_work -= self._held.pop(person_id)
             if person_id in self._left:
                 self._wake.set()  # rows of theirs wait in the table
         return handled
+
+    async def _turn(self, person: Person | None) -> None:
+        """Until the person's chat may take a request on every platform that paces it."""
+        for transport in self.transports:
+            pacer = self._pacer(transport)
+            if pacer and person and transport.reaches(person):
+                await pacer.turn(person.id)
 
     async def _finish(self, item: OutboxItem, status: str) -> None:
         async with self.core.uow_factory() as uow:

@@ -60,11 +60,15 @@ class Pacer:
             interval = max(interval, self.limits.per_group_interval)
         return interval
 
+    async def turn(self, chat: int) -> None:
+        """Until the chat's own turn: its interval after its last request, or a pause."""
+        while (own := self.paused_for(chat)) > 0:  # a 429 may extend it meanwhile
+            await self.sleep(own)
+
     async def wait(self, chat: int, *, group: bool = False, urgent: bool = False) -> None:
         if not urgent:  # a page on its way goes out before anything else is prepared
             await self._no_pages.wait()
-        while (own := self.paused_for(chat)) > 0:  # a 429 may extend it meanwhile
-            await self.sleep(own)
+        await self.turn(chat)
         interval = self._interval(group)
         self._next_chat[chat] = self.now() + interval  # the chat's next turn, at the latest
         if urgent and not self._queue and self._next_slot <= self.now():

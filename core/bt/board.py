@@ -2,8 +2,9 @@
 
 Per function who is paged, coming (with an arrival estimate), not coming, not answered
 yet, or a gap; and the team's strength against its required functions. A change marks the
-board due and schedules one refresh a second ahead (`REFRESH`); every change until then is
-shown by that one edit, so no chat gets more than one edit of a board per second.
+board due and schedules one refresh (`REFRESH`) a second after the board was last shown, at
+once if that was longer ago; every change until then is shown by that one edit, so no chat
+gets more than one edit of a board per second.
 """
 
 from __future__ import annotations
@@ -255,9 +256,11 @@ async def viewers(tx: Tx, callout: Callout) -> list[Person]:
 
 
 async def changed(tx: Tx, callout: Callout) -> None:
-    """Something on the board changed: refresh it a second from now, once."""
+    """Something on the board changed: refresh it once, as soon as a second has passed since
+    it was last shown (at once after a quiet spell); every change until then is in it."""
     if await tx.uow.bt.set_board_due(callout.id, True):
-        await tx.schedule(REFRESH, callout.id, tx.now + COALESCE)
+        shown = await tx.uow.timers.last_fired(REFRESH, callout.id) or callout.created_at
+        await tx.schedule(REFRESH, callout.id, max(tx.now, shown + COALESCE))
 
 
 async def show(tx: Tx, callout: Callout, *, edit: bool = True) -> None:

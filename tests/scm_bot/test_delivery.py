@@ -3,8 +3,15 @@ one bad message or person never holding up the rest."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from datetime import timedelta
 
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.clock import FakeClock
 from core.errors import (
     MessageRejected,
     OutcomeUnknown,
@@ -15,8 +22,9 @@ from core.errors import (
 from core.messages import Message
 from core.model import Origin, Person
 from core.ports import LedgerEntry, Part, PartStatus
+from scm_bot.app import build
 from tests.conftest import count
-from tests.helpers import Harness, RecordingTransport
+from tests.helpers import START, Harness, RecordingTransport, load_region
 
 REPEAT = "🔁 "  # the mark of a repeat, in any language
 
@@ -348,3 +356,113 @@ async def test_a_chat_that_fell_behind_gets_only_the_newest_edit_of_a_message(
     assert harness.transport.edits == 1
     assert await count(harness.app.engine, "outbox WHERE status = 'superseded'") == 2
     assert await pending(harness) == 0
+
+
+# -- what goes first in a busy chat -----------------------------------------------------------
+
+
+@dataclass
+class GatedTransport(RecordingTransport):
+    """Requests wait at a gate while it is closed, so a test can queue more for a chat while
+    its worker is on a request; `requests` holds the texts in the order they went out."""
+
+    closed: bool = False
+    requests: list[str] = field(default_factory=list)
+    arrived: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
+    go: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(0))
+
+    async def send(self, person: Person, message: Message) -> str:
+        await self._turn(message.text)
+        return await super().send(person, message)
+
+    async def edit(self, person: Person, ref: str, message: Message) -> None:
+        await self._turn(message.text)
+        await super().edit(person, ref, message)
+
+    async def _turn(self, text: str) -> None:
+        if self.closed:
+            await self.arrived.put(text)
+            await self.go.acquire()
+        self.requests.append(text)
+
+    def open(self) -> None:
+        self.closed = False
+        for _ in range(self.arrived.qsize() + 1):  # whoever waits at the gate
+            self.go.release()
+
+
+@pytest.fixture
+async def gated(engine: AsyncEngine) -> AsyncIterator[Harness]:
+    await load_region(engine)
+    clock = FakeClock(START)
+    transport = GatedTransport()
+    app = build(engine, clock, [transport])
+    yield Harness(app, clock, transport)
+    await app.close()
+
+
+async def queue(harness: Harness, key: str, *messages: tuple[str, str | None, str]) -> None:
+    """(text, topic, kind) messages for `key` in one commit; its delivery starts at once."""
+    async with harness.app.core.transaction(Origin.SYSTEM) as tx:
+        person = tx.directory.person_by_key(key)
+        assert person is not None
+        for text, topic, kind in messages:
+            await tx.send_message(person, Message(text, None), topic=topic, kind=kind)
+
+
+async def test_a_board_edit_goes_ahead_of_the_messages_an_answer_queued(gated: Harness) -> None:
+    """A viewer who is also a member answers: "je komt" and the aandachtskaart queue in
+    their chat, which takes a message a second; the board edit that shows the answer comes
+    next, not after them (an edit adds no message, so none changes its place)."""
+    transport = gated.transport
+    assert isinstance(transport, GatedTransport)
+    await queue(gated, "caco", ("bord 1", "bt-board:1", "send"))
+    await gated.app.deliverer.deliver_pending()
+    transport.closed = True
+    await queue(gated, "caco", ("je komt", None, "send"), ("aandachtskaart", "kaart:1", "send"))
+    assert await transport.arrived.get() == "je komt"  # its worker is on it
+    await queue(gated, "caco", ("bord 2", "bt-board:1", "edit"))
+    transport.open()
+    await gated.app.deliverer.deliver_pending()
+    assert transport.requests == ["bord 1", "je komt", "bord 2", "aandachtskaart"]
+    assert [m.text for m in gated.inbox("caco")] == ["bord 2", "je komt", "aandachtskaart"]
+    assert await pending(gated) == 0
+
+
+async def test_a_board_edited_every_second_does_not_hold_back_a_members_own_messages(
+    gated: Harness,
+) -> None:
+    """After an edit went ahead, the chat's next turn is its oldest new message: a board
+    edited every second cannot keep the aandachtskaart from the member who answered."""
+    transport = gated.transport
+    assert isinstance(transport, GatedTransport)
+    await queue(gated, "caco", ("bord 1", "bt-board:1", "send"))
+    await gated.app.deliverer.deliver_pending()
+    transport.closed = True
+    await queue(gated, "caco", ("je komt", None, "send"), ("aandachtskaart", "kaart:1", "send"))
+    assert await transport.arrived.get() == "je komt"
+    await queue(gated, "caco", ("bord 2", "bt-board:1", "edit"))
+    transport.go.release()  # "je komt" goes
+    delivering = asyncio.create_task(gated.app.deliverer.deliver_pending())
+    assert await transport.arrived.get() == "bord 2"
+    await queue(gated, "caco", ("bord 3", "bt-board:1", "edit"))
+    transport.open()
+    await delivering
+    await gated.app.deliverer.deliver_pending()
+    assert transport.requests == ["bord 1", "je komt", "bord 2", "aandachtskaart", "bord 3"]
+    assert [m.text for m in gated.inbox("caco")] == ["bord 3", "je komt", "aandachtskaart"]
+
+
+async def test_an_edit_never_goes_ahead_of_the_message_it_edits(harness: Harness) -> None:
+    await send(harness, "caco", ("eerst", None), ("kaart", "kaart:1"))
+    await queue(
+        harness,
+        "caco",
+        ("daarna", None, "send"),
+        ("kaart 2", "kaart:2", "send"),
+        ("kaart 2 bijgewerkt", "kaart:2", "edit"),
+    )
+    await harness.app.deliverer.deliver_pending()
+    texts = [m.text for m in harness.inbox("caco")]
+    assert texts == ["eerst", "kaart", "daarna", "kaart 2 bijgewerkt"]
+    assert harness.transport.sends == 4 and harness.transport.edits == 1
