@@ -41,6 +41,16 @@ class Message:
     attachment: Attachment | None = None
     secrets: tuple[str, ...] = ()
 
+    @property
+    def file_only(self) -> bool:
+        """A file and nothing else (no text, title or buttons): one request, the file."""
+        return (
+            self.attachment is not None
+            and not self.buttons
+            and not (self.title or "").strip()
+            and not self.text.strip()
+        )
+
     def redacted(self) -> Message:
         """This message with every secret replaced by `REDACTED`, and no secrets left."""
 

@@ -313,7 +313,7 @@ class SlackTransport:
     def parts(self, message: Message) -> list[Part]:
         """One part per Slack message of the text (the last has the buttons and is the one
         edits reach), then the file."""
-        count = len(render_message(message))
+        count = len(_pages(message))
         parts = [Part(index, editable=index == count - 1) for index in range(count)]
         if message.attachment is not None:
             parts.append(Part(count, editable=False))
@@ -331,7 +331,7 @@ class SlackTransport:
         """Post one part in the person's DM (a configured chat is a channel already)."""
         user = self._user(person)
         channel = user if person.is_chat else await self.api.open_dm(user)
-        pages = render_message(message)
+        pages = _pages(message)
         try:
             if part < len(pages):
                 page = pages[part]
@@ -359,3 +359,8 @@ class SlackTransport:
         channel, timestamps = decode_ref(ref)
         pages = render_message(message)
         await self.api.update(channel, timestamps[-1], pages[-1])
+
+
+def _pages(message: Message) -> list[SlackMessage]:
+    """The Slack messages of the text; none for a file alone (`Message.file_only`)."""
+    return [] if message.file_only else render_message(message)

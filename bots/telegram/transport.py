@@ -99,6 +99,8 @@ def parse_ref(ref: str) -> tuple[int, list[int]]:
 
 
 def _chunks(message: Message, *, plain: bool = False) -> list[Chunk]:
+    if message.file_only:
+        return []  # the document alone
     try:
         return render(message, plain=plain)
     except ValueError as error:

@@ -101,15 +101,11 @@ class Kaart:
         title = t(lang, "bt.kaart_title", team=callout.team_name, id=incident.public_id)
         text = "\n\n".join(f"{h}\n{body}" for h, body in sections)
         name = f"aandachtskaart-{incident.public_id}-{callout.team_key}.pdf"
-        await tx.send_message(
-            person,
-            Message(
-                text=text,
-                title=title,
-                attachment=Attachment(name, "application/pdf", self.pdf(title, sections)),
-            ),
-            topic=kaart_topic(callout),
-        )
+        # The card, then its PDF as a message of its own: in a chat that takes a message a
+        # second, an edit of the board may go between them (`scm_bot.turns`).
+        await tx.send_message(person, Message(text=text, title=title), topic=kaart_topic(callout))
+        pdf = Attachment(name, "application/pdf", self.pdf(title, sections))
+        await tx.send_message(person, Message(text="", attachment=pdf), topic=kaart_topic(callout))
         await tx.audit(
             person,
             "bt.kaart_sent",

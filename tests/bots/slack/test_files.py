@@ -66,6 +66,18 @@ async def test_a_file_is_uploaded_unseen_then_shared_after_its_message(fake: Fak
     assert len(fake.calls_of("files.getUploadURLExternal")) == 1
 
 
+async def test_a_file_alone_is_shared_without_a_text(fake: FakeSlack) -> None:
+    """The aandachtskaart's PDF follows the card as a message of its own: one share."""
+    transport = unpaced(fake)
+    alone = Message("", attachment=PDF)
+    assert [p.editable for p in transport.parts(alone)] == [False]
+    assert await transport.send_part(PERSON, alone, 0) is None  # nothing to edit
+    assert "chat.postMessage" not in fake.methods()
+    assert fake.dm(PERSON.slack_user_id or "") == []
+    (file,) = fake.uploads(PERSON.slack_user_id or "")
+    assert (file.filename, file.content) == (PDF.filename, PDF.content)
+
+
 async def test_a_long_message_gets_its_file_after_the_last_part(fake: FakeSlack) -> None:
     text = "\n\n".join(f"Alinea {i}: " + "x" * 2500 for i in range(60))
     await send_all(unpaced(fake), PERSON, Message(text, attachment=PDF))

@@ -396,6 +396,17 @@ async def test_an_attachment_follows_its_text_as_a_document(fake: FakeTelegram, 
     assert parse_ref(ref) == (BERT, [text.message_id])  # edits reach the text only
 
 
+async def test_a_file_alone_is_one_document(fake: FakeTelegram, bot: Bot) -> None:
+    """The aandachtskaart's PDF follows the card as a message of its own: one request."""
+    transport = TelegramTransport(bot)
+    pdf = Attachment("kaart.pdf", "application/pdf", b"%PDF-1.4 fake")
+    alone = Message("", attachment=pdf)
+    assert [p.editable for p in transport.parts(alone)] == [False]
+    await transport.send_part(person(), alone, 0)
+    (document,) = fake.messages(BERT)
+    assert document.document == "kaart.pdf" and not document.text
+
+
 async def test_a_registered_person_in_a_group_is_answered_there_only(w: World) -> None:
     await w.feed(w.fake.text_update(CACO, "/status", chat_id=-100500, chat_type="group"))
     assert len(w.fake.messages(-100500)) == 1

@@ -153,8 +153,11 @@ async def test_the_aandachtskaart_goes_to_whoever_comes(new_harness: NewHarness)
     assert kaart.title == "Strategische aandachtskaart – GBT – VRU-2026-0001"
     assert "Oordeelsvorming met voorwaarts denken" in kaart.text
     assert "• Economie en financiën" in kaart.text
-    assert kaart.attachment is not None
-    assert kaart.attachment.content.startswith(b"%PDF")
+    # Its PDF follows as a message of its own, the file alone.
+    pdf = h.inbox("im")[h.inbox("im").index(kaart) + 1]
+    assert (pdf.text, pdf.title) == ("", None)
+    assert pdf.attachment is not None and pdf.attachment.content.startswith(b"%PDF")
+    assert pdf.attachment.filename == "aandachtskaart-VRU-2026-0001-gbt.pdf"
     assert not any((m.title or "").startswith("Strategische") for m in h.inbox("gs-soest"))
 
 
