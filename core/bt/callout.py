@@ -47,6 +47,7 @@ from core.errors import UserError
 from core.i18n import fmt_datetime, fmt_time, t
 from core.incidents.paging import Paging
 from core.incidents.render import incident_summary, page_topic
+from core.messages import Message
 from core.model import (
     CACO,
     ROL,
@@ -433,16 +434,19 @@ class Callouts:
             await self.paging.answer(tx, person, page, "ack")
         await self._record(tx, incident, callout, member, person, Answer.COMING, eta)
         tz = tx.directory.region.timezone
-        await tx.send(
-            person,
+        lang = person.language
+        noted = t(
+            lang,
             "bt.you_come",
-            topic=note_topic(callout),
+            tx.directory.register(person),
             team=callout.team_name,
-            eta=fmt_time(eta, tz, person.language),
-            start=fmt_datetime(callout.starts_at, tz, person.language),
+            eta=fmt_time(eta, tz, lang),
+            start=fmt_datetime(callout.starts_at, tz, lang),
         )
-        if person.id not in before:
-            await self.kaart.send(tx, incident, callout, person)
+        if person.id in before:  # a new arrival time
+            await tx.send_message(person, Message(noted), topic=note_topic(callout))
+        else:  # the card opens with it: one message fewer in a busy chat
+            await self.kaart.send(tx, incident, callout, person, noted)
 
     async def not_coming(
         self,

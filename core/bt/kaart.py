@@ -94,7 +94,10 @@ class Kaart:
     def pdf(self, title: str, sections: list[tuple[str, str]]) -> bytes:
         return _pdf(title, tuple(sections))
 
-    async def send(self, tx: Tx, incident: Incident, callout: Callout, person: Person) -> None:
+    async def send(
+        self, tx: Tx, incident: Incident, callout: Callout, person: Person, noted: str = ""
+    ) -> None:
+        """The card, opening with `noted` (what the person's answer recorded), and its PDF."""
         lang = person.language
         version = await self.newest(tx, incident)
         sections = self.sections(tx, incident, callout, version, lang)
@@ -103,6 +106,7 @@ class Kaart:
         name = f"aandachtskaart-{incident.public_id}-{callout.team_key}.pdf"
         # The card, then its PDF as a message of its own: in a chat that takes a message a
         # second, an edit of the board may go between them (`scm_bot.turns`).
+        text = f"{noted}\n\n{text}" if noted else text
         await tx.send_message(person, Message(text=text, title=title), topic=kaart_topic(callout))
         pdf = Attachment(name, "application/pdf", self.pdf(title, sections))
         await tx.send_message(person, Message(text="", attachment=pdf), topic=kaart_topic(callout))

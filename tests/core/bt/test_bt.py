@@ -151,6 +151,9 @@ async def test_the_aandachtskaart_goes_to_whoever_comes(new_harness: NewHarness)
         m for m in h.inbox("im") if (m.title or "").startswith("Strategische aandachtskaart")
     )
     assert kaart.title == "Strategische aandachtskaart – GBT – VRU-2026-0001"
+    # The card opens with what the answer recorded; no note of its own besides.
+    assert kaart.text.startswith("Genoteerd: je komt naar GBT, verwacht om 05:00.")
+    assert sum(m.text.startswith("Genoteerd") for m in h.inbox("im")) == 1
     assert "Oordeelsvorming met voorwaarts denken" in kaart.text
     assert "• Economie en financiën" in kaart.text
     # Its PDF follows as a message of its own, the file alone.
