@@ -1040,7 +1040,16 @@ def readme_body(runs: list[Run]) -> str:
         "newer board edit replaces the one waiting. (4) The refresh is due a second after the "
         "board was last shown, at once after a quiet spell (it was always a second ahead). (5) "
         "The aandachtskaart's PDF is drawn once per call-out, language and analyse version "
-        '(0.15-0.5 s of blocked event loop per "Ik kom" before).',
+        '(0.15-0.5 s of blocked event loop per "Ik kom" before).'
+        " (6) The aandachtskaart's PDF follows the card as a message of its own, the file "
+        "alone (one request on each platform), so a board edit can go between the two; and a "
+        'member\'s first "Ik kom" is noted at the top of the card instead of in a message of '
+        "its own. Runs of the final code: SQLite p99 1.88 s and 2.07 s, PostgreSQL 2.09 s and "
+        "1.90 s (15:53 and 15:57 UTC, load 0.2-0.9): at the target, not reliably under it. "
+        "The slowest answers are those whose board edit had to wait one turn of the chat "
+        'behind a new message (the "GBT is opgeroepen" notice while the pages go out; a '
+        "member-viewer's own page edit and card): a chat takes a message a second, so such an "
+        "answer shows after the coalescing second plus that turn.",
     ]
     for run in runs:
         if run.truncated:
