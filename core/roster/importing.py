@@ -25,6 +25,7 @@ from core.model import Directory, PersonId
 from core.roster.dates import fmt_moment
 from core.roster.effects import changed_people, result_text
 from core.roster.model import MAX_SPAN, REGIO, Key, Roster, RosterSettings, Shift, wall_time_problem
+from core.roster.reminders import RosterReminders
 from core.roster.service import (
     find_function,
     find_scope,
@@ -350,6 +351,9 @@ async def import_shifts(tx: Tx, specs: list[ShiftSpec], *, dry_run: bool) -> Imp
         "cli", "roster.import", "shifts", added=len(new), unchanged=len(report.unchanged)
     )
     await tell_moved(tx, before, before.plus(shifts=shifts), shifts)
+    # Their reminders now, as a command's change plans them: one starting before the next
+    # daily check would otherwise go without.
+    await RosterReminders().plan(tx, {s.key for s in shifts})
     return report
 
 

@@ -11,11 +11,13 @@ import pytest
 import structlog
 from typer.testing import CliRunner
 
+from core.clock import FakeClock
 from core.model import Origin
 from core.roster.importing import import_shifts, parse_csv, parse_ics, parse_roster_file
+from core.roster.reminders import RosterReminders
 from scm_bot.cli import app
 from tests.conftest import count
-from tests.helpers import REGION_FILE, Harness
+from tests.helpers import REGION_FILE, TZ, Harness, NewHarness
 
 CSV = """functie;scope;persoon;backup;van;tot
 rol;;rol-a;rol-c;2026-12-01 08:00;2026-12-02 08:00
@@ -37,6 +39,23 @@ async def test_csv_import_dry_run_then_for_real_and_twice(harness: Harness) -> N
         again = await import_shifts(tx, parsed.shifts, dry_run=False)
     assert again.added == [] and len(again.unchanged) == 2
     assert await count(harness.app.engine, "roster_shift") == 2
+
+
+async def test_an_imported_shift_starting_before_the_next_daily_check_is_reminded(
+    new_harness: NewHarness,
+) -> None:
+    """`scm-bot roster import` plans the imported shifts' reminders at once: a duty that
+    starts this afternoon is not left to the next morning's daily check."""
+    clock = FakeClock(datetime(2026, 12, 7, 10, 0, tzinfo=TZ))  # Monday, after 07:00
+    harness = await new_harness(clock=clock)
+    await RosterReminders().ensure(harness.app.core)
+    await harness.advance(0)  # the daily check ran; the next is tomorrow 07:00
+    csv = "functie,persoon,van,tot\nrol,rol-c,2026-12-07 14:00,2026-12-08 08:00\n"
+    async with harness.app.core.transaction(Origin.CLI) as tx:
+        parsed = parse_csv(csv, tx.directory, await tx.uow.roster.settings())
+        await import_shifts(tx, parsed.shifts, dry_run=False)
+    await harness.advance(4 * 60 + 1)  # 14:01
+    assert "begint nu en duurt tot di 8 dec 08:00" in harness.last("rol-c")
 
 
 async def test_bad_rows_are_reported_with_their_line(harness: Harness) -> None:
