@@ -66,7 +66,7 @@ class BtRecordRow(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("callout_id", "kind", "number", name="uq_bt_record_number"),)
     id: int | None = Field(default=None, primary_key=True)
     incident_id: int = Field(foreign_key="incident.id", index=True)
-    callout_id: int = Field(foreign_key="bt_callout.id")
+    callout_id: int = Field(foreign_key="bt_callout.id", index=True)
     kind: str  # besluit | actie
     number: int
     text: str

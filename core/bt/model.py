@@ -3,7 +3,7 @@ people hold, and the decisions and actions recorded for an incident."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -82,8 +82,8 @@ class Record:
     every earlier wording (text, who, when) of a decision that was changed.
 
     A record belongs to the call-out it was recorded in, and through it to that BT: the
-    call-outs of one incident for one gemeente (or, with no gemeente, the regional team),
-    so two gemeenten convening for one incident keep their records apart."""
+    call-outs of one incident for one team and gemeente (or, with no gemeente, a regional
+    team), so two gemeenten convening for one incident keep their records apart."""
 
     id: int
     incident_id: IncidentId
@@ -165,7 +165,7 @@ class BtRepo(Protocol):
     async def add_record(
         self,
         callout: Callout,
-        numbered_with: Sequence[CalloutId],
+        numbered_with: Collection[CalloutId],
         kind: RecordKind,
         text: str,
         phase: str,

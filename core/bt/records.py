@@ -58,25 +58,42 @@ async def _incident_of(tx: Tx, person: Person, text: str) -> tuple[Incident, Cal
     if not allowed:
         await tx.audit(person, "bt.record", mine[0][0].public_id, "denied: function")
         raise UserError("bt.record_not_allowed")
-    bts = {c.gemeente_id: (i, c) for i, c in reversed(allowed)}  # the newest of each BT
+    # The newest call-out of each BT (one gemeente's team, or a regional team).
+    bts = {(c.gemeente_id, c.team_key): (i, c) for i, c in reversed(allowed)}
     if len(bts) == 1:
         incident, callout = allowed[0]
         return incident, callout, text
-    first, _, rest = text.strip().partition(" ")
-    for incident, callout in bts.values():
-        if first.rstrip(":").casefold() in {
-            bt_name(tx.directory, callout).casefold(),
-            callout.team_key.casefold(),
-        }:
-            return incident, callout, rest
+    chosen = _named_first(tx, list(bts.values()), text)
+    if chosen is not None:
+        return chosen
     names = sorted(bt_name(tx.directory, c) for _i, c in bts.values())
     raise UserError("bt.which_gemeente", names=", ".join(names), example=names[0])
 
 
+def _named_first(
+    tx: Tx, bts: list[tuple[Incident, Callout]], text: str
+) -> tuple[Incident, Callout, str] | None:
+    """The BT the text starts with, and the rest: a gemeente by its name or key (the
+    longest that fits: "De Bilt", not "De"), a regional team by its name or key."""
+    text = text.strip()
+    folded = text.casefold()
+    best: tuple[int, Incident, Callout] | None = None
+    for incident, callout in bts:
+        d = tx.directory
+        own = d.gemeente(callout.gemeente_id).key if callout.gemeente_id else callout.team_key
+        for name in (bt_name(d, callout).casefold(), own.casefold()):
+            fits = folded.startswith(name) and folded[len(name) : len(name) + 1] in ("", " ", ":")
+            if fits and (best is None or len(name) > best[0]):
+                best = (len(name), incident, callout)
+    if best is None:
+        return None
+    return best[1], best[2], text[best[0] :].lstrip(" :")
+
+
 async def _named(tx: Tx, incident: Incident, callout: Callout) -> str:
-    """The incident as a BT's messages name it: with the BT's gemeente once the incident
-    has BTs of more than one gemeente ("VRU-2026-0001 Zeist")."""
-    bts = {c.gemeente_id for c in await tx.uow.bt.callouts(incident.id)}
+    """The incident as a BT's messages name it: with the BT's gemeente (or team) once the
+    incident has more than one BT ("VRU-2026-0001 Zeist")."""
+    bts = {(c.gemeente_id, c.team_key) for c in await tx.uow.bt.callouts(incident.id)}
     return (
         incident.public_id
         if len(bts) < 2
@@ -108,16 +125,15 @@ REVISE_WORDS = ("wijzig", "change", "edit")
 
 class Records:
     async def decide(self, tx: Tx, person: Person, args: str) -> None:
-        words = args.split(maxsplit=2)
-        if words and words[0].lower() in REVISE_WORDS:
-            await self.revise(tx, person, " ".join(words[1:]))
+        # "wijzig N …" comes first, or after the incident and the BT that `bt.which_bt` and
+        # `bt.which_gemeente` ask to put first ("/besluit Zeist: wijzig 3 …").
+        first, _, rest = args.strip().partition(" ")
+        revising = first.lower() in REVISE_WORDS
+        incident, callout, text = await _incident_of(tx, person, rest if revising else args)
+        first, _, rest = text.strip().partition(" ")
+        if revising or first.lower() in REVISE_WORDS:
+            await self._revise(tx, person, incident, callout, text if revising else rest)
             return
-        # "/besluit VRU-2026-0001 wijzig 3 …": the incident first, as `bt.which_bt` advises.
-        named = len(words) > 1 and "-" in words[0] and is_incident_ref(words[0].rstrip(":"))
-        if named and words[1].lower() in REVISE_WORDS:
-            await self.revise(tx, person, " ".join([words[0], *words[2:]]))
-            return
-        incident, callout, text = await _incident_of(tx, person, args)
         text = text.strip()
         if not text:
             raise UserError("bt.decision_usage")
@@ -132,7 +148,7 @@ class Records:
                 raise UserError("bt.decision_duplicate", number=r.number)
         record = await tx.uow.bt.add_record(
             callout,
-            [r.callout_id for r in records],
+            {r.callout_id for r in records},
             RecordKind.DECISION,
             text,
             await phase(tx, incident),
@@ -160,8 +176,9 @@ class Records:
             text=text,
         )
 
-    async def revise(self, tx: Tx, person: Person, args: str) -> None:
-        incident, callout, rest = await _incident_of(tx, person, args)
+    async def _revise(
+        self, tx: Tx, person: Person, incident: Incident, callout: Callout, rest: str
+    ) -> None:
         number_text, _, text = rest.strip().partition(" ")
         if not number_text.isascii() or not number_text.isdigit() or not text.strip():
             raise UserError("bt.revise_usage")
@@ -222,7 +239,7 @@ class Records:
         text = " ".join(words[used:])[:MAX_TEXT]
         record = await tx.uow.bt.add_record(
             callout,
-            [r.callout_id for r in await _bt_records(tx, callout)],
+            {r.callout_id for r in await _bt_records(tx, callout)},
             RecordKind.ACTION,
             text,
             await phase(tx, incident),

@@ -91,8 +91,9 @@ def gemeenten_of(incident: Incident, gemeente: GemeenteId | None) -> tuple[Gemee
 
 
 def same_bt(a: Callout, b: Callout) -> bool:
-    """Two call-outs of the same BT: one incident, one gemeente (or both regional)."""
-    return a.incident_id == b.incident_id and a.gemeente_id == b.gemeente_id
+    """Two call-outs of the same BT: one incident, one team, one gemeente (or both the
+    regional team: the ROT and the RBT are two)."""
+    return (a.incident_id, a.team_key, a.gemeente_id) == (b.incident_id, b.team_key, b.gemeente_id)
 
 
 async def sees(tx: Tx, incident: Incident, callout: Callout, person: Person) -> bool:

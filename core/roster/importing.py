@@ -353,7 +353,8 @@ async def import_shifts(tx: Tx, specs: list[ShiftSpec], *, dry_run: bool) -> Imp
     await tell_moved(tx, before, before.plus(shifts=shifts), shifts)
     # Their reminders now, as a command's change plans them: one starting before the next
     # daily check would otherwise go without.
-    await RosterReminders().plan(tx, {s.key for s in shifts})
+    if shifts:
+        await RosterReminders().plan(tx, {s.key for s in shifts})
     return report
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -243,7 +243,7 @@ class SqlBtRepo:
     async def add_record(
         self,
         callout: Callout,
-        numbered_with: Sequence[CalloutId],
+        numbered_with: Collection[CalloutId],
         kind: RecordKind,
         text: str,
         phase: str,

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from datetime import UTC, datetime
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from core.bt.model import Callout, CalloutId
+from core.bt.team import same_bt
+from core.model import AlertKind, GemeenteId, IncidentId, PersonId
 from scm_bot.demo import demo_region_text
 from tests.helpers import Harness, NewHarness
 
@@ -279,3 +283,47 @@ async def test_two_gemeenten_on_one_incident_keep_their_bts_apart(
         ("Zeist", 1),
         ("Zeist", 2),
     ]
+
+
+async def test_someone_in_two_bts_names_the_gemeente_in_full(new_harness: NewHarness) -> None:
+    """The chair of both GBTs names the BT by the gemeente's whole name ("De Bilt"), also
+    to change a decision; the team's key names no BT when every gemeente's GBT has it."""
+    h = await new_harness(region=demo_region_text())
+    await _alarm(h, "De Bilt en Zeist: gifwolk boven de A28")
+    await _convene(h, "bgm-de-bilt", "/bt bijeenroepen", "Gemeentehuis De Bilt")
+    await _convene(h, "bgm-zeist", "/bt bijeenroepen", "Gemeentehuis Zeist")
+    await h.press("tv-thijs", "Ik kom (binnen 15 min)")
+    await h.press("tv-thijs", "Ik kom (binnen 15 min)")
+
+    await h.say("tv-thijs", "/besluit gbt Wegen dicht")
+    assert h.last("tv-thijs").startswith("Je zit in het BT van De Bilt, Zeist voor dit incident.")
+    assert h.last("tv-thijs").endswith("/besluit De Bilt …")
+    await h.say("tv-thijs", "/besluit De Bilt: Wegen dicht")
+    await h.say("tv-thijs", "/besluit zeist Opvang open")
+    assert "VRU-2026-0001 De Bilt – besluit 1 (" in h.texts("bgm-de-bilt")
+    assert "VRU-2026-0001 Zeist – besluit 1 (" in h.texts("bgm-zeist")
+    await h.say("tv-thijs", "/besluit Zeist: wijzig 1 Opvang in de sporthal open")
+    assert h.last("bgm-zeist") == (
+        "VRU-2026-0001 Zeist – besluit 1 gewijzigd door Thijs Tafelhoofd (demo):\n"
+        "Opvang in de sporthal open\n(was: Opvang open)"
+    )
+    assert "Opvang" not in h.texts("bgm-de-bilt") and "Wegen" not in h.texts("bgm-zeist")
+    await h.say("bgm-de-bilt", "/besluiten")
+    listed = h.last("bgm-de-bilt")
+    assert "Wegen dicht" in listed and "Opvang" not in listed
+
+
+def test_the_rot_and_the_rbt_of_one_incident_are_two_bts() -> None:
+    """Regional teams have no gemeente; their records stay within each team."""
+    at = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
+
+    def callout(n: int, team: str, gemeente: int | None) -> Callout:
+        return Callout(
+            CalloutId(n), IncidentId(1), team, team.upper(), AlertKind.ALARMERING,
+            PersonId(1), None, GemeenteId(gemeente) if gemeente else None, at, "x", at, at,
+        )  # fmt: skip
+
+    rot, rbt, rot_again = callout(1, "rot", None), callout(2, "rbt", None), callout(3, "rot", None)
+    soest, zeist = callout(4, "gbt", 1), callout(5, "gbt", 2)
+    assert same_bt(rot, rot_again) and not same_bt(rot, rbt)
+    assert not same_bt(soest, zeist) and not same_bt(soest, rot)
