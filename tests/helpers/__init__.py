@@ -133,13 +133,18 @@ class Harness:
         """Move time forward as it would really pass: each timer fires at its own due
         time, so timers it schedules within the window fire too."""
         target = self.clock.now() + timedelta(minutes=minutes)
+        stuck: set[int] = set()
         while True:
             async with self.app.uows() as uow:
                 pending = await uow.timers.pending()
-            due = [t.due_at for t in pending if t.due_at <= target]
+            due = [t for t in pending if t.due_at <= target]
             if not due:
                 break
-            self.clock.set(max(self.clock.now(), min(due)))
+            now_due = {t.id for t in due if t.due_at <= self.clock.now()}
+            if now_due and now_due == stuck:  # settled, and the same timers did not fire
+                raise AssertionError(f"timers due but not fired: {sorted(stuck)}")
+            stuck = now_due
+            self.clock.set(max(self.clock.now(), min(t.due_at for t in due)))
             await self.app.settle()
         self.clock.set(target)
         await self.app.settle()
