@@ -15,7 +15,7 @@ from core.clock import FakeClock
 from core.errors import DeliveryError
 from core.events import ButtonEvent, Sender, parse_text
 from core.messages import Message
-from core.model import Origin, Person
+from core.model import Origin, Person, TimerId
 from core.ports import Part, Transport
 from core.region.file import parse_region
 from scm_bot.app import App, build
@@ -133,7 +133,7 @@ class Harness:
         """Move time forward as it would really pass: each timer fires at its own due
         time, so timers it schedules within the window fire too."""
         target = self.clock.now() + timedelta(minutes=minutes)
-        stuck: set[int] = set()
+        stuck: set[TimerId] = set()
         while True:
             async with self.app.uows() as uow:
                 pending = await uow.timers.pending()
