@@ -215,6 +215,11 @@ class Inbox:
             log.exception("inbox.answer_failed", event_id=item.event.sender.event_id)
 
     async def answered(self) -> None:
-        """Wait until every answer under way went out (tests, shutdown)."""
-        while self._answering:
-            await asyncio.gather(*self._answering, return_exceptions=True)
+        """Wait until every answer under way went out (tests, shutdown). Finished tasks are
+        dropped here too, not only by their done callback: waiting on them again would
+        return at once and loop for ever (seen once on Python 3.13)."""
+        while True:
+            self._answering.difference_update([t for t in self._answering if t.done()])
+            if not self._answering:
+                return
+            await asyncio.gather(*list(self._answering), return_exceptions=True)
