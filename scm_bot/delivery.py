@@ -119,8 +119,6 @@ class Deliverer:
         # Each worker's rows, to which later commits add while it works (`offer`).
         self._queues: dict[PersonId, list[OutboxItem]] = {}
         self._held: dict[PersonId, set[OutboxId]] = {}  # every row a worker was handed
-        # Their latest request was an edit that went ahead of new messages: the oldest is next.
-        self._edit_went_ahead: set[PersonId] = set()
         self._primed = False  # the first dispatch has read what a restart left
         self._paused = False  # a standby: nothing is sent (`pause`)
 
@@ -253,7 +251,6 @@ class Deliverer:
             pass
         self._pacers = {}
         self._left, self._ran, self._in_work, self._taken = set(), set(), set(), set()
-        self._edit_went_ahead = set()
         self._primed = False
 
     def resume(self) -> None:
@@ -276,12 +273,13 @@ class Deliverer:
         chat's turn comes, the next is picked from all queued by then (`next_row`)."""
         handled = 0
         rows = self._queues[person_id]
+        # The latest request was an edit that went ahead of new messages: the oldest is next.
+        went_ahead = False
         try:
             person = directory.recipient(person_id)
             while rows:
                 await self._turn(person)
-                ahead = person_id in self._edit_went_ahead
-                item = rows.pop(next_row(rows, edit_first=not ahead))
+                item = rows.pop(next_row(rows, edit_first=not went_ahead))
                 try:
                     if superseded(item, rows):
                         await self._finish(item, "superseded")
@@ -299,9 +297,9 @@ class Deliverer:
                     waits = False
                 handled += 1
                 if any(x.id < item.id for x in rows):  # an edit went ahead of them
-                    self._edit_went_ahead.add(person_id)
+                    went_ahead = True
                 elif not is_edit(item):
-                    self._edit_went_ahead.discard(person_id)
+                    went_ahead = False
                 if waits:
                     self._left.add(person_id)  # nothing of theirs may overtake it
                     break

@@ -233,20 +233,20 @@ def _record_json(r: Record, d: Directory, bts: dict[CalloutId, str]) -> dict[str
     }
 
 
-async def build(tx: Tx, incident: Incident, reader: Person | None = None) -> Logbook:
-    """The whole logbook (the export for the evaluation), or what `reader` may see of it:
-    another gemeente's BT of the same incident (its call-out, its members' pages and
-    answers, its decisions and actions) is left out."""
+async def build(tx: Tx, incident: Incident, shown: set[CalloutId] | None = None) -> Logbook:
+    """The whole logbook (the export for the evaluation), or what a reader who may see the
+    BTs of the call-outs `shown` sees of it: another gemeente's BT of the same incident
+    (its call-out, its members' pages and answers, its decisions and actions) is left out."""
     entries = await tx.uow.bt.log(incident.public_id)
     records = await tx.uow.bt.records(incident.id)
-    if reader is not None and not meldkamer_side(reader):
-        shown = await visible(tx, incident, reader)
-        hidden = [c.id for c in await tx.uow.bt.callouts(incident.id) if c.id not in shown]
+    callouts = await tx.uow.bt.callouts(incident.id)
+    if shown is not None:
+        hidden = [c.id for c in callouts if c.id not in shown]
         members = [m for c in hidden for m in await tx.uow.bt.members(c)]
         pages = {m.page_id for m in members if m.page_id is not None}
         entries = [e for e in entries if _shown_to(e, shown, hidden, pages)]
         records = [r for r in records if r.callout_id in shown]
-    bts = {c.id: bt_name(tx.directory, c) for c in await tx.uow.bt.callouts(incident.id)}
+    bts = {c.id: bt_name(tx.directory, c) for c in callouts}
     return Logbook(incident, entries, records, tx.directory, bts)
 
 
@@ -281,8 +281,9 @@ async def show(tx: Tx, person: Person, args: str) -> None:
     if not await entitled(tx, incident, person):
         await tx.audit(person, "log.shown", incident.public_id, "denied")
         raise UserError("log.not_allowed", id=incident.public_id)
-    book = await build(tx, incident, person)
-    read = sorted(await visible(tx, incident, person))
+    shown = await visible(tx, incident, person)
+    book = await build(tx, incident, None if meldkamer_side(person) else shown)
+    read = sorted(shown)
     lang = person.language
     topic = f"bt-log:{incident.id}"
     if len(words) == 2:

@@ -13,7 +13,7 @@ from datetime import timedelta
 from core.bt import team as teams_
 from core.bt.board import viewers
 from core.bt.logbook import bt_name, record_line
-from core.bt.model import Callout, CalloutStatus, Record, RecordKind
+from core.bt.model import Callout, CalloutId, CalloutStatus, Record, RecordKind
 from core.bt.requests import find_incident, is_incident_ref, phase
 from core.bt.team import active_for, coming, entitled, mayors, same_bt, sees, visible
 from core.errors import UserError
@@ -78,8 +78,8 @@ def _named_first(
     text = text.strip()
     folded = text.casefold()
     best: tuple[int, Incident, Callout] | None = None
+    d = tx.directory
     for incident, callout in bts:
-        d = tx.directory
         own = d.gemeente(callout.gemeente_id).key if callout.gemeente_id else callout.team_key
         for name in (bt_name(d, callout).casefold(), own.casefold()):
             fits = folded.startswith(name) and folded[len(name) : len(name) + 1] in ("", " ", ":")
@@ -101,9 +101,13 @@ async def _named(tx: Tx, incident: Incident, callout: Callout) -> str:
     )
 
 
+async def _bt(tx: Tx, callout: Callout) -> set[CalloutId]:
+    """The call-outs of the call-out's BT (its incident, team and gemeente)."""
+    return {c.id for c in await tx.uow.bt.callouts(callout.incident_id) if same_bt(c, callout)}
+
+
 async def _bt_records(tx: Tx, callout: Callout) -> list[Record]:
-    """The records of the call-out's BT (every call-out of its incident and gemeente)."""
-    bt = {c.id for c in await tx.uow.bt.callouts(callout.incident_id) if same_bt(c, callout)}
+    bt = await _bt(tx, callout)
     return [r for r in await tx.uow.bt.records(callout.incident_id) if r.callout_id in bt]
 
 
@@ -148,7 +152,7 @@ class Records:
                 raise UserError("bt.decision_duplicate", number=r.number)
         record = await tx.uow.bt.add_record(
             callout,
-            {r.callout_id for r in records},
+            await _bt(tx, callout),
             RecordKind.DECISION,
             text,
             await phase(tx, incident),
@@ -239,7 +243,7 @@ class Records:
         text = " ".join(words[used:])[:MAX_TEXT]
         record = await tx.uow.bt.add_record(
             callout,
-            {r.callout_id for r in await _bt_records(tx, callout)},
+            await _bt(tx, callout),
             RecordKind.ACTION,
             text,
             await phase(tx, incident),

@@ -410,10 +410,9 @@ async def queue(harness: Harness, key: str, *messages: tuple[str, str | None, st
             await tx.send_message(person, Message(text, None), topic=topic, kind=kind)
 
 
-async def test_a_board_edit_goes_ahead_of_the_messages_an_answer_queued(gated: Harness) -> None:
-    """A viewer who is also a member answers: "je komt" and the aandachtskaart queue in
-    their chat, which takes a message a second; the board edit that shows the answer comes
-    next, not after them (an edit adds no message, so none changes its place)."""
+async def _member_answered(gated: Harness) -> GatedTransport:
+    """The Caco holds a board; an answer queues "je komt" and the aandachtskaart in the
+    chat, and its worker is at the gate with "je komt"."""
     transport = gated.transport
     assert isinstance(transport, GatedTransport)
     await queue(gated, "caco", ("bord 1", "bt-board:1", "send"))
@@ -421,6 +420,14 @@ async def test_a_board_edit_goes_ahead_of_the_messages_an_answer_queued(gated: H
     transport.closed = True
     await queue(gated, "caco", ("je komt", None, "send"), ("aandachtskaart", "kaart:1", "send"))
     assert await transport.arrived.get() == "je komt"  # its worker is on it
+    return transport
+
+
+async def test_a_board_edit_goes_ahead_of_the_messages_an_answer_queued(gated: Harness) -> None:
+    """A viewer who is also a member answers: "je komt" and the aandachtskaart queue in
+    their chat, which takes a message a second; the board edit that shows the answer comes
+    next, not after them (an edit adds no message, so none changes its place)."""
+    transport = await _member_answered(gated)
     await queue(gated, "caco", ("bord 2", "bt-board:1", "edit"))
     transport.open()
     await gated.app.deliverer.deliver_pending()
@@ -434,13 +441,7 @@ async def test_a_board_edited_every_second_does_not_hold_back_a_members_own_mess
 ) -> None:
     """After an edit went ahead, the chat's next turn is its oldest new message: a board
     edited every second cannot keep the aandachtskaart from the member who answered."""
-    transport = gated.transport
-    assert isinstance(transport, GatedTransport)
-    await queue(gated, "caco", ("bord 1", "bt-board:1", "send"))
-    await gated.app.deliverer.deliver_pending()
-    transport.closed = True
-    await queue(gated, "caco", ("je komt", None, "send"), ("aandachtskaart", "kaart:1", "send"))
-    assert await transport.arrived.get() == "je komt"
+    transport = await _member_answered(gated)
     await queue(gated, "caco", ("bord 2", "bt-board:1", "edit"))
     transport.go.release()  # "je komt" goes
     delivering = asyncio.create_task(gated.app.deliverer.deliver_pending())

@@ -207,17 +207,25 @@ async def test_every_person_against_every_bt(engine: AsyncEngine, new_harness: N
     assert shown >= 3 * len(MELDKAMER) + 6
 
 
+async def _two_gbts(new_harness: NewHarness, first: str, second: str) -> Harness:
+    """One incident in two gemeenten, each burgemeester convening its GBT; the technisch
+    voorzitter on duty, the chair of both, says he comes to both."""
+    h = await new_harness(region=demo_region_text())
+    await _alarm(h, f"{first} en {second}: gifwolk boven de A28")
+    for name in (first, second):
+        mayor = "bgm-" + name.lower().replace(" ", "-")
+        await _convene(h, mayor, "/bt bijeenroepen", f"Gemeentehuis {name}")
+    await h.press("tv-thijs", "Ik kom (binnen 15 min)")
+    await h.press("tv-thijs", "Ik kom (binnen 15 min)")
+    return h
+
+
 async def test_two_gemeenten_on_one_incident_keep_their_bts_apart(
     new_harness: NewHarness,
 ) -> None:
-    h = await new_harness(region=demo_region_text())
-    await _alarm(h, "Soest en Zeist: gifwolk boven de A28")
-    await _convene(h, "bgm-soest", "/bt bijeenroepen", "Gemeentehuis Soest")
-    await _convene(h, "bgm-zeist", "/bt bijeenroepen", "Gemeentehuis Zeist")
+    h = await _two_gbts(new_harness, "Soest", "Zeist")
     await h.press("gs-soest", "Ik kom (binnen 15 min)")
     await h.press("gs-zeist", "Ik kom (binnen 30 min)")
-    await h.press("tv-thijs", "Ik kom (binnen 15 min)")  # the chair of both GBTs
-    await h.press("tv-thijs", "Ik kom (binnen 15 min)")
 
     await h.say("bgm-soest", "/besluit Scholen in Soest dicht")
     await h.say("bgm-zeist", "/besluit Slotlaan afgesloten")
@@ -288,12 +296,7 @@ async def test_two_gemeenten_on_one_incident_keep_their_bts_apart(
 async def test_someone_in_two_bts_names_the_gemeente_in_full(new_harness: NewHarness) -> None:
     """The chair of both GBTs names the BT by the gemeente's whole name ("De Bilt"), also
     to change a decision; the team's key names no BT when every gemeente's GBT has it."""
-    h = await new_harness(region=demo_region_text())
-    await _alarm(h, "De Bilt en Zeist: gifwolk boven de A28")
-    await _convene(h, "bgm-de-bilt", "/bt bijeenroepen", "Gemeentehuis De Bilt")
-    await _convene(h, "bgm-zeist", "/bt bijeenroepen", "Gemeentehuis Zeist")
-    await h.press("tv-thijs", "Ik kom (binnen 15 min)")
-    await h.press("tv-thijs", "Ik kom (binnen 15 min)")
+    h = await _two_gbts(new_harness, "De Bilt", "Zeist")
 
     await h.say("tv-thijs", "/besluit gbt Wegen dicht")
     assert h.last("tv-thijs").startswith("Je zit in het BT van De Bilt, Zeist voor dit incident.")
