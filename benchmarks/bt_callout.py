@@ -3,10 +3,9 @@ fakes that enforce the platforms' limits.
 
 Through the real stack on loopback, as `scm-bot run` runs it (`scm_bot.instance.running`:
 the inbox loop, delivery with its pacers at the transports' default limits, APScheduler on
-the real clock, so the board's coalescing timer row, due a second after its last refresh,
-really fires) with the real `TelegramTransport` and `TelegramBot` (python-telegram-bot, long
-polling) and the real `SlackTransport` and `SlackBot` (bolt, HTTP mode behind the instance's
-`HttpServer`).
+the real clock, so the board's refresh timer row really fires) with the real
+`TelegramTransport` and `TelegramBot` (python-telegram-bot, long polling) and the real
+`SlackTransport` and `SlackBot` (bolt, HTTP mode behind the instance's `HttpServer`).
 
 The region: a GBT of 60 functions (technisch voorzitter, ROL, IM, advisers, the liaisons of
 the 26 gemeenten of VRU; 52 required), each function a rotation of two (on duty, backup).
@@ -877,8 +876,7 @@ def readme_body(runs: list[Run]) -> str:
         "the first 30 on Telegram, the other 30 on Slack, called out by the burgemeester on "
         "Telegram after the Caco's alarm (Slack) was taken by the ROL (Slack). The bot runs as "
         "`scm-bot run` runs it (`scm_bot.instance.running`: inbox loop, delivery, APScheduler "
-        "on the real clock, so the board's coalescing timer row, due a second after its last "
-        "refresh, really fires) "
+        "on the real clock, so the board's refresh timer row really fires) "
         "with the real `TelegramTransport` + `TelegramBot` (python-telegram-bot, long polling) "
         "and `SlackTransport` + `SlackBot` (bolt, HTTP mode behind the instance's HTTP server), "
         "both at their default limits (Telegram 29/s, 1/s per chat, 3 s per group; Slack 20/s, "
@@ -1037,19 +1035,31 @@ def readme_body(runs: list[Run]) -> str:
         "a message the chat already shows may go ahead of new messages queued before it, and "
         "after it went ahead the oldest new message goes next (`scm_bot/turns.py`); a worker "
         "picks its next row when the chat's turn comes, from all rows queued by then, so a "
-        "newer board edit replaces the one waiting. (4) The refresh is due a second after the "
-        "board was last shown, at once after a quiet spell (it was always a second ahead). (5) "
-        "The aandachtskaart's PDF is drawn once per call-out, language and analyse version "
+        "newer board edit replaces the one waiting. (4) The refresh was made due a second after "
+        "the board was last shown, at once after a quiet spell (it was always a second ahead). "
+        "(5) The aandachtskaart's PDF is drawn once per call-out, language and analyse version "
         '(0.15-0.5 s of blocked event loop per "Ik kom" before).'
         " (6) The aandachtskaart's PDF follows the card as a message of its own, the file "
         "alone (one request on each platform), so a board edit can go between the two; and a "
         'member\'s first "Ik kom" is noted at the top of the card instead of in a message of '
-        "its own. Runs of the final code: SQLite p99 1.88 s and 2.07 s, PostgreSQL 2.09 s and "
-        "1.90 s (15:53 and 15:57 UTC, load 0.2-0.9): at the target, not reliably under it. "
-        "The slowest answers are those whose board edit had to wait one turn of the chat "
-        'behind a new message (the "GBT is opgeroepen" notice while the pages go out; a '
-        "member-viewer's own page edit and card): a chat takes a message a second, so such an "
-        "answer shows after the coalescing second plus that turn.",
+        "its own. Runs after (1)-(6): SQLite p99 1.88 s and 2.07 s, PostgreSQL 2.09 s and "
+        "1.90 s (AMD EPYC, 15:53 and 15:57 UTC): at the target, not reliably under it. "
+        "Session 10 (Intel Xeon, 2026-12-03 17:56-18:20 UTC), the slowest answers traced "
+        "through the fakes' logs and the database's commits: a refresh timer due a second "
+        "after the last suits one chat's turns, not four chats' (the Telegram viewers' turns "
+        "fell half a second after it), and a board edit that had waited a turn went out with "
+        "the text of a second ago while the next refresh committed a few milliseconds too late "
+        "for that turn. (7) The refresh is due at once; keeping each chat to one edit a second "
+        "is delivery's (the newest board edit at the chat's turn, the rest superseded). (8) "
+        "The newest board edit takes the place in the queue of the first edit it replaced, "
+        "instead of waiting behind the member-viewer's own page edit queued between them; and "
+        "once the oldest row went, an edit may go ahead again (`scm_bot/turns.py`). (9) The "
+        'convener\'s "GBT is opgeroepen" goes before the board, during the pages, not between '
+        "two board edits. Same machine, same hour, before (7)-(9): SQLite p99 1.89 s and 1.90 s, "
+        "PostgreSQL 2.03 s and 2.71 s; after: the tables above. What remains near 2 s: a "
+        "member-viewer's chat (the ROL, the technisch voorzitter) takes their own page edit, "
+        "aandachtskaart and its PDF, each a turn in which the board cannot go: an answer that "
+        "comes just after a board edit there waits for that turn and the next.",
     ]
     for run in runs:
         if run.truncated:

@@ -199,9 +199,6 @@ class TimerRepo(Protocol):
 
     async def due(self, now: datetime, limit: int) -> list[TimerId]: ...
     async def pending(self) -> list[Timer]: ...
-    async def last_fired(self, kind: str, ref: int) -> datetime | None:
-        """When the newest timer of this kind and ref fired; None if none did."""
-        ...
 
 
 class OutboxRepo(Protocol):

@@ -50,7 +50,7 @@ from core.tx import Core
 from scm_bot.loops import run_woken
 from scm_bot.metrics import Metrics
 from scm_bot.pacer import Pacer
-from scm_bot.turns import is_edit, is_page, next_row, superseded
+from scm_bot.turns import is_page, next_row, superseded, take_place
 
 log = structlog.get_logger(__name__)
 BATCH = 500
@@ -279,11 +279,13 @@ class Deliverer:
             person = directory.recipient(person_id)
             while rows:
                 await self._turn(person)
-                item = rows.pop(next_row(rows, edit_first=not went_ahead))
+                at = next_row(rows, edit_first=not went_ahead)
+                item = rows.pop(at)
                 try:
                     if superseded(item, rows):
                         await self._finish(item, "superseded")
                         handled += 1
+                        take_place(rows, at, item)
                         continue
                     waits = await self._deliver(item, person)
                 except StorageError as error:
@@ -296,10 +298,7 @@ class Deliverer:
                         break
                     waits = False
                 handled += 1
-                if any(x.id < item.id for x in rows):  # an edit went ahead of them
-                    went_ahead = True
-                elif not is_edit(item):
-                    went_ahead = False
+                went_ahead = at > 0  # an edit went ahead of the rows before it
                 if waits:
                     self._left.add(person_id)  # nothing of theirs may overtake it
                     break

@@ -3,7 +3,8 @@ about one request a second, so the order of a person's queue decides what they s
 
 New messages keep their order. An edit changes a message the chat already shows and adds
 none, so it may go ahead of new messages queued before it; an edit that a later edit of the
-same message replaces is not sent at all.
+same message replaces is not sent at all, and the later edit takes its place in the queue
+(a board refreshed while the chat waited goes when its first refresh would have gone).
 """
 
 from __future__ import annotations
@@ -28,6 +29,15 @@ def superseded(item: OutboxItem, others: list[OutboxItem]) -> bool:
         and not item.ledger
         and any(is_edit(x) and x.topic == item.topic and x.id > item.id for x in others)
     )
+
+
+def take_place(rows: list[OutboxItem], at: int, item: OutboxItem) -> None:
+    """`item` came from `rows` at `at` and is `superseded`: the edit that replaces it next
+    (the oldest later edit of its topic) moves up to its place, unless it is ahead already."""
+    later = [n for n, x in enumerate(rows) if is_edit(x) and x.topic == item.topic]
+    n = min((n for n in later if rows[n].id > item.id), key=lambda n: rows[n].id)
+    if n > at:
+        rows.insert(at, rows.pop(n))
 
 
 def next_row(rows: list[OutboxItem], *, edit_first: bool) -> int:

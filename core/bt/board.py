@@ -2,15 +2,16 @@
 
 Per function who is paged, coming (with an arrival estimate), not coming, not answered
 yet, or a gap; and the team's strength against its required functions. A change marks the
-board due and schedules one refresh (`REFRESH`) a second after the board was last shown, at
-once if that was longer ago; every change until then is shown by that one edit, so no chat
-gets more than one edit of a board per second.
+board due and schedules one refresh (`REFRESH`) at once; every change until that refresh runs
+is shown by its one edit. A chat takes about one message a second: delivery sends each
+viewer's chat the newest edit of its board at the chat's turn and drops the edits that one
+replaced (`scm_bot.turns.superseded`), so no chat gets more than one edit a second and no
+answer waits for a refresh timer to come round.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 
 from core.bt.model import Answer, Attendance, Callout, CalloutId, Member
 from core.bt.team import mayors, paged_people, team
@@ -31,7 +32,6 @@ from core.roster.service import duties_for
 from core.tx import Tx
 
 REFRESH = "bt.board"
-COALESCE = timedelta(seconds=1)
 
 
 # A board is one message, edited in place: beyond this many characters (Telegram takes
@@ -256,11 +256,10 @@ async def viewers(tx: Tx, callout: Callout) -> list[Person]:
 
 
 async def changed(tx: Tx, callout: Callout) -> None:
-    """Something on the board changed: refresh it once, as soon as a second has passed since
-    it was last shown (at once after a quiet spell); every change until then is in it."""
+    """Something on the board changed: refresh it once, at once after this transaction;
+    every change until that refresh runs is in it."""
     if await tx.uow.bt.set_board_due(callout.id, True):
-        shown = await tx.uow.timers.last_fired(REFRESH, callout.id) or callout.created_at
-        await tx.schedule(REFRESH, callout.id, max(tx.now, shown + COALESCE))
+        await tx.schedule(REFRESH, callout.id, tx.now)
 
 
 async def show(tx: Tx, callout: Callout, *, edit: bool = True) -> None:

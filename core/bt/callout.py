@@ -263,7 +263,13 @@ class Callouts:
         await tx.schedule(NORM, callout.id, callout.norm_at)
         if callout.starts_at - REMIND_BEFORE > tx.now:
             await tx.schedule(REMIND, callout.id, callout.starts_at - REMIND_BEFORE)
-        # The pages above marked the board due: its first refresh is a second away.
+        # The convener is told first: the board that follows is what the notice points to.
+        await tx.send(
+            person,
+            "bt.convened",
+            team=callout.team_name,
+            kind=lambda lang: t(lang, f"kind.{callout.kind.value}"),
+        )
         await board.show(tx, callout, edit=False)
         return callout
 

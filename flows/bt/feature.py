@@ -180,9 +180,6 @@ class BtFeature:
         if isinstance(result.effect, bt.Convene) and new is not None:
             callout = await self.callouts.convene(ctx.tx, ctx.person, self._request(new))
             await self._mark_analyse(ctx, callout.incident_id)
-            await ctx.say(
-                "bt.convened", team=callout.team_name, kind=lambda lang: _kind(lang, new.kind)
-            )
             new = None
         elif isinstance(result.effect, bt.Preview) and new is not None:
             snap = await self._snapshot(ctx, new)

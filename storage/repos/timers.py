@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, func, select, update
+from sqlalchemy import and_, bindparam, select, update
 
 from core.model import (
     Timer,
@@ -43,12 +43,6 @@ _CANCEL_TIMERS = (
     .returning(TIMER.c.id)
 )
 
-_LAST_FIRED = select(func.max(TIMER.c.fired_at)).where(
-    TIMER.c.kind == bindparam("timer_kind"),
-    TIMER.c.ref == bindparam("timer_ref"),
-    TIMER.c.status == "fired",
-)
-
 
 class SqlTimerRepo:
     """Timer rows; claiming them is fenced (`storage.leadership`): only the leader fires."""
@@ -71,11 +65,6 @@ class SqlTimerRepo:
     async def cancel(self, kind: str, ref: int) -> list[TimerId]:
         result = await self.conn.execute(_CANCEL_TIMERS, {"timer_kind": kind, "timer_ref": ref})
         return [TimerId(i) for i in result.scalars()]
-
-    async def last_fired(self, kind: str, ref: int) -> datetime | None:
-        values = {"timer_kind": kind, "timer_ref": ref}
-        fired: datetime | None = (await self.conn.execute(_LAST_FIRED, values)).scalar_one()
-        return fired
 
     async def claim(self, timer_id: TimerId, now: datetime) -> Timer | None:
         claimed = await self.claim_many([timer_id], now)

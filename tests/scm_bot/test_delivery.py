@@ -454,6 +454,66 @@ async def test_a_board_edited_every_second_does_not_hold_back_a_members_own_mess
     assert [m.text for m in gated.inbox("caco")] == ["bord 3", "je komt", "aandachtskaart"]
 
 
+async def test_a_board_refreshed_while_the_chat_waited_keeps_its_place_in_the_queue(
+    gated: Harness,
+) -> None:
+    """The board was refreshed before the member-viewer's own page was edited, and again
+    after: the newest board replaces the first refresh and goes in its place, ahead of the
+    page's edit, instead of waiting a turn behind it."""
+    transport = gated.transport
+    assert isinstance(transport, GatedTransport)
+    await queue(gated, "caco", ("bord 1", "bt-board:1", "send"), ("oproep", "page:7", "send"))
+    await gated.app.deliverer.deliver_pending()
+    transport.closed = True
+    await queue(gated, "caco", ("je komt", None, "send"))
+    assert await transport.arrived.get() == "je komt"  # its worker is on it
+    await queue(gated, "caco", ("bord 2", "bt-board:1", "edit"))
+    await queue(gated, "caco", ("oproep: je komt", "page:7", "edit"))
+    await queue(gated, "caco", ("bord 3", "bt-board:1", "edit"))
+    transport.open()
+    await gated.app.deliverer.deliver_pending()
+    assert transport.requests == ["bord 1", "oproep", "je komt", "bord 3", "oproep: je komt"]
+    assert await count(gated.app.engine, "outbox WHERE status = 'superseded'") == 1
+    assert await pending(gated) == 0
+
+
+async def test_after_the_oldest_row_went_a_board_edit_may_go_ahead_again(
+    gated: Harness,
+) -> None:
+    """The member-viewer's page edit went as the oldest row, after a board edit: the chat is
+    square again, so the next board edit goes ahead of the aandachtskaart instead of waiting
+    behind it as well."""
+    transport = gated.transport
+    assert isinstance(transport, GatedTransport)
+    await queue(gated, "caco", ("bord 1", "bt-board:1", "send"), ("oproep", "page:7", "send"))
+    await gated.app.deliverer.deliver_pending()
+    transport.closed = True
+    await queue(gated, "caco", ("je komt", None, "send"))
+    assert await transport.arrived.get() == "je komt"
+    await queue(gated, "caco", ("bord 2", "bt-board:1", "edit"))
+    await queue(
+        gated, "caco", ("oproep: je komt", "page:7", "edit"), ("aandachtskaart", "kaart:1", "send")
+    )
+    await queue(gated, "caco", ("bord 3", "bt-board:1", "edit"))
+    transport.go.release()  # "je komt" goes
+    delivering = asyncio.create_task(gated.app.deliverer.deliver_pending())
+    assert await transport.arrived.get() == "bord 3"  # in the place of "bord 2"
+    await queue(gated, "caco", ("bord 4", "bt-board:1", "edit"))
+    transport.open()
+    await delivering
+    await gated.app.deliverer.deliver_pending()
+    assert transport.requests == [
+        "bord 1",
+        "oproep",
+        "je komt",
+        "bord 3",
+        "oproep: je komt",
+        "bord 4",
+        "aandachtskaart",
+    ]
+    assert await pending(gated) == 0
+
+
 async def test_an_edit_never_goes_ahead_of_the_message_it_edits(harness: Harness) -> None:
     await send(harness, "caco", ("eerst", None), ("kaart", "kaart:1"))
     await queue(

@@ -40,7 +40,9 @@ async def test_the_caco_alerts_the_whole_rot_and_sees_who_has_seen_it(
     await h.press("caco", "Als alertering (Gezien)")
     assert h.last("caco").startswith("ROT – alertering\n")
     await h.press("caco", "Bevestigen en oproepen")
-    assert h.last("caco") == "ROT is opgeroepen (alertering). Je ziet op het bord wie komt."
+    notice, shown = h.inbox("caco")[-2:]
+    assert notice.text == "ROT is opgeroepen (alertering). Je ziet op het bord wie komt."
+    assert shown.title == "Aanwezigheid ROT"  # the board the notice points to comes after it
     # Every function of the composition at once, each with only "Gezien".
     for who in ("im", "comm-kees", "ghor-gert"):
         page = next(m for m in h.inbox(who) if m.title == "Oproep ROT")
