@@ -1056,10 +1056,14 @@ def readme_body(runs: list[Run]) -> str:
         "once the oldest row went, an edit may go ahead again (`scm_bot/turns.py`). (9) The "
         'convener\'s "GBT is opgeroepen" goes before the board, during the pages, not between '
         "two board edits. Same machine, same hour, before (7)-(9): SQLite p99 1.89 s and 1.90 s, "
-        "PostgreSQL 2.03 s and 2.71 s; after: the tables above. What remains near 2 s: a "
-        "member-viewer's chat (the ROL, the technisch voorzitter) takes their own page edit, "
-        "aandachtskaart and its PDF, each a turn in which the board cannot go: an answer that "
-        "comes just after a board edit there waits for that turn and the next.",
+        "PostgreSQL 2.03 s and 2.71 s; after (7)-(9): SQLite 1.59 s and 1.58 s, PostgreSQL "
+        "1.98 s and 2.07 s. What remained near 2 s: a member-viewer's chat (the ROL, the "
+        "technisch voorzitter) took their own page edit, aandachtskaart and its PDF, each a "
+        "turn in which the board could not go, so an answer just after a board edit there "
+        "waited for that turn and the next. (10) The aandachtskaart and its PDF are reading "
+        "for a meeting most of an hour away: in a chat that holds a board, the board's edits "
+        "go first while they keep coming, for at most 30 s (`turns.for_later`); in a chat "
+        "without one nothing is queued to wait for. After (10): the tables above.",
     ]
     for run in runs:
         if run.truncated:

@@ -279,7 +279,7 @@ class Deliverer:
             person = directory.recipient(person_id)
             while rows:
                 await self._turn(person)
-                at = next_row(rows, edit_first=not went_ahead)
+                at = next_row(rows, edit_first=not went_ahead, now=self.core.clock.now())
                 item = rows.pop(at)
                 try:
                     if superseded(item, rows):

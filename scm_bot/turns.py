@@ -9,7 +9,15 @@ same message replaces is not sent at all, and the later edit takes its place in 
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from core.ports import OutboxItem
+
+# Reading for later (the aandachtskaart and its PDF, for a meeting most of an hour away):
+# in a chat that also holds a board, the board's edits go first while they keep coming,
+# for at most this long. In any other chat nothing is queued to yield to.
+LATER = ("bt-kaart:",)
+PATIENCE = timedelta(seconds=30)
 
 
 def is_page(item: OutboxItem) -> bool:
@@ -40,18 +48,31 @@ def take_place(rows: list[OutboxItem], at: int, item: OutboxItem) -> None:
         rows.insert(at, rows.pop(n))
 
 
-def next_row(rows: list[OutboxItem], *, edit_first: bool) -> int:
+def for_later(item: OutboxItem, now: datetime) -> bool:
+    """Reading for later, queued less than `PATIENCE` ago."""
+    queued = item.created_at
+    return (item.topic or "").startswith(LATER) and queued is not None and now - queued < PATIENCE
+
+
+def next_row(rows: list[OutboxItem], *, edit_first: bool, now: datetime) -> int:
     """Which of a person's rows (oldest first) goes next. An edit changes a message the
     chat already shows and adds none, so it may go ahead of the new messages queued before
     it (a board edit ahead of the aandachtskaart a member's answer brought): no message
     changes its place. It never passes a page, another edit, or a row of its own topic (the
-    message it edits may not be out yet). Without `edit_first`, the oldest goes."""
-    if edit_first:
-        for n, row in enumerate(rows):
-            if is_page(row):
-                break
-            if is_edit(row):
-                if all(x.topic != row.topic for x in rows[:n]):
-                    return n
-                break
+    message it edits may not be out yet). Without `edit_first` (an edit just went ahead)
+    the oldest goes, unless it is reading for later (`for_later`) and an edit may go
+    ahead of it."""
+    ahead = _edit_ahead(rows)
+    if ahead is not None and (edit_first or for_later(rows[0], now)):
+        return ahead
     return 0
+
+
+def _edit_ahead(rows: list[OutboxItem]) -> int | None:
+    """The first edit that may go ahead of the rows before it, if any."""
+    for n, row in enumerate(rows):
+        if is_page(row):
+            return None
+        if is_edit(row):
+            return n if all(x.topic != row.topic for x in rows[:n]) else None
+    return None

@@ -410,15 +410,16 @@ async def queue(harness: Harness, key: str, *messages: tuple[str, str | None, st
             await tx.send_message(person, Message(text, None), topic=topic, kind=kind)
 
 
-async def _member_answered(gated: Harness) -> GatedTransport:
-    """The Caco holds a board; an answer queues "je komt" and the aandachtskaart in the
+async def _member_answered(gated: Harness, card: str = "kaart:1") -> GatedTransport:
+    """The Caco holds a board; an answer queues "je komt" and a card (the aandachtskaart
+    under its own topic `bt-kaart:1`, else a message that is not reading for later) in the
     chat, and its worker is at the gate with "je komt"."""
     transport = gated.transport
     assert isinstance(transport, GatedTransport)
     await queue(gated, "caco", ("bord 1", "bt-board:1", "send"))
     await gated.app.deliverer.deliver_pending()
     transport.closed = True
-    await queue(gated, "caco", ("je komt", None, "send"), ("aandachtskaart", "kaart:1", "send"))
+    await queue(gated, "caco", ("je komt", None, "send"), ("aandachtskaart", card, "send"))
     assert await transport.arrived.get() == "je komt"  # its worker is on it
     return transport
 
@@ -440,7 +441,7 @@ async def test_a_board_edited_every_second_does_not_hold_back_a_members_own_mess
     gated: Harness,
 ) -> None:
     """After an edit went ahead, the chat's next turn is its oldest new message: a board
-    edited every second cannot keep the aandachtskaart from the member who answered."""
+    edited every second cannot keep a member's own messages from them."""
     transport = await _member_answered(gated)
     await queue(gated, "caco", ("bord 2", "bt-board:1", "edit"))
     transport.go.release()  # "je komt" goes
@@ -510,6 +511,36 @@ async def test_after_the_oldest_row_went_a_board_edit_may_go_ahead_again(
         "oproep: je komt",
         "bord 4",
         "aandachtskaart",
+    ]
+    assert await pending(gated) == 0
+
+
+async def test_in_a_chat_holding_a_board_the_aandachtskaart_waits_while_the_board_changes(
+    gated: Harness,
+) -> None:
+    """The aandachtskaart is for a meeting most of an hour away: in a chat that also holds
+    the live board (the ROL's, the technisch voorzitter's) the board's edits go first while
+    they keep coming, for at most 30 seconds; then the card goes."""
+    transport = await _member_answered(gated, card="bt-kaart:1")
+    await queue(gated, "caco", ("bord 2", "bt-board:1", "edit"))
+    transport.go.release()  # "je komt" goes
+    delivering = asyncio.create_task(gated.app.deliverer.deliver_pending())
+    assert await transport.arrived.get() == "bord 2"
+    await queue(gated, "caco", ("bord 3", "bt-board:1", "edit"))
+    transport.go.release()  # "bord 2" goes
+    assert await transport.arrived.get() == "bord 3"  # the card waits again
+    gated.clock.advance(timedelta(seconds=30))
+    await queue(gated, "caco", ("bord 4", "bt-board:1", "edit"))
+    transport.open()
+    await delivering
+    await gated.app.deliverer.deliver_pending()
+    assert transport.requests == [
+        "bord 1",
+        "je komt",
+        "bord 2",
+        "bord 3",
+        "aandachtskaart",
+        "bord 4",
     ]
     assert await pending(gated) == 0
 
