@@ -41,10 +41,11 @@ def superseded(item: OutboxItem, others: list[OutboxItem]) -> bool:
 
 def take_place(rows: list[OutboxItem], at: int, item: OutboxItem) -> None:
     """`item` came from `rows` at `at` and is `superseded`: the edit that replaces it next
-    (the oldest later edit of its topic) moves up to its place, unless it is ahead already."""
+    (the oldest later edit of its topic) moves up to its place, unless it is ahead already
+    or would pass a page or a row of its own topic (a new copy of the message it edits)."""
     later = [n for n, x in enumerate(rows) if is_edit(x) and x.topic == item.topic]
     n = min((n for n in later if rows[n].id > item.id), key=lambda n: rows[n].id)
-    if n > at:
+    if n > at and not any(is_page(x) or x.topic == item.topic for x in rows[at:n]):
         rows.insert(at, rows.pop(n))
 
 
@@ -60,10 +61,9 @@ def next_row(rows: list[OutboxItem], *, edit_first: bool, now: datetime) -> int:
     it (a board edit ahead of the aandachtskaart a member's answer brought): no message
     changes its place. It never passes a page, another edit, or a row of its own topic (the
     message it edits may not be out yet). Without `edit_first` (an edit just went ahead)
-    the oldest goes, unless it is reading for later (`for_later`) and an edit may go
-    ahead of it."""
+    the oldest goes, unless all the edit would pass is reading for later (`for_later`)."""
     ahead = _edit_ahead(rows)
-    if ahead is not None and (edit_first or for_later(rows[0], now)):
+    if ahead is not None and (edit_first or all(for_later(x, now) for x in rows[:ahead])):
         return ahead
     return 0
 

@@ -5,8 +5,8 @@ yet, or a gap; and the team's strength against its required functions. A change 
 board due and schedules one refresh (`REFRESH`) at once; every change until that refresh runs
 is shown by its one edit. A chat takes about one message a second: delivery sends each
 viewer's chat the newest edit of its board at the chat's turn and drops the edits that one
-replaced (`scm_bot.turns.superseded`), so no chat gets more than one edit a second and no
-answer waits for a refresh timer to come round.
+replaced (`scm_bot.turns.superseded`), so no chat that is paced (Telegram, Slack) gets more
+than one edit a second and no answer waits for a refresh timer to come round.
 """
 
 from __future__ import annotations

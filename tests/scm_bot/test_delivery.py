@@ -478,12 +478,12 @@ async def test_a_board_refreshed_while_the_chat_waited_keeps_its_place_in_the_qu
     assert await pending(gated) == 0
 
 
-async def test_after_the_oldest_row_went_a_board_edit_may_go_ahead_again(
+async def test_a_board_edit_in_the_place_of_the_one_it_replaced_has_not_gone_ahead(
     gated: Harness,
 ) -> None:
-    """The member-viewer's page edit went as the oldest row, after a board edit: the chat is
-    square again, so the next board edit goes ahead of the aandachtskaart instead of waiting
-    behind it as well."""
+    """A board edit that took the place of the one it replaced went ahead of nothing, though
+    rows queued after the first refresh now follow it; so once the member-viewer's page edit
+    went, the next board edit may go ahead of their card instead of waiting behind it."""
     transport = gated.transport
     assert isinstance(transport, GatedTransport)
     await queue(gated, "caco", ("bord 1", "bt-board:1", "send"), ("oproep", "page:7", "send"))
@@ -543,6 +543,50 @@ async def test_in_a_chat_holding_a_board_the_aandachtskaart_waits_while_the_boar
         "bord 4",
     ]
     assert await pending(gated) == 0
+
+
+async def test_a_board_edit_in_the_place_of_the_one_it_replaced_never_passes_a_page(
+    gated: Harness,
+) -> None:
+    """A page queued between two refreshes of the board: the newer board edit does not take
+    the first one's place ahead of the page, which goes at the chat's next turn."""
+    transport = gated.transport
+    assert isinstance(transport, GatedTransport)
+    await queue(gated, "caco", ("bord 1", "bt-board:1", "send"))
+    await gated.app.deliverer.deliver_pending()
+    transport.closed = True
+    await queue(gated, "caco", ("je komt", None, "send"))
+    assert await transport.arrived.get() == "je komt"
+    await queue(gated, "caco", ("bord 2", "bt-board:1", "edit"))
+    await queue(gated, "caco", ("OPROEP", "page:9", "send"))
+    await queue(gated, "caco", ("bord 3", "bt-board:1", "edit"))
+    transport.open()
+    await gated.app.deliverer.deliver_pending()
+    assert transport.requests == ["bord 1", "je komt", "OPROEP", "bord 3"]
+    assert await pending(gated) == 0
+
+
+async def test_the_waiting_aandachtskaart_holds_back_no_other_message(gated: Harness) -> None:
+    """A reply queued behind the waiting aandachtskaart: the board edit may not pass it, so
+    the card and then the reply go, instead of both waiting out the board's edits."""
+    transport = await _member_answered(gated, card="bt-kaart:1")
+    await queue(gated, "caco", ("bord 2", "bt-board:1", "edit"))
+    transport.go.release()  # "je komt" goes
+    delivering = asyncio.create_task(gated.app.deliverer.deliver_pending())
+    assert await transport.arrived.get() == "bord 2"
+    await queue(gated, "caco", ("Besluit 1 vastgelegd.", None, "send"))
+    await queue(gated, "caco", ("bord 3", "bt-board:1", "edit"))
+    transport.open()
+    await delivering
+    await gated.app.deliverer.deliver_pending()
+    assert transport.requests == [
+        "bord 1",
+        "je komt",
+        "bord 2",
+        "aandachtskaart",
+        "bord 3",
+        "Besluit 1 vastgelegd.",
+    ]
 
 
 async def test_an_edit_never_goes_ahead_of_the_message_it_edits(harness: Harness) -> None:
