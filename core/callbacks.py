@@ -317,8 +317,9 @@ class SwapButton(ButtonData, prefix="sw"):
 
 # -- the beleidsteam -------------------------------------------------------------------------
 
-# "Ik kom" within 15 / 30 / 60 minutes or later (a typed time), "Ik kom niet", "Gezien".
-AnswerAction = Literal["15", "30", "60", "later", "not", "seen"]
+# "Ik kom" within 15 / 30 / 60 minutes or later (a typed time, or 90 / 120 / 180 minutes on
+# the question that follows), "Ik kom niet", "Gezien".
+AnswerAction = Literal["15", "30", "60", "later", "90", "120", "180", "not", "seen"]
 
 
 @dataclass(frozen=True)

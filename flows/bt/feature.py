@@ -10,7 +10,7 @@ from typing import Protocol
 
 from core.analyse.service import AnalyseService
 from core.bt import board, logbook
-from core.bt.callbacks import BtAnswerButton, BtFlowButton
+from core.bt.callbacks import LATER, BtAnswerButton, BtFlowButton
 from core.bt.callout import NORM, REMIND, Callouts
 from core.bt.kaart import Kaart
 from core.bt.model import MemberId
@@ -228,11 +228,19 @@ class BtFeature:
     # --- answers ------------------------------------------------------------------------
 
     async def _answer(self, ctx: Ctx, button: BtAnswerButton) -> None:
-        if await self.callouts.answer(ctx.tx, ctx.person, button):
-            if ctx.flow is not None and ctx.flow != bt.ETA_FLOW:
-                raise UserError("flow.other_busy")
-            await ctx.set_state(bt.BtEtaState(member_id=button.member))
-            await ctx.say("bt.ask_eta")
+        asking = isinstance(ctx.state, bt.BtEtaState) and ctx.state.member_id == button.member
+        if not await self.callouts.answer(ctx.tx, ctx.person, button):
+            if asking:  # answered with a button: no time left to type
+                await ctx.set_state(None)
+            return
+        # "Ik kom later": a time, typed or chosen. Someone in the middle of something else
+        # (the ROL filling in the analyse) can choose; their typing stays with that.
+        choices = tuple((f"bt.button_{a}", BtAnswerButton(button.member, a).pack()) for a in LATER)
+        if ctx.flow is not None and ctx.flow != bt.ETA_FLOW:
+            await ctx.say("bt.ask_eta_busy", buttons=choices)
+            return
+        await ctx.set_state(bt.BtEtaState(member_id=button.member))
+        await ctx.say("bt.ask_eta", buttons=choices)
 
     async def _eta(self, ctx: Ctx, inp: FlowInput) -> None:
         assert isinstance(ctx.state, bt.BtEtaState)

@@ -139,7 +139,15 @@ async def test_the_aandachtskaart_goes_to_whoever_comes(new_harness: NewHarness)
     h = await new_harness(region=REGION)
     await convened(h)
     await h.press("im", "Ik kom later")
-    assert h.last("im") == "Hoe laat ben je er? (bijv. 22:15 of over 90 min)"
+    asked = h.inbox("im")[-1]
+    assert asked.text == (
+        "Hoe laat ben je er? Kies hieronder, of typ een tijd (bijv. 22:15 of over 90 min)."
+    )
+    assert [b.label for b in asked.buttons] == [
+        "Ik kom (binnen 90 min)",
+        "Ik kom (binnen 2 uur)",
+        "Ik kom (binnen 3 uur)",
+    ]
     await h.say("im", "gisteren")
     assert "gisteren" in h.last("im")
     await h.say("im", "05:00")
@@ -158,6 +166,32 @@ async def test_the_aandachtskaart_goes_to_whoever_comes(new_harness: NewHarness)
     assert pdf.attachment is not None and pdf.attachment.content.startswith(b"%PDF")
     assert pdf.attachment.filename == "aandachtskaart-VRU-2026-0001-gbt.pdf"
     assert not any((m.title or "").startswith("Strategische") for m in h.inbox("gs-soest"))
+
+
+async def test_ik_kom_later_in_the_middle_of_the_analyse_is_answered_with_a_button(
+    new_harness: NewHarness,
+) -> None:
+    """The ROL, paged for the GBT while filling in the analyse, presses "Ik kom later": the
+    typed answers stay with the analyse, so the time is chosen with a button instead."""
+    h = await new_harness(region=REGION)
+    await convened(h)
+    await h.say("rol-b", "/analyse")
+    await h.say("rol-b", "/wijzig inzet")
+    await h.press("rol-b", "Coming later")
+    asked = h.inbox("rol-b")[-1]
+    assert asked.text.startswith("What time will you be there? Choose below. To type a time")
+    assert [b.label for b in asked.buttons] == [
+        "Coming (within 90 min)",
+        "Coming (within 2 hours)",
+        "Coming (within 3 hours)",
+    ]
+    await h.press("rol-b", "Coming (within 2 hours)")
+    await h.advance(1 / 60)
+    assert "✅ ROL *: komt: Rol Bert ±05:07" in boards(h, "caco")[0]  # pressed at 03:07
+    # The analyse was not disturbed: the next text is its answer.
+    await h.say("rol-b", "Twee blusgroepen")
+    await h.say("rol-b", "/overzicht")
+    assert "✓ Current response and measures (Rol Bert)" in h.texts("rol-b")
 
 
 async def test_refusals_change_nothing(new_harness: NewHarness, engine: AsyncEngine) -> None:
