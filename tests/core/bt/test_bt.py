@@ -194,6 +194,22 @@ async def test_ik_kom_later_in_the_middle_of_the_analyse_is_answered_with_a_butt
     assert "✓ Current response and measures (Rol Bert)" in h.texts("rol-b")
 
 
+async def test_a_time_chosen_with_a_button_leaves_nothing_to_type(
+    new_harness: NewHarness,
+) -> None:
+    """After "Ik kom later" the IM chooses "binnen 90 min" instead of typing: a time typed
+    afterwards is no longer taken as the arrival time."""
+    h = await new_harness(region=REGION)
+    await convened(h)
+    await h.press("im", "Ik kom later")
+    await h.press("im", "Ik kom (binnen 90 min)")
+    await h.say("im", "05:00")
+    await h.advance(1 / 60)
+    board = boards(h, "caco")[0]
+    assert "✅ IM *: komt: Info Ineke ±04:37" in board  # pressed at 03:07
+    assert "±05:00" not in board
+
+
 async def test_refusals_change_nothing(new_harness: NewHarness, engine: AsyncEngine) -> None:
     h = await new_harness(region=REGION)
     await convened(h)
