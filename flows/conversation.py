@@ -18,6 +18,10 @@ from flows.incidents.alarm import AlarmState
 
 ConversationState = AlarmState | AnalyseState | BtState | BtEtaState
 
+# Questions that give way: starting something else ends them. The arrival time after
+# "Ik kom later" is one: the page's buttons can still answer it.
+GIVES_WAY = (BtEtaState,)
+
 _STATE: TypeAdapter[ConversationState] = TypeAdapter(
     Annotated[ConversationState, Field(discriminator="flow")]
 )

@@ -14,7 +14,7 @@ from core.callbacks import ButtonData
 from core.model import Person
 from core.timers import TimerHandler
 from core.tx import Tx
-from flows.conversation import ConversationState, dump
+from flows.conversation import GIVES_WAY, ConversationState, dump
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +38,15 @@ class Ctx:
     @property
     def flow(self) -> str | None:
         return self.state.flow if self.state else None
+
+    def busy(self, flow: str | None = None) -> bool:
+        """In the middle of a conversation other than `flow`, one that does not give way
+        (`conversation.GIVES_WAY`: starting something else simply ends that one)."""
+        return (
+            self.state is not None
+            and self.state.flow != flow
+            and not isinstance(self.state, GIVES_WAY)
+        )
 
     async def say(self, key: str, **params: Any) -> None:
         await self.tx.send(self.person, key, **params)

@@ -14,7 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.bt.model import Answer, Attendance, Callout, CalloutId, Member
-from core.bt.team import mayors, paged_people, team
+from core.bt.requests import find_incident
+from core.bt.team import active_for, in_bt, mayors, meldkamer_side, paged_people, team
+from core.errors import UserError
 from core.i18n import fmt_datetime, fmt_time, t
 from core.model import (
     CACO,
@@ -286,3 +288,33 @@ async def on_timer(tx: Tx, timer: Timer) -> None:
         return
     await tx.uow.bt.set_board_due(callout.id, False)
     await show(tx, callout)
+
+
+async def status(tx: Tx, person: Person, ident: str) -> None:
+    """/bt status: the board of the person's call-out, sent again (as a new message)."""
+    found = await active_for(tx, person)
+    if ident:
+        incident = await find_incident(tx, ident)
+        found = [(i, c) for i, c in found if incident is not None and i.id == incident.id]
+        if incident is not None and not found and meldkamer_side(person):
+            found = [(incident, c) for c in await tx.uow.bt.callouts(incident.id)]
+    elif meldkamer_side(person):
+        found = [
+            (i, c)
+            for c in await tx.uow.bt.active_callouts()
+            if (i := await tx.uow.incidents.get(c.incident_id)) is not None
+        ]
+    if not found:
+        raise UserError("bt.none_for_you")
+    for _incident, callout in found:
+        if not (meldkamer_side(person) or await in_bt(tx, callout, person)):
+            continue
+        text = await render(tx, callout, person.language)
+        await tx.send(
+            person,
+            "bt.board",
+            title_key="bt.board_title",
+            topic=board_topic(callout),
+            board=text,
+            team=callout.team_name,
+        )

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from core.bt import board
-from core.bt.callbacks import ETA_MINUTES, AnswerAction, BtAnswerButton
+from core.bt.callbacks import ETA_MINUTES, LATER, AnswerAction, BtAnswerButton
 from core.bt.kaart import Kaart
 from core.bt.model import (
     Answer,
@@ -30,14 +30,11 @@ from core.bt.requests import (
     Planned,
     Request,
     Start,
-    find_incident,
     phase,
 )
 from core.bt.team import (
-    active_for,
     coming,
     gemeenten_of,
-    in_bt,
     mayors,
     meldkamer_side,
     team,
@@ -63,6 +60,7 @@ from core.model import (
     PersonId,
     PiketFunction,
     StepTarget,
+    TargetStatus,
     Timer,
 )
 from core.region.teams import TeamKind, TeamSpec
@@ -405,6 +403,9 @@ class Callouts:
             raise UserError("page.not_for_you")
         if incident.status is IncidentStatus.CLOSED or callout.status is CalloutStatus.ENDED:
             raise UserError("bt.incident_closed", id=incident.public_id)
+        if button.action in LATER and targets[person.id].status is TargetStatus.DECLINED:
+            # A time chosen on the question, after "Ik kom niet": the backup is paged.
+            raise UserError("bt.later_after_not", team=callout.team_name)
         if button.action == "later":
             return True
         if button.action == "seen":
@@ -469,7 +470,14 @@ class Callouts:
             # They said they would come and no longer can: the function is open again.
             await self.paging.reopen(tx, incident, page, person, self)
         await self._record(tx, incident, callout, member, person, Answer.NOT_COMING, None)
-        await tx.send(person, "bt.you_dont_come", topic=note_topic(callout), team=callout.team_name)
+        after = await tx.uow.pages.get(page.id)
+        nobody = after is not None and after.status is PageStatus.NOBODY_LEFT
+        await tx.send(
+            person,
+            "bt.you_dont_come_nobody_left" if nobody else "bt.you_dont_come",
+            topic=note_topic(callout),
+            team=callout.team_name,
+        )
 
     async def _record(
         self,
@@ -565,32 +573,3 @@ class Callouts:
             ended = await tx.uow.bt.callout(callout.id)
             assert ended is not None
             await board.show(tx, ended)
-
-    async def status(self, tx: Tx, person: Person, ident: str) -> None:
-        """/bt status: the board of the person's call-out, sent again (as a new message)."""
-        found = await active_for(tx, person)
-        if ident:
-            incident = await find_incident(tx, ident)
-            found = [(i, c) for i, c in found if incident is not None and i.id == incident.id]
-            if incident is not None and not found and meldkamer_side(person):
-                found = [(incident, c) for c in await tx.uow.bt.callouts(incident.id)]
-        elif meldkamer_side(person):
-            found = [
-                (i, c)
-                for c in await tx.uow.bt.active_callouts()
-                if (i := await tx.uow.incidents.get(c.incident_id)) is not None
-            ]
-        if not found:
-            raise UserError("bt.none_for_you")
-        for _incident, callout in found:
-            if not (meldkamer_side(person) or await in_bt(tx, callout, person)):
-                continue
-            text = await board.render(tx, callout, person.language)
-            await tx.send(
-                person,
-                "bt.board",
-                title_key="bt.board_title",
-                topic=board.board_topic(callout),
-                board=text,
-                team=callout.team_name,
-            )

@@ -480,7 +480,19 @@ class Paging:
         await tx.audit(
             person, "page.reopened", incident.public_id, function=function.key, page=page.id
         )
-        await self._move_on(tx, incident, page, function, view=view)
+        moved = await self._move_on(tx, incident, page, function, view=view)
+        # Their own page no longer says they come, nor offers to take it back again.
+        await self._edit_page(
+            tx,
+            incident,
+            page,
+            function,
+            [person],
+            "page.status_declined" if moved else "page.status_declined_noted",
+            view,
+            name=person.name,
+            time=fmt_time(tx.now, tx.directory.region.timezone, Language.NL),
+        )
 
     async def unreachable(
         self, tx: Tx, person: Person, page_id: PageId, transport: str, *, refused: bool = False

@@ -129,7 +129,7 @@ class AnalyseFeature:
         elif head in ("uitnodigen", "invite"):
             await self._invite(ctx, " ".join(rest))
         else:
-            if ctx.flow is not None and ctx.flow != FLOW:
+            if ctx.busy(FLOW):
                 raise UserError("flow.other_busy")
             ident = args.strip()
             try:
@@ -342,7 +342,7 @@ class AnalyseFeature:
                 await self._overview(ctx, analyse)
 
     async def _edit(self, ctx: Ctx, args: str) -> None:
-        if ctx.flow is not None and ctx.flow != FLOW:
+        if ctx.busy(FLOW):
             raise UserError("flow.other_busy")
         analyse = await self._current(ctx)
         await self.service.require_editor(ctx.tx, analyse, ctx.person, "edit")
@@ -396,13 +396,13 @@ class AnalyseFeature:
                 await ctx.tx.send(inviter, "analyse.invite_declined", name=ctx.person.name)
             await ctx.say("analyse.invite_declined_you")
             return
-        if ctx.flow is not None and ctx.flow != FLOW:
+        if ctx.busy(FLOW):
             raise UserError("flow.other_busy")
         await self.service.join(ctx.tx, analyse, incident, ctx.person)
         await self._resume(ctx, analyse)
 
     async def _start_button(self, ctx: Ctx, button: AnalyseStartButton) -> None:
-        if ctx.flow is not None and ctx.flow != FLOW:
+        if ctx.busy(FLOW):
             raise UserError("flow.other_busy")
         incident = await ctx.tx.uow.incidents.get(button.incident)
         if incident is None:

@@ -101,7 +101,7 @@ class BtFeature:
         words = args.split()
         first = words[0].lower() if words else ""
         if first in STATUS_WORDS or not words:
-            await self.callouts.status(ctx.tx, ctx.person, " ".join(words[1:]))
+            await board.status(ctx.tx, ctx.person, " ".join(words[1:]))
             return
         if first not in CONVENE_WORDS:
             raise UserError("bt.usage")
@@ -120,7 +120,7 @@ class BtFeature:
         """Begin convening (also from the burgemeester's "BT bijeenroepen" button)."""
         if ctx.flow == bt.FLOW:
             raise UserError("bt.already_busy")
-        if ctx.flow is not None:
+        if ctx.busy():
             raise UserError("flow.other_busy")
         begun = await self.callouts.begin(ctx.tx, ctx.person, incident, team_key)
         state = bt.BtState(
@@ -236,7 +236,7 @@ class BtFeature:
         # "Ik kom later": a time, typed or chosen. Someone in the middle of something else
         # (the ROL filling in the analyse) can choose; their typing stays with that.
         choices = tuple((f"bt.button_{a}", BtAnswerButton(button.member, a).pack()) for a in LATER)
-        if ctx.flow is not None and ctx.flow != bt.ETA_FLOW:
+        if ctx.busy(bt.ETA_FLOW):
             await ctx.say("bt.ask_eta_busy", buttons=choices)
             return
         await ctx.set_state(bt.BtEtaState(member_id=button.member))
@@ -250,7 +250,15 @@ class BtFeature:
             return
         tz = ctx.tx.directory.region.timezone
         eta = parse_start(inp.text or "", ctx.tx.now, tz)
-        await self.callouts.coming(ctx.tx, ctx.person, MemberId(ctx.state.member_id), eta)
+        try:
+            await self.callouts.coming(ctx.tx, ctx.person, MemberId(ctx.state.member_id), eta)
+        except UserError as error:
+            if error.key != "bt.incident_closed":
+                raise  # a time that cannot be: asked again
+            # The call-out is over: nothing left to ask (nothing was written before this).
+            await ctx.set_state(None)
+            await ctx.say(error.key, **error.params)
+            return
         await ctx.set_state(None)
 
     # --- records and the logbook --------------------------------------------------------

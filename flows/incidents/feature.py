@@ -55,7 +55,7 @@ class IncidentsFeature:
             raise UserError("access.denied_alarm")
         if ctx.flow == alarm.FLOW:
             raise UserError("alarm.already_busy")
-        if ctx.flow is not None:
+        if ctx.busy():
             raise UserError("flow.other_busy")
         await self._apply(ctx, alarm.start(args, ctx.tx.directory, secrets.token_hex(4)))
 

@@ -210,6 +210,45 @@ async def test_a_time_chosen_with_a_button_leaves_nothing_to_type(
     assert "±05:00" not in board
 
 
+async def test_the_arrival_time_question_gives_way_and_ends_with_its_incident(
+    new_harness: NewHarness,
+) -> None:
+    """ "Ik kom later" asks a time, but the question blocks nothing: the ROL can start the
+    analyse, and once the incident is closed a typed time ends the question."""
+    h = await new_harness(region=REGION)
+    await convened(h)
+    await h.press("rol-b", "Coming later")
+    await h.say("rol-b", "/analyse")
+    assert "still filling in something else" not in h.texts("rol-b")
+    await h.say("rol-b", "/overzicht")
+    assert "✗ Current response and measures – required, still empty" in h.texts("rol-b")
+
+    await h.press("im", "Ik kom later")
+    await h.say("caco", "/sluit 0001")
+    await h.press("caco", "Ja, sluiten")
+    await h.say("im", "05:00")
+    assert h.last("im") == "VRU-2026-0001 is gesloten: er wordt niemand meer opgeroepen."
+    await h.say("im", "hallo")  # no longer taken as an arrival time
+    assert h.last("im") == "Ik verwacht nu geen tekst. Typ /help voor wat ik kan."
+
+
+async def test_a_time_chosen_after_ik_kom_niet_is_refused(new_harness: NewHarness) -> None:
+    """The question's buttons stay on screen; after "Ik kom niet" (the backup is paged)
+    choosing a time there changes nothing and says how to come after all."""
+    h = await new_harness(region=REGION)
+    await convened(h)
+    await h.press("comm-kees", "Ik kom later")
+    await h.press("comm-kees", "Ik kom niet")
+    await h.press("comm-kees", "Ik kom (binnen 90 min)")
+    assert h.last("comm-kees") == (
+        "Je hebt gemeld dat je niet naar GBT komt, dus is je functie verder opgeroepen. "
+        "Kun je toch komen? Bel de Caco."
+    )
+    await h.advance(1 / 60)
+    assert "komt niet: Comm Kees" in boards(h, "caco")[0]
+    assert "komt: Comm Kees" not in boards(h, "caco")[0]
+
+
 async def test_refusals_change_nothing(new_harness: NewHarness, engine: AsyncEngine) -> None:
     h = await new_harness(region=REGION)
     await convened(h)

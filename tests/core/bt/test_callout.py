@@ -105,6 +105,9 @@ async def test_ik_kom_toch_niet_opens_the_function_again_for_the_backup(
     await h.press("tv-tom", "Ik kom toch niet")
     assert h.inbox("tv-tineke")[-1].title == "Oproep GBT"  # at once, not after 10 minutes
     assert h.last("tv-tom") == "Genoteerd: je komt niet naar GBT. Je backup wordt opgeroepen."
+    page = next(m for m in h.inbox("tv-tom") if m.title == "Oproep GBT")
+    assert "❌ Voorzitter Tom komt niet" in page.text  # no longer "komt"
+    assert "✅" not in page.text and [b.label for b in page.buttons] == []
     await h.advance(1 / 60)
     board = boards(h, "caco")[0]
     assert (
@@ -114,6 +117,12 @@ async def test_ik_kom_toch_niet_opens_the_function_again_for_the_backup(
     await h.press("tv-tineke", "Ik kom (binnen 30 min)")
     await h.advance(1 / 60)
     assert "✅ Technisch voorzitter *: komt: Voorzitter Tineke" in boards(h, "caco")[0]
+    # The backup can no longer come either: nobody is left, and she is not told otherwise.
+    await h.press("tv-tineke", "Ik kom toch niet")
+    assert h.last("tv-tineke") == (
+        "Genoteerd: je komt niet naar GBT. Er is niemand meer om voor je functie op te "
+        "roepen; de Caco regelt het telefonisch."
+    )
 
 
 async def test_a_new_analyse_version_reaches_who_comes_with_its_changes_marked(
