@@ -56,7 +56,7 @@ def _parse_moment(text: str, now: datetime, tz: ZoneInfo) -> datetime:
     if m := _TIME.match(cleaned):
         hour, minute = int(m.group(1)), int(m.group(2))
         if hour > 23 or minute > 59:
-            raise UserError("when.no_such_time", text=text)
+            raise UserError("when.no_such_clock_time", text=text)
         at = _local(local_now.year, local_now.month, local_now.day, hour, minute, tz, text)
         if at <= now:
             # Shortly before now is a mistake; long before now means tomorrow (23:50 → 00:30).

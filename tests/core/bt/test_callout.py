@@ -167,6 +167,8 @@ async def test_bad_input_is_answered_clearly_and_changes_nothing(
     await h.press("im", "Ik kom later")
     await h.say("im", "gisteren")
     assert h.last("im") == "'gisteren' ligt in het verleden. Geef een tijdstip in de toekomst."
+    await h.say("im", "25:99")  # not a summer-time gap in November: no such clock time
+    assert h.last("im") == "'25:99' is geen tijdstip: de uren gaan tot 23, de minuten tot 59."
     assert await _state(engine) == before, "IM's page still waits for an answer"
     # The same decision again within a minute.
     await h.say("tv-tom", "/besluit  scholen DICHT ")
