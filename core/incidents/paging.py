@@ -435,18 +435,7 @@ class Paging:
         moved = await self._move_on_if_nobody_left(
             tx, incident, page, function, person, targets, view
         )
-        # "Er wordt doorgeschaald" only when it is true: someone else was paged just now.
-        await self._edit_page(
-            tx,
-            incident,
-            page,
-            function,
-            [person],
-            "page.status_declined" if moved else "page.status_declined_noted",
-            view,
-            name=person.name,
-            time=time,
-        )
+        await self._edit_declined(tx, incident, page, function, person, moved, view)
 
     async def _move_on_if_nobody_left(
         self,
@@ -482,6 +471,20 @@ class Paging:
         )
         moved = await self._move_on(tx, incident, page, function, view=view)
         # Their own page no longer says they come, nor offers to take it back again.
+        await self._edit_declined(tx, incident, page, function, person, moved, view)
+
+    async def _edit_declined(
+        self,
+        tx: Tx,
+        incident: Incident,
+        page: Page,
+        function: PiketFunction,
+        person: Person,
+        moved: bool,
+        view: PageView | None,
+    ) -> None:
+        """The decliner's page says so; "er wordt doorgeschaald" only when it is true:
+        someone else was paged just now (`moved`)."""
         await self._edit_page(
             tx,
             incident,

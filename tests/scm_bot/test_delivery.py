@@ -410,18 +410,29 @@ async def queue(harness: Harness, key: str, *messages: tuple[str, str | None, st
             await tx.send_message(person, Message(text, None), topic=topic, kind=kind)
 
 
+Row = tuple[str, str | None, str]
+BOARD_1: Row = ("bord 1", "bt-board:1", "send")
+PAGE_7: Row = ("oproep", "page:7", "send")
+
+
+async def _at_the_gate(gated: Harness, shown: tuple[Row, ...], *queued: Row) -> GatedTransport:
+    """The Caco's chat shows `shown`; then "je komt" and `queued` are queued in one commit,
+    and the chat's worker is at the gate with "je komt"."""
+    transport = gated.transport
+    assert isinstance(transport, GatedTransport)
+    await queue(gated, "caco", *shown)
+    await gated.app.deliverer.deliver_pending()
+    transport.closed = True
+    await queue(gated, "caco", ("je komt", None, "send"), *queued)
+    assert await transport.arrived.get() == "je komt"  # its worker is on it
+    return transport
+
+
 async def _member_answered(gated: Harness, card: str = "kaart:1") -> GatedTransport:
     """The Caco holds a board; an answer queues "je komt" and a card (the aandachtskaart
     under its own topic `bt-kaart:1`, else a message that is not reading for later) in the
     chat, and its worker is at the gate with "je komt"."""
-    transport = gated.transport
-    assert isinstance(transport, GatedTransport)
-    await queue(gated, "caco", ("bord 1", "bt-board:1", "send"))
-    await gated.app.deliverer.deliver_pending()
-    transport.closed = True
-    await queue(gated, "caco", ("je komt", None, "send"), ("aandachtskaart", card, "send"))
-    assert await transport.arrived.get() == "je komt"  # its worker is on it
-    return transport
+    return await _at_the_gate(gated, (BOARD_1,), ("aandachtskaart", card, "send"))
 
 
 async def test_a_board_edit_goes_ahead_of_the_messages_an_answer_queued(gated: Harness) -> None:
@@ -461,13 +472,7 @@ async def test_a_board_refreshed_while_the_chat_waited_keeps_its_place_in_the_qu
     """The board was refreshed before the member-viewer's own page was edited, and again
     after: the newest board replaces the first refresh and goes in its place, ahead of the
     page's edit, instead of waiting a turn behind it."""
-    transport = gated.transport
-    assert isinstance(transport, GatedTransport)
-    await queue(gated, "caco", ("bord 1", "bt-board:1", "send"), ("oproep", "page:7", "send"))
-    await gated.app.deliverer.deliver_pending()
-    transport.closed = True
-    await queue(gated, "caco", ("je komt", None, "send"))
-    assert await transport.arrived.get() == "je komt"  # its worker is on it
+    transport = await _at_the_gate(gated, (BOARD_1, PAGE_7))
     await queue(gated, "caco", ("bord 2", "bt-board:1", "edit"))
     await queue(gated, "caco", ("oproep: je komt", "page:7", "edit"))
     await queue(gated, "caco", ("bord 3", "bt-board:1", "edit"))
@@ -484,13 +489,7 @@ async def test_a_board_edit_in_the_place_of_the_one_it_replaced_has_not_gone_ahe
     """A board edit that took the place of the one it replaced went ahead of nothing, though
     rows queued after the first refresh now follow it; so once the member-viewer's page edit
     went, the next board edit may go ahead of their card instead of waiting behind it."""
-    transport = gated.transport
-    assert isinstance(transport, GatedTransport)
-    await queue(gated, "caco", ("bord 1", "bt-board:1", "send"), ("oproep", "page:7", "send"))
-    await gated.app.deliverer.deliver_pending()
-    transport.closed = True
-    await queue(gated, "caco", ("je komt", None, "send"))
-    assert await transport.arrived.get() == "je komt"
+    transport = await _at_the_gate(gated, (BOARD_1, PAGE_7))
     await queue(gated, "caco", ("bord 2", "bt-board:1", "edit"))
     await queue(
         gated, "caco", ("oproep: je komt", "page:7", "edit"), ("aandachtskaart", "kaart:1", "send")
@@ -550,13 +549,7 @@ async def test_a_board_edit_in_the_place_of_the_one_it_replaced_never_passes_a_p
 ) -> None:
     """A page queued between two refreshes of the board: the newer board edit does not take
     the first one's place ahead of the page, which goes at the chat's next turn."""
-    transport = gated.transport
-    assert isinstance(transport, GatedTransport)
-    await queue(gated, "caco", ("bord 1", "bt-board:1", "send"))
-    await gated.app.deliverer.deliver_pending()
-    transport.closed = True
-    await queue(gated, "caco", ("je komt", None, "send"))
-    assert await transport.arrived.get() == "je komt"
+    transport = await _at_the_gate(gated, (BOARD_1,))
     await queue(gated, "caco", ("bord 2", "bt-board:1", "edit"))
     await queue(gated, "caco", ("OPROEP", "page:9", "send"))
     await queue(gated, "caco", ("bord 3", "bt-board:1", "edit"))
